@@ -1,0 +1,91 @@
+"""The built-in catalogue: templates every installation starts with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BUILT_IN_TEMPLATES: tuple[dict[str, Any], ...] = (
+    {
+        "name": "gohighlevel",
+        "display_name": "GoHighLevel CRM",
+        "description": "Sync contacts, calendars, appointments and conversations with GoHighLevel.",
+        "category": "CRM",
+        "icon": "gohighlevel",
+        "api_version": "2021-07-28",
+        "setup_instructions": (
+            "1. In GoHighLevel, open Settings → Private Integrations and create a token with the "
+            "contacts, calendars, conversations, locations and opportunities scopes.\n"
+            "2. Paste the token as the API key and the sub-account's location id.\n"
+            "3. Optionally set a default calendar and a webhook secret."
+        ),
+        "config_schema": {
+            "type": "object",
+            "properties": {
+                "apiKey": {
+                    "type": "string",
+                    "title": "API key (Private Integration token)",
+                    "minLength": 1,
+                    "required": True,
+                    "encrypted": True,
+                },
+                "locationId": {
+                    "type": "string",
+                    "title": "Location (sub-account) id",
+                    "minLength": 1,
+                    "required": True,
+                },
+                "calendarId": {"type": "string", "title": "Default calendar id"},
+                "webhookSecret": {
+                    "type": "string",
+                    "title": "Webhook signing secret",
+                    "encrypted": True,
+                },
+            },
+        },
+    },
+    {
+        "name": "facebook_ads",
+        "display_name": "Facebook Ads",
+        "description": "Receive leads from Facebook Lead Ads forms.",
+        "category": "Advertising",
+        "icon": "facebook",
+        "api_version": "v21.0",
+        "setup_instructions": "Create a system-user token with the leads_retrieval permission.",
+        "config_schema": {
+            "type": "object",
+            "properties": {
+                "accessToken": {
+                    "type": "string",
+                    "minLength": 1,
+                    "required": True,
+                    "encrypted": True,
+                },
+                "adAccountId": {"type": "string", "pattern": "^act_[0-9]+$", "required": True},
+                "pageId": {"type": "string", "required": True},
+                "appSecret": {"type": "string", "encrypted": True},
+            },
+        },
+    },
+    {
+        "name": "google_analytics",
+        "display_name": "Google Analytics",
+        "description": "Send conversion events to a GA4 property (Measurement Protocol).",
+        "category": "Analytics",
+        "icon": "google-analytics",
+        "api_version": "v1beta",
+        "setup_instructions": "Create a Measurement Protocol API secret in the GA4 data stream.",
+        "config_schema": {
+            "type": "object",
+            "properties": {
+                "measurementId": {"type": "string", "pattern": "^G-[A-Z0-9]+$", "required": True},
+                "apiSecret": {
+                    "type": "string",
+                    "minLength": 1,
+                    "required": True,
+                    "encrypted": True,
+                },
+                "propertyId": {"type": "string", "pattern": "^[0-9]+$"},
+            },
+        },
+    },
+)

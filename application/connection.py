@@ -1,0 +1,94 @@
+"""Testing an integration's connection and recording what the test found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.ports import (
+    Cipher,
+    Clock,
+    ConnectionTestResult,
+    ProviderContext,
+    ProviderRegistry,
+    UnitOfWorkFactory,
+)
+from application.secrets import open_credentials
+from domain.errors import ConcurrencyError, ErrorCode, NotFoundError
+from domain.integration import Integration, IntegrationStatus
+from domain.template import DEFAULT_RATE_LIMIT_PER_MINUTE
+
+_MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionTester:
+    """Runs a provider's connection test outside any transaction, then applies the result to
+    the integration's status in a fresh one (retrying if the integration changed meanwhile)."""
+
+    uow_factory: UnitOfWorkFactory
+    providers: ProviderRegistry
+    cipher: Cipher
+    clock: Clock
+
+    async def test(
+        self, integration: Integration, rate_limit_per_minute: int
+    ) -> ConnectionTestResult:
+        provider = self.providers.get(integration.template_name)
+        if provider is None:
+            return ConnectionTestResult(
+                success=False,
+                message=f"the {integration.template_name} provider is not supported yet",
+                error_code=ErrorCode.PROVIDER_NOT_SUPPORTED,
+            )
+        ctx = ProviderContext(
+            integration_id=integration.id,
+            sub_account_id=integration.sub_account_id,
+            template_name=integration.template_name,
+            config=dict(integration.config),
+            credentials=await open_credentials(self.cipher, integration),
+            rate_limit_per_minute=rate_limit_per_minute,
+        )
+        return await provider.test_connection(ctx)
+
+    async def test_and_record(
+        self, integration_id: str
+    ) -> tuple[Integration, ConnectionTestResult]:
+        async with self.uow_factory() as uow:
+            integration = await uow.integrations.get(integration_id)
+            if integration is None:
+                raise NotFoundError("integration", integration_id)
+            template = await uow.templates.get(integration.template_id)
+        limit = template.rate_limit_per_minute if template else DEFAULT_RATE_LIMIT_PER_MINUTE
+        result = await self.test(integration, limit)
+        return await self.record(integration_id, result), result
+
+    async def record(self, integration_id: str, result: ConnectionTestResult) -> Integration:
+        for _ in range(_MAX_ATTEMPTS):
+            async with self.uow_factory() as uow:
+                integration = await uow.integrations.get(integration_id)
+                if integration is None:
+                    raise NotFoundError("integration", integration_id)
+                if not _status_follows_tests(integration):
+                    return integration
+                now = self.clock.now()
+                if result.success:
+                    integration.activate(now=now)
+                else:
+                    integration.fail(
+                        code=result.error_code or ErrorCode.CONNECTION_FAILED,
+                        message=result.message,
+                        now=now,
+                    )
+                try:
+                    await uow.integrations.update(integration)
+                    await uow.commit()
+                except ConcurrencyError:
+                    continue
+                return integration
+        raise ConcurrencyError("integration kept changing while its test result was recorded")
+
+
+def _status_follows_tests(integration: Integration) -> bool:
+    """A test result moves the status only of an integration that is switched on and connected;
+    a disconnected one is reactivated by a person, not by a test."""
+    return integration.is_active and integration.status is not IntegrationStatus.DISCONNECTED

@@ -1,0 +1,271 @@
+"""Ports: what the use cases need from the outside world, one capability each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+from domain.errors import ErrorCode, FieldViolation
+from domain.events import DomainEvent
+from domain.integration import Integration, IntegrationStatus
+from domain.template import ConfigSchema, IntegrationTemplate
+from domain.values import EncryptedSecret, SecretStr
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> str:
+        """A new unique id whose string order follows creation time (UUIDv7)."""
+        ...
+
+
+# --- config schemas --------------------------------------------------------------------------
+
+
+class ConfigValidator(Protocol):
+    """Checks configs against templates' JSON schemas."""
+
+    def check_schema(self, schema: ConfigSchema) -> list[FieldViolation]:
+        """Every reason `schema` is not a valid JSON Schema (empty when it is)."""
+        ...
+
+    def validate(
+        self, template: IntegrationTemplate, config: dict[str, Any]
+    ) -> list[FieldViolation]:
+        """Every violation of the template's schema by `config`, field paths prefixed ``config.``.
+        Validators are compiled once per template id and version."""
+        ...
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SecretBinding:
+    """What a ciphertext is bound to: its integration and field (the AEAD associated data),
+    and the sub-account whose data key seals it."""
+
+    sub_account_id: str
+    integration_id: str
+    field: str
+
+
+class Cipher(Protocol):
+    """Envelope encryption of secrets: one data key per sub-account, wrapped by a master key."""
+
+    async def encrypt(self, binding: SecretBinding, plaintext: SecretStr) -> EncryptedSecret:
+        """Seal under the sub-account's newest data key (created on first use)."""
+        ...
+
+    async def decrypt(self, binding: SecretBinding, secret: EncryptedSecret) -> SecretStr:
+        """Open a secret; raises SecretUnreadableError if it was sealed for another binding,
+        was tampered with, or its data key was shredded."""
+        ...
+
+    async def needs_reencryption(self, sub_account_id: str, secret: EncryptedSecret) -> bool:
+        """Whether `secret` is sealed under a data key other than the sub-account's newest."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedDataKey:
+    """A sub-account's data key as stored: sealed by the master key `master_key_id`."""
+
+    key_id: str
+    sub_account_id: str
+    wrapped: bytes = field(repr=False)
+    master_key_id: str
+    created_at: datetime
+
+
+class DataKeyStore(Protocol):
+    """Where wrapped data keys live (this service's database). Each call is its own transaction:
+    a data key is committed before anything is sealed with it."""
+
+    async def newest(self, sub_account_id: str) -> WrappedDataKey | None:
+        """The sub-account's newest data key: the one new secrets are sealed under."""
+        ...
+
+    async def get(self, key_id: str) -> WrappedDataKey | None: ...
+
+    async def add(self, key: WrappedDataKey) -> None: ...
+
+    async def list_all(self) -> list[WrappedDataKey]: ...
+
+    async def rewrap(self, key_id: str, *, wrapped: bytes, master_key_id: str) -> None:
+        """Replace a key's wrapping (master-key rotation); the data key itself is unchanged."""
+        ...
+
+    async def delete(self, key_id: str) -> None: ...
+
+    async def delete_sub_account(self, sub_account_id: str) -> int:
+        """Crypto-shred: forget every data key of a sub-account; returns how many went."""
+        ...
+
+
+# --- persistence -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """Keyset pagination: at most `size` items whose id sorts after `after_id`."""
+
+    size: int
+    after_id: str | None = None
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of results; `next_after_id` is None on the last page."""
+
+    items: Sequence[T]
+    next_after_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationFilter:
+    """Which integrations to list. `sub_account_id` None means every sub-account (admins only)."""
+
+    sub_account_id: str | None = None
+    statuses: frozenset[IntegrationStatus] = frozenset()
+    template_name: str | None = None
+
+
+class TemplateRepository(Protocol):
+    async def get(self, template_id: str) -> IntegrationTemplate | None: ...
+
+    async def get_by_name(self, name: str) -> IntegrationTemplate | None: ...
+
+    async def list_page(
+        self, page: PageRequest, *, include_inactive: bool
+    ) -> Page[IntegrationTemplate]:
+        """Templates ordered by id."""
+        ...
+
+    async def add(self, template: IntegrationTemplate) -> None:
+        """Insert; raises AlreadyExistsError when the name is taken."""
+        ...
+
+    async def update(self, template: IntegrationTemplate) -> None:
+        """Write the template if its stored version still equals `template.version`, then bump
+        `template.version`; otherwise raise ConcurrencyError."""
+        ...
+
+
+class IntegrationRepository(Protocol):
+    async def get(self, integration_id: str) -> Integration | None: ...
+
+    async def list_page(self, filter: IntegrationFilter, page: PageRequest) -> Page[Integration]:
+        """Integrations matching `filter`, ordered by id."""
+        ...
+
+    async def list_sub_account_ids(self) -> list[str]:
+        """Every sub-account that has at least one integration."""
+        ...
+
+    async def add(self, integration: Integration, *, request_id: str | None = None) -> None:
+        """Insert; `request_id` is remembered for find_by_request_id (unique per sub-account)."""
+        ...
+
+    async def update(self, integration: Integration) -> None:
+        """Optimistic write, as TemplateRepository.update."""
+        ...
+
+    async def delete(self, integration: Integration) -> None:
+        """Delete if the stored version still equals `integration.version`, else ConcurrencyError."""
+        ...
+
+    async def find_by_request_id(self, sub_account_id: str, request_id: str) -> Integration | None:
+        """The integration created by an earlier CreateIntegration with this request id."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction. `async with uow:` opens it; `commit()` writes the events that the
+    touched aggregates recorded to the outbox, then commits; leaving without commit rolls back."""
+
+    templates: TemplateRepository
+    integrations: IntegrationRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class OutboxReader(Protocol):
+    async def read(self, *, after_sequence: int, limit: int) -> list[tuple[int, DomainEvent]]: ...
+
+
+# --- providers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An integration's decrypted secrets, handed to a provider only for the call."""
+
+    values: dict[str, SecretStr] = field(default_factory=dict, repr=False)
+
+    def get(self, name: str) -> SecretStr | None:
+        return self.values.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """Everything a provider needs to act for one integration."""
+
+    integration_id: str
+    sub_account_id: str
+    template_name: str
+    config: dict[str, Any]
+    credentials: Credentials
+    rate_limit_per_minute: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionTestResult:
+    """The seed's test result shape: success, message, details; or the error."""
+
+    success: bool
+    message: str
+    details: dict[str, str] = field(default_factory=dict)
+    error_code: ErrorCode | None = None
+    latency_ms: float | None = None
+
+
+class IntegrationProvider(Protocol):
+    """One external system (GoHighLevel, Facebook Ads, ...)."""
+
+    async def test_connection(self, ctx: ProviderContext) -> ConnectionTestResult:
+        """Try the credentials against the provider. Expected failures (bad credentials, the
+        provider unreachable) come back as an unsuccessful result, never as an exception."""
+        ...
+
+
+class ProviderRegistry(Protocol):
+    def get(self, template_name: str) -> IntegrationProvider | None:
+        """The provider implementing the template, or None if it is not implemented yet."""
+        ...

@@ -1,0 +1,1 @@
+"""The integrations domain: aggregates, their state machines and events. Standard library only."""
