@@ -13,12 +13,16 @@ from domain.values import Principal
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TestIntegrationCommand:
+    __test__ = False  # not a pytest test class
+
     actor: Principal
     integration_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class TestIntegrationResult:
+    __test__ = False
+
     integration: IntegrationView
     test: ConnectionTestResult
 
