@@ -1,0 +1,77 @@
+# `make run` and `make test` work on a fresh machine: they create .venv, install, generate stubs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto')
+GEN_STAMP := gen/.stamp
+BUF := npx --yes @bufbuild/buf@1.75.0
+export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
+
+.PHONY: run test protos lint fmt typecheck importlint buf-lint buf-breaking test-unit \
+        test-integration test-e2e pytest fake-ghl migrate clean
+
+run: $(STAMP) $(GEN_STAMP)
+	$(BIN)/integrations serve
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# Generated stubs live in gen/ (never committed); make them importable from the venv.
+	echo "$(CURDIR)/gen" > $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/integrations-gen.pth
+	touch $(STAMP)
+
+protos: $(GEN_STAMP)
+
+$(GEN_STAMP): $(STAMP) $(PROTOS)
+	rm -rf gen && mkdir -p gen
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=gen --grpc_python_out=gen \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
+		--mypy_out=gen --mypy_grpc_out=gen $(PROTOS)
+	find gen -mindepth 1 -type d -exec touch {}/__init__.py \;
+	touch $(GEN_STAMP)
+
+test: lint typecheck importlint buf-lint pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP) $(GEN_STAMP)
+	$(BIN)/mypy domain application adapters entrypoints
+
+importlint: $(STAMP)
+	$(BIN)/lint-imports
+
+buf-lint:
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+
+buf-breaking:
+	$(BUF) breaking --against '.git#branch=main'
+
+pytest: $(STAMP) $(GEN_STAMP)
+	$(BIN)/pytest -q
+
+test-unit: $(STAMP) $(GEN_STAMP)
+	$(BIN)/pytest -q tests/unit
+
+test-integration: $(STAMP) $(GEN_STAMP)
+	$(BIN)/pytest -q tests/integration
+
+test-e2e: $(STAMP) $(GEN_STAMP)
+	$(BIN)/pytest -q tests/e2e
+
+migrate: $(STAMP)
+	$(BIN)/integrations migrate
+
+fake-ghl: $(STAMP) $(GEN_STAMP)
+	$(BIN)/integrations fake-ghl
+
+clean:
+	rm -rf gen $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Entrypoints: the gRPC server, the webhook app, workers and the CLI, wired in container.py."""

@@ -1,0 +1,1 @@
+"""The gRPC entrypoint: IntegrationService on a grpc.aio server, with health and reflection."""

@@ -1,0 +1,99 @@
+"""structlog set-up: JSON lines with request context, and a redaction processor run last."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor
+
+from domain.values import SecretStr
+
+REDACTED = "[REDACTED]"
+_SENSITIVE_KEY = re.compile(
+    r"secret|token|passw|api_?key|authorization|credential|private|cookie|signature",
+    re.IGNORECASE,
+)
+_HARMLESS_KEY = re.compile(r"(_fields|_count|_id|_at|_ms|_code)$")
+# Bearer tokens, JWTs and GHL Private Integration tokens, wherever they appear in a string.
+_SENSITIVE_VALUE = re.compile(
+    r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]+|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*|pit-[A-Za-z0-9-]{8,}"
+)
+
+
+def _is_sensitive_key(key: object) -> bool:
+    return isinstance(key, str) and bool(_SENSITIVE_KEY.search(key)) and not _HARMLESS_KEY.search(key)
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if depth > 6:
+        return value
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, str):
+        return _SENSITIVE_VALUE.sub(REDACTED, value)
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if _is_sensitive_key(k) else _scrub(v, depth + 1) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v, depth + 1) for v in value]
+    return value
+
+
+def redact_secrets(_: Any, __: str, event_dict: EventDict) -> EventDict:
+    """Mask values under sensitive keys and token-shaped strings anywhere in the event."""
+    for key, value in list(event_dict.items()):
+        event_dict[key] = REDACTED if _is_sensitive_key(key) else _scrub(value)
+    return event_dict
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        redact_secrets,
+    ]
+
+
+def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
+    """Configure structlog and route the standard library's loggers (aiohttp, grpc, sqlalchemy)
+    through the same processors, so every line is JSON and redacted. Idempotent."""
+    render_json = (not sys.stderr.isatty()) if json is None else json
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if render_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            *_shared_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_shared_processors(),
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiohttp's access log at INFO halves the webhook ceiling (PERFORMANCE-NOTES.md); requests
+    # are logged once, as structured lines, by the apps themselves.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+

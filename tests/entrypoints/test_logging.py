@@ -1,0 +1,71 @@
+"""The redaction processor: no secret reaches a log line, whatever shape it comes in."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import structlog
+
+from domain.values import SecretStr
+from entrypoints.logging import REDACTED, configure_logging, redact_secrets
+
+PIT = "pit-1b2c3d4e-5f60-7182-9314-a5b6c7d8e9f0"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+
+
+def test_values_under_sensitive_keys_are_masked_at_any_depth() -> None:
+    event = redact_secrets(
+        None,
+        "info",
+        {
+            "event": "called",
+            "apiKey": "abc",
+            "headers": {"Authorization": "whatever", "x-ok": "fine"},
+            "items": [{"client_secret": "s"}, {"refresh_token": "r"}],
+            "secret_fields": ["apiKey"],
+            "error_code": "INVALID_CREDENTIALS",
+        },
+    )
+    assert event["apiKey"] == REDACTED
+    assert event["headers"] == {"Authorization": REDACTED, "x-ok": "fine"}
+    assert event["items"] == [{"client_secret": REDACTED}, {"refresh_token": REDACTED}]
+    assert event["secret_fields"] == ["apiKey"]
+    assert event["error_code"] == "INVALID_CREDENTIALS"
+
+
+@pytest.mark.parametrize(
+    "text", [f"Bearer {PIT}", f"token {JWT} rejected", f"key={PIT}", f"bearer {JWT}"]
+)
+def test_token_shaped_strings_are_masked_inside_free_text(text: str) -> None:
+    event = redact_secrets(None, "info", {"event": "x", "detail": text})
+    assert PIT not in event["detail"]
+    assert JWT not in event["detail"]
+    assert REDACTED in event["detail"]
+
+
+def test_a_secret_object_is_masked() -> None:
+    event = redact_secrets(None, "info", {"event": "x", "value": SecretStr("hunter2-hunter2")})
+    assert event["value"] == REDACTED
+
+
+def test_standard_library_loggers_are_rendered_as_redacted_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(level="INFO", json=True)
+    try:
+        logging.getLogger("aiohttp.client").warning("sending Authorization: Bearer %s", PIT)
+        structlog.get_logger("t").info("called", api_key=PIT, locationId="loc-1")
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
+    assert PIT not in json.dumps(lines)
+    assert lines[0]["level"] == "warning"
+    assert lines[1] == {
+        **lines[1],
+        "event": "called",
+        "api_key": REDACTED,
+        "locationId": "loc-1",
+    }
