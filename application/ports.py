@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from domain.errors import ErrorCode, FieldViolation
-from domain.events import DomainEvent
 from domain.integration import Integration, IntegrationStatus
 from domain.template import ConfigSchema, IntegrationTemplate
 from domain.values import EncryptedSecret, SecretStr
@@ -111,6 +111,20 @@ class DataKeyStore(Protocol):
         ...
 
 
+class DataKeyRotation(Protocol):
+    """Sub-accounts' data keys, as re-encrypting secrets under fresh ones needs them."""
+
+    async def create_data_key(self, sub_account_id: str) -> str:
+        """Store a fresh data key; from now on it is the sub-account's newest, the one every new
+        secret is sealed under. Returns its id."""
+        ...
+
+    async def delete_unused_data_keys(self, sub_account_id: str, in_use: AbstractSet[str]) -> int:
+        """Delete the sub-account's data keys whose ids are not in `in_use`, never its newest;
+        returns how many went. Secrets sealed under a deleted key are unreadable for good."""
+        ...
+
+
 # --- persistence -----------------------------------------------------------------------------
 
 
@@ -195,8 +209,11 @@ class UnitOfWork(Protocol):
     """One database transaction. `async with uow:` opens it; `commit()` writes the events that the
     touched aggregates recorded to the outbox, then commits; leaving without commit rolls back."""
 
-    templates: TemplateRepository
-    integrations: IntegrationRepository
+    @property
+    def templates(self) -> TemplateRepository: ...
+
+    @property
+    def integrations(self) -> IntegrationRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
@@ -216,8 +233,26 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """A domain event as stored in the outbox. `sequence` follows commit order."""
+
+    sequence: int
+    event_id: str
+    event_type: str
+    aggregate_id: str
+    aggregate_version: int
+    sub_account_id: str | None
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
 class OutboxReader(Protocol):
-    async def read(self, *, after_sequence: int, limit: int) -> list[tuple[int, DomainEvent]]: ...
+    async def read(self, *, after_sequence: int, limit: int) -> list[OutboxRecord]:
+        """Up to `limit` events after `after_sequence`, in sequence order. No event can commit
+        later with a smaller sequence than one returned, so a reader may keep the last sequence
+        it saw as its cursor."""
+        ...
 
 
 # --- providers -------------------------------------------------------------------------------

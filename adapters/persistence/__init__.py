@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2.x (async) on PostgreSQL or SQLite, the ports' storage adapters."""

@@ -1,0 +1,78 @@
+"""Translating database failures into domain errors at the adapter's boundary."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import exc
+
+from domain.errors import StorageUnavailableError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# SQLSTATE classes that mean "try again": connection exception, transaction rollback
+# (serialization failure, deadlock), insufficient resources, operator intervention.
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether `err` says the database is unreachable or busy, rather than the request wrong."""
+    if isinstance(err, exc.DBAPIError):
+        orig = err.orig
+        if err.connection_invalidated:
+            return True
+        if isinstance(orig, sqlite3.Error):
+            # SQLite reports both "locked"/"cannot open" and SQL mistakes as OperationalError;
+            # the mistakes are the generic SQLITE_ERROR.
+            return (
+                isinstance(orig, sqlite3.OperationalError)
+                and getattr(orig, "sqlite_errorname", "") != "SQLITE_ERROR"
+            )
+        sqlstate = getattr(orig, "sqlstate", None)
+        return isinstance(err, exc.OperationalError | exc.InterfaceError) or (
+            isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+        )
+    return isinstance(
+        err,
+        exc.DisconnectionError
+        | exc.TimeoutError  # the pool had no connection to give
+        | OSError  # asyncpg raises the socket's error when it cannot connect
+        | TimeoutError,
+    )
+
+
+def is_unique_violation(err: exc.IntegrityError) -> bool:
+    orig = err.orig
+    if isinstance(orig, sqlite3.IntegrityError):
+        return getattr(orig, "sqlite_errorname", "") in {
+            "SQLITE_CONSTRAINT_UNIQUE",
+            "SQLITE_CONSTRAINT_PRIMARYKEY",
+        }
+    return getattr(orig, "sqlstate", None) == "23505"
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Re-raise transient database failures as StorageUnavailableError, chained."""
+    try:
+        yield
+    except Exception as err:
+        if is_transient(err):
+            raise StorageUnavailableError("the database is unavailable, try again") from err
+        raise
+
+
+def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Decorate an adapter method with `storage_errors`."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with storage_errors():
+            return await fn(*args, **kwargs)
+
+    return wrapper
