@@ -43,6 +43,7 @@ TRANSITIONS: Mapping[IntegrationStatus, frozenset[IntegrationStatus]] = {
 }
 
 _NAME_MAX = 200
+_ID_MAX = 128
 
 
 class Integration(Aggregate):
@@ -109,9 +110,10 @@ class Integration(Aggregate):
         created_by_admin_id: str | None = None,
     ) -> Integration:
         _check_name(name)
-        if not sub_account_id:
+        if not sub_account_id or len(sub_account_id) > _ID_MAX:
             raise InvalidArgumentError(
-                "sub_account_id is required", (FieldViolation("sub_account_id", "is required"),)
+                "sub_account_id is not valid",
+                (FieldViolation("sub_account_id", f"is required, at most {_ID_MAX} characters"),),
             )
         integration = cls(
             id=id,

@@ -26,7 +26,9 @@ _SENSITIVE_VALUE = re.compile(
 
 
 def _is_sensitive_key(key: object) -> bool:
-    return isinstance(key, str) and bool(_SENSITIVE_KEY.search(key)) and not _HARMLESS_KEY.search(key)
+    return (
+        isinstance(key, str) and bool(_SENSITIVE_KEY.search(key)) and not _HARMLESS_KEY.search(key)
+    )
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
@@ -96,4 +98,4 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     # are logged once, as structured lines, by the apps themselves.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
-
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

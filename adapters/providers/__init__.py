@@ -1,0 +1,1 @@
+"""Which provider implements which template."""

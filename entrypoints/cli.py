@@ -1,0 +1,128 @@
+"""The `integrations` command: serve, migrate, keys, token, fake-ghl."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from entrypoints.config import ConfigurationError, Settings
+from entrypoints.logging import configure_logging
+
+log = structlog.get_logger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="integrations",
+        description="Connects sub-accounts to outside CRMs. Configured by environment variables "
+        "(see the README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the service", description="Run the service.")
+    serve.add_argument(
+        "--only",
+        choices=["grpc"],
+        help="run one part only (default: every part in one process)",
+    )
+
+    commands.add_parser(
+        "migrate",
+        help="apply database migrations and seed the built-in templates",
+        description="Apply every pending migration to DATABASE_URL, then seed the built-in "
+        "templates. Run once per deployment, before starting new copies.",
+    )
+
+    keys = commands.add_parser("keys", help="manage encryption keys", description="Manage keys.")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    key_commands.add_parser(
+        "generate",
+        help="print a new master key entry",
+        description="Print a new `<id>:<base64>` master key. Put it first in "
+        "INTEGRATIONS_MASTER_KEYS, keeping the old ones after it until `keys rotate` has run.",
+    )
+    rotate = key_commands.add_parser(
+        "rotate",
+        help="re-wrap data keys under the newest master key",
+        description="Re-wrap every data key under the newest master key (fast, online, nothing "
+        "re-encrypted). With --data-keys, also seal every secret under fresh data keys.",
+    )
+    rotate.add_argument(
+        "--data-keys",
+        action="store_true",
+        help="also create fresh data keys and re-encrypt every secret (online)",
+    )
+    shred = key_commands.add_parser(
+        "shred",
+        help="destroy a sub-account's data keys (its secrets become unreadable)",
+        description="Crypto-shred a sub-account: delete its data keys, so its secrets can never "
+        "be decrypted again. Irreversible.",
+    )
+    shred.add_argument("--sub-account", required=True, help="the sub-account id")
+    shred.add_argument("--yes", action="store_true", help="confirm; nothing happens without it")
+
+    token = commands.add_parser(
+        "token",
+        help="mint a development JWT",
+        description="Mint a bearer token signed with JWT_SECRET (or the generated dev secret).",
+    )
+    token.add_argument("--role", choices=["admin", "user", "service"], default="admin")
+    token.add_argument("--sub-account", help="required for the user and service roles")
+    token.add_argument("--subject", default="dev", help="the `sub` claim (default: dev)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if args.command == "keys" and args.keys_command == "generate":
+        from adapters.crypto.master_keys import generate_master_key
+
+        print(generate_master_key())
+        return 0
+    log_format = os.environ.get("LOG_FORMAT")
+    configure_logging(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        json=None if log_format is None else log_format.lower() == "json",
+    )
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as err:
+        print(f"configuration error: {err}", file=sys.stderr)
+        return 2
+    from entrypoints import commands
+
+    if args.command == "token":
+        try:
+            print(
+                commands.mint_dev_token(
+                    settings, args.role, args.sub_account, args.subject, args.ttl
+                )
+            )
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "serve":
+        return asyncio.run(commands.serve(settings, only=args.only))
+    if args.command == "migrate":
+        return asyncio.run(commands.migrate(settings))
+    if args.command == "keys" and args.keys_command == "rotate":
+        return asyncio.run(commands.rotate_keys(settings, data_keys=args.data_keys))
+    if args.command == "keys" and args.keys_command == "shred":
+        if not args.yes:
+            print("refusing to shred without --yes", file=sys.stderr)
+            return 2
+        return asyncio.run(commands.shred_keys(settings, args.sub_account))
+    parser.error(f"unknown command {args.command}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

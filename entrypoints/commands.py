@@ -1,0 +1,126 @@
+"""What the CLI's commands do, as plain async functions (the CLI only parses arguments)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import TypeVar, cast
+
+import structlog
+
+from adapters.persistence.migrate import upgrade
+from application.use_cases.rotate_data_keys import RotateDataKeysCommand
+from entrypoints.auth import mint_token
+from entrypoints.config import Settings
+from entrypoints.container import Container
+from entrypoints.grpc.server import start_server, stop_server
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+async def resolve(provider: Callable[[], T | Awaitable[T]]) -> T:
+    """A provider's object. Providers that depend on an async Resource (the engine) return an
+    awaitable even after the resources are initialised; the others return the object."""
+    value = provider()
+    if inspect.isawaitable(value):
+        return cast("T", await value)
+    return value
+
+
+@asynccontextmanager
+async def running_container(settings: Settings) -> AsyncIterator[Container]:
+    container = Container(settings=settings)
+    await container.init_resources()  # type: ignore[misc]
+    try:
+        yield container
+    finally:
+        await container.shutdown_resources()  # type: ignore[misc]
+
+
+async def migrate(settings: Settings) -> int:
+    await upgrade(settings.database_url)
+    async with running_container(settings) as container:
+        created = await (await resolve(container.seed_templates)).execute()
+    log.info("migrated", seeded_templates=created)
+    return 0
+
+
+async def serve(settings: Settings, *, only: str | None = None) -> int:
+    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    if settings.is_embedded_database:
+        # The embedded default migrates itself; a shared database is migrated once, by
+        # `integrations migrate`, before the copies start.
+        await upgrade(settings.database_url)
+    async with running_container(settings) as container:
+        await (await resolve(container.seed_templates)).execute()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        server, port = await start_server(
+            await resolve(container.grpc_use_cases),
+            container.authenticator(),
+            page_token_key=settings.page_token_key,
+            host=settings.grpc_host,
+            port=settings.grpc_port,
+        )
+        log.info("grpc_serving", host=settings.grpc_host, port=port)
+        print(
+            f"integrations: gRPC on {settings.grpc_host}:{port}. Get a token with "
+            "`.venv/bin/integrations token --role admin`; Ctrl-C stops.",
+            flush=True,
+        )
+        await stop.wait()
+        log.info("shutting_down")
+        await stop_server(server, settings.grpc_grace_seconds)
+    return 0
+
+
+async def rotate_keys(settings: Settings, *, data_keys: bool) -> int:
+    async with running_container(settings) as container:
+        rewrapped = await (await resolve(container.key_manager)).rewrap_all()
+        log.info("data_keys_rewrapped", count=rewrapped)
+        print(f"re-wrapped {rewrapped} data key(s) under the newest master key")
+        if data_keys:
+            result = await (await resolve(container.rotate_data_keys)).execute(
+                RotateDataKeysCommand()
+            )
+            log.info("data_keys_rotated", **dataclasses.asdict(result))
+            print(
+                f"rotated the data keys of {result.sub_accounts} sub-account(s): "
+                f"{result.secrets_reencrypted} secret(s) re-encrypted, {result.keys_deleted} old "
+                f"key(s) deleted, {result.secrets_skipped} skipped (their old keys are kept)"
+            )
+    return 0
+
+
+async def shred_keys(settings: Settings, sub_account_id: str) -> int:
+    async with running_container(settings) as container:
+        count = await (await resolve(container.key_manager)).shred(sub_account_id)
+    log.warning("sub_account_shredded", sub_account_id=sub_account_id, keys=count)
+    print(f"deleted {count} data key(s) of {sub_account_id}; its secrets are now unreadable")
+    return 0
+
+
+def mint_dev_token(
+    settings: Settings, role: str, sub_account_id: str | None, subject: str, ttl: int
+) -> str:
+    if settings.jwt_secret is None:
+        raise ValueError("tokens can be minted only with JWT_SECRET (HS256)")
+    if role != "admin" and not sub_account_id:
+        raise ValueError(f"the {role} role needs --sub-account")
+    return mint_token(
+        settings.jwt_secret,
+        subject=subject,
+        role=role,
+        sub_account_id=sub_account_id,
+        ttl=timedelta(seconds=ttl),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )

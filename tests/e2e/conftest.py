@@ -1,0 +1,138 @@
+"""The real service, started as a client's operator would: `integrations migrate`, then
+`integrations serve`, in a subprocess on a free loopback port, on SQLite or Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+
+from integrations.v1 import integration_service_pb2_grpc
+from tests.support.databases import KINDS, Kind, empty_database
+
+ROOT = Path(__file__).resolve().parents[2]
+_SERVING = re.compile(rb"gRPC on [0-9.]+:(\d+)")
+
+
+@dataclass
+class Service:
+    """A running `integrations serve` process and what a client needs to reach it."""
+
+    env: dict[str, str]
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    tokens: dict[tuple[str, str | None], str] = field(default_factory=dict)
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "entrypoints.cli", *args],
+            env=self.env,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        return done.stdout.decode().strip()
+
+    def token(self, role: str = "admin", sub_account: str | None = None) -> str:
+        key = (role, sub_account)
+        if key not in self.tokens:
+            args = ["token", "--role", role, "--subject", f"{role}-e2e"]
+            self.tokens[key] = self.cli(
+                *args, *(["--sub-account", sub_account] if sub_account else [])
+            )
+        return self.tokens[key]
+
+    def metadata(
+        self, role: str = "admin", sub_account: str | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token(role, sub_account)}"),)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def service_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("INTEGRATIONS_", "JWT_", "GRPC_"))
+    }
+    env.update(
+        PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
+        INTEGRATIONS_DATA_DIR=str(tmp_path / "var"),
+        DATABASE_URL=database_url,
+        GRPC_PORT="0",
+        LOG_FORMAT="json",
+        LOG_LEVEL="DEBUG",
+        **extra,
+    )
+    return env
+
+
+def start_service(env: dict[str, str], log_path: Path) -> Service:
+    """Migrate, start, and wait for the line that says which port it serves on."""
+    subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "migrate"],
+        env=env,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "entrypoints.cli", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log_file,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = _SERVING.search(line)
+    if match is None:
+        process.kill()
+        raise AssertionError(f"service did not start: {line!r}\n{log_path.read_text()}")
+    return Service(env=env, port=int(match.group(1)), process=process, log_path=log_path)
+
+
+def stop_service(service: Service) -> int:
+    service.process.send_signal(signal.SIGTERM)
+    try:
+        return service.process.wait(timeout=30)
+    finally:
+        if service.process.poll() is None:
+            service.process.kill()
+
+
+@pytest.fixture(params=KINDS, ids=list(KINDS))
+def database_kind(request: pytest.FixtureRequest) -> Kind:
+    kind: Kind = request.param
+    return kind
+
+
+@pytest.fixture
+async def service(database_kind: Kind, tmp_path: Path) -> AsyncIterator[Service]:
+    async with empty_database(database_kind, tmp_path) as url:
+        running = await asyncio.to_thread(
+            start_service, service_env(tmp_path, url), tmp_path / "service.log"
+        )
+        try:
+            yield running
+        finally:
+            await asyncio.to_thread(stop_service, running)
+
+
+@pytest.fixture
+async def stub(
+    service: Service,
+) -> AsyncIterator[integration_service_pb2_grpc.IntegrationServiceStub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        yield integration_service_pb2_grpc.IntegrationServiceStub(channel)
