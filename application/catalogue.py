@@ -44,6 +44,42 @@ BUILT_IN_TEMPLATES: tuple[dict[str, Any], ...] = (
         },
     },
     {
+        "name": "gohighlevel_oauth",
+        "display_name": "GoHighLevel CRM (Marketplace app, OAuth 2.0)",
+        "description": "GoHighLevel through a Marketplace app: OAuth 2.0 with rotating refresh "
+        "tokens instead of a Private Integration token.",
+        "category": "CRM",
+        "icon": "gohighlevel",
+        "api_version": "2021-07-28",
+        "setup_instructions": (
+            "1. Install your Marketplace app on the sub-account and exchange the authorization "
+            "code for tokens.\n"
+            "2. Paste the app's client id and secret, the refresh token and the location id. The "
+            "service refreshes the access token itself and keeps the rotated refresh token."
+        ),
+        "config_schema": {
+            "type": "object",
+            "properties": {
+                "clientId": {"type": "string", "minLength": 1, "required": True, "encrypted": True},
+                "clientSecret": {
+                    "type": "string",
+                    "minLength": 1,
+                    "required": True,
+                    "encrypted": True,
+                },
+                "refreshToken": {
+                    "type": "string",
+                    "minLength": 1,
+                    "required": True,
+                    "encrypted": True,
+                },
+                "locationId": {"type": "string", "minLength": 1, "required": True},
+                "calendarId": {"type": "string"},
+                "webhookSecret": {"type": "string", "encrypted": True},
+            },
+        },
+    },
+    {
         "name": "facebook_ads",
         "display_name": "Facebook Ads",
         "description": "Receive leads from Facebook Lead Ads forms.",

@@ -8,14 +8,13 @@ from application.ports import (
     Cipher,
     Clock,
     ConnectionTestResult,
-    ProviderContext,
     ProviderRegistry,
     UnitOfWorkFactory,
 )
-from application.secrets import open_credentials
+from application.provider_context import provider_context
 from domain.errors import ConcurrencyError, ErrorCode, NotFoundError
 from domain.integration import Integration, IntegrationStatus
-from domain.template import DEFAULT_RATE_LIMIT_PER_MINUTE
+from domain.template import IntegrationTemplate
 
 _MAX_ATTEMPTS = 5
 
@@ -31,7 +30,7 @@ class ConnectionTester:
     clock: Clock
 
     async def test(
-        self, integration: Integration, rate_limit_per_minute: int
+        self, integration: Integration, template: IntegrationTemplate | None
     ) -> ConnectionTestResult:
         provider = self.providers.get(integration.template_name)
         if provider is None:
@@ -40,15 +39,9 @@ class ConnectionTester:
                 message=f"the {integration.template_name} provider is not supported yet",
                 error_code=ErrorCode.PROVIDER_NOT_SUPPORTED,
             )
-        ctx = ProviderContext(
-            integration_id=integration.id,
-            sub_account_id=integration.sub_account_id,
-            template_name=integration.template_name,
-            config=dict(integration.config),
-            credentials=await open_credentials(self.cipher, integration),
-            rate_limit_per_minute=rate_limit_per_minute,
+        return await provider.test_connection(
+            await provider_context(self.cipher, integration, template)
         )
-        return await provider.test_connection(ctx)
 
     async def test_and_record(
         self, integration_id: str
@@ -58,8 +51,7 @@ class ConnectionTester:
             if integration is None:
                 raise NotFoundError("integration", integration_id)
             template = await uow.templates.get(integration.template_id)
-        limit = template.rate_limit_per_minute if template else DEFAULT_RATE_LIMIT_PER_MINUTE
-        result = await self.test(integration, limit)
+        result = await self.test(integration, template)
         return await self.record(integration_id, result), result
 
     async def record(self, integration_id: str, result: ConnectionTestResult) -> Integration:

@@ -75,11 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--sub-account", help="required for the user and service roles")
     token.add_argument("--subject", default="dev", help="the `sub` claim (default: dev)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+
+    commands.add_parser(
+        "fake-ghl",
+        add_help=False,
+        help="run a fake GoHighLevel on loopback (see `integrations fake-ghl --help`)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["fake-ghl"]:
+        from entrypoints.fake_ghl import main as fake_ghl
+
+        configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"))
+        return fake_ghl(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
     if args.command == "keys" and args.keys_command == "generate":

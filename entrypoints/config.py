@@ -37,6 +37,7 @@ class Settings:
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     grpc_grace_seconds: float = 10.0
+    ghl_api_base_url: str = "https://services.leadconnectorhq.com"
     data_dir: Path = DEFAULT_DATA_DIR
 
     @property
@@ -91,6 +92,7 @@ class Settings:
             grpc_host=env.get("GRPC_HOST", "127.0.0.1"),
             grpc_port=_int(env, "GRPC_PORT", 50051),
             grpc_grace_seconds=float(env.get("GRPC_GRACE_SECONDS", "10")),
+            ghl_api_base_url=env.get("GHL_API_BASE_URL") or "https://services.leadconnectorhq.com",
             data_dir=data_dir,
         )
 

@@ -11,16 +11,25 @@ from adapters.clock import SystemClock
 from adapters.crypto.envelope import DataKeyCache, EnvelopeCipher
 from adapters.crypto.key_manager import KeyManager
 from adapters.crypto.master_keys import MasterKeyRing
+from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.provider import GhlProvider
 from adapters.ids import Uuid7Generator
 from adapters.persistence.data_keys import SqlAlchemyDataKeyStore
 from adapters.persistence.engine import create_engine, create_session_factory
+from adapters.persistence.oauth_tokens import SqlAlchemyTokenStore
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.providers.registry import StaticProviderRegistry
+from adapters.ratelimit import TokenBucketRateLimiter
 from adapters.schema import JsonSchemaConfigValidator
+from application.calendar_access import GhlCalendarAccess
 from application.connection import ConnectionTester
+from application.ghl import RateLimiter, TokenStore
+from application.ports import Clock
+from application.use_cases.create_block_slot import CreateBlockSlot
 from application.use_cases.create_integration import CreateIntegration
 from application.use_cases.create_template import CreateTemplate
 from application.use_cases.delete_integration import DeleteIntegration
+from application.use_cases.get_free_slots import GetFreeSlots
 from application.use_cases.get_integration import GetIntegration, ListIntegrations
 from application.use_cases.get_template import GetTemplate, ListTemplates
 from application.use_cases.rotate_data_keys import RotateDataKeys
@@ -44,6 +53,16 @@ async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(url)
     yield engine
     await engine.dispose()
+
+
+async def _ghl_client(
+    *, rate_limiter: RateLimiter, token_store: TokenStore, base_url: str, clock: Clock
+) -> AsyncIterator[HttpGhlClient]:
+    client = HttpGhlClient(
+        rate_limiter=rate_limiter, token_store=token_store, base_url=base_url, clock=clock
+    )
+    yield client
+    await client.close()
 
 
 class Container(containers.DeclarativeContainer):
@@ -70,9 +89,27 @@ class Container(containers.DeclarativeContainer):
         KeyManager, store=data_keys, keyring=keyring, ids=ids, clock=clock, cache=data_key_cache
     )
 
-    provider_registry = providers.Singleton(StaticProviderRegistry, providers.Dict())
+    # In-process buckets: right for one copy; several copies share one through Redis.
+    rate_limiter = providers.Singleton(TokenBucketRateLimiter)
+    token_store = providers.Singleton(SqlAlchemyTokenStore, session_factory, cipher, clock)
+    ghl = providers.Resource(
+        _ghl_client,
+        rate_limiter=rate_limiter,
+        token_store=token_store,
+        base_url=settings.provided.ghl_api_base_url,
+        clock=clock,
+    )
+    ghl_provider = providers.Singleton(GhlProvider, ghl)
+    provider_registry = providers.Singleton(
+        StaticProviderRegistry,
+        providers.Dict(gohighlevel=ghl_provider, gohighlevel_oauth=ghl_provider),
+    )
     tester = providers.Singleton(
         ConnectionTester, uow_factory=uow, providers=provider_registry, cipher=cipher, clock=clock
+    )
+
+    calendar_access = providers.Singleton(
+        GhlCalendarAccess, uow_factory=uow, cipher=cipher, tester=tester
     )
 
     seed_templates = providers.Factory(
@@ -117,6 +154,8 @@ class Container(containers.DeclarativeContainer):
         reactivate_integration=providers.Factory(
             ReactivateIntegration, uow=uow, tester=tester, clock=clock
         ),
+        get_free_slots=providers.Factory(GetFreeSlots, access=calendar_access, ghl=ghl),
+        create_block_slot=providers.Factory(CreateBlockSlot, access=calendar_access, ghl=ghl),
     )
 
     authenticator = providers.Singleton(

@@ -152,8 +152,27 @@ class OutboxRow(Base):
     recorded_at: Mapped[datetime]
 
 
+class OAuthTokenRow(Base):
+    """An OAuth integration's rotated tokens. GHL refresh tokens are single-use, so the newest
+    pair lives here (sealed like any secret) rather than in the admin-written config."""
+
+    __tablename__ = "oauth_tokens"
+
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    refresh_token: Mapped[str] = mapped_column(Text)
+    access_token: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime]
+    origin: Mapped[str] = mapped_column(String(64))
+    """A digest of the configured refresh token this chain started from: when an admin
+    re-authorises (a new configured token), the stored chain is stale and ignored."""
+    updated_at: Mapped[datetime]
+
+
 # The tables themselves, for Core statements (no identity map, no lazy loads).
 TEMPLATES = cast("Table", TemplateRow.__table__)
 INTEGRATIONS = cast("Table", IntegrationRow.__table__)
 DATA_KEYS = cast("Table", DataKeyRow.__table__)
 OUTBOX = cast("Table", OutboxRow.__table__)
+OAUTH_TOKENS = cast("Table", OAuthTokenRow.__table__)

@@ -109,6 +109,6 @@ class CreateIntegration:
             )
             await uow.integrations.add(integration, request_id=cmd.request_id)
             await uow.commit()
-        result = await self._tester.test(integration, template.rate_limit_per_minute)
+        result = await self._tester.test(integration, template)
         integration = await self._tester.record(integration.id, result)
         return CreateIntegrationResult(IntegrationView.of(integration), result)

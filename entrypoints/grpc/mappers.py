@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
 
 from application.dto import IntegrationView, TemplateView
+from application.ghl import FreeSlots, GhlBlockSlot
 from application.ports import ConnectionTestResult
 from domain.errors import FieldViolation, InvalidArgumentError
 from domain.integration import IntegrationStatus
 from integrations.v1 import integration_pb2
+from integrations.v1 import integration_service_pb2 as pb
 
 INTEGRATIONS = "integrations/"
 TEMPLATES = "integrationTemplates/"
@@ -127,8 +129,39 @@ def dict_to_struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
 
 
 def _timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if moment is None:
-        return None
+    return None if moment is None else _required_timestamp(moment)
+
+
+def moment_of(stamp: timestamp_pb2.Timestamp, *, field: str, present: bool) -> datetime:
+    """A required Timestamp field as an aware UTC datetime."""
+    if not present:
+        raise invalid(field, "is required")
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def free_slots_to_proto(slots: FreeSlots) -> pb.GetFreeSlotsResponse:
+    return pb.GetFreeSlotsResponse(
+        time_zone=slots.timezone,
+        days=[
+            pb.FreeSlotDay(
+                date=day.isoformat(), slots=[_required_timestamp(s) for s in slots.days[day]]
+            )
+            for day in sorted(slots.days)
+        ],
+    )
+
+
+def block_slot_to_proto(block: GhlBlockSlot) -> pb.BlockSlot:
+    return pb.BlockSlot(
+        id=block.id,
+        calendar_id=block.calendar_id or "",
+        title=block.title or "",
+        start_time=_required_timestamp(block.start),
+        end_time=_required_timestamp(block.end),
+    )
+
+
+def _required_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(moment)
     return stamp

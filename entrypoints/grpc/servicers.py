@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 
+from application.use_cases.create_block_slot import CreateBlockSlot, CreateBlockSlotCommand
 from application.use_cases.create_integration import CreateIntegration, CreateIntegrationCommand
 from application.use_cases.create_template import CreateTemplate, CreateTemplateCommand
 from application.use_cases.delete_integration import DeleteIntegration, DeleteIntegrationCommand
+from application.use_cases.get_free_slots import GetFreeSlots, GetFreeSlotsQuery
 from application.use_cases.get_integration import (
     GetIntegration,
     GetIntegrationQuery,
@@ -69,6 +71,8 @@ class GrpcUseCases:
     test_integration: TestIntegration
     deactivate_integration: DeactivateIntegration
     reactivate_integration: ReactivateIntegration
+    get_free_slots: GetFreeSlots
+    create_block_slot: CreateBlockSlot
 
 
 class IntegrationServiceServicer(pb_grpc.IntegrationServiceServicer):
@@ -299,3 +303,44 @@ class IntegrationServiceServicer(pb_grpc.IntegrationServiceServicer):
             integration=mappers.integration_to_proto(result.integration),
             connection_test=mappers.test_result_to_proto(result.test),
         )
+
+    # --- calendars ----------------------------------------------------------------------------
+
+    async def GetFreeSlots(
+        self, request: pb.GetFreeSlotsRequest, context: Context
+    ) -> pb.GetFreeSlotsResponse:
+        query = GetFreeSlotsQuery(
+            actor=current_principal(),
+            integration_id=mappers.integration_id_of(request.name),
+            calendar_id=request.calendar_id,
+            start=mappers.moment_of(
+                request.start_time, field="start_time", present=request.HasField("start_time")
+            ),
+            end=mappers.moment_of(
+                request.end_time, field="end_time", present=request.HasField("end_time")
+            ),
+            timezone=request.time_zone,
+            user_id=request.user_id or None,
+        )
+        with request_fields({"timezone": "time_zone"}):
+            slots = await self._uc.get_free_slots.execute(query)
+        return mappers.free_slots_to_proto(slots)
+
+    async def CreateBlockSlot(
+        self, request: pb.CreateBlockSlotRequest, context: Context
+    ) -> pb.CreateBlockSlotResponse:
+        block = await self._uc.create_block_slot.execute(
+            CreateBlockSlotCommand(
+                actor=current_principal(),
+                integration_id=mappers.integration_id_of(request.name),
+                calendar_id=request.calendar_id,
+                start=mappers.moment_of(
+                    request.start_time, field="start_time", present=request.HasField("start_time")
+                ),
+                end=mappers.moment_of(
+                    request.end_time, field="end_time", present=request.HasField("end_time")
+                ),
+                title=request.title,
+            )
+        )
+        return pb.CreateBlockSlotResponse(block_slot=mappers.block_slot_to_proto(block))

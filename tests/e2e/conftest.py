@@ -86,14 +86,14 @@ def start_service(env: dict[str, str], log_path: Path) -> Service:
         timeout=120,
         capture_output=True,
     )
-    log_file = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=log_file,
-        cwd=ROOT,
-    )
+    with log_path.open("wb") as log_file:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "entrypoints.cli", "serve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            cwd=ROOT,
+        )
     assert process.stdout is not None
     line = process.stdout.readline()
     match = _SERVING.search(line)
@@ -103,6 +103,12 @@ def start_service(env: dict[str, str], log_path: Path) -> Service:
     return Service(env=env, port=int(match.group(1)), process=process, log_path=log_path)
 
 
+def restart_service(service: Service) -> Service:
+    """Stop the process and start a new one on the same database and keys."""
+    assert stop_service(service) == 0
+    return start_service(service.env, service.log_path.with_suffix(".restarted.log"))
+
+
 def stop_service(service: Service) -> int:
     service.process.send_signal(signal.SIGTERM)
     try:
@@ -110,6 +116,8 @@ def stop_service(service: Service) -> int:
     finally:
         if service.process.poll() is None:
             service.process.kill()
+        if service.process.stdout is not None:
+            service.process.stdout.close()
 
 
 @pytest.fixture(params=KINDS, ids=list(KINDS))
@@ -119,10 +127,20 @@ def database_kind(request: pytest.FixtureRequest) -> Kind:
 
 
 @pytest.fixture
-async def service(database_kind: Kind, tmp_path: Path) -> AsyncIterator[Service]:
+def service_extra_env() -> dict[str, str]:
+    """Extra environment for the service; test modules override it (e.g. GHL_API_BASE_URL)."""
+    return {}
+
+
+@pytest.fixture
+async def service(
+    database_kind: Kind, tmp_path: Path, service_extra_env: dict[str, str]
+) -> AsyncIterator[Service]:
     async with empty_database(database_kind, tmp_path) as url:
         running = await asyncio.to_thread(
-            start_service, service_env(tmp_path, url), tmp_path / "service.log"
+            start_service,
+            service_env(tmp_path, url, **service_extra_env),
+            tmp_path / "service.log",
         )
         try:
             yield running

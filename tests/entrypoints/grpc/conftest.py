@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -13,10 +14,14 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from adapters.schema import JsonSchemaConfigValidator
+from application.calendar_access import GhlCalendarAccess
 from application.connection import ConnectionTester
+from application.ghl import FreeSlots, GhlAuth, GhlBlockSlot
+from application.use_cases.create_block_slot import CreateBlockSlot
 from application.use_cases.create_integration import CreateIntegration
 from application.use_cases.create_template import CreateTemplate
 from application.use_cases.delete_integration import DeleteIntegration
+from application.use_cases.get_free_slots import GetFreeSlots
 from application.use_cases.get_integration import GetIntegration, ListIntegrations
 from application.use_cases.get_template import GetTemplate, ListTemplates
 from application.use_cases.seed_templates import SeedTemplates
@@ -91,6 +96,40 @@ async def rejected(call: grpc.aio.UnaryUnaryCall[Any, Any]) -> Rejection:
     return Rejection(caught.value.code(), status.message, status, error_info, bad_request)
 
 
+class FakeCalendars:
+    """The calendar calls of GhlApi, scripted; records the auth and arguments it was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, GhlAuth, str, dict[str, Any]]] = []
+        self.error: Exception | None = None
+
+    async def get_free_slots(self, auth: GhlAuth, calendar_id: str, **kwargs: Any) -> FreeSlots:
+        self.calls.append(("get_free_slots", auth, calendar_id, kwargs))
+        if self.error is not None:
+            raise self.error
+        zone = ZoneInfo(kwargs["timezone"])
+        day = kwargs["start"].astimezone(zone).date()
+        first = datetime.combine(day, time(9), tzinfo=zone)
+        return FreeSlots(
+            timezone=kwargs["timezone"], days={day: (first, first + timedelta(minutes=30))}
+        )
+
+    async def create_block_slot(
+        self, auth: GhlAuth, calendar_id: str, **kwargs: Any
+    ) -> GhlBlockSlot:
+        self.calls.append(("create_block_slot", auth, calendar_id, kwargs))
+        if self.error is not None:
+            raise self.error
+        return GhlBlockSlot(
+            id="block-1",
+            location_id=auth.location_id,
+            calendar_id=calendar_id,
+            title=kwargs["title"],
+            start=kwargs["start"],
+            end=kwargs["end"],
+        )
+
+
 @dataclass
 class Service:
     stub: integration_service_pb2_grpc.IntegrationServiceAsyncStub
@@ -98,10 +137,18 @@ class Service:
     port: int
     provider: FakeProvider
     uow: FakeUnitOfWorkFactory
+    calendars: FakeCalendars
 
 
 @pytest.fixture
-def use_cases() -> tuple[GrpcUseCases, FakeUnitOfWorkFactory, FakeProvider]:
+def calendars() -> FakeCalendars:
+    return FakeCalendars()
+
+
+@pytest.fixture
+def use_cases(
+    calendars: FakeCalendars,
+) -> tuple[GrpcUseCases, FakeUnitOfWorkFactory, FakeProvider]:
     uow = FakeUnitOfWorkFactory()
     validator = JsonSchemaConfigValidator()
     cipher = FakeCipher()
@@ -114,6 +161,7 @@ def use_cases() -> tuple[GrpcUseCases, FakeUnitOfWorkFactory, FakeProvider]:
         cipher=cipher,
         clock=clock,
     )
+    access = GhlCalendarAccess(uow_factory=uow, cipher=cipher, tester=tester)
     cases = GrpcUseCases(
         list_templates=ListTemplates(uow=uow),
         get_template=GetTemplate(uow=uow),
@@ -131,6 +179,8 @@ def use_cases() -> tuple[GrpcUseCases, FakeUnitOfWorkFactory, FakeProvider]:
         test_integration=TestIntegration(uow=uow, tester=tester),
         deactivate_integration=DeactivateIntegration(uow=uow, clock=clock),
         reactivate_integration=ReactivateIntegration(uow=uow, tester=tester, clock=clock),
+        get_free_slots=GetFreeSlots(access=access, ghl=calendars),  # type: ignore[arg-type]
+        create_block_slot=CreateBlockSlot(access=access, ghl=calendars),  # type: ignore[arg-type]
     )
     return cases, uow, provider
 
@@ -152,7 +202,7 @@ async def serve(cases: GrpcUseCases) -> AsyncIterator[tuple[grpc.aio.Channel, in
 
 @pytest.fixture
 async def service(
-    use_cases: tuple[GrpcUseCases, FakeUnitOfWorkFactory, FakeProvider],
+    use_cases: tuple[GrpcUseCases, FakeUnitOfWorkFactory, FakeProvider], calendars: FakeCalendars
 ) -> AsyncIterator[Service]:
     cases, uow, provider = use_cases
     await SeedTemplates(
@@ -165,6 +215,7 @@ async def service(
             port,
             provider,
             uow,
+            calendars,
         )
 
 

@@ -34,6 +34,7 @@ async def test_the_catalogue_lists_the_built_in_templates_to_any_caller(service:
 
     assert [t.name for t in response.integration_templates] == [
         "integrationTemplates/gohighlevel",
+        "integrationTemplates/gohighlevel_oauth",
         "integrationTemplates/facebook_ads",
         "integrationTemplates/google_analytics",
     ]
@@ -52,7 +53,8 @@ async def test_templates_page_through_the_catalogue_with_a_page_token(service: S
     assert len(first.integration_templates) == 2
     assert first.next_page_token
     assert [t.name for t in second.integration_templates] == [
-        "integrationTemplates/google_analytics"
+        "integrationTemplates/facebook_ads",
+        "integrationTemplates/google_analytics",
     ]
     assert second.next_page_token == ""
 

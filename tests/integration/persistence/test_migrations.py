@@ -17,7 +17,7 @@ from tests.support.databases import Kind, empty_database
 KIND = pytest.mark.parametrize(
     "kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-TABLES = {"integration_templates", "integrations", "data_keys", "outbox"}
+TABLES = set(Base.metadata.tables)
 
 
 async def _tables(url: str) -> set[str]:

@@ -37,7 +37,12 @@ def command(**overrides: object) -> CreateTemplateCommand:
 
 async def test_the_built_in_catalogue_is_seeded_once(app: App) -> None:
     page = await app.list_templates.execute(ListTemplatesQuery(actor=USER, page=PageRequest(50)))
-    assert {t.name for t in page.items} == {"gohighlevel", "facebook_ads", "google_analytics"}
+    assert {t.name for t in page.items} == {
+        "gohighlevel",
+        "gohighlevel_oauth",
+        "facebook_ads",
+        "google_analytics",
+    }
     ghl = next(t for t in page.items if t.name == "gohighlevel")
     assert ghl.secret_fields == {"apiKey", "webhookSecret"}
     again = SeedTemplates(

@@ -1,0 +1,1 @@
+"""GoHighLevel: the HTTP client (application.ghl.GhlApi) and the integration provider."""

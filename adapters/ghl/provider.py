@@ -1,0 +1,75 @@
+"""GhlProvider: the `gohighlevel` template's IntegrationProvider."""
+
+from __future__ import annotations
+
+import time
+
+from application.ghl import GhlApi, GhlAuth
+from application.ports import ConnectionTestResult, ProviderContext
+from domain.errors import (
+    ConfigSchemaInvalidError,
+    ConnectionFailedError,
+    ErrorCode,
+    InvalidCredentialsError,
+    NotFoundError,
+    ProviderError,
+    RateLimitExceededError,
+)
+
+
+class GhlProvider:
+    """Tests a connection by reading the integration's location, the cheapest call that proves
+    both the token and its access to that location (API-NOTES §3.2)."""
+
+    def __init__(self, client: GhlApi) -> None:
+        self._client = client
+
+    async def test_connection(self, ctx: ProviderContext) -> ConnectionTestResult:
+        started = time.perf_counter()
+
+        def failed(code: ErrorCode, message: str, trace_id: str | None) -> ConnectionTestResult:
+            return ConnectionTestResult(
+                success=False,
+                message=message,
+                details={"trace_id": trace_id} if trace_id else {},
+                error_code=code,
+                latency_ms=_elapsed_ms(started),
+            )
+
+        try:
+            auth = GhlAuth.from_context(ctx)
+            location = await self._client.get_location(auth)
+        except ConfigSchemaInvalidError as err:
+            return failed(ErrorCode.CONFIG_SCHEMA_INVALID, err.message, None)
+        except InvalidCredentialsError as err:
+            return failed(
+                ErrorCode.INVALID_CREDENTIALS,
+                "GoHighLevel refused the credentials for this location",
+                err.trace_id,
+            )
+        except RateLimitExceededError as err:
+            return failed(
+                ErrorCode.RATE_LIMIT_EXCEEDED, "GoHighLevel's rate limit was reached", err.trace_id
+            )
+        except ConnectionFailedError as err:
+            return failed(ErrorCode.CONNECTION_FAILED, err.message, err.trace_id)
+        except NotFoundError as err:
+            return failed(
+                ErrorCode.PROVIDER_ERROR,
+                f"GoHighLevel has no location {ctx.config.get('locationId')!r}",
+                err.metadata.get("trace_id"),
+            )
+        except ProviderError as err:
+            return failed(
+                ErrorCode.PROVIDER_ERROR, f"GoHighLevel refused: {err.message}", err.trace_id
+            )
+        return ConnectionTestResult(
+            success=True,
+            message=f"Connected to GoHighLevel location {location.name!r}",
+            details={"account_name": location.name, "location_id": location.id},
+            latency_ms=_elapsed_ms(started),
+        )
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,66 @@
+"""Reaching a GoHighLevel integration's calendars on behalf of a caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.access import visible_integration
+from application.connection import ConnectionTester
+from application.ghl import GhlAuth, Priority
+from application.ports import Cipher, ConnectionTestResult, UnitOfWorkFactory
+from application.provider_context import provider_context
+from domain.errors import (
+    FieldViolation,
+    IntegrationNotActiveError,
+    InvalidArgumentError,
+    InvalidCredentialsError,
+)
+from domain.integration import Integration
+from domain.values import Principal
+
+GHL_TEMPLATES = frozenset({"gohighlevel", "gohighlevel_oauth"})
+
+
+@dataclass(frozen=True, slots=True)
+class GhlCalendarAccess:
+    """Resolves an integration the actor may use into GHL credentials for one live call, and
+    records credential failures on the integration (they need a person)."""
+
+    uow_factory: UnitOfWorkFactory
+    cipher: Cipher
+    tester: ConnectionTester
+
+    async def open(
+        self, actor: Principal, integration_id: str, calendar_id: str
+    ) -> tuple[Integration, GhlAuth, str]:
+        """The integration, its auth and the calendar: the one asked for, else its default."""
+        async with self.uow_factory() as uow:
+            integration = visible_integration(
+                actor, await uow.integrations.get(integration_id), integration_id
+            )
+            template = await uow.templates.get(integration.template_id)
+        if integration.template_name not in GHL_TEMPLATES:
+            raise InvalidArgumentError(
+                "calendars are offered by GoHighLevel integrations only",
+                (FieldViolation("name", "is not a GoHighLevel integration"),),
+            )
+        if not integration.is_operational:
+            raise IntegrationNotActiveError(
+                f"integration {integration_id!r} is {integration.status}"
+                + ("" if integration.is_active else " and switched off"),
+                metadata={"status": str(integration.status)},
+            )
+        calendar = calendar_id or str(integration.config.get("calendarId") or "")
+        if not calendar:
+            raise InvalidArgumentError(
+                "no calendar given and the integration has no default calendarId",
+                (FieldViolation("calendar_id", "is required for this integration"),),
+            )
+        ctx = await provider_context(self.cipher, integration, template)
+        return integration, GhlAuth.from_context(ctx, priority=Priority.LIVE), calendar
+
+    async def credentials_refused(self, integration_id: str, err: InvalidCredentialsError) -> None:
+        await self.tester.record(
+            integration_id,
+            ConnectionTestResult(success=False, message=err.message, error_code=err.code),
+        )

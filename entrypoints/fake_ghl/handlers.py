@@ -1,0 +1,517 @@
+"""The GHL endpoints the fake serves, in GHL's wire format (paths, field names, status codes)."""
+
+from __future__ import annotations
+
+import json
+import operator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiohttp import web
+
+from entrypoints.fake_ghl.core import FAKE_GHL, LOCATION, TRACE_ID, FakeGhl, FakeHttpError
+from entrypoints.fake_ghl.state import FakeState, Json, parse_time
+
+_MAX_SLOT_RANGE_MS = 31 * 24 * 3600 * 1000
+_CONTACT_INPUT_FIELDS = (
+    "firstName", "lastName", "name", "email", "gender", "phone", "address1", "city", "state",
+    "postalCode", "website", "timezone", "dnd", "dndSettings", "inboundDndSettings", "source",
+    "dateOfBirth", "country", "companyName", "assignedTo",
+)  # fmt: skip
+
+
+def _fake(request: web.Request) -> FakeGhl:
+    return request.app[FAKE_GHL]
+
+
+async def _body(request: web.Request) -> Json:
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError as err:
+        raise FakeHttpError(400, "Unexpected token in JSON") from err
+    if not isinstance(body, dict):
+        raise FakeHttpError(400, "The body must be a JSON object")
+    return body
+
+
+def _own_location(request: web.Request, location_id: object) -> str:
+    if location_id != request[LOCATION]:
+        raise FakeHttpError(403, "The token does not have access to this location.")
+    return request[LOCATION]
+
+
+def _in_location(request: web.Request, items: dict[str, Json], item_id: str, what: str) -> Json:
+    # The spec declares no 404; GHL's status for an unknown id is not documented.
+    item = items.get(item_id)
+    if item is None or item.get("locationId") != request[LOCATION]:
+        raise FakeHttpError(404, f"{what} not found")
+    return item
+
+
+def _time(body: Json, key: str) -> datetime:
+    moment = parse_time(body.get(key))
+    if moment is None:
+        raise FakeHttpError(422, f"{key} must be a valid ISO 8601 date string")
+    return moment
+
+
+# --- locations ---------------------------------------------------------------------------------
+
+
+async def get_location(request: web.Request) -> web.Response:
+    location_id = _own_location(request, request.match_info["locationId"])
+    return web.json_response({"location": _fake(request).state.locations[location_id]})
+
+
+# --- contacts ----------------------------------------------------------------------------------
+
+
+def _apply_contact_fields(contact: Json, body: Json) -> None:
+    for key in _CONTACT_INPUT_FIELDS:
+        if key in body:
+            contact[key] = body[key]
+    if "tags" in body:
+        contact["tags"] = list(body["tags"])
+    if "customFields" in body:
+        # Written as {id|key, field_value}; read back as {id, value}.
+        values = {f["id"]: f["value"] for f in contact.get("customFields", [])}
+        for field in body["customFields"]:
+            values[field.get("id") or field.get("key")] = field.get("field_value")
+        contact["customFields"] = [{"id": k, "value": v} for k, v in values.items()]
+    if contact.get("email"):
+        contact["emailLowerCase"] = str(contact["email"]).lower()
+    if not body.get("name") and ("firstName" in body or "lastName" in body):
+        full = " ".join(p for p in (contact.get("firstName"), contact.get("lastName")) if p)
+        contact["name"] = full
+    contact["dateUpdated"] = FakeState.now_iso()
+
+
+def _new_contact(fake: FakeGhl, location_id: str, body: Json) -> Json:
+    contact: Json = {
+        "id": fake.state.new_id(),
+        "locationId": location_id,
+        "type": "lead",
+        "tags": [],
+        "customFields": [],
+        "dateAdded": FakeState.now_iso(),
+    }
+    _apply_contact_fields(contact, body)
+    fake.state.contacts[contact["id"]] = contact
+    fake.emit("ContactCreate", location_id, contact)
+    return contact
+
+
+async def get_contact(request: web.Request) -> web.Response:
+    contact = _in_location(
+        request, _fake(request).state.contacts, request.match_info["contactId"], "Contact"
+    )
+    return web.json_response({"contact": contact})
+
+
+async def create_contact(request: web.Request) -> web.Response:
+    fake, body = _fake(request), await _body(request)
+    location_id = _own_location(request, body.get("locationId"))
+    settings = fake.state.locations[location_id].get("settings", {})
+    duplicate = fake.state.find_duplicate(location_id, body.get("email"), body.get("phone"))
+    if duplicate is not None and not settings.get("allowDuplicateContact", False):
+        # The location's "Allow Duplicate Contact" setting (contacts.json, upsert); the wording
+        # of GHL's refusal is not in the reference.
+        raise FakeHttpError(
+            400,
+            "This location does not allow duplicated contacts.",
+            meta={"contactId": duplicate["id"]},
+        )
+    contact = _new_contact(fake, location_id, body)
+    return web.json_response({"contact": contact}, status=201)
+
+
+async def update_contact(request: web.Request) -> web.Response:
+    fake, body = _fake(request), await _body(request)
+    contact = _in_location(request, fake.state.contacts, request.match_info["contactId"], "Contact")
+    _apply_contact_fields(contact, body)
+    fake.emit("ContactUpdate", contact["locationId"], contact)
+    return web.json_response({"succeded": True, "contact": contact})  # sic: GHL's spelling
+
+
+async def delete_contact(request: web.Request) -> web.Response:
+    fake = _fake(request)
+    contact = _in_location(request, fake.state.contacts, request.match_info["contactId"], "Contact")
+    del fake.state.contacts[contact["id"]]
+    fake.emit("ContactDelete", contact["locationId"], contact)
+    return web.json_response({"succeded": True})
+
+
+async def upsert_contact(request: web.Request) -> web.Response:
+    fake, body = _fake(request), await _body(request)
+    location_id = _own_location(request, body.get("locationId"))
+    allow = fake.state.locations[location_id].get("settings", {}).get("allowDuplicateContact")
+    duplicate = fake.state.find_duplicate(location_id, body.get("email"), body.get("phone"))
+    if duplicate is None or (allow and body.get("createNewIfDuplicateAllowed")):
+        contact, new = _new_contact(fake, location_id, body), True
+    else:
+        _apply_contact_fields(duplicate, body)
+        fake.emit("ContactUpdate", location_id, duplicate)
+        contact, new = duplicate, False
+    return web.json_response({"new": new, "contact": contact, "traceId": request[TRACE_ID]})
+
+
+def _matches(contact: Json, flt: Json) -> bool:
+    if "group" in flt:
+        results = [_matches(contact, f) for f in flt.get("filters", [])]
+        return any(results) if flt["group"] == "OR" else all(results)
+    value, op, expected = contact.get(flt.get("field", "")), flt.get("operator"), flt.get("value")
+    if op == "eq":
+        return bool(value == expected)
+    if op == "not_eq":
+        return bool(value != expected)
+    if op == "exists":
+        return value not in (None, "", [])
+    if op == "range" and isinstance(expected, dict):
+        bounds = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+        return value is not None and all(
+            bool(bounds[k](value, v)) for k, v in expected.items() if k in bounds
+        )
+    raise FakeHttpError(422, f"filter {flt!r} is not supported by the fake")
+
+
+def _has_text(contact: Json, query: str) -> bool:
+    fields = ("name", "email", "phone", "companyName")
+    return not query or any(query in str(contact.get(k, "")).lower() for k in fields)
+
+
+async def search_contacts(request: web.Request) -> web.Response:
+    """Body and answer as GHL's white-label mirror documents them (the spec's are empty).
+    Where GHL puts the ``searchAfter`` cursor is not documented: the fake gives each contact
+    its own, the cursor for the page after it."""
+    fake, body = _fake(request), await _body(request)
+    location_id = _own_location(request, body.get("locationId"))
+    query = str(body.get("query") or "").lower()
+    found = [
+        c
+        for c in fake.state.contacts.values()
+        if c.get("locationId") == location_id
+        and _has_text(c, query)
+        and all(_matches(c, f) for f in body.get("filters", []))
+    ]
+    found.sort(key=lambda c: (c["dateAdded"], c["id"]))
+    limit = int(body["pageLimit"])
+    if "searchAfter" in body:
+        after = tuple(body["searchAfter"])
+        page = [c for c in found if (c["dateAdded"], c["id"]) > after][:limit]
+    else:
+        start = (int(body.get("page", 1)) - 1) * limit
+        if start + limit > 10_000:
+            raise FakeHttpError(400, "page x pageLimit cannot exceed 10000; use searchAfter")
+        page = found[start : start + limit]
+    contacts = [{**c, "searchAfter": [c["dateAdded"], c["id"]]} for c in page]
+    return web.json_response({"contacts": contacts, "total": len(found)})
+
+
+# --- calendars ---------------------------------------------------------------------------------
+
+
+async def list_calendars(request: web.Request) -> web.Response:
+    location_id = _own_location(request, request.query.get("locationId"))
+    group = request.query.get("groupId")
+    calendars = [
+        c
+        for c in _fake(request).state.calendars.values()
+        if c.get("locationId") == location_id and (group is None or c.get("groupId") == group)
+    ]
+    return web.json_response({"calendars": calendars})
+
+
+async def free_slots(request: web.Request) -> web.Response:
+    fake = _fake(request)
+    calendar = _in_location(
+        request, fake.state.calendars, request.match_info["calendarId"], "Calendar"
+    )
+    try:
+        start_ms, end_ms = float(request.query["startDate"]), float(request.query["endDate"])
+    except (KeyError, ValueError) as err:
+        raise FakeHttpError(422, "startDate and endDate must be numbers (epoch ms)") from err
+    if end_ms < start_ms or end_ms - start_ms > _MAX_SLOT_RANGE_MS:
+        raise FakeHttpError(400, "Date range cannot be more than 31 days")
+    try:
+        tz = (
+            ZoneInfo(request.query["timezone"])
+            if "timezone" in request.query
+            else fake.state.timezone_of(calendar["locationId"])
+        )
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise FakeHttpError(400, "timezone must be an IANA time zone") from err
+    start = datetime.fromtimestamp(start_ms / 1000, tz)
+    end = datetime.fromtimestamp(end_ms / 1000, tz)
+    return web.json_response(fake.state.free_slots(calendar, start, end, tz))
+
+
+def _local_iso(fake: FakeGhl, location_id: str, moment: datetime) -> str:
+    return moment.astimezone(fake.state.timezone_of(location_id)).isoformat(timespec="seconds")
+
+
+async def create_block_slot(request: web.Request) -> web.Response:
+    fake, body = _fake(request), await _body(request)
+    location_id = _own_location(request, body.get("locationId"))
+    if body.get("calendarId") and body.get("assignedUserId"):
+        raise FakeHttpError(400, "Either calendarId or assignedUserId can be set, not both")
+    calendar = _in_location(request, fake.state.calendars, str(body.get("calendarId")), "Calendar")
+    start, end = _time(body, "startTime"), _time(body, "endTime")
+    if end <= start:
+        raise FakeHttpError(400, "endTime must be after startTime")
+    slot: Json = {
+        "id": fake.state.new_id(),
+        "kind": "block",
+        "locationId": location_id,
+        "calendarId": calendar["id"],
+        "title": body.get("title") or "Blocked",
+        "startTime": _local_iso(fake, location_id, start),
+        "endTime": _local_iso(fake, location_id, end),
+    }
+    fake.state.events[slot["id"]] = slot
+    return web.json_response({k: v for k, v in slot.items() if k != "kind"}, status=201)
+
+
+def _appointment_answer(event: Json) -> Json:
+    """AppointmentSchemaResponse: what create and update answer."""
+    keys = (
+        "id", "calendarId", "locationId", "contactId", "startTime", "endTime", "title",
+        "meetingLocationType", "appointmentStatus", "assignedUserId", "address", "isRecurring",
+    )  # fmt: skip
+    return {k: event[k] for k in keys if event.get(k) is not None}
+
+
+def _event_dto(event: Json) -> Json:
+    """CalendarEventDTO: what a get answers."""
+    return {k: v for k, v in event.items() if k not in ("kind", "meetingLocationType")}
+
+
+def _check_slot(fake: FakeGhl, calendar: Json, start: datetime, body: Json, skip: str = "") -> None:
+    if body.get("ignoreFreeSlotValidation"):
+        return
+    own = fake.state.events.pop(skip, None)
+    try:
+        if not fake.state.is_free(calendar, start):
+            raise FakeHttpError(400, "The slot you have selected is no longer available.")
+    finally:
+        if own is not None:
+            fake.state.events[skip] = own
+
+
+async def create_appointment(request: web.Request) -> web.Response:
+    fake, body = _fake(request), await _body(request)
+    location_id = _own_location(request, body.get("locationId"))
+    calendar = _in_location(request, fake.state.calendars, str(body.get("calendarId")), "Calendar")
+    contact = fake.state.contacts.get(str(body.get("contactId")))
+    if contact is None or contact.get("locationId") != location_id:
+        raise FakeHttpError(400, "Contact not found")
+    start = _time(body, "startTime")
+    duration = timedelta(minutes=int(calendar.get("slotDuration", 30)))
+    end = _time(body, "endTime") if "endTime" in body else start + duration
+    _check_slot(fake, calendar, start, body)
+    now = FakeState.now_iso()
+    event: Json = {
+        "id": fake.state.new_id(),
+        "kind": "appointment",
+        "calendarId": calendar["id"],
+        "locationId": location_id,
+        "contactId": contact["id"],
+        "groupId": calendar.get("groupId", ""),
+        "title": body.get("title") or contact.get("name") or "Appointment",
+        "appointmentStatus": body.get("appointmentStatus", "confirmed"),
+        "assignedUserId": body.get("assignedUserId", ""),
+        "users": [body["assignedUserId"]] if body.get("assignedUserId") else [],
+        "address": body.get("address"),
+        "description": body.get("description"),
+        "meetingLocationType": body.get("meetingLocationType", "default"),
+        "isRecurring": False,
+        "startTime": _local_iso(fake, location_id, start),
+        "endTime": _local_iso(fake, location_id, end),
+        "dateAdded": now,
+        "dateUpdated": now,
+    }
+    event = {k: v for k, v in event.items() if v is not None}
+    fake.state.events[event["id"]] = event
+    fake.emit("AppointmentCreate", location_id, {"appointment": _event_dto(event)})
+    return web.json_response(_appointment_answer(event))
+
+
+def _appointment(request: web.Request) -> Json:
+    event = _in_location(
+        request, _fake(request).state.events, request.match_info["eventId"], "Appointment"
+    )
+    if event.get("kind") != "appointment":
+        raise FakeHttpError(404, "Appointment not found")
+    return event
+
+
+async def update_appointment(request: web.Request) -> web.Response:
+    fake, body = _fake(request), await _body(request)
+    event = _appointment(request)
+    calendar_id = body.get("calendarId", event["calendarId"])
+    calendar = _in_location(request, fake.state.calendars, str(calendar_id), "Calendar")
+    if "startTime" in body:
+        _check_slot(fake, calendar, _time(body, "startTime"), body, skip=event["id"])
+    for key in ("startTime", "endTime"):
+        if key in body:
+            event[key] = _local_iso(fake, event["locationId"], _time(body, key))
+    for key in ("title", "appointmentStatus", "assignedUserId", "address", "description"):
+        if key in body:
+            event[key] = body[key]
+    event["calendarId"] = calendar["id"]
+    event["dateUpdated"] = FakeState.now_iso()
+    fake.emit("AppointmentUpdate", event["locationId"], {"appointment": _event_dto(event)})
+    return web.json_response(_appointment_answer(event))
+
+
+async def get_appointment(request: web.Request) -> web.Response:
+    return web.json_response({"event": _event_dto(_appointment(request))})
+
+
+# --- conversations -----------------------------------------------------------------------------
+
+
+async def send_message(request: web.Request) -> web.Response:
+    fake, body = _fake(request), await _body(request)
+    contact = fake.state.contacts.get(str(body.get("contactId")))
+    if contact is None or contact.get("locationId") != request[LOCATION]:
+        raise FakeHttpError(400, "Contact not found")
+    conversation = next(
+        (c for c in fake.state.conversations.values() if c["contactId"] == contact["id"]), None
+    )
+    if conversation is None:
+        conversation = {
+            "id": fake.state.new_id(),
+            "contactId": contact["id"],
+            "locationId": contact["locationId"],
+        }
+        fake.state.conversations[conversation["id"]] = conversation
+    message: Json = {
+        "id": fake.state.new_id(),
+        "conversationId": conversation["id"],
+        "contactId": contact["id"],
+        "type": body["type"],
+        "body": body.get("message", ""),
+        "dateAdded": FakeState.now_iso(),
+        "direction": "outbound",
+        "status": "pending",
+    }
+    fake.state.messages[message["id"]] = message
+    fake.emit(
+        "OutboundMessage",
+        contact["locationId"],
+        {
+            "attachments": body.get("attachments", []),
+            "body": message["body"],
+            "contactId": contact["id"],
+            "contentType": "text/plain",
+            "conversationId": conversation["id"],
+            "dateAdded": message["dateAdded"],
+            "direction": "outbound",
+            "messageType": body["type"],
+            "messageId": message["id"],
+            "status": message["status"],
+        },
+    )
+    return web.json_response(
+        {
+            "conversationId": conversation["id"],
+            "messageId": message["id"],
+            "status": message["status"],
+            "msg": "Message queued successfully.",
+        }
+    )
+
+
+# --- opportunities -----------------------------------------------------------------------------
+
+
+async def get_opportunity(request: web.Request) -> web.Response:
+    opportunity = _in_location(
+        request, _fake(request).state.opportunities, request.match_info["id"], "Opportunity"
+    )
+    return web.json_response({"opportunity": opportunity})
+
+
+async def update_opportunity_status(request: web.Request) -> web.Response:
+    fake, body = _fake(request), await _body(request)
+    opportunity = _in_location(
+        request, fake.state.opportunities, request.match_info["id"], "Opportunity"
+    )
+    if body.get("status") not in ("open", "won", "lost", "abandoned"):
+        raise FakeHttpError(422, "status must be one of open, won, lost, abandoned")
+    now = FakeState.now_iso()
+    opportunity.update(status=body["status"], lastStatusChangeAt=now, updatedAt=now)
+    if "lostReasonId" in body:
+        opportunity["lostReasonId"] = body["lostReasonId"]
+    # GHL sends both events for a status change (API-NOTES §5, issue #27).
+    event_fields = {
+        k: opportunity.get(k)
+        for k in ("id", "assignedTo", "contactId", "monetaryValue", "name", "pipelineId",
+                  "pipelineStageId", "source", "status")
+    }  # fmt: skip
+    event_fields["dateAdded"] = opportunity.get("createdAt")
+    fake.emit("OpportunityStatusUpdate", opportunity["locationId"], event_fields)
+    fake.emit("OpportunityUpdate", opportunity["locationId"], event_fields)
+    return web.json_response({"succeded": True})
+
+
+# --- OAuth -------------------------------------------------------------------------------------
+
+
+async def oauth_token(request: web.Request) -> web.Response:
+    """Refresh-token grant only: each refresh token works once and the answer carries a new one.
+    GHL's answer to a used or unknown refresh token is not documented; the fake answers 400."""
+    fake = _fake(request)
+    form = await request.post()
+    if form.get("grant_type") != "refresh_token":
+        raise FakeHttpError(400, "the fake supports only grant_type=refresh_token")
+    client_id, secret = str(form.get("client_id", "")), str(form.get("client_secret", ""))
+    if fake.state.oauth_clients.get(client_id) != secret:
+        raise FakeHttpError(401, "Invalid client credentials")
+    rotated = fake.state.rotate(
+        client_id, secret, str(form.get("refresh_token", "")), fake.access_token_ttl
+    )
+    if rotated is None:
+        raise FakeHttpError(400, "Invalid grant: refresh token is invalid or already used")
+    access, refresh, location_id = rotated
+    fake.token_refreshes += 1
+    location = fake.state.locations.get(location_id, {})
+    return web.json_response(
+        {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": int(fake.access_token_ttl.total_seconds()),
+            "refresh_token": refresh,
+            "scope": "contacts.readonly contacts.write locations.readonly calendars.readonly "
+            "calendars/events.readonly calendars/events.write conversations/message.write "
+            "opportunities.readonly opportunities.write",
+            "userType": "Location",
+            "locationId": location_id,
+            "companyId": location.get("companyId", ""),
+            "userId": "fake-ghl-user",
+        }
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_routes(
+        [
+            web.get("/locations/{locationId}", get_location),
+            web.post("/contacts/", create_contact),
+            web.post("/contacts/upsert", upsert_contact),
+            web.post("/contacts/search", search_contacts),
+            web.get("/contacts/{contactId}", get_contact),
+            web.put("/contacts/{contactId}", update_contact),
+            web.delete("/contacts/{contactId}", delete_contact),
+            web.get("/calendars/", list_calendars),
+            web.get("/calendars/{calendarId}/free-slots", free_slots),
+            web.post("/calendars/events/block-slots", create_block_slot),
+            web.post("/calendars/events/appointments", create_appointment),
+            web.get("/calendars/events/appointments/{eventId}", get_appointment),
+            web.put("/calendars/events/appointments/{eventId}", update_appointment),
+            web.post("/conversations/messages", send_message),
+            web.get("/opportunities/{id}", get_opportunity),
+            web.put("/opportunities/{id}/status", update_opportunity_status),
+            web.post("/oauth/token", oauth_token),
+        ]
+    )

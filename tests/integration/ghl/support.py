@@ -1,0 +1,91 @@
+"""Helpers of the GHL adapter tests: fixture types, auth builders, an in-memory TokenStore."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
+from application.ghl import GhlAuth, OAuthTokens, PrivateIntegrationToken, TokenStore
+from domain.errors import StorageUnavailableError
+from domain.values import SecretStr
+from entrypoints.fake_ghl import FakeGhl
+from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
+
+SPECS_DIR = Path(__file__).resolve().parents[4] / "shared" / "reference" / "ghl" / "openapi"
+
+# Fast retries for tests; the shapes are the production ones.
+FAST_RETRY = RetryPolicy(
+    max_attempts=4, base_delay=0.02, max_delay=0.1, total_seconds=5.0, rate_limit_wait=2.0
+)
+
+FAST_TIMEOUTS = GhlTimeouts(connect=1.0, read=2.0)
+
+
+@dataclass
+class RunningFake:
+    url: str
+    fake: FakeGhl
+    app: web.Application
+
+
+class StartFake(Protocol):
+    async def __call__(self, **kwargs: Any) -> RunningFake: ...
+
+
+class MakeClient(Protocol):
+    def __call__(
+        self,
+        running: RunningFake,
+        *,
+        token_store: TokenStore | None = None,
+        retry: RetryPolicy = FAST_RETRY,
+        timeouts: GhlTimeouts = FAST_TIMEOUTS,
+    ) -> HttpGhlClient: ...
+
+
+def pit_auth(
+    token: str = DEMO_PRIVATE_TOKEN,
+    *,
+    integration_id: str = "integration-1",
+    location_id: str = DEMO_LOCATION_ID,
+    rate_limit_per_minute: int = 60_000,
+) -> GhlAuth:
+    return GhlAuth(
+        integration_id=integration_id,
+        location_id=location_id,
+        credentials=PrivateIntegrationToken(SecretStr(token)),
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+
+
+class InMemoryTokenStore:
+    """TokenStore in memory. `fail_saves` makes the next saves raise, as a database outage or a
+    crash before the commit would."""
+
+    def __init__(self, tokens: dict[str, OAuthTokens] | None = None) -> None:
+        self.tokens: dict[str, OAuthTokens] = dict(tokens or {})
+        self.saves: list[OAuthTokens] = []
+        self.fail_saves = 0
+
+    async def load_tokens(self, integration_id: str) -> OAuthTokens | None:
+        return self.tokens.get(integration_id)
+
+    async def save_rotated_tokens(
+        self,
+        integration_id: str,
+        *,
+        refresh_token: SecretStr,
+        access_token: SecretStr,
+        expires_at: datetime,
+    ) -> None:
+        if self.fail_saves > 0:
+            self.fail_saves -= 1
+            raise StorageUnavailableError("the token store is unavailable")
+        tokens = OAuthTokens(access_token, refresh_token, expires_at)
+        self.tokens[integration_id] = tokens
+        self.saves.append(tokens)
