@@ -14,6 +14,7 @@ from application.ghl import FreeSlots, GhlBlockSlot
 from application.ports import ConnectionTestResult
 from domain.errors import FieldViolation, InvalidArgumentError
 from domain.integration import IntegrationStatus
+from domain.template import IntegrationTemplate
 from integrations.v1 import integration_pb2
 from integrations.v1 import integration_service_pb2 as pb
 
@@ -36,18 +37,7 @@ STATES: Mapping[IntegrationStatus, State.ValueType] = {
 _STATUSES: Mapping[int, IntegrationStatus] = {int(v): k for k, v in STATES.items()}
 
 # Updatable through UpdateIntegrationTemplate; the proto and domain names agree.
-TEMPLATE_UPDATABLE = (
-    "display_name",
-    "description",
-    "category",
-    "icon",
-    "config_schema",
-    "setup_instructions",
-    "webhook_url",
-    "api_version",
-    "is_active",
-    "rate_limit_per_minute",
-)
+TEMPLATE_UPDATABLE = tuple(sorted(IntegrationTemplate.UPDATABLE))
 # Updatable through UpdateIntegration: the proto's names and the domain's (`name`).
 _INTEGRATION_UPDATABLE = {"display_name": "name", "description": "description", "config": "config"}
 _CONFIG_PREFIX = "config."
