@@ -21,7 +21,6 @@ from domain.values import Principal, Role
 from entrypoints.auth import JwtAuthenticator, mint_token
 
 SECRET = "0123456789abcdef0123456789abcdef-hs256"
-NOW = datetime.now(UTC)
 
 
 def claims(**extra: Any) -> dict[str, Any]:
@@ -29,7 +28,7 @@ def claims(**extra: Any) -> dict[str, Any]:
         "sub": "svc-bot",
         "role": "service",
         "sub_account_id": "sub-1",
-        "exp": NOW + timedelta(minutes=5),
+        "exp": datetime.now(UTC) + timedelta(minutes=5),
         **extra,
     }
 
@@ -181,7 +180,7 @@ def test_a_token_expired_within_the_leeway_is_still_accepted() -> None:
         role="admin",
         sub_account_id=None,
         ttl=timedelta(seconds=10),
-        now=NOW - timedelta(seconds=20),
+        now=datetime.now(UTC) - timedelta(seconds=20),
     )
 
     assert JwtAuthenticator(hs256_secret=SECRET).authenticate(f"Bearer {token}").is_admin
