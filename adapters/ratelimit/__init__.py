@@ -1,5 +1,6 @@
 """Rate limiters implementing application.ghl.RateLimiter."""
 
+from adapters.ratelimit.redis_limiter import RedisRateLimiter
 from adapters.ratelimit.token_bucket import TokenBucketRateLimiter
 
-__all__ = ["TokenBucketRateLimiter"]
+__all__ = ["RedisRateLimiter", "TokenBucketRateLimiter"]
