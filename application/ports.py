@@ -7,12 +7,19 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
+from domain.booking import Booking
+from domain.conversation import ConversationMessage
 from domain.errors import ErrorCode, FieldViolation
 from domain.integration import Integration, IntegrationStatus
+from domain.lead import Lead
 from domain.template import ConfigSchema, IntegrationTemplate
 from domain.values import EncryptedSecret, SecretStr
+
+if TYPE_CHECKING:
+    # application.webhooks builds on this module; the name is needed for typing only.
+    from application.webhooks import Inbox
 
 
 class Clock(Protocol):
@@ -205,6 +212,97 @@ class IntegrationRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class LeadFilter:
+    """Which leads to list; None matches any. Deleted leads are left out unless asked for."""
+
+    sub_account_id: str | None = None
+    integration_id: str | None = None
+    include_deleted: bool = False
+
+
+class LeadRepository(Protocol):
+    """Leads, unique per (integration_id, external_id). Loaded and written leads are seen by
+    the unit of work, which writes their events to the outbox on commit."""
+
+    async def get(self, lead_id: str) -> Lead | None: ...
+
+    async def get_by_external_id(self, integration_id: str, external_id: str) -> Lead | None:
+        """The lead of a provider contact, deleted or not."""
+        ...
+
+    async def list_page(self, filter: LeadFilter, page: PageRequest) -> Page[Lead]:
+        """Leads matching `filter`, ordered by id."""
+        ...
+
+    async def add(self, lead: Lead) -> None:
+        """Insert; raises AlreadyExistsError when the integration already has the contact."""
+        ...
+
+    async def update(self, lead: Lead) -> None:
+        """Optimistic write, as TemplateRepository.update."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BookingFilter:
+    """Which bookings to list; None matches any."""
+
+    sub_account_id: str | None = None
+    integration_id: str | None = None
+    lead_id: str | None = None
+
+
+class BookingRepository(Protocol):
+    """Bookings, unique per (integration_id, external_id); seen like leads."""
+
+    async def get(self, booking_id: str) -> Booking | None: ...
+
+    async def get_by_external_id(self, integration_id: str, external_id: str) -> Booking | None: ...
+
+    async def list_page(self, filter: BookingFilter, page: PageRequest) -> Page[Booking]:
+        """Bookings matching `filter`, ordered by id."""
+        ...
+
+    async def add(self, booking: Booking) -> None:
+        """Insert; raises AlreadyExistsError when the integration already has the appointment."""
+        ...
+
+    async def update(self, booking: Booking) -> None: ...
+
+
+class MessageRepository(Protocol):
+    """Conversation messages received and replies sent, unique per (integration_id,
+    dedupe_key); seen like leads."""
+
+    async def get(self, message_id: str) -> ConversationMessage | None: ...
+
+    async def get_by_dedupe_key(
+        self, integration_id: str, dedupe_key: str
+    ) -> ConversationMessage | None: ...
+
+    async def is_own_message(self, integration_id: str, external_message_id: str) -> bool:
+        """Whether the service sent the provider message `external_message_id` (a reply)."""
+        ...
+
+    async def due_replies(self, *, now: datetime, limit: int) -> list[ConversationMessage]:
+        """Up to `limit` pending replies due at `now`, oldest first, locked for this transaction
+        where the database can (rows another transaction holds are skipped)."""
+        ...
+
+    async def stuck_replies(
+        self, *, sending_since: datetime, limit: int
+    ) -> list[ConversationMessage]:
+        """Replies still sending since before `sending_since`: their sender stopped mid-send."""
+        ...
+
+    async def add(self, message: ConversationMessage) -> None:
+        """Insert; raises AlreadyExistsError when the dedupe key is taken."""
+        ...
+
+    async def update(self, message: ConversationMessage) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. `async with uow:` opens it; `commit()` writes the events that the
     touched aggregates recorded to the outbox, then commits; leaving without commit rolls back."""
@@ -214,6 +312,20 @@ class UnitOfWork(Protocol):
 
     @property
     def integrations(self) -> IntegrationRepository: ...
+
+    @property
+    def leads(self) -> LeadRepository: ...
+
+    @property
+    def bookings(self) -> BookingRepository: ...
+
+    @property
+    def messages(self) -> MessageRepository: ...
+
+    @property
+    def inbox(self) -> Inbox:
+        """Webhook deliveries, settled in the same transaction as their handler's changes."""
+        ...
 
     async def __aenter__(self) -> Self: ...
 
@@ -303,4 +415,79 @@ class IntegrationProvider(Protocol):
 class ProviderRegistry(Protocol):
     def get(self, template_name: str) -> IntegrationProvider | None:
         """The provider implementing the template, or None if it is not implemented yet."""
+        ...
+
+
+# --- leads: assignment, timezones, replies -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AssignedUser:
+    """Who a new lead goes to, and the sales strategy that user follows."""
+
+    user_id: str
+    strategy_id: str | None
+
+
+class TenantDirectory(Protocol):
+    """The platform's sub-accounts and their users (the platform owns them)."""
+
+    async def first_assignable_user(self, sub_account_id: str) -> AssignedUser | None:
+        """The sub-account's first non-admin user in the directory's order, or None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimezoneHints:
+    """What is known of where a contact is. Free text as the provider sent it."""
+
+    postal_code: str | None = None
+    state: str | None = None
+    city: str | None = None
+    country: str | None = None
+    phone: str | None = None
+
+
+class TimezoneResolver(Protocol):
+    def resolve(self, hints: TimezoneHints) -> str | None:
+        """The IANA zone the hints place the contact in: from the postal code, state, city and
+        country, else the phone number; None when they are missing or ambiguous."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotContact:
+    """The contact a message came from, as the service knows it (a lead, when captured)."""
+
+    external_id: str
+    lead_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    company: str | None = None
+    timezone: str | None = None
+    status: str | None = None
+    assigned_user_id: str | None = None
+    strategy_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyContext:
+    """One inbound message for the sales bot to answer."""
+
+    sub_account_id: str
+    integration_id: str
+    contact: BotContact
+    message: str
+    channel: str
+    conversation_id: str | None
+
+
+class SalesBot(Protocol):
+    """Writes the replies to contacts' messages (the platform's bot, outside this service)."""
+
+    async def reply(self, context: ReplyContext) -> str | None:
+        """The reply to send, or None to stay silent. Raises ConnectionFailedError when the bot
+        cannot be reached and ProviderError when it refuses the request: the caller retries."""
         ...

@@ -98,6 +98,12 @@ class IntegrationNotActiveError(DomainError):
     code = ErrorCode.INTEGRATION_NOT_ACTIVE
 
 
+class WebhookSignatureInvalidError(DomainError):
+    """A webhook's signature is missing or wrong, or its signed timestamp is stale (a replay)."""
+
+    code = ErrorCode.WEBHOOK_SIGNATURE_INVALID
+
+
 class PermissionDeniedError(DomainError):
     code = ErrorCode.PERMISSION_DENIED
 

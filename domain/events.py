@@ -78,3 +78,127 @@ class IntegrationConfigChanged(DomainEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IntegrationDeleted(DomainEvent):
     pass
+
+
+# --- leads (synced contacts) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadCaptured(DomainEvent):
+    integration_id: str
+    external_id: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    timezone: str | None
+    status: str
+    assigned_user_id: str | None
+    strategy_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadUpdated(DomainEvent):
+    integration_id: str
+    external_id: str
+    changed_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadDeleted(DomainEvent):
+    integration_id: str
+    external_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadStatusChanged(DomainEvent):
+    integration_id: str
+    external_id: str
+    previous_status: str
+    status: str
+
+
+# --- bookings (synced appointments) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookingCreated(DomainEvent):
+    integration_id: str
+    external_id: str
+    calendar_id: str
+    contact_external_id: str
+    lead_id: str | None
+    title: str | None
+    start: datetime
+    end: datetime
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookingUpdated(DomainEvent):
+    integration_id: str
+    external_id: str
+    changed_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookingCancelled(DomainEvent):
+    integration_id: str
+    external_id: str
+    reason: str
+    """``cancelled`` (its status changed) or ``deleted`` (the appointment is gone)."""
+
+
+# --- conversations -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReceived(DomainEvent):
+    integration_id: str
+    contact_external_id: str
+    conversation_id: str | None
+    external_message_id: str | None
+    channel: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyQueued(DomainEvent):
+    integration_id: str
+    contact_external_id: str
+    in_reply_to: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplySent(DomainEvent):
+    integration_id: str
+    contact_external_id: str
+    conversation_id: str | None
+    external_message_id: str
+    channel: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyFailed(DomainEvent):
+    integration_id: str
+    contact_external_id: str
+    error: str
+
+
+# --- webhook inbox ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookDeadLettered(DomainEvent):
+    """A delivery was given up on after its last attempt; it waits for a replay."""
+
+    integration_id: str
+    delivery_id: str
+    sender_event: str
+    """The sender's name for the event (``event_type`` is the domain event's own name)."""
+    kind: str
+    attempts: int
+    last_error: str

@@ -7,9 +7,11 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import structlog
 
+from domain.errors import InvalidArgumentError
 from entrypoints.config import ConfigurationError, Settings
 from entrypoints.logging import configure_logging
 
@@ -27,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the service", description="Run the service.")
     serve.add_argument(
         "--only",
-        choices=["grpc"],
+        choices=["grpc", "webhooks", "worker"],
         help="run one part only (default: every part in one process)",
     )
 
@@ -75,6 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--sub-account", help="required for the user and service roles")
     token.add_argument("--subject", default="dev", help="the `sub` claim (default: dev)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+
+    directory = commands.add_parser(
+        "directory",
+        help="manage the tenant directory (who gets new leads)",
+        description="The tenant directory: each sub-account's users, their roles and strategies.",
+    )
+    directory_commands = directory.add_subparsers(
+        dest="directory_command", required=True, metavar="ACTION"
+    )
+    load = directory_commands.add_parser(
+        "import",
+        help="replace sub-accounts' users from a JSON file",
+        description='Replace each listed sub-account\'s users: {"sub_accounts": [{"id": "...", '
+        '"users": [{"id": "...", "role": "user", "strategy_id": "...", "position": 1}]}]}. '
+        "The file is checked whole before anything is written.",
+    )
+    load.add_argument("file", type=Path, help="the JSON file")
 
     commands.add_parser(
         "fake-ghl",
@@ -127,6 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(commands.migrate(settings))
     if args.command == "keys" and args.keys_command == "rotate":
         return asyncio.run(commands.rotate_keys(settings, data_keys=args.data_keys))
+    if args.command == "directory":
+        try:
+            return asyncio.run(commands.import_directory(settings, args.file))
+        except (InvalidArgumentError, OSError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            for violation in getattr(err, "violations", ()):
+                print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+            return 2
     if args.command == "keys" and args.keys_command == "shred":
         if not args.yes:
             print("refusing to shred without --yes", file=sys.stderr)

@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar, cast
 
 import structlog
 
+from adapters.persistence.directory import import_directory_file
 from adapters.persistence.migrate import upgrade
 from application.use_cases.rotate_data_keys import RotateDataKeysCommand
 from entrypoints.auth import mint_token
 from entrypoints.config import Settings
 from entrypoints.container import Container
 from entrypoints.grpc.server import start_server, stop_server
+from entrypoints.webhooks.app import (
+    create_webhook_app,
+    start_webhook_server,
+    stop_webhook_server,
+)
+from entrypoints.worker.inbox import InboxWorker
+from entrypoints.worker.replies import ReplySender
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+PARTS = ("grpc", "webhooks", "worker")
+"""What `serve` runs, all of them by default (`--only` picks one)."""
 
 
 async def resolve(provider: Callable[[], T | Awaitable[T]]) -> T:
@@ -63,23 +75,59 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        server, port = await start_server(
-            await resolve(container.grpc_use_cases),
-            container.authenticator(),
-            page_token_key=settings.page_token_key,
-            host=settings.grpc_host,
-            port=settings.grpc_port,
-        )
-        log.info("grpc_serving", host=settings.grpc_host, port=port)
-        print(
-            f"integrations: gRPC on {settings.grpc_host}:{port}. Get a token with "
-            "`.venv/bin/integrations token --role admin`; Ctrl-C stops.",
-            flush=True,
-        )
-        await stop.wait()
-        log.info("shutting_down")
-        await stop_server(server, settings.grpc_grace_seconds)
+        parts = set(PARTS) if only is None else {only}
+        serving: dict[str, str] = {}
+        # Parts stop in the reverse order they started: the webhook app first (deliveries in
+        # flight are answered), then gRPC, then the worker (it finishes the delivery in hand and
+        # hands back the rest of its batch). A part that fails to start stops those before it.
+        async with contextlib.AsyncExitStack() as running:
+            if "worker" in parts:
+                worker = await resolve(container.inbox_worker)
+                running.push_async_callback(_stop_worker, worker, asyncio.create_task(worker.run()))
+                replies = await resolve(container.reply_sender)
+                running.push_async_callback(
+                    _stop_worker, replies, asyncio.create_task(replies.run())
+                )
+                serving["worker"] = "the inbox worker"
+            if "grpc" in parts:
+                server, port = await start_server(
+                    await resolve(container.grpc_use_cases),
+                    container.authenticator(),
+                    page_token_key=settings.page_token_key,
+                    host=settings.grpc_host,
+                    port=settings.grpc_port,
+                    webhook_use_cases=await resolve(container.webhook_use_cases),
+                )
+                running.push_async_callback(stop_server, server, settings.grpc_grace_seconds)
+                log.info("grpc_serving", host=settings.grpc_host, port=port)
+                serving["grpc"] = f"gRPC on {settings.grpc_host}:{port}"
+            if "webhooks" in parts:
+                runner, webhook_port = await start_webhook_server(
+                    create_webhook_app(
+                        await resolve(container.receive_webhook),
+                        retry_after_seconds=settings.webhook_retry_after_seconds,
+                    ),
+                    host=settings.webhook_host,
+                    port=settings.webhook_port,
+                    grace_seconds=settings.grpc_grace_seconds,
+                )
+                running.push_async_callback(stop_webhook_server, runner)
+                log.info("webhooks_serving", host=settings.webhook_host, port=webhook_port)
+                serving["webhooks"] = f"webhooks on http://{settings.webhook_host}:{webhook_port}"
+            print(
+                f"integrations: {', '.join(serving[p] for p in PARTS if p in serving)}. "
+                "Get a token with "
+                "`.venv/bin/integrations token --role admin`; Ctrl-C stops.",
+                flush=True,
+            )
+            await stop.wait()
+            log.info("shutting_down")
     return 0
+
+
+async def _stop_worker(worker: InboxWorker | ReplySender, task: asyncio.Task[None]) -> None:
+    worker.stop()
+    await task
 
 
 async def rotate_keys(settings: Settings, *, data_keys: bool) -> int:
@@ -105,6 +153,13 @@ async def shred_keys(settings: Settings, sub_account_id: str) -> int:
         count = await (await resolve(container.key_manager)).shred(sub_account_id)
     log.warning("sub_account_shredded", sub_account_id=sub_account_id, keys=count)
     print(f"deleted {count} data key(s) of {sub_account_id}; its secrets are now unreadable")
+    return 0
+
+
+async def import_directory(settings: Settings, path: Path) -> int:
+    async with running_container(settings) as container:
+        summary = await import_directory_file(await resolve(container.tenant_directory), path)
+    print(f"imported {summary.sub_accounts} sub-account(s) and {summary.users} user(s)")
     return 0
 
 

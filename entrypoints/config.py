@@ -38,6 +38,21 @@ class Settings:
     grpc_port: int = 50051
     grpc_grace_seconds: float = 10.0
     ghl_api_base_url: str = "https://services.leadconnectorhq.com"
+    redis_url: str | None = None
+    rate_limit_copies: int = 1
+    salesbot_url: str | None = None
+    salesbot_token: str | None = field(default=None, repr=False)
+    salesbot_timeout_seconds: float = 10.0
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8080
+    webhook_timestamp_tolerance_seconds: float = 300.0
+    webhook_retry_after_seconds: int = 60
+    ghl_webhook_ed25519_key_file: Path | None = None
+    """GHL's Ed25519 public key (PEM); None: the published key bundled with the package."""
+    ghl_webhook_rsa_key_file: Path | None = None
+    """GHL's legacy RSA public key (PEM); None: the published key bundled with the package."""
+    webhook_payload_retention_days: float = 30.0
+    inbox_max_attempts: int = 8
     data_dir: Path = DEFAULT_DATA_DIR
 
     @property
@@ -93,6 +108,21 @@ class Settings:
             grpc_port=_int(env, "GRPC_PORT", 50051),
             grpc_grace_seconds=float(env.get("GRPC_GRACE_SECONDS", "10")),
             ghl_api_base_url=env.get("GHL_API_BASE_URL") or "https://services.leadconnectorhq.com",
+            redis_url=env.get("REDIS_URL") or None,
+            rate_limit_copies=_int(env, "RATE_LIMIT_COPIES", 1),
+            salesbot_url=env.get("SALESBOT_URL") or None,
+            salesbot_token=env.get("SALESBOT_TOKEN") or None,
+            salesbot_timeout_seconds=float(env.get("SALESBOT_TIMEOUT_SECONDS") or 10),
+            webhook_host=env.get("WEBHOOK_HOST", "127.0.0.1"),
+            webhook_port=_int(env, "WEBHOOK_PORT", 8080),
+            webhook_timestamp_tolerance_seconds=float(
+                env.get("WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS", "300")
+            ),
+            webhook_retry_after_seconds=_int(env, "WEBHOOK_RETRY_AFTER_SECONDS", 60),
+            ghl_webhook_ed25519_key_file=_path(env, "GHL_WEBHOOK_ED25519_KEY_FILE"),
+            ghl_webhook_rsa_key_file=_path(env, "GHL_WEBHOOK_RSA_KEY_FILE"),
+            webhook_payload_retention_days=float(env.get("WEBHOOK_PAYLOAD_RETENTION_DAYS", "30")),
+            inbox_max_attempts=_int(env, "INBOX_MAX_ATTEMPTS", 8),
             data_dir=data_dir,
         )
 
@@ -105,6 +135,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be an integer") from None
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw) if raw else None
 
 
 def _derive_key(secret: str) -> bytes:

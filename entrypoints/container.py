@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,20 +12,27 @@ from adapters.clock import SystemClock
 from adapters.crypto.envelope import DataKeyCache, EnvelopeCipher
 from adapters.crypto.key_manager import KeyManager
 from adapters.crypto.master_keys import MasterKeyRing
+from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.provider import GhlProvider
 from adapters.ids import Uuid7Generator
 from adapters.persistence.data_keys import SqlAlchemyDataKeyStore
+from adapters.persistence.directory import SqlAlchemyTenantDirectory
 from adapters.persistence.engine import create_engine, create_session_factory
+from adapters.persistence.inbox import SqlAlchemyInboxWriter, SqlAlchemyWebhookTargets
 from adapters.persistence.oauth_tokens import SqlAlchemyTokenStore
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.providers.registry import StaticProviderRegistry
-from adapters.ratelimit import TokenBucketRateLimiter
+from adapters.ratelimit import RedisRateLimiter, TokenBucketRateLimiter
+from adapters.salesbot import HttpSalesBot
 from adapters.schema import JsonSchemaConfigValidator
+from adapters.timezone import StaticTimezoneResolver
 from application.calendar_access import GhlCalendarAccess
 from application.connection import ConnectionTester
 from application.ghl import RateLimiter, TokenStore
-from application.ports import Clock
+from application.inbox import EventHandler, EventKind
+from application.lead_sync import LeadSync
+from application.ports import Cipher, Clock, IdGenerator, UnitOfWorkFactory
 from application.use_cases.create_block_slot import CreateBlockSlot
 from application.use_cases.create_integration import CreateIntegration
 from application.use_cases.create_template import CreateTemplate
@@ -32,15 +40,27 @@ from application.use_cases.delete_integration import DeleteIntegration
 from application.use_cases.get_free_slots import GetFreeSlots
 from application.use_cases.get_integration import GetIntegration, ListIntegrations
 from application.use_cases.get_template import GetTemplate, ListTemplates
+from application.use_cases.handle_app_lifecycle import HandleAppLifecycleEvent
+from application.use_cases.handle_appointment import HandleAppointmentEvent
+from application.use_cases.handle_contact import HandleContactEvent
+from application.use_cases.handle_message import HandleMessageEvent
+from application.use_cases.handle_opportunity import HandleOpportunityEvent
 from application.use_cases.rotate_data_keys import RotateDataKeys
 from application.use_cases.seed_templates import SeedTemplates
+from application.use_cases.send_replies import SendPendingReplies
 from application.use_cases.switch_integration import DeactivateIntegration, ReactivateIntegration
 from application.use_cases.test_integration import TestIntegration
 from application.use_cases.update_integration import UpdateIntegration
 from application.use_cases.update_template import UpdateTemplate
+from application.use_cases.webhook_deliveries import ListWebhookDeliveries, ReplayWebhookDelivery
+from application.webhooks import InboxWriter, ReceiveWebhook, SignatureVerifier, WebhookTargets
+from domain.values import SecretStr
 from entrypoints.auth import JwtAuthenticator
 from entrypoints.config import Settings
 from entrypoints.grpc.servicers import GrpcUseCases
+from entrypoints.grpc.webhook_servicer import WebhookUseCases
+from entrypoints.worker.inbox import BackoffPolicy, InboxWorker
+from entrypoints.worker.replies import ReplySender
 
 
 def _keyring(settings: Settings) -> MasterKeyRing:
@@ -63,6 +83,75 @@ async def _ghl_client(
     )
     yield client
     await client.close()
+
+
+async def _rate_limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
+    """GHL's budget per integration: shared by every copy through Redis when REDIS_URL is set,
+    else an in-process bucket, which is right for one copy only."""
+    if settings.redis_url is None:
+        yield TokenBucketRateLimiter()
+        return
+    limiter = RedisRateLimiter.from_url(settings.redis_url, copies=settings.rate_limit_copies)
+    yield limiter
+    await limiter.aclose()
+
+
+async def _sales_bot(settings: Settings) -> AsyncIterator[HttpSalesBot | None]:
+    """The sales bot at SALESBOT_URL; None when unset (messages are recorded, not answered)."""
+    if settings.salesbot_url is None:
+        yield None
+        return
+    bot = HttpSalesBot(
+        settings.salesbot_url,
+        token=SecretStr(settings.salesbot_token) if settings.salesbot_token else None,
+        timeout_seconds=settings.salesbot_timeout_seconds,
+    )
+    yield bot
+    await bot.close()
+
+
+def _webhook_verifier(settings: Settings) -> WebhookSignatureVerifier:
+    return WebhookSignatureVerifier.from_files(
+        ghl_ed25519_pem=settings.ghl_webhook_ed25519_key_file,
+        ghl_rsa_pem=settings.ghl_webhook_rsa_key_file,
+    )
+
+
+def _receive_webhook(
+    *,
+    targets: WebhookTargets,
+    verifier: SignatureVerifier,
+    inbox: InboxWriter,
+    cipher: Cipher,
+    ids: IdGenerator,
+    clock: Clock,
+    settings: Settings,
+) -> ReceiveWebhook:
+    return ReceiveWebhook(
+        targets=targets,
+        verifier=verifier,
+        inbox=inbox,
+        cipher=cipher,
+        ids=ids,
+        clock=clock,
+        timestamp_tolerance=timedelta(seconds=settings.webhook_timestamp_tolerance_seconds),
+    )
+
+
+def _inbox_worker(
+    *,
+    uow: UnitOfWorkFactory,
+    handlers: Mapping[EventKind, EventHandler],
+    clock: Clock,
+    settings: Settings,
+) -> InboxWorker:
+    return InboxWorker(
+        uow=uow,
+        handlers=handlers,
+        clock=clock,
+        backoff=BackoffPolicy(max_attempts=settings.inbox_max_attempts),
+        payload_retention=timedelta(days=settings.webhook_payload_retention_days),
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -89,8 +178,7 @@ class Container(containers.DeclarativeContainer):
         KeyManager, store=data_keys, keyring=keyring, ids=ids, clock=clock, cache=data_key_cache
     )
 
-    # In-process buckets: right for one copy; several copies share one through Redis.
-    rate_limiter = providers.Singleton(TokenBucketRateLimiter)
+    rate_limiter = providers.Resource(_rate_limiter, settings)
     token_store = providers.Singleton(SqlAlchemyTokenStore, session_factory, cipher, clock)
     ghl = providers.Resource(
         _ghl_client,
@@ -156,6 +244,69 @@ class Container(containers.DeclarativeContainer):
         ),
         get_free_slots=providers.Factory(GetFreeSlots, access=calendar_access, ghl=ghl),
         create_block_slot=providers.Factory(CreateBlockSlot, access=calendar_access, ghl=ghl),
+    )
+
+    # --- webhooks: receiving (the aiohttp app), the inbox over gRPC, processing (the worker) ---
+    webhook_targets = providers.Singleton(SqlAlchemyWebhookTargets, engine)
+    webhook_verifier = providers.Singleton(_webhook_verifier, settings)
+    inbox_writer = providers.Singleton(SqlAlchemyInboxWriter, engine)
+    receive_webhook = providers.Singleton(
+        _receive_webhook,
+        targets=webhook_targets,
+        verifier=webhook_verifier,
+        inbox=inbox_writer,
+        cipher=cipher,
+        ids=ids,
+        clock=clock,
+        settings=settings,
+    )
+    webhook_use_cases = providers.Singleton(
+        WebhookUseCases,
+        list_deliveries=providers.Factory(ListWebhookDeliveries, uow=uow),
+        replay_delivery=providers.Factory(ReplayWebhookDelivery, uow=uow, clock=clock),
+    )
+    # --- processing: leads, bookings, lead status, sales-bot replies, install/uninstall -------
+    tenant_directory = providers.Singleton(SqlAlchemyTenantDirectory, session_factory, clock=clock)
+    timezones = providers.Singleton(StaticTimezoneResolver)
+    sales_bot = providers.Resource(_sales_bot, settings)
+    lead_sync = providers.Singleton(
+        LeadSync,
+        directory=tenant_directory,
+        timezones=timezones,
+        ghl=ghl,
+        cipher=cipher,
+        ids=ids,
+        clock=clock,
+    )
+    contact_events = providers.Singleton(HandleContactEvent, leads=lead_sync)
+    message_events = providers.Singleton(HandleMessageEvent, bot=sales_bot, ids=ids, clock=clock)
+    appointment_events = providers.Singleton(HandleAppointmentEvent, ids=ids, clock=clock)
+    opportunity_events = providers.Singleton(
+        HandleOpportunityEvent, leads=lead_sync, ghl=ghl, cipher=cipher, clock=clock
+    )
+    lifecycle_events = providers.Singleton(HandleAppLifecycleEvent, clock=clock)
+    # The handler of each EventKind; a kind without one (UNHANDLED) is marked ignored.
+    event_handlers = providers.Dict(
+        {
+            EventKind.CONTACT_CREATED: contact_events,
+            EventKind.CONTACT_UPDATED: contact_events,
+            EventKind.CONTACT_DELETED: contact_events,
+            EventKind.MESSAGE_INBOUND: message_events,
+            EventKind.MESSAGE_OUTBOUND: message_events,
+            EventKind.APPOINTMENT_CREATED: appointment_events,
+            EventKind.APPOINTMENT_UPDATED: appointment_events,
+            EventKind.APPOINTMENT_DELETED: appointment_events,
+            EventKind.OPPORTUNITY_STATUS_CHANGED: opportunity_events,
+            EventKind.APP_INSTALLED: lifecycle_events,
+            EventKind.APP_UNINSTALLED: lifecycle_events,
+        }
+    )
+    reply_sender = providers.Singleton(
+        ReplySender,
+        providers.Singleton(SendPendingReplies, uow=uow, ghl=ghl, cipher=cipher, clock=clock),
+    )
+    inbox_worker = providers.Singleton(
+        _inbox_worker, uow=uow, handlers=event_handlers, clock=clock, settings=settings
     )
 
     authenticator = providers.Singleton(

@@ -5,26 +5,62 @@ from __future__ import annotations
 import base64
 import copy
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+from application.ghl import (
+    GhlAuth,
+    GhlContact,
+    GhlLocation,
+    GhlMessageSent,
+    OutgoingMessage,
+)
+from application.inbox import EventKind
 from application.ports import (
+    AssignedUser,
+    BookingFilter,
     ConnectionTestResult,
     IntegrationFilter,
     IntegrationProvider,
+    LeadFilter,
     Page,
     PageRequest,
     ProviderContext,
+    ReplyContext,
     SecretBinding,
+    TimezoneHints,
     WrappedDataKey,
 )
+from application.webhooks import (
+    PURGEABLE,
+    REPLAYABLE,
+    WEBHOOK_SECRET_FIELD,
+    ClaimedDelivery,
+    ClaimLostError,
+    DeliveryFilter,
+    DeliveryStatus,
+    NewDelivery,
+    SignatureScheme,
+    WebhookDelivery,
+    WebhookDeliveryView,
+    WebhookTarget,
+)
 from domain.aggregate import Aggregate
-from domain.errors import AlreadyExistsError, ConcurrencyError, SecretUnreadableError
+from domain.booking import Booking
+from domain.conversation import ConversationMessage, MessageDirection, MessageStatus
+from domain.errors import (
+    AlreadyExistsError,
+    ConcurrencyError,
+    InvalidTransitionError,
+    NotFoundError,
+    SecretUnreadableError,
+)
 from domain.events import DomainEvent
 from domain.integration import Integration
+from domain.lead import Lead
 from domain.template import IntegrationTemplate
 from domain.values import EncryptedSecret, SecretStr
 
@@ -57,6 +93,10 @@ class _Store:
     integrations: dict[str, Integration] = field(default_factory=dict)
     request_ids: dict[tuple[str, str], str] = field(default_factory=dict)
     outbox: list[DomainEvent] = field(default_factory=list)
+    deliveries: dict[str, StoredDelivery] = field(default_factory=dict)
+    leads: dict[str, Lead] = field(default_factory=dict)
+    bookings: dict[str, Booking] = field(default_factory=dict)
+    messages: dict[str, ConversationMessage] = field(default_factory=dict)
 
 
 def _page(items: list[Any], page: PageRequest) -> Page[Any]:
@@ -194,6 +234,10 @@ class FakeUnitOfWork:
         self.integrations = InMemoryIntegrationRepository(
             store.integrations, self._seen, store.request_ids
         )
+        self.inbox = InMemoryInbox(store.deliveries, self._seen)
+        self.leads = InMemoryLeadRepository(store.leads, self._seen)
+        self.bookings = InMemoryBookingRepository(store.bookings, self._seen)
+        self.messages = InMemoryMessageRepository(store.messages, self._seen)
         self.committed = False
         self._on_commit = on_commit
 
@@ -215,6 +259,10 @@ class FakeUnitOfWork:
             self._store.outbox.extend(aggregate.pull_events())
         self.templates.flush()
         self.integrations.flush()
+        self.inbox.flush()
+        self.leads.flush()
+        self.bookings.flush()
+        self.messages.flush()
         self.committed = True
 
     async def rollback(self) -> None:
@@ -317,3 +365,458 @@ class FakeProviderRegistry:
 
     def get(self, template_name: str) -> IntegrationProvider | None:
         return self.providers.get(template_name)
+
+
+# --- the webhook inbox -------------------------------------------------------------------------
+
+
+@dataclass
+class StoredDelivery:
+    """One webhook_deliveries row, in memory."""
+
+    id: str
+    integration_id: str
+    sub_account_id: str
+    delivery_id: str
+    event_type: str
+    kind: EventKind
+    status: DeliveryStatus
+    signature_scheme: SignatureScheme
+    payload: dict[str, Any] | None
+    attempts: int
+    next_attempt_at: datetime | None
+    received_at: datetime
+    updated_at: datetime
+    claimed_until: datetime | None = None
+    claim_token: str | None = None
+    last_error: str | None = None
+    processed_at: datetime | None = None
+
+    def view(self) -> WebhookDeliveryView:
+        waiting = self.status in (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+        return WebhookDeliveryView(
+            id=self.id,
+            integration_id=self.integration_id,
+            sub_account_id=self.sub_account_id,
+            delivery_id=self.delivery_id,
+            event_type=self.event_type,
+            kind=self.kind,
+            status=self.status,
+            signature_scheme=self.signature_scheme,
+            attempts=self.attempts,
+            last_error=self.last_error,
+            received_at=self.received_at,
+            next_attempt_at=self.next_attempt_at if waiting else None,
+            processed_at=self.processed_at,
+            updated_at=self.updated_at,
+            payload_purged=self.payload is None,
+        )
+
+
+class InMemoryInboxWriter:
+    """Stores straight into the factory's store (as the real one commits at once). Set `error`
+    to make every store fail with it, as a database that is down."""
+
+    def __init__(self, uow: FakeUnitOfWorkFactory) -> None:
+        self._rows = uow.store.deliveries
+        self.error: Exception | None = None
+
+    async def store(self, delivery: NewDelivery) -> bool:
+        if self.error is not None:
+            raise self.error
+        key = (delivery.integration_id, delivery.delivery_id)
+        if any((r.integration_id, r.delivery_id) == key for r in self._rows.values()):
+            return False
+        settled = delivery.status is not DeliveryStatus.PENDING
+        self._rows[delivery.id] = StoredDelivery(
+            id=delivery.id,
+            integration_id=delivery.integration_id,
+            sub_account_id=delivery.sub_account_id,
+            delivery_id=delivery.delivery_id,
+            event_type=delivery.event_type,
+            kind=delivery.kind,
+            status=delivery.status,
+            signature_scheme=delivery.signature_scheme,
+            payload=copy.deepcopy(delivery.payload),
+            attempts=0,
+            next_attempt_at=None if settled else delivery.received_at,
+            received_at=delivery.received_at,
+            updated_at=delivery.received_at,
+            last_error=delivery.last_error,
+            processed_at=delivery.received_at if settled else None,
+        )
+        return True
+
+
+class InMemoryWebhookTargets:
+    """WebhookTargets over the fake store's integrations."""
+
+    def __init__(self, uow: FakeUnitOfWorkFactory) -> None:
+        self._integrations = uow.store.integrations
+
+    async def find_by_location(self, location_id: str) -> WebhookTarget | None:
+        found = sorted(
+            (i for i in self._integrations.values() if i.config.get("locationId") == location_id),
+            key=lambda i: i.id,
+        )
+        targets = [
+            WebhookTarget(
+                integration_id=i.id,
+                sub_account_id=i.sub_account_id,
+                template_name=i.template_name,
+                is_active=i.is_active,
+                status=i.status,
+                config=dict(i.config),
+                webhook_secret=i.secrets.get(WEBHOOK_SECRET_FIELD),
+            )
+            for i in found
+        ]
+        usable = [t for t in targets if t.accepts(EventKind.UNHANDLED)]
+        candidates = usable or targets
+        return candidates[-1] if candidates else None
+
+
+class InMemoryInbox:
+    """The Inbox of one FakeUnitOfWork: changes are kept apart until commit, like a transaction."""
+
+    def __init__(self, rows: dict[str, StoredDelivery], seen: set[Aggregate]) -> None:
+        self._rows = rows
+        self._pending: dict[str, StoredDelivery] = {}
+        self._seen = seen
+        self._tokens = itertools.count(1)
+
+    def _all(self) -> list[StoredDelivery]:
+        merged = {**self._rows, **self._pending}
+        return [merged[k] for k in sorted(merged)]
+
+    def _edit(self, delivery_id: str) -> StoredDelivery | None:
+        if delivery_id not in self._pending:
+            row = self._rows.get(delivery_id)
+            if row is None:
+                return None
+            self._pending[delivery_id] = copy.deepcopy(row)
+        return self._pending[delivery_id]
+
+    def flush(self) -> None:
+        self._rows.update(self._pending)
+        self._pending.clear()
+
+    async def claim_due(
+        self, *, now: datetime, limit: int, lease: timedelta
+    ) -> list[ClaimedDelivery]:
+        token = f"claim-{id(self)}-{next(self._tokens)}"
+        claimed: list[ClaimedDelivery] = []
+        for row in self._all():
+            if len(claimed) == limit:
+                break
+            waiting = row.status in (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+            due = (waiting and row.next_attempt_at is not None and row.next_attempt_at <= now) or (
+                row.status is DeliveryStatus.PROCESSING
+                and row.claimed_until is not None
+                and row.claimed_until <= now
+            )
+            if not due:
+                continue
+            edit = self._edit(row.id)
+            assert edit is not None
+            edit.status = DeliveryStatus.PROCESSING
+            edit.attempts += 1
+            edit.claimed_until = now + lease
+            edit.claim_token = token
+            edit.updated_at = now
+            claimed.append(
+                ClaimedDelivery(
+                    id=edit.id,
+                    integration_id=edit.integration_id,
+                    sub_account_id=edit.sub_account_id,
+                    delivery_id=edit.delivery_id,
+                    event_type=edit.event_type,
+                    kind=edit.kind,
+                    payload=copy.deepcopy(edit.payload or {}),
+                    attempts=edit.attempts,
+                    received_at=edit.received_at,
+                    claim_token=token,
+                    claimed_until=now + lease,
+                )
+            )
+        return claimed
+
+    def _held(self, claim: ClaimedDelivery) -> StoredDelivery:
+        row = self._edit(claim.id)
+        if (
+            row is None
+            or row.status is not DeliveryStatus.PROCESSING
+            or row.claim_token != claim.claim_token
+        ):
+            raise ClaimLostError(f"the claim on delivery {claim.id!r} was lost")
+        return row
+
+    def _settle(
+        self,
+        claim: ClaimedDelivery,
+        status: DeliveryStatus,
+        now: datetime,
+        *,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        row = self._held(claim)
+        row.status = status
+        row.claim_token = None
+        row.claimed_until = None
+        row.next_attempt_at = retry_at
+        row.updated_at = now
+        if status in (DeliveryStatus.DONE, DeliveryStatus.IGNORED):
+            row.processed_at = now
+        if error is not None:
+            row.last_error = error
+
+    async def mark_done(self, claim: ClaimedDelivery, *, now: datetime) -> None:
+        self._settle(claim, DeliveryStatus.DONE, now)
+
+    async def mark_ignored(self, claim: ClaimedDelivery, *, now: datetime) -> None:
+        self._settle(claim, DeliveryStatus.IGNORED, now)
+
+    async def mark_failed(
+        self, claim: ClaimedDelivery, *, error: str, retry_at: datetime, now: datetime
+    ) -> None:
+        self._settle(claim, DeliveryStatus.FAILED, now, error=error, retry_at=retry_at)
+
+    async def dead_letter(self, claim: ClaimedDelivery, *, error: str, now: datetime) -> None:
+        self._settle(claim, DeliveryStatus.DEAD, now, error=error)
+        self._seen.add(WebhookDelivery.dead_lettered(claim, error=error, now=now))
+
+    async def release(self, claims: Sequence[ClaimedDelivery], *, now: datetime) -> None:
+        for claim in claims:
+            row = self._edit(claim.id)
+            if row is None or row.claim_token != claim.claim_token:
+                continue
+            row.attempts -= 1
+            row.status = DeliveryStatus.PENDING if row.attempts == 0 else DeliveryStatus.FAILED
+            row.claim_token = None
+            row.claimed_until = None
+            row.updated_at = now
+
+    async def get(self, id: str) -> WebhookDeliveryView | None:
+        row = self._pending.get(id) or self._rows.get(id)
+        return None if row is None else row.view()
+
+    async def list_page(
+        self, filter: DeliveryFilter, page: PageRequest
+    ) -> Page[WebhookDeliveryView]:
+        def keep(r: StoredDelivery) -> bool:
+            return (
+                (filter.sub_account_id is None or r.sub_account_id == filter.sub_account_id)
+                and (filter.integration_id is None or r.integration_id == filter.integration_id)
+                and (not filter.statuses or r.status in filter.statuses)
+                and (filter.event_type is None or r.event_type == filter.event_type)
+                and (filter.kind is None or r.kind is filter.kind)
+            )
+
+        return _page([r.view() for r in self._all() if keep(r)], page)
+
+    async def replay(self, id: str, *, now: datetime) -> WebhookDeliveryView:
+        row = self._edit(id)
+        if row is None:
+            raise NotFoundError("webhook delivery", id)
+        if row.status not in REPLAYABLE or row.payload is None:
+            raise InvalidTransitionError(f"delivery {id!r} cannot be replayed")
+        row.status = DeliveryStatus.PENDING
+        row.attempts = 0
+        row.next_attempt_at = now
+        row.processed_at = None
+        row.updated_at = now
+        return row.view()
+
+    async def purge_payloads(self, *, processed_before: datetime) -> int:
+        purged = 0
+        for row in self._all():
+            if (
+                row.status in PURGEABLE
+                and row.processed_at is not None
+                and row.processed_at < processed_before
+                and row.payload is not None
+            ):
+                edit = self._edit(row.id)
+                assert edit is not None
+                edit.payload = None
+                purged += 1
+        return purged
+
+
+# --- leads, bookings, conversations ----------------------------------------------------------
+
+
+class _ExternallyKeyed(_Repository):
+    """Rows unique per (integration_id, external_id), like the leads and bookings tables."""
+
+    resource = "row"
+
+    async def get(self, aggregate_id: str) -> Any:
+        return self._load(aggregate_id)
+
+    async def get_by_external_id(self, integration_id: str, external_id: str) -> Any:
+        for row in self._all():
+            if (row.integration_id, row.external_id) == (integration_id, external_id):
+                return self._load(row.id)
+        return None
+
+    async def add(self, aggregate: Any) -> None:
+        key = (aggregate.integration_id, aggregate.external_id)
+        if any((r.integration_id, r.external_id) == key for r in self._all()):
+            raise AlreadyExistsError(f"the {self.resource} already exists")
+        self._pending[aggregate.id] = copy.deepcopy(aggregate)
+        self.seen.add(aggregate)
+
+    async def update(self, aggregate: Any) -> None:
+        self._write(aggregate)
+
+
+class InMemoryLeadRepository(_ExternallyKeyed):
+    resource = "lead"
+
+    async def list_page(self, filter: LeadFilter, page: PageRequest) -> Page[Lead]:
+        def keep(lead: Lead) -> bool:
+            return (
+                (filter.sub_account_id is None or lead.sub_account_id == filter.sub_account_id)
+                and (filter.integration_id is None or lead.integration_id == filter.integration_id)
+                and (filter.include_deleted or not lead.deleted)
+            )
+
+        return _page([lead for lead in self._all() if keep(lead)], page)
+
+
+class InMemoryBookingRepository(_ExternallyKeyed):
+    resource = "booking"
+
+    async def list_page(self, filter: BookingFilter, page: PageRequest) -> Page[Booking]:
+        def keep(b: Booking) -> bool:
+            return (
+                (filter.sub_account_id is None or b.sub_account_id == filter.sub_account_id)
+                and (filter.integration_id is None or b.integration_id == filter.integration_id)
+                and (filter.lead_id is None or b.lead_id == filter.lead_id)
+            )
+
+        return _page([b for b in self._all() if keep(b)], page)
+
+
+class InMemoryMessageRepository(_Repository):
+    async def get(self, message_id: str) -> ConversationMessage | None:
+        return self._load(message_id)  # type: ignore[no-any-return]
+
+    async def get_by_dedupe_key(
+        self, integration_id: str, dedupe_key: str
+    ) -> ConversationMessage | None:
+        for m in self._all():
+            if (m.integration_id, m.dedupe_key) == (integration_id, dedupe_key):
+                return self._load(m.id)  # type: ignore[no-any-return]
+        return None
+
+    async def is_own_message(self, integration_id: str, external_message_id: str) -> bool:
+        return any(
+            m.integration_id == integration_id
+            and m.external_message_id == external_message_id
+            and m.direction is MessageDirection.OUTBOUND
+            for m in self._all()
+        )
+
+    async def due_replies(self, *, now: datetime, limit: int) -> list[ConversationMessage]:
+        due = sorted((m for m in self._all() if m.is_due(now)), key=lambda m: (m.created_at, m.id))
+        return [self._load(m.id) for m in due[:limit]]
+
+    async def stuck_replies(
+        self, *, sending_since: datetime, limit: int
+    ) -> list[ConversationMessage]:
+        stuck = sorted(
+            (
+                m
+                for m in self._all()
+                if m.status is MessageStatus.SENDING and m.updated_at < sending_since
+            ),
+            key=lambda m: (m.created_at, m.id),
+        )
+        return [self._load(m.id) for m in stuck[:limit]]
+
+    async def add(self, message: ConversationMessage) -> None:
+        key = (message.integration_id, message.dedupe_key)
+        if any((m.integration_id, m.dedupe_key) == key for m in self._all()):
+            raise AlreadyExistsError("the conversation message already exists")
+        self._pending[message.id] = copy.deepcopy(message)
+        self.seen.add(message)
+
+    async def update(self, message: ConversationMessage) -> None:
+        self._write(message)
+
+
+class FakeTenantDirectory:
+    """Each sub-account's first assignable user, as configured by the test."""
+
+    def __init__(self, users: dict[str, AssignedUser] | None = None) -> None:
+        self.users = dict(users or {})
+        self.asked: list[str] = []
+
+    async def first_assignable_user(self, sub_account_id: str) -> AssignedUser | None:
+        self.asked.append(sub_account_id)
+        return self.users.get(sub_account_id)
+
+
+class FakeTimezoneResolver:
+    """Zones by country code, then by phone number; records the hints it was given."""
+
+    def __init__(
+        self, by_country: dict[str, str] | None = None, by_phone: dict[str, str] | None = None
+    ) -> None:
+        self.by_country = dict(by_country or {})
+        self.by_phone = dict(by_phone or {})
+        self.hints: list[TimezoneHints] = []
+
+    def resolve(self, hints: TimezoneHints) -> str | None:
+        self.hints.append(hints)
+        return self.by_country.get(hints.country or "") or self.by_phone.get(hints.phone or "")
+
+
+class FakeSalesBot:
+    """Answers every message with `answer` (None: stays silent), or raises `error`."""
+
+    def __init__(self, answer: str | None = "Thanks! When suits you for a call?") -> None:
+        self.answer = answer
+        self.error: Exception | None = None
+        self.contexts: list[ReplyContext] = []
+
+    async def reply(self, context: ReplyContext) -> str | None:
+        self.contexts.append(context)
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+
+class FakeGhlApi:
+    """The GhlApi calls the webhook handlers make, scripted: a location, contacts, and
+    message sends that succeed with fresh ids or raise `send_error`."""
+
+    def __init__(self, *, location_timezone: str | None = "America/Chicago") -> None:
+        self.location_timezone = location_timezone
+        self.location_error: Exception | None = None
+        self.contacts: dict[str, GhlContact] = {}
+        self.send_error: Exception | None = None
+        self.sent: list[tuple[GhlAuth, OutgoingMessage]] = []
+        self.location_calls = 0
+
+    async def get_location(self, auth: GhlAuth) -> GhlLocation:
+        self.location_calls += 1
+        if self.location_error is not None:
+            raise self.location_error
+        return GhlLocation(id=auth.location_id, name="Clinic", timezone=self.location_timezone)
+
+    async def get_contact(self, auth: GhlAuth, contact_id: str) -> GhlContact:
+        contact = self.contacts.get(contact_id)
+        if contact is None:
+            raise NotFoundError("contact", contact_id)
+        return contact
+
+    async def send_message(self, auth: GhlAuth, message: OutgoingMessage) -> GhlMessageSent:
+        if self.send_error is not None:
+            raise self.send_error
+        self.sent.append((auth, message))
+        n = len(self.sent)
+        return GhlMessageSent(conversation_id=f"conv-{n}", message_id=f"sent-{n}")

@@ -176,3 +176,183 @@ INTEGRATIONS = cast("Table", IntegrationRow.__table__)
 DATA_KEYS = cast("Table", DataKeyRow.__table__)
 OUTBOX = cast("Table", OutboxRow.__table__)
 OAUTH_TOKENS = cast("Table", OAuthTokenRow.__table__)
+
+
+class WebhookDeliveryRow(Base):
+    """The webhook inbox: every verified delivery, once per (integration, sender's delivery id).
+    Rows outlive their payloads (purged after the retention), so that ids keep deduplicating."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "delivery_id"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "integration_id", "id"),
+        Index(None, "sub_account_id", "id"),
+        Index(None, "processed_at"),
+    )
+
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    sub_account_id: Mapped[str] = mapped_column(String(128))
+    delivery_id: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    signature_scheme: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any] | None]
+    """NULL once purged (SQL NULL, not JSON null)."""
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime | None]
+    """When a pending or failed delivery is due."""
+    claimed_until: Mapped[datetime | None]
+    """When the lease of a processing delivery ends: then another worker may claim it."""
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+WEBHOOK_DELIVERIES = cast("Table", WebhookDeliveryRow.__table__)
+
+
+class LeadRow(Base):
+    """A synced GHL contact (domain.lead.Lead)."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "external_id"),
+        Index(None, "integration_id", "id"),
+        Index(None, "sub_account_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(String(128))
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    external_id: Mapped[str] = mapped_column(String(128))
+    first_name: Mapped[str | None] = mapped_column(Text)
+    last_name: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    company: Mapped[str | None] = mapped_column(Text)
+    address1: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
+    postal_code: Mapped[str | None] = mapped_column(Text)
+    country: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JsonType)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    assigned_user_id: Mapped[str | None] = mapped_column(String(128))
+    strategy_id: Mapped[str | None] = mapped_column(String(128))
+    external_updated_at: Mapped[datetime | None]
+    status_changed_at: Mapped[datetime | None]
+    deleted: Mapped[bool]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int]
+
+
+class BookingRow(Base):
+    """A synced GHL appointment (domain.booking.Booking)."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "external_id"),
+        Index(None, "integration_id", "id"),
+        Index(None, "sub_account_id", "id"),
+        Index(None, "lead_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(String(128))
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    external_id: Mapped[str] = mapped_column(String(128))
+    calendar_id: Mapped[str] = mapped_column(String(128))
+    contact_external_id: Mapped[str] = mapped_column(String(128))
+    lead_id: Mapped[str | None] = mapped_column(id_type())
+    title: Mapped[str | None] = mapped_column(Text)
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    assigned_user_id: Mapped[str | None] = mapped_column(String(128))
+    address: Mapped[str | None] = mapped_column(Text)
+    external_updated_at: Mapped[datetime | None]
+    deleted: Mapped[bool]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int]
+
+
+class ConversationMessageRow(Base):
+    """A contact's message, or a sales-bot reply (domain.conversation.ConversationMessage)."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "dedupe_key"),
+        Index(None, "integration_id", "external_message_id"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    sub_account_id: Mapped[str] = mapped_column(String(128))
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    contact_external_id: Mapped[str] = mapped_column(String(128))
+    lead_id: Mapped[str | None] = mapped_column(id_type())
+    conversation_id: Mapped[str | None] = mapped_column(String(128))
+    direction: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    external_message_id: Mapped[str | None] = mapped_column(String(128))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    in_reply_to: Mapped[str | None] = mapped_column(id_type())
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int]
+    not_before: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int]
+
+
+class DirectorySubAccountRow(Base):
+    """The tenant directory's copy of a platform sub-account."""
+
+    __tablename__ = "directory_sub_accounts"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class DirectoryUserRow(Base):
+    """A user of a sub-account, in the order leads are assigned (`position`, then user id)."""
+
+    __tablename__ = "directory_users"
+    __table_args__ = (Index(None, "sub_account_id", "position"),)
+
+    sub_account_id: Mapped[str] = mapped_column(
+        String(128),
+        ForeignKey("directory_sub_accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    strategy_id: Mapped[str | None] = mapped_column(String(128))
+    position: Mapped[int]
+
+
+LEADS = cast("Table", LeadRow.__table__)
+BOOKINGS = cast("Table", BookingRow.__table__)
+CONVERSATION_MESSAGES = cast("Table", ConversationMessageRow.__table__)
+DIRECTORY_SUB_ACCOUNTS = cast("Table", DirectorySubAccountRow.__table__)
+DIRECTORY_USERS = cast("Table", DirectoryUserRow.__table__)

@@ -10,13 +10,28 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.clock import SystemClock
 from adapters.ids import Uuid7Generator
 from adapters.persistence.errors import storage_errors, translated
+from adapters.persistence.inbox import SqlAlchemyInbox
+from adapters.persistence.leads import (
+    SqlAlchemyBookingRepository,
+    SqlAlchemyLeadRepository,
+    SqlAlchemyMessageRepository,
+)
 from adapters.persistence.outbox import append, event_to_row
 from adapters.persistence.repositories import (
     SeenAggregates,
     SqlAlchemyIntegrationRepository,
     SqlAlchemyTemplateRepository,
 )
-from application.ports import Clock, IdGenerator, IntegrationRepository, TemplateRepository
+from application.ports import (
+    BookingRepository,
+    Clock,
+    IdGenerator,
+    IntegrationRepository,
+    LeadRepository,
+    MessageRepository,
+    TemplateRepository,
+)
+from application.webhooks import Inbox
 
 _EVENT_IDS = Uuid7Generator()
 _CLOCK = SystemClock()
@@ -29,6 +44,10 @@ class SqlAlchemyUnitOfWork:
 
     templates: TemplateRepository
     integrations: IntegrationRepository
+    leads: LeadRepository
+    bookings: BookingRepository
+    messages: MessageRepository
+    inbox: Inbox
 
     def __init__(
         self,
@@ -46,6 +65,10 @@ class SqlAlchemyUnitOfWork:
         self._seen = SeenAggregates()
         self.templates = SqlAlchemyTemplateRepository(self._session, self._seen)
         self.integrations = SqlAlchemyIntegrationRepository(self._session, self._seen)
+        self.leads = SqlAlchemyLeadRepository(self._session, self._seen)
+        self.bookings = SqlAlchemyBookingRepository(self._session, self._seen)
+        self.messages = SqlAlchemyMessageRepository(self._session, self._seen)
+        self.inbox = SqlAlchemyInbox(self._session, self._seen)
         return self
 
     async def __aexit__(

@@ -63,13 +63,16 @@ class Service:
 
 def service_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("INTEGRATIONS_", "JWT_", "GRPC_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("INTEGRATIONS_", "JWT_", "GRPC_", "WEBHOOK_", "GHL_"))
     }
     env.update(
         PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
         INTEGRATIONS_DATA_DIR=str(tmp_path / "var"),
         DATABASE_URL=database_url,
         GRPC_PORT="0",
+        WEBHOOK_PORT="0",
         LOG_FORMAT="json",
         LOG_LEVEL="DEBUG",
         **extra,
@@ -99,6 +102,7 @@ def start_service(env: dict[str, str], log_path: Path) -> Service:
     match = _SERVING.search(line)
     if match is None:
         process.kill()
+        process.wait(timeout=10)
         raise AssertionError(f"service did not start: {line!r}\n{log_path.read_text()}")
     return Service(env=env, port=int(match.group(1)), process=process, log_path=log_path)
 
@@ -116,6 +120,7 @@ def stop_service(service: Service) -> int:
     finally:
         if service.process.poll() is None:
             service.process.kill()
+            service.process.wait(timeout=10)
         if service.process.stdout is not None:
             service.process.stdout.close()
 

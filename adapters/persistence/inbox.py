@@ -1,0 +1,411 @@
+"""The webhook inbox on SQLAlchemy Core: the ingest path's one INSERT, integrations looked up by
+GHL location, and the worker's claims (the dialect-specific SQL of the inbox lives here)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Insert,
+    Row,
+    and_,
+    bindparam,
+    case,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from adapters.persistence.errors import translated
+from adapters.persistence.models import INTEGRATIONS, WEBHOOK_DELIVERIES
+from adapters.persistence.repositories import SeenAggregates
+from application.inbox import EventKind
+from application.ports import Page, PageRequest
+from application.webhooks import (
+    REPLAYABLE,
+    WEBHOOK_SECRET_FIELD,
+    ClaimedDelivery,
+    ClaimLostError,
+    DeliveryFilter,
+    DeliveryStatus,
+    NewDelivery,
+    SignatureScheme,
+    WebhookDelivery,
+    WebhookDeliveryView,
+    WebhookTarget,
+)
+from domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError
+from domain.integration import IntegrationStatus
+from domain.values import EncryptedSecret
+
+T = WEBHOOK_DELIVERIES
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+_UNIQUE = ("integration_id", "delivery_id")
+_PURGEABLE = sorted(
+    s.value for s in (DeliveryStatus.DONE, DeliveryStatus.IGNORED, DeliveryStatus.REJECTED)
+)
+_WAITING = sorted(s.value for s in (DeliveryStatus.PENDING, DeliveryStatus.FAILED))
+
+_VIEW_COLUMNS = (
+    T.c.id,
+    T.c.integration_id,
+    T.c.sub_account_id,
+    T.c.delivery_id,
+    T.c.event_type,
+    T.c.kind,
+    T.c.status,
+    T.c.signature_scheme,
+    T.c.attempts,
+    T.c.last_error,
+    T.c.received_at,
+    T.c.next_attempt_at,
+    T.c.processed_at,
+    T.c.updated_at,
+    T.c.payload.is_(None).label("payload_purged"),
+)
+_CLAIM_COLUMNS = (
+    T.c.id,
+    T.c.integration_id,
+    T.c.sub_account_id,
+    T.c.delivery_id,
+    T.c.event_type,
+    T.c.kind,
+    T.c.payload,
+    T.c.attempts,
+    T.c.received_at,
+    T.c.claim_token,
+    T.c.claimed_until,
+)
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(T).on_conflict_do_nothing(index_elements=list(_UNIQUE)).returning(T.c.id)
+
+
+class SqlAlchemyInboxWriter:
+    """An InboxWriter: one ``INSERT … ON CONFLICT DO NOTHING`` and its commit per delivery, on
+    a pooled connection (no session, no ORM)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._statement = _insert_ignoring_duplicates(engine.dialect.name)
+
+    @translated
+    async def store(self, delivery: NewDelivery) -> bool:
+        settled = delivery.status is not DeliveryStatus.PENDING
+        row = {
+            "id": delivery.id,
+            "integration_id": delivery.integration_id,
+            "sub_account_id": delivery.sub_account_id,
+            "delivery_id": delivery.delivery_id,
+            "event_type": delivery.event_type,
+            "kind": delivery.kind.value,
+            "status": delivery.status.value,
+            "signature_scheme": delivery.signature_scheme.value,
+            "payload": delivery.payload,
+            "attempts": 0,
+            "next_attempt_at": None if settled else delivery.received_at,
+            "claimed_until": None,
+            "claim_token": None,
+            "last_error": delivery.last_error,
+            "received_at": delivery.received_at,
+            "processed_at": delivery.received_at if settled else None,
+            "updated_at": delivery.received_at,
+        }
+        async with self._engine.begin() as connection:
+            inserted = (await connection.execute(self._statement, row)).first()
+        return inserted is not None
+
+
+class SqlAlchemyWebhookTargets:
+    """WebhookTargets by a Core query on the integrations' config (no index: it scans them), its
+    answers cached for `cache_seconds` so that a burst of deliveries costs one query. A change
+    (an integration switched off, a new secret) reaches the ingest path within that time."""
+
+    def __init__(self, engine: AsyncEngine, *, cache_seconds: float = 5.0) -> None:
+        self._engine = engine
+        self._ttl = cache_seconds
+        self._cache: dict[str, tuple[float, WebhookTarget | None]] = {}
+        self._query = select(
+            INTEGRATIONS.c.id,
+            INTEGRATIONS.c.sub_account_id,
+            INTEGRATIONS.c.template_name,
+            INTEGRATIONS.c.is_active,
+            INTEGRATIONS.c.status,
+            INTEGRATIONS.c.config,
+            INTEGRATIONS.c.secrets,
+        ).where(INTEGRATIONS.c.config["locationId"].as_string() == bindparam("location_id"))
+
+    async def find_by_location(self, location_id: str) -> WebhookTarget | None:
+        now = time.monotonic()
+        cached = self._cache.get(location_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        target = await self._load(location_id)
+        if self._ttl > 0:
+            if len(self._cache) > 10_000:  # unknown locations must not grow it without bound
+                self._cache.clear()
+            self._cache[location_id] = (now + self._ttl, target)
+        return target
+
+    @translated
+    async def _load(self, location_id: str) -> WebhookTarget | None:
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(self._query, {"location_id": location_id})).all()
+        targets = sorted((_target(row) for row in rows), key=lambda t: t.integration_id)
+        # The newest that accepts deliveries, else the newest.
+        usable = [t for t in targets if t.accepts(EventKind.UNHANDLED)]
+        candidates = usable or targets
+        return candidates[-1] if candidates else None
+
+
+def _target(row: AnyRow) -> WebhookTarget:
+    secret = row.secrets.get(WEBHOOK_SECRET_FIELD)
+    return WebhookTarget(
+        integration_id=row.id,
+        sub_account_id=row.sub_account_id,
+        template_name=row.template_name,
+        is_active=row.is_active,
+        status=IntegrationStatus(row.status),
+        config=row.config,
+        webhook_secret=None
+        if secret is None
+        else EncryptedSecret(token=secret["token"], hint=secret.get("hint", "")),
+    )
+
+
+class SqlAlchemyInbox:
+    """The Inbox of one unit of work: its session's transaction, and its seen aggregates (the
+    dead-letter events)."""
+
+    def __init__(self, session: AsyncSession, seen: SeenAggregates) -> None:
+        self._session = session
+        self._seen = seen
+
+    @translated
+    async def claim_due(
+        self, *, now: datetime, limit: int, lease: timedelta
+    ) -> list[ClaimedDelivery]:
+        due = (
+            select(T.c.id)
+            .where(
+                or_(
+                    and_(T.c.status.in_(_WAITING), T.c.next_attempt_at <= now),
+                    and_(T.c.status == DeliveryStatus.PROCESSING.value, T.c.claimed_until <= now),
+                )
+            )
+            .order_by(T.c.id)
+            .limit(limit)
+        )
+        if self._session.get_bind().dialect.name == "postgresql":
+            # Concurrent workers skip each other's rows instead of queueing behind them. SQLite
+            # has one writer at a time (BEGIN IMMEDIATE), so its UPDATE … RETURNING is atomic.
+            due = due.with_for_update(skip_locked=True)
+        token = str(uuid.uuid4())
+        result = await self._session.execute(
+            update(T)
+            .where(T.c.id.in_(due.scalar_subquery()))
+            .values(
+                status=DeliveryStatus.PROCESSING.value,
+                attempts=T.c.attempts + 1,
+                claimed_until=now + lease,
+                claim_token=token,
+                updated_at=now,
+            )
+            .returning(*_CLAIM_COLUMNS)
+        )
+        claimed = [_claimed(row) for row in result.all()]
+        return sorted(claimed, key=lambda c: c.id)
+
+    async def mark_done(self, claim: ClaimedDelivery, *, now: datetime) -> None:
+        await self._settle(claim, DeliveryStatus.DONE, now=now)
+
+    async def mark_ignored(self, claim: ClaimedDelivery, *, now: datetime) -> None:
+        await self._settle(claim, DeliveryStatus.IGNORED, now=now)
+
+    async def mark_failed(
+        self, claim: ClaimedDelivery, *, error: str, retry_at: datetime, now: datetime
+    ) -> None:
+        await self._settle(
+            claim, DeliveryStatus.FAILED, now=now, last_error=error, next_attempt_at=retry_at
+        )
+
+    async def dead_letter(self, claim: ClaimedDelivery, *, error: str, now: datetime) -> None:
+        await self._settle(claim, DeliveryStatus.DEAD, now=now, last_error=error)
+        self._seen.add(WebhookDelivery.dead_lettered(claim, error=error, now=now))
+
+    @translated
+    async def release(self, claims: Sequence[ClaimedDelivery], *, now: datetime) -> None:
+        for token in {c.claim_token for c in claims}:
+            ids = [c.id for c in claims if c.claim_token == token]
+            await self._session.execute(
+                update(T)
+                .where(_held(ids, token))
+                .values(
+                    status=case(
+                        (T.c.attempts <= 1, DeliveryStatus.PENDING.value),
+                        else_=DeliveryStatus.FAILED.value,
+                    ),
+                    attempts=T.c.attempts - 1,
+                    claimed_until=None,
+                    claim_token=None,
+                    updated_at=now,
+                )
+            )
+
+    @translated
+    async def get(self, id: str) -> WebhookDeliveryView | None:
+        row = (await self._session.execute(select(*_VIEW_COLUMNS).where(T.c.id == id))).first()
+        return None if row is None else _view(row)
+
+    @translated
+    async def list_page(
+        self, filter: DeliveryFilter, page: PageRequest
+    ) -> Page[WebhookDeliveryView]:
+        query = select(*_VIEW_COLUMNS)
+        if filter.sub_account_id is not None:
+            query = query.where(T.c.sub_account_id == filter.sub_account_id)
+        if filter.integration_id is not None:
+            query = query.where(T.c.integration_id == filter.integration_id)
+        if filter.statuses:
+            query = query.where(T.c.status.in_(sorted(s.value for s in filter.statuses)))
+        if filter.event_type is not None:
+            query = query.where(T.c.event_type == filter.event_type)
+        if filter.kind is not None:
+            query = query.where(T.c.kind == filter.kind.value)
+        if page.after_id is not None:
+            query = query.where(T.c.id > page.after_id)
+        rows = (await self._session.execute(query.order_by(T.c.id).limit(page.size + 1))).all()
+        items = [_view(row) for row in rows[: page.size]]
+        more = len(rows) > page.size and bool(items)
+        return Page(items, items[-1].id if more else None)
+
+    @translated
+    async def replay(self, id: str, *, now: datetime) -> WebhookDeliveryView:
+        current = await self.get(id)
+        if current is None:
+            raise NotFoundError("webhook delivery", id)
+        if current.status not in REPLAYABLE:
+            raise InvalidTransitionError(
+                f"only dead or rejected deliveries can be replayed; this one is {current.status}",
+                metadata={"from": current.status.value, "to": DeliveryStatus.PENDING.value},
+            )
+        if current.payload_purged:
+            raise InvalidTransitionError("the delivery's payload was purged: it cannot be replayed")
+        result = await self._session.execute(
+            update(T)
+            .where((T.c.id == id) & (T.c.status == current.status.value))
+            .values(
+                status=DeliveryStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                processed_at=None,
+                updated_at=now,
+            )
+        )
+        if cast("CursorResult[Any]", result).rowcount != 1:
+            raise ConcurrencyError("the delivery changed while it was being replayed")
+        replayed = await self.get(id)
+        assert replayed is not None
+        return replayed
+
+    @translated
+    async def purge_payloads(self, *, processed_before: datetime) -> int:
+        result = await self._session.execute(
+            update(T)
+            .where(
+                T.c.status.in_(_PURGEABLE),
+                T.c.processed_at < processed_before,
+                T.c.payload.is_not(None),
+            )
+            .values(payload=null())
+        )
+        return int(cast("CursorResult[Any]", result).rowcount)
+
+    @translated
+    async def _settle(
+        self,
+        claim: ClaimedDelivery,
+        status: DeliveryStatus,
+        *,
+        now: datetime,
+        last_error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": status.value,
+            "next_attempt_at": next_attempt_at,
+            "claimed_until": None,
+            "claim_token": None,
+            "updated_at": now,
+        }
+        if status in (DeliveryStatus.DONE, DeliveryStatus.IGNORED):
+            values["processed_at"] = now
+        if last_error is not None:
+            values["last_error"] = last_error
+        result = await self._session.execute(
+            update(T).where(_held([claim.id], claim.claim_token)).values(values)
+        )
+        if cast("CursorResult[Any]", result).rowcount != 1:
+            raise ClaimLostError(
+                f"the claim on delivery {claim.id!r} was lost (its lease ended)",
+                metadata={"resource": "webhook delivery", "id": claim.id},
+            )
+
+
+def _held(ids: Sequence[str], token: str) -> ColumnElement[bool]:
+    """Rows still under this claim: not re-claimed by another worker after the lease ended."""
+    return and_(
+        T.c.id.in_(ids),
+        T.c.claim_token == token,
+        T.c.status == DeliveryStatus.PROCESSING.value,
+    )
+
+
+def _claimed(row: AnyRow) -> ClaimedDelivery:
+    return ClaimedDelivery(
+        id=row.id,
+        integration_id=row.integration_id,
+        sub_account_id=row.sub_account_id,
+        delivery_id=row.delivery_id,
+        event_type=row.event_type,
+        kind=EventKind(row.kind),
+        payload=row.payload or {},
+        attempts=row.attempts,
+        received_at=row.received_at,
+        claim_token=row.claim_token,
+        claimed_until=row.claimed_until,
+    )
+
+
+def _view(row: AnyRow) -> WebhookDeliveryView:
+    status = DeliveryStatus(row.status)
+    return WebhookDeliveryView(
+        id=row.id,
+        integration_id=row.integration_id,
+        sub_account_id=row.sub_account_id,
+        delivery_id=row.delivery_id,
+        event_type=row.event_type,
+        kind=EventKind(row.kind),
+        status=status,
+        signature_scheme=SignatureScheme(row.signature_scheme),
+        attempts=row.attempts,
+        last_error=row.last_error,
+        received_at=row.received_at,
+        next_attempt_at=row.next_attempt_at
+        if status in (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+        else None,
+        processed_at=row.processed_at,
+        updated_at=row.updated_at,
+        payload_purged=bool(row.payload_purged),
+    )

@@ -1,0 +1,44 @@
+"""HandleContactEvent: a GHL contact created, updated or deleted → the lead upserted or deleted."""
+
+from __future__ import annotations
+
+from application import ghl_webhooks
+from application.inbox import EventKind, HandlerOutcome, InboundEvent
+from application.lead_sync import LeadSync
+from application.ports import UnitOfWork
+
+
+class HandleContactEvent:
+    """Rules: one lead per (integration, GHL contact id), whatever the number of deliveries; a
+    change older than the lead's (GHL's ``dateUpdated``, else the event's ``timestamp``, else a
+    create's ``dateAdded``) never overwrites it; a deleted lead stays deleted, even when its
+    create arrives after the delete. A payload without a contact id, or an event that changes
+    nothing, is ignored."""
+
+    def __init__(self, *, leads: LeadSync) -> None:
+        self._leads = leads
+
+    async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
+        contact = ghl_webhooks.contact(event.payload)
+        if contact is None:
+            return HandlerOutcome.IGNORED
+        if event.kind is EventKind.CONTACT_DELETED:
+            written = await self._leads.delete(
+                uow,
+                integration_id=event.integration_id,
+                sub_account_id=event.sub_account_id,
+                contact=contact,
+            )
+        else:
+            _, written = await self._leads.upsert(
+                uow,
+                integration_id=event.integration_id,
+                sub_account_id=event.sub_account_id,
+                contact=contact,
+                changed_at=(
+                    contact.date_updated
+                    or ghl_webhooks.sent_at(event.payload)
+                    or (contact.date_added if event.kind is EventKind.CONTACT_CREATED else None)
+                ),
+            )
+        return HandlerOutcome.APPLIED if written else HandlerOutcome.IGNORED

@@ -1,0 +1,62 @@
+"""HandleOpportunityEvent: a GHL opportunity's status → the status of its contact's lead."""
+
+from __future__ import annotations
+
+from application import ghl_webhooks
+from application.ghl import GhlApi, GhlContact, Priority
+from application.inbox import HandlerOutcome, InboundEvent
+from application.integration_auth import ghl_auth
+from application.lead_sync import LeadSync
+from application.ports import Cipher, Clock, UnitOfWork
+from domain.errors import NotFoundError
+
+
+class HandleOpportunityEvent:
+    """Rules: the lead takes the opportunity's status (open, won, lost, abandoned). GHL
+    announces one change twice (OpportunityUpdate and OpportunityStatusUpdate): a status equal
+    to the lead's records nothing, so the change is applied once; a change older than the
+    lead's last one (when the payload tells when it happened) is ignored. A contact this service
+    has no lead for yet is fetched from GHL and captured first (GHL gone: ignored). A lead
+    follows the last status change of any of its contact's opportunities."""
+
+    def __init__(self, *, leads: LeadSync, ghl: GhlApi, cipher: Cipher, clock: Clock) -> None:
+        self._leads = leads
+        self._ghl = ghl
+        self._cipher = cipher
+        self._clock = clock
+
+    async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
+        opportunity = ghl_webhooks.opportunity(event.payload)
+        status = ghl_webhooks.lead_status(opportunity.status if opportunity else None)
+        if opportunity is None or opportunity.contact_id is None or status is None:
+            return HandlerOutcome.IGNORED
+        lead = await uow.leads.get_by_external_id(event.integration_id, opportunity.contact_id)
+        if lead is None:
+            contact = await self._fetch_contact(uow, event.integration_id, opportunity.contact_id)
+            if contact is None:
+                return HandlerOutcome.IGNORED
+            lead, _ = await self._leads.upsert(
+                uow,
+                integration_id=event.integration_id,
+                sub_account_id=event.sub_account_id,
+                contact=contact,
+                changed_at=contact.date_updated or contact.date_added,
+            )
+        if not lead.change_status(status, now=self._clock.now(), changed_at=opportunity.updated_at):
+            return HandlerOutcome.IGNORED
+        await uow.leads.update(lead)
+        return HandlerOutcome.APPLIED
+
+    async def _fetch_contact(
+        self, uow: UnitOfWork, integration_id: str, contact_id: str
+    ) -> GhlContact | None:
+        """The contact from GHL; None if it or the integration no longer exists. Other failures
+        raise, so that the delivery is retried."""
+        integration = await uow.integrations.get(integration_id)
+        if integration is None:
+            return None
+        auth = await ghl_auth(uow, self._cipher, integration, priority=Priority.LIVE)
+        try:
+            return await self._ghl.get_contact(auth, contact_id)
+        except NotFoundError:
+            return None

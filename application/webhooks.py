@@ -1,0 +1,612 @@
+"""Receiving webhooks: senders' event names, delivery ids, the inbox ports and ReceiveWebhook."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from application.inbox import EventKind, InboundEvent
+from application.ports import Cipher, Clock, IdGenerator, Page, PageRequest, SecretBinding
+from domain.aggregate import Aggregate
+from domain.errors import (
+    ConcurrencyError,
+    FieldViolation,
+    IntegrationNotActiveError,
+    InvalidArgumentError,
+    NotFoundError,
+    SecretUnreadableError,
+    WebhookSignatureInvalidError,
+)
+from domain.events import WebhookDeadLettered
+from domain.integration import IntegrationStatus
+from domain.values import EncryptedSecret, SecretStr
+
+GHL_TEMPLATE = "gohighlevel"
+WEBHOOK_SECRET_FIELD = "webhookSecret"  # noqa: S105 - a field name, not a secret
+SCHEME_SETTING = "webhookSignatureScheme"
+"""Optional config field naming the one scheme family an integration accepts (see
+`accepted_schemes`); templates that offer it declare it in their config schema."""
+
+DEFAULT_TIMESTAMP_TOLERANCE = timedelta(minutes=5)
+DELIVERY_ID_MAX = 128
+EVENT_TYPE_MAX = 128
+LAST_ERROR_MAX = 2000
+
+
+class SignatureScheme(StrEnum):
+    """How a sender proved a delivery is theirs."""
+
+    GHL_ED25519 = "ghl-ed25519"
+    """``x-ghl-signature``: Ed25519 with GHL's published key."""
+    GHL_RSA = "ghl-rsa"
+    """``x-wh-signature``: RSA-SHA256 with GHL's published key (legacy)."""
+    HMAC_SHA256 = "hmac-sha256"
+    """``x-webhook-signature``: hex HMAC-SHA256 with the integration's ``webhookSecret``."""
+    STANDARD_WEBHOOKS = "standard-webhooks"
+    """``webhook-id``/``webhook-timestamp``/``webhook-signature`` with a ``whsec_`` secret."""
+
+
+GHL_SCHEMES = frozenset({SignatureScheme.GHL_ED25519, SignatureScheme.GHL_RSA})
+_SCHEME_FAMILIES: Mapping[str, frozenset[SignatureScheme]] = {
+    "ghl": GHL_SCHEMES,
+    "hmac-sha256": frozenset({SignatureScheme.HMAC_SHA256}),
+    "standard-webhooks": frozenset({SignatureScheme.STANDARD_WEBHOOKS}),
+}
+_NEEDS_SECRET = frozenset({SignatureScheme.HMAC_SHA256, SignatureScheme.STANDARD_WEBHOOKS})
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    """Stored, never attempted (or replayed)."""
+    PROCESSING = "processing"
+    """Claimed by a worker until its lease ends."""
+    DONE = "done"
+    IGNORED = "ignored"
+    """No handler applies (or the handler found nothing to do)."""
+    FAILED = "failed"
+    """An attempt failed; retried at `next_attempt_at`."""
+    DEAD = "dead"
+    """Given up on after the last attempt; replayable."""
+    REJECTED = "rejected"
+    """Verified but refused (the integration was not active); replayable."""
+
+
+REPLAYABLE = frozenset({DeliveryStatus.DEAD, DeliveryStatus.REJECTED})
+PURGEABLE = frozenset({DeliveryStatus.DONE, DeliveryStatus.IGNORED, DeliveryStatus.REJECTED})
+"""Settled deliveries, whose payloads are purged after the retention."""
+
+
+# --- event names -----------------------------------------------------------------------------
+
+_KINDS: Mapping[str, EventKind] = {
+    # Our own vocabulary, so that any kind can be posted to the routed endpoint.
+    **{kind.value: kind for kind in EventKind if kind is not EventKind.UNHANDLED},
+    # The seed's routes: /webhooks/ghl/{eventType}.
+    "contact.created": EventKind.CONTACT_CREATED,
+    "contact.updated": EventKind.CONTACT_UPDATED,
+    "contact.deleted": EventKind.CONTACT_DELETED,
+    "appointment.created": EventKind.APPOINTMENT_CREATED,
+    "appointment.updated": EventKind.APPOINTMENT_UPDATED,
+    "appointment.deleted": EventKind.APPOINTMENT_DELETED,
+    "opportunity.status_change": EventKind.OPPORTUNITY_STATUS_CHANGED,
+    "inbound.message": EventKind.MESSAGE_INBOUND,
+    "outbound.message": EventKind.MESSAGE_OUTBOUND,
+    # GHL's marketplace `type`s (API-NOTES §4.1).
+    "ContactCreate": EventKind.CONTACT_CREATED,
+    "ContactUpdate": EventKind.CONTACT_UPDATED,
+    "ContactTagUpdate": EventKind.CONTACT_UPDATED,
+    "ContactDndUpdate": EventKind.CONTACT_UPDATED,
+    "ContactDelete": EventKind.CONTACT_DELETED,
+    "InboundMessage": EventKind.MESSAGE_INBOUND,
+    "OutboundMessage": EventKind.MESSAGE_OUTBOUND,
+    "AppointmentCreate": EventKind.APPOINTMENT_CREATED,
+    "AppointmentUpdate": EventKind.APPOINTMENT_UPDATED,
+    "AppointmentDelete": EventKind.APPOINTMENT_DELETED,
+    "OpportunityStatusUpdate": EventKind.OPPORTUNITY_STATUS_CHANGED,
+    "INSTALL": EventKind.APP_INSTALLED,
+    "AppInstall": EventKind.APP_INSTALLED,
+    "UNINSTALL": EventKind.APP_UNINSTALLED,
+    "AppUninstall": EventKind.APP_UNINSTALLED,
+}
+_MESSAGE_KINDS = frozenset({EventKind.MESSAGE_INBOUND, EventKind.MESSAGE_OUTBOUND})
+_DIRECTIONS: Mapping[str, EventKind] = {
+    "inbound": EventKind.MESSAGE_INBOUND,
+    "outbound": EventKind.MESSAGE_OUTBOUND,
+}
+_LIFECYCLE_KINDS = frozenset({EventKind.APP_INSTALLED, EventKind.APP_UNINSTALLED})
+
+
+def classify(route_event: str | None, payload: Mapping[str, Any]) -> tuple[str, EventKind]:
+    """The sender's event name and its kind.
+
+    The name comes from the route (``/webhooks/ghl/{eventType}``) when there is one, else from
+    the body's ``type``. The route wins because it is the only thing that tells GHL's appointment
+    events apart: its AppointmentUpdate and AppointmentDelete examples are byte for byte its
+    AppointmentCreate example, ``"type": "AppointmentCreate"`` included. Posted to the
+    marketplace endpoint, they are read as created (bookings are upserted, so an update read as
+    a create is still applied; a deletion needs the routed URL GHL allows per event).
+
+    Messages follow the body's ``direction`` when it has one: it describes the message itself,
+    while the examples' ``type`` is wrong (the inbound call example says OutboundMessage).
+
+    GHL sends OpportunityUpdate alongside each specific opportunity event; one that carries a
+    ``status`` is a status change too (the handler applies a status once, by state).
+    """
+    body_type = payload.get("type")
+    event_type = route_event or (body_type if isinstance(body_type, str) else "")
+    kind = _KINDS.get(event_type, EventKind.UNHANDLED)
+    if kind in _MESSAGE_KINDS:
+        direction = payload.get("direction")
+        if isinstance(direction, str):
+            kind = _DIRECTIONS.get(direction.lower(), kind)
+    elif event_type == "OpportunityUpdate" and isinstance(payload.get("status"), str):
+        kind = EventKind.OPPORTUNITY_STATUS_CHANGED
+    return event_type, kind
+
+
+# --- payload fields --------------------------------------------------------------------------
+
+
+def parse_payload(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object; anything else is an InvalidArgumentError."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidArgumentError(
+            "the body is not JSON", (FieldViolation("body", "must be a JSON object"),)
+        ) from None
+    if not isinstance(payload, dict):
+        raise InvalidArgumentError(
+            "the body is not a JSON object", (FieldViolation("body", "must be a JSON object"),)
+        )
+    return payload
+
+
+def _envelope_field(payload: Mapping[str, Any], name: str) -> Any:
+    """A top-level field, else the same field inside ``data`` (the envelope of GHL's guide)."""
+    if name in payload:
+        return payload[name]
+    data = payload.get("data")
+    return data.get(name) if isinstance(data, dict) else None
+
+
+def location_of(payload: Mapping[str, Any]) -> str | None:
+    location = _envelope_field(payload, "locationId")
+    return location if isinstance(location, str) and location else None
+
+
+def sent_at_of(payload: Mapping[str, Any]) -> datetime | None:
+    """GHL's ``timestamp`` (ISO 8601, or epoch seconds or milliseconds); None when absent or
+    unreadable. The body is signed, so a timestamp in an unexpected format is the sender's own:
+    it is not checked rather than refused (refusing would lose the event for good)."""
+    value = payload.get("timestamp")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return None
+
+
+def delivery_id_of(
+    payload: Mapping[str, Any], body: bytes, *, standard_webhook_id: str | None = None
+) -> str:
+    """GHL's ``webhookId``, else the verified Standard Webhooks ``webhook-id``, else a digest of
+    the raw body (a sender's retry repeats the same bytes). Only signed values count: an
+    unsigned header could be changed to slip a replay past deduplication."""
+    for candidate in (payload.get("webhookId"), standard_webhook_id):
+        if isinstance(candidate, str) and 0 < len(candidate) <= DELIVERY_ID_MAX:
+            return candidate
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+# --- who may send ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookTarget:
+    """The integration a delivery is for, as far as receiving it needs."""
+
+    integration_id: str
+    sub_account_id: str
+    template_name: str
+    is_active: bool
+    status: IntegrationStatus
+    config: Mapping[str, Any]
+    webhook_secret: EncryptedSecret | None = field(default=None, repr=False)
+
+    def accepts(self, kind: EventKind) -> bool:
+        """Deliveries are refused while the admin has switched the integration off or it is
+        disconnected, except the app's own install/uninstall, which are what reconnect it."""
+        if kind in _LIFECYCLE_KINDS:
+            return True
+        return self.is_active and self.status is not IntegrationStatus.DISCONNECTED
+
+
+def accepted_schemes(target: WebhookTarget, *, routed: bool) -> frozenset[SignatureScheme]:
+    """The signature schemes an integration accepts; empty means nothing can be verified.
+
+    An explicit ``webhookSignatureScheme`` (``ghl``, ``hmac-sha256``, ``standard-webhooks``)
+    is the only family accepted; an unknown value accepts nothing. Otherwise a GoHighLevel
+    integration requires GHL's signatures, and on the seed's routed endpoint also accepts the
+    seed's HMAC when it has a ``webhookSecret``; GHL's marketplace format is only ever sent by
+    GHL, signed with its key. Other templates use Standard Webhooks with their secret.
+    """
+    explicit = target.config.get(SCHEME_SETTING)
+    if explicit is not None:
+        return (
+            _SCHEME_FAMILIES.get(explicit, frozenset())
+            if isinstance(explicit, str)
+            else frozenset()
+        )
+    has_secret = target.webhook_secret is not None
+    if target.template_name == GHL_TEMPLATE:
+        if routed and has_secret:
+            return GHL_SCHEMES | {SignatureScheme.HMAC_SHA256}
+        return GHL_SCHEMES
+    return frozenset({SignatureScheme.STANDARD_WEBHOOKS}) if has_secret else frozenset()
+
+
+class WebhookTargets(Protocol):
+    """Finds the integration that GHL location events are for."""
+
+    async def find_by_location(self, location_id: str) -> WebhookTarget | None:
+        """The integration whose config names `location_id`. Several may (an integration
+        deleted and created again): the newest that accepts deliveries wins, else the newest."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedSignature:
+    scheme: SignatureScheme
+    sent_at: datetime | None = None
+    """The signed send time, where the scheme signs one (Standard Webhooks)."""
+    message_id: str | None = None
+    """The signed message id, where the scheme signs one (Standard Webhooks)."""
+
+
+class SignatureVerifier(Protocol):
+    """Checks a delivery's signature over its raw bytes, in constant time."""
+
+    def verify(
+        self,
+        *,
+        body: bytes,
+        headers: Mapping[str, str],
+        schemes: frozenset[SignatureScheme],
+        secret: SecretStr | None,
+    ) -> VerifiedSignature:
+        """Verify with the first of `schemes` whose header is present (Ed25519, RSA, Standard
+        Webhooks, HMAC, in that order): a present but wrong signature is final, never a reason
+        to try another. `headers` are keyed by lower-case name; `secret` is the integration's
+        own, for the HMAC and Standard Webhooks schemes. Raises WebhookSignatureInvalidError."""
+        ...
+
+
+# --- the inbox -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewDelivery:
+    id: str
+    """Our id for the row (time-ordered); the sender's is `delivery_id`."""
+    integration_id: str
+    sub_account_id: str
+    delivery_id: str
+    event_type: str
+    kind: EventKind
+    signature_scheme: SignatureScheme
+    payload: dict[str, Any] = field(repr=False)
+    received_at: datetime
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    last_error: str | None = None
+
+
+class InboxWriter(Protocol):
+    """The ingest path's one write. Kept to one method, so that batching concurrent deliveries
+    into one statement and one commit (group commit) can be added behind it."""
+
+    async def store(self, delivery: NewDelivery) -> bool:
+        """Durably store the delivery unless one with the same (integration, delivery id) is
+        stored already; returns whether it was new. Returns only after the commit. Raises
+        StorageUnavailableError when the database cannot take it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedDelivery:
+    """A delivery a worker holds until `claimed_until`; `claim_token` proves the claim."""
+
+    id: str
+    integration_id: str
+    sub_account_id: str
+    delivery_id: str
+    event_type: str
+    kind: EventKind
+    payload: dict[str, Any] = field(repr=False)
+    attempts: int
+    """Including this one."""
+    received_at: datetime
+    claim_token: str
+    claimed_until: datetime
+
+    def to_event(self) -> InboundEvent:
+        return InboundEvent(
+            delivery_id=self.delivery_id,
+            integration_id=self.integration_id,
+            sub_account_id=self.sub_account_id,
+            kind=self.kind,
+            event_type=self.event_type,
+            payload=self.payload,
+            received_at=self.received_at,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookDeliveryView:
+    """A delivery as operators see it: its history, never its payload."""
+
+    id: str
+    integration_id: str
+    sub_account_id: str
+    delivery_id: str
+    event_type: str
+    kind: EventKind
+    status: DeliveryStatus
+    signature_scheme: SignatureScheme
+    attempts: int
+    last_error: str | None
+    received_at: datetime
+    next_attempt_at: datetime | None
+    processed_at: datetime | None
+    updated_at: datetime
+    payload_purged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    """Which deliveries to list; None and empty mean any."""
+
+    sub_account_id: str | None = None
+    integration_id: str | None = None
+    statuses: frozenset[DeliveryStatus] = frozenset()
+    event_type: str | None = None
+    kind: EventKind | None = None
+
+
+class ClaimLostError(ConcurrencyError):
+    """The claim's lease ended and another worker claimed the delivery: this one must not
+    settle it."""
+
+
+class Inbox(Protocol):
+    """Stored deliveries, in the unit of work's transaction (`uow.inbox`), so that a delivery is
+    settled in the same commit as its handler's changes."""
+
+    async def claim_due(
+        self, *, now: datetime, limit: int, lease: timedelta
+    ) -> list[ClaimedDelivery]:
+        """Claim up to `limit` deliveries that are due (pending, failed and due for a retry, or
+        processing under an expired lease), oldest first, counting an attempt for each; they
+        stay claimed until `now + lease`. Concurrent workers never claim the same delivery.
+        Commit right after, to publish the claim."""
+        ...
+
+    async def mark_done(self, claim: ClaimedDelivery, *, now: datetime) -> None:
+        """Settle a claimed delivery as applied; ClaimLostError if the claim is no longer held."""
+        ...
+
+    async def mark_ignored(self, claim: ClaimedDelivery, *, now: datetime) -> None:
+        """Settle a claimed delivery as ignored; ClaimLostError as mark_done."""
+        ...
+
+    async def mark_failed(
+        self, claim: ClaimedDelivery, *, error: str, retry_at: datetime, now: datetime
+    ) -> None:
+        """Record a failed attempt; the delivery is due again at `retry_at`."""
+        ...
+
+    async def dead_letter(self, claim: ClaimedDelivery, *, error: str, now: datetime) -> None:
+        """Give up on a delivery, keeping the last error; records WebhookDeadLettered."""
+        ...
+
+    async def release(self, claims: Sequence[ClaimedDelivery], *, now: datetime) -> None:
+        """Hand back claimed deliveries not attempted (a worker stopping): due again at once,
+        their attempt not counted."""
+        ...
+
+    async def get(self, id: str) -> WebhookDeliveryView | None: ...
+
+    async def list_page(
+        self, filter: DeliveryFilter, page: PageRequest
+    ) -> Page[WebhookDeliveryView]:
+        """Deliveries matching `filter`, ordered by id (arrival order)."""
+        ...
+
+    async def replay(self, id: str, *, now: datetime) -> WebhookDeliveryView:
+        """Make a dead or rejected delivery pending again, with its attempts reset and its last
+        error kept. NotFoundError if there is none; InvalidTransitionError if it is in another
+        state or its payload was purged."""
+        ...
+
+    async def purge_payloads(self, *, processed_before: datetime) -> int:
+        """Forget the payloads of deliveries settled (done, ignored, rejected) before the
+        cutoff; their rows stay, so the sender's ids keep deduplicating. Returns how many."""
+        ...
+
+
+class WebhookDelivery(Aggregate):
+    """A delivery as far as the outbox needs an aggregate: the inbox settles rows with single
+    statements, and hands the events this records to the unit of work."""
+
+    def __init__(self, *, id: str, sub_account_id: str, version: int) -> None:
+        super().__init__()
+        self.id = id
+        self.sub_account_id = sub_account_id
+        self.version = version
+
+    @classmethod
+    def dead_lettered(cls, claim: ClaimedDelivery, *, error: str, now: datetime) -> WebhookDelivery:
+        delivery = cls(id=claim.id, sub_account_id=claim.sub_account_id, version=claim.attempts)
+        delivery._record(
+            WebhookDeadLettered(
+                aggregate_id=claim.id,
+                aggregate_version=claim.attempts,
+                occurred_at=now,
+                sub_account_id=claim.sub_account_id,
+                integration_id=claim.integration_id,
+                delivery_id=claim.delivery_id,
+                sender_event=claim.event_type,
+                kind=claim.kind.value,
+                attempts=claim.attempts,
+                last_error=error,
+            )
+        )
+        return delivery
+
+
+def error_text(error: BaseException) -> str:
+    """What is kept of a handler's failure: its type and message, bounded. Domain errors' messages
+    hold no secrets; other exceptions' are the handler author's."""
+    text = f"{type(error).__name__}: {error}"
+    return text[:LAST_ERROR_MAX]
+
+
+# --- the use case ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiveWebhookCommand:
+    body: bytes = field(repr=False)
+    """The raw bytes, as signed."""
+    headers: Mapping[str, str] = field(repr=False)
+    """Keyed by lower-case name."""
+    route_event: str | None = None
+    """The ``{eventType}`` of ``/webhooks/ghl/{eventType}``; None on ``/webhooks/ghl``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiveWebhookResult:
+    id: str
+    delivery_id: str
+    integration_id: str
+    event_type: str
+    kind: EventKind
+    duplicate: bool
+    """Stored before: acknowledged, not stored or processed again."""
+
+
+class ReceiveWebhook:
+    """Rules: the body is a JSON object; its ``locationId`` names a known integration (else not
+    found); the signature is one the integration accepts (`accepted_schemes`), checked over the
+    raw bytes; a signed send time outside the tolerance is a replay and refused like a bad
+    signature; the delivery is stored once per (integration, delivery id), and the call returns
+    only once it is durable. Deliveries for an integration that is switched off or disconnected
+    are stored as rejected (visible, replayable) and refused with INTEGRATION_NOT_ACTIVE."""
+
+    def __init__(
+        self,
+        *,
+        targets: WebhookTargets,
+        verifier: SignatureVerifier,
+        inbox: InboxWriter,
+        cipher: Cipher,
+        ids: IdGenerator,
+        clock: Clock,
+        timestamp_tolerance: timedelta = DEFAULT_TIMESTAMP_TOLERANCE,
+    ) -> None:
+        self._targets = targets
+        self._verifier = verifier
+        self._inbox = inbox
+        self._cipher = cipher
+        self._ids = ids
+        self._clock = clock
+        self._tolerance = timestamp_tolerance
+
+    async def execute(self, cmd: ReceiveWebhookCommand) -> ReceiveWebhookResult:
+        if cmd.route_event is not None and not 0 < len(cmd.route_event) <= EVENT_TYPE_MAX:
+            raise InvalidArgumentError(
+                "the event type is not valid",
+                (FieldViolation("eventType", f"must be 1-{EVENT_TYPE_MAX} characters"),),
+            )
+        payload = parse_payload(cmd.body)
+        location_id = location_of(payload)
+        target = None if location_id is None else await self._targets.find_by_location(location_id)
+        if target is None:
+            raise _unknown_location(location_id)
+
+        schemes = accepted_schemes(target, routed=cmd.route_event is not None)
+        secret = await self._secret(target) if schemes & _NEEDS_SECRET else None
+        verified = self._verifier.verify(
+            body=cmd.body, headers=cmd.headers, schemes=schemes, secret=secret
+        )
+        now = self._clock.now()
+        sent_at = verified.sent_at or sent_at_of(payload)
+        if sent_at is not None and abs(now - sent_at) > self._tolerance:
+            raise WebhookSignatureInvalidError(
+                "the signed timestamp is outside the accepted window (a replay?)"
+            )
+
+        event_type, kind = classify(cmd.route_event, payload)
+        accepted = target.accepts(kind)
+        delivery = NewDelivery(
+            id=self._ids.new_id(),
+            integration_id=target.integration_id,
+            sub_account_id=target.sub_account_id,
+            delivery_id=delivery_id_of(payload, cmd.body, standard_webhook_id=verified.message_id),
+            event_type=event_type,
+            kind=kind,
+            signature_scheme=verified.scheme,
+            payload=payload,
+            received_at=now,
+            status=DeliveryStatus.PENDING if accepted else DeliveryStatus.REJECTED,
+            last_error=None if accepted else "the integration was not active",
+        )
+        new = await self._inbox.store(delivery)
+        if not accepted:
+            raise IntegrationNotActiveError(
+                "the integration is not active: the delivery was recorded, not processed",
+                metadata={"integration_id": target.integration_id},
+            )
+        return ReceiveWebhookResult(
+            id=delivery.id,
+            delivery_id=delivery.delivery_id,
+            integration_id=target.integration_id,
+            event_type=event_type,
+            kind=kind,
+            duplicate=not new,
+        )
+
+    async def _secret(self, target: WebhookTarget) -> SecretStr | None:
+        if target.webhook_secret is None:
+            return None
+        binding = SecretBinding(target.sub_account_id, target.integration_id, WEBHOOK_SECRET_FIELD)
+        try:
+            return await self._cipher.decrypt(binding, target.webhook_secret)
+        except SecretUnreadableError:
+            # Shredded or tampered: schemes that need the secret cannot verify anything.
+            return None
+
+
+def _unknown_location(location_id: str | None) -> NotFoundError:
+    error = NotFoundError("location", location_id or "")
+    if location_id is None:
+        error.message = "the payload names no locationId"
+        error.args = (error.message,)
+    return error

@@ -1,0 +1,52 @@
+"""The webhook app factory, and starting and stopping it on a port."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from application.webhooks import ReceiveWebhook
+from entrypoints.webhooks.handlers import (
+    RECEIVE_WEBHOOK,
+    RETRY_AFTER_SECONDS,
+    errors_and_logging,
+    receive_webhook,
+)
+
+MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_RETRY_AFTER_SECONDS = 60
+
+
+def create_webhook_app(
+    receive: ReceiveWebhook,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    retry_after_seconds: int = DEFAULT_RETRY_AFTER_SECONDS,
+) -> web.Application:
+    """``POST /webhooks/ghl`` (GHL's marketplace format, the event in the body's ``type``) and
+    ``POST /webhooks/ghl/{eventType}`` (the seed's routes); bodies over `max_body_bytes` are
+    refused with 413. `retry_after_seconds` is sent with every 429."""
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[errors_and_logging])
+    app[RECEIVE_WEBHOOK] = receive
+    app[RETRY_AFTER_SECONDS] = retry_after_seconds
+    app.router.add_post("/webhooks/ghl", receive_webhook)
+    app.router.add_post("/webhooks/ghl/{eventType}", receive_webhook)
+    return app
+
+
+async def start_webhook_server(
+    app: web.Application, *, host: str, port: int, grace_seconds: float = 10.0
+) -> tuple[web.AppRunner, int]:
+    """Serve `app` on host:port (0 picks a free port); returns the runner and the bound port.
+    The middleware logs every request, so aiohttp's access log is off (it halves throughput)."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace_seconds)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    return runner, int(bound)
+
+
+async def stop_webhook_server(runner: web.AppRunner) -> None:
+    """Stop accepting connections, let requests in flight finish (within the runner's grace),
+    then close: a delivery being stored is answered before the process exits."""
+    await runner.cleanup()

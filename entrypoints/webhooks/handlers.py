@@ -1,0 +1,169 @@
+"""The webhook endpoints: read the raw body, hand it to ReceiveWebhook, answer once it is stored.
+Errors become AIP-193 bodies; anything that could lose a delivery becomes a 429 (the only status
+GHL retries), never a 5xx."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+import structlog
+from aiohttp import web
+
+from adapters.crypto.signatures import SIGNATURE_HEADERS
+from application.webhooks import ReceiveWebhook, ReceiveWebhookCommand
+from domain.errors import DomainError, ErrorCode
+
+RECEIVE_WEBHOOK: Final = web.AppKey("receive_webhook", ReceiveWebhook)
+RETRY_AFTER_SECONDS: Final = web.AppKey("retry_after_seconds", int)
+
+ERROR_DOMAIN = "integrations"
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+_REQUEST_INFO = "type.googleapis.com/google.rpc.RequestInfo"
+_INTERNAL_REASON = "INTERNAL"
+
+# DESIGN.md §5's webhook column: reason -> (HTTP status, canonical google.rpc.Code name).
+# Every other failure is answered 429: the sender keeps the delivery and retries it.
+HTTP_ERRORS: Mapping[ErrorCode, tuple[int, str]] = {
+    ErrorCode.INVALID_ARGUMENT: (400, "INVALID_ARGUMENT"),
+    ErrorCode.WEBHOOK_SIGNATURE_INVALID: (401, "UNAUTHENTICATED"),
+    ErrorCode.NOT_FOUND: (404, "NOT_FOUND"),
+    ErrorCode.INTEGRATION_NOT_ACTIVE: (409, "FAILED_PRECONDITION"),
+    ErrorCode.RATE_LIMIT_EXCEEDED: (429, "RESOURCE_EXHAUSTED"),
+    ErrorCode.STORAGE_UNAVAILABLE: (429, "UNAVAILABLE"),
+}
+
+log = structlog.get_logger("entrypoints.webhooks")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def receive_webhook(request: web.Request) -> web.Response:
+    """``POST /webhooks/ghl`` and ``POST /webhooks/ghl/{eventType}``."""
+    body = await request.read()  # beyond the app's client_max_size: HTTPRequestEntityTooLarge
+    headers = {name: request.headers[name] for name in SIGNATURE_HEADERS if name in request.headers}
+    result = await request.app[RECEIVE_WEBHOOK].execute(
+        ReceiveWebhookCommand(
+            body=body, headers=headers, route_event=request.match_info.get("eventType")
+        )
+    )
+    structlog.contextvars.bind_contextvars(
+        integration_id=result.integration_id,
+        webhook_delivery_id=result.id,
+        kind=result.kind.value,
+        duplicate=result.duplicate,
+    )
+    return web.json_response(
+        {
+            "status": "duplicate" if result.duplicate else "accepted",
+            "deliveryId": result.delivery_id,
+        }
+    )
+
+
+@web.middleware
+async def errors_and_logging(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One log line per request (never its body or signatures), and every failure as an error
+    body: domain errors by DESIGN.md §5, aiohttp's own (unknown route, body too large) by their
+    status, anything else 429 with Retry-After and its traceback logged."""
+    structlog.contextvars.clear_contextvars()
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    route = request.match_info.route.resource
+    structlog.contextvars.bind_contextvars(
+        request_id=request_id,
+        method=request.method,
+        route=route.canonical if route is not None else request.path,
+    )
+    started = time.perf_counter()
+    response: web.StreamResponse
+    try:
+        response = await handler(request)
+    except DomainError as err:
+        response = _domain_error(request, err, request_id)
+    except web.HTTPException as err:
+        response = _http_error(err, request_id)
+    except Exception as err:
+        log.error("webhook_unexpected_error", error_type=type(err).__name__, exc_info=err)
+        response = _retry_later(request, request_id, "the delivery could not be stored, retry")
+    response.headers[REQUEST_ID_HEADER] = request_id
+    log.info(
+        "webhook_request",
+        status=response.status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return response
+
+
+def _domain_error(request: web.Request, err: DomainError, request_id: str) -> web.Response:
+    mapped = HTTP_ERRORS.get(err.code)
+    if mapped is None:
+        log.error("webhook_unmapped_error", error_code=err.code.value)
+        return _retry_later(request, request_id, "the delivery could not be stored, retry")
+    http_status, status = mapped
+    structlog.contextvars.bind_contextvars(error_code=err.code.value)
+    headers = {"Retry-After": str(request.app[RETRY_AFTER_SECONDS])} if http_status == 429 else None
+    return error_response(
+        http_status, status, err.code.value, err.message, request_id, err.metadata, headers
+    )
+
+
+def _http_error(err: web.HTTPException, request_id: str) -> web.Response:
+    if err.status == 404:
+        status, reason = "NOT_FOUND", ErrorCode.NOT_FOUND.value
+    else:
+        status, reason = "INVALID_ARGUMENT", ErrorCode.INVALID_ARGUMENT.value
+    allow = err.headers.get("Allow")
+    return error_response(
+        err.status,
+        status,
+        reason,
+        err.reason,
+        request_id,
+        {},
+        {"Allow": allow} if allow else None,
+    )
+
+
+def _retry_later(request: web.Request, request_id: str, message: str) -> web.Response:
+    structlog.contextvars.bind_contextvars(error_code=_INTERNAL_REASON)
+    return error_response(
+        429,
+        "UNAVAILABLE",
+        _INTERNAL_REASON,
+        message,
+        request_id,
+        {},
+        {"Retry-After": str(request.app[RETRY_AFTER_SECONDS])},
+    )
+
+
+def error_response(
+    http_status: int,
+    status: str,
+    reason: str,
+    message: str,
+    request_id: str,
+    metadata: Mapping[str, str],
+    headers: Mapping[str, str] | None,
+) -> web.Response:
+    """An AIP-193 error body: ``{"error": {"code", "message", "status", "details"}}``."""
+    details: list[dict[str, Any]] = [
+        {
+            "@type": _ERROR_INFO,
+            "reason": reason,
+            "domain": ERROR_DOMAIN,
+            "metadata": dict(metadata),
+        },
+        {"@type": _REQUEST_INFO, "requestId": request_id},
+    ]
+    return web.json_response(
+        {"error": {"code": http_status, "message": message, "status": status, "details": details}},
+        status=http_status,
+        headers=headers,
+    )

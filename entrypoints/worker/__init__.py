@@ -1,0 +1,1 @@
+"""Background workers: the webhook inbox processor."""

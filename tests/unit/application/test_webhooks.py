@@ -1,0 +1,553 @@
+"""Receiving webhooks on the in-memory fakes: event names, delivery ids, schemes, and the rules of
+ReceiveWebhook."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from application.inbox import EventKind
+from application.ports import SecretBinding
+from application.webhooks import (
+    GHL_SCHEMES,
+    DeliveryStatus,
+    ReceiveWebhook,
+    ReceiveWebhookCommand,
+    SignatureScheme,
+    VerifiedSignature,
+    WebhookTarget,
+    accepted_schemes,
+    classify,
+    delivery_id_of,
+    sent_at_of,
+)
+from domain.errors import (
+    IntegrationNotActiveError,
+    InvalidArgumentError,
+    NotFoundError,
+    StorageUnavailableError,
+    WebhookSignatureInvalidError,
+)
+from domain.integration import Integration, IntegrationStatus
+from domain.values import EncryptedSecret, SecretStr
+from tests.fakes import (
+    FakeCipher,
+    FakeUnitOfWorkFactory,
+    FixedClock,
+    InMemoryInboxWriter,
+    InMemoryWebhookTargets,
+    SequentialIds,
+)
+
+LOCATION = "loc-1"
+SECRET = "whsec_c2VjcmV0LW9mLXRoZS1pbnRlZ3JhdGlvbg"
+
+
+# --- classify ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("route", "payload", "expected"),
+    [
+        pytest.param("contact.created", {}, EventKind.CONTACT_CREATED, id="seed contact.created"),
+        pytest.param("contact.updated", {}, EventKind.CONTACT_UPDATED, id="seed contact.updated"),
+        pytest.param("contact.deleted", {}, EventKind.CONTACT_DELETED, id="seed contact.deleted"),
+        pytest.param("appointment.created", {}, EventKind.APPOINTMENT_CREATED, id="seed appt"),
+        pytest.param("appointment.updated", {}, EventKind.APPOINTMENT_UPDATED, id="seed appt upd"),
+        pytest.param("appointment.deleted", {}, EventKind.APPOINTMENT_DELETED, id="seed appt del"),
+        pytest.param(
+            "opportunity.status_change",
+            {},
+            EventKind.OPPORTUNITY_STATUS_CHANGED,
+            id="seed opportunity.status_change",
+        ),
+        pytest.param("outbound.message", {}, EventKind.MESSAGE_OUTBOUND, id="seed outbound"),
+        pytest.param("inbound.message", {}, EventKind.MESSAGE_INBOUND, id="seed inbound"),
+        pytest.param(None, {"type": "ContactCreate"}, EventKind.CONTACT_CREATED, id="create"),
+        pytest.param(None, {"type": "ContactUpdate"}, EventKind.CONTACT_UPDATED, id="update"),
+        pytest.param(None, {"type": "ContactTagUpdate"}, EventKind.CONTACT_UPDATED, id="tags"),
+        pytest.param(None, {"type": "ContactDndUpdate"}, EventKind.CONTACT_UPDATED, id="dnd"),
+        pytest.param(None, {"type": "ContactDelete"}, EventKind.CONTACT_DELETED, id="delete"),
+        pytest.param(None, {"type": "INSTALL"}, EventKind.APP_INSTALLED, id="install"),
+        pytest.param(None, {"type": "UNINSTALL"}, EventKind.APP_UNINSTALLED, id="uninstall"),
+        pytest.param(
+            None,
+            {"type": "OpportunityStatusUpdate", "status": "won"},
+            EventKind.OPPORTUNITY_STATUS_CHANGED,
+            id="opportunity status",
+        ),
+        pytest.param(
+            None,
+            {"type": "OpportunityUpdate", "status": "lost"},
+            EventKind.OPPORTUNITY_STATUS_CHANGED,
+            id="generic opportunity update carrying a status",
+        ),
+        pytest.param(
+            None, {"type": "OpportunityUpdate"}, EventKind.UNHANDLED, id="update without status"
+        ),
+        pytest.param(None, {"type": "OpportunityStageUpdate"}, EventKind.UNHANDLED, id="stage"),
+        pytest.param(None, {"type": "NoteCreate"}, EventKind.UNHANDLED, id="unknown type"),
+        pytest.param(None, {}, EventKind.UNHANDLED, id="no type at all"),
+        pytest.param(None, {"type": 7}, EventKind.UNHANDLED, id="type not a string"),
+        pytest.param(None, {"type": "SMS"}, EventKind.UNHANDLED, id="provider outbound message"),
+    ],
+)
+def test_each_senders_event_name_maps_to_one_kind(
+    route: str | None, payload: dict[str, Any], expected: EventKind
+) -> None:
+    assert classify(route, payload)[1] is expected
+
+
+def test_the_route_names_the_event_over_the_bodys_type() -> None:
+    # GHL's AppointmentUpdate example says "type": "AppointmentCreate" (a documented doc bug).
+    payload = {"type": "AppointmentCreate", "appointment": {"id": "a-1"}}
+
+    assert classify("AppointmentUpdate", payload) == (
+        "AppointmentUpdate",
+        EventKind.APPOINTMENT_UPDATED,
+    )
+    assert classify("AppointmentDelete", payload)[1] is EventKind.APPOINTMENT_DELETED
+    assert classify(None, payload) == ("AppointmentCreate", EventKind.APPOINTMENT_CREATED)
+
+
+@pytest.mark.parametrize(
+    ("event", "direction", "expected"),
+    [
+        pytest.param("OutboundMessage", "inbound", EventKind.MESSAGE_INBOUND, id="call doc bug"),
+        pytest.param("InboundMessage", "outbound", EventKind.MESSAGE_OUTBOUND, id="reversed"),
+        pytest.param("OutboundMessage", "OUTBOUND", EventKind.MESSAGE_OUTBOUND, id="any case"),
+        pytest.param("outbound.message", "inbound", EventKind.MESSAGE_INBOUND, id="seed route"),
+        pytest.param("InboundMessage", "sideways", EventKind.MESSAGE_INBOUND, id="unknown kept"),
+    ],
+)
+def test_a_messages_direction_decides_whether_it_is_inbound_or_outbound(
+    event: str, direction: str, expected: EventKind
+) -> None:
+    assert classify(None, {"type": event, "direction": direction})[1] is expected
+    assert classify(event, {"direction": direction})[1] is expected
+
+
+def test_a_direction_never_turns_another_event_into_a_message() -> None:
+    assert classify(None, {"type": "ContactCreate", "direction": "inbound"})[1] is (
+        EventKind.CONTACT_CREATED
+    )
+
+
+# --- payload fields ----------------------------------------------------------------------------
+
+
+def test_the_delivery_id_is_ghls_webhook_id_first() -> None:
+    payload = {"webhookId": "wh-1"}
+
+    assert delivery_id_of(payload, b"{}", standard_webhook_id="msg-1") == "wh-1"
+
+
+def test_the_delivery_id_is_the_verified_standard_webhooks_id_next() -> None:
+    assert delivery_id_of({}, b"{}", standard_webhook_id="msg-1") == "msg-1"
+
+
+def test_without_an_id_the_delivery_id_is_a_digest_of_the_raw_bytes() -> None:
+    body = b'{"type": "ContactCreate"}'
+
+    assert delivery_id_of({"webhookId": 12}, body) == ("sha256:" + hashlib.sha256(body).hexdigest())
+    assert delivery_id_of({}, body + b" ") != delivery_id_of({}, body)
+
+
+def test_an_overlong_sender_id_is_not_trusted_as_a_key() -> None:
+    assert delivery_id_of({"webhookId": "x" * 129}, b"{}").startswith("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2025-01-28T14:35:00.000Z", datetime(2025, 1, 28, 14, 35, tzinfo=UTC)),
+        ("2025-01-28T16:35:00+02:00", datetime(2025, 1, 28, 14, 35, tzinfo=UTC)),
+        ("2025-01-28T14:35:00", datetime(2025, 1, 28, 14, 35, tzinfo=UTC)),
+        (1738074900, datetime(2025, 1, 28, 14, 35, tzinfo=UTC)),
+        (1738074900000, datetime(2025, 1, 28, 14, 35, tzinfo=UTC)),
+        ("1738074900", datetime(2025, 1, 28, 14, 35, tzinfo=UTC)),
+        ("yesterday", None),
+        (True, None),
+        (None, None),
+    ],
+)
+def test_ghls_timestamp_is_read_in_every_shape_it_may_take(
+    value: object, expected: datetime | None
+) -> None:
+    assert sent_at_of({"timestamp": value}) == expected
+
+
+# --- schemes -----------------------------------------------------------------------------------
+
+
+def _target(template: str = "gohighlevel", *, secret: bool = False, **config: Any) -> WebhookTarget:
+    return WebhookTarget(
+        integration_id="i-1",
+        sub_account_id="sa-1",
+        template_name=template,
+        is_active=True,
+        status=IntegrationStatus.ACTIVE,
+        config=config,
+        webhook_secret=EncryptedSecret("v1.k.x") if secret else None,
+    )
+
+
+def test_a_ghl_integration_requires_ghls_own_signatures_by_default() -> None:
+    assert accepted_schemes(_target(), routed=False) == GHL_SCHEMES
+    assert accepted_schemes(_target(), routed=True) == GHL_SCHEMES
+    assert accepted_schemes(_target(secret=True), routed=False) == GHL_SCHEMES
+
+
+def test_the_seeds_routes_also_accept_its_hmac_when_the_integration_has_a_secret() -> None:
+    assert accepted_schemes(_target(secret=True), routed=True) == GHL_SCHEMES | {
+        SignatureScheme.HMAC_SHA256
+    }
+
+
+def test_an_explicit_scheme_is_the_only_one_accepted() -> None:
+    assert accepted_schemes(
+        _target(secret=True, webhookSignatureScheme="hmac-sha256"), routed=False
+    ) == {SignatureScheme.HMAC_SHA256}
+    assert accepted_schemes(
+        _target(secret=True, webhookSignatureScheme="standard-webhooks"), routed=True
+    ) == {SignatureScheme.STANDARD_WEBHOOKS}
+
+
+def test_an_unknown_explicit_scheme_accepts_nothing() -> None:
+    assert accepted_schemes(_target(webhookSignatureScheme="none"), routed=True) == frozenset()
+    assert accepted_schemes(_target(webhookSignatureScheme=["ghl"]), routed=True) == frozenset()
+
+
+def test_other_templates_use_standard_webhooks_with_their_secret() -> None:
+    assert accepted_schemes(_target("crm_x", secret=True), routed=True) == {
+        SignatureScheme.STANDARD_WEBHOOKS
+    }
+    assert accepted_schemes(_target("crm_x"), routed=True) == frozenset()
+
+
+# --- ReceiveWebhook ----------------------------------------------------------------------------
+
+
+@dataclass
+class FakeVerifier:
+    """Accepts `valid_signature` in ``x-test-signature``; records what it was asked."""
+
+    scheme: SignatureScheme = SignatureScheme.GHL_ED25519
+    sent_at: datetime | None = None
+    message_id: str | None = None
+    calls: list[tuple[frozenset[SignatureScheme], SecretStr | None]] = field(default_factory=list)
+
+    def verify(
+        self,
+        *,
+        body: bytes,
+        headers: Mapping[str, str],
+        schemes: frozenset[SignatureScheme],
+        secret: SecretStr | None,
+    ) -> VerifiedSignature:
+        self.calls.append((schemes, secret))
+        if headers.get("x-test-signature") != "valid":
+            raise WebhookSignatureInvalidError("bad signature")
+        return VerifiedSignature(self.scheme, sent_at=self.sent_at, message_id=self.message_id)
+
+
+@dataclass
+class Receiver:
+    uow: FakeUnitOfWorkFactory
+    clock: FixedClock
+    verifier: FakeVerifier
+    inbox: InMemoryInboxWriter
+    cipher: FakeCipher
+    use_case: ReceiveWebhook
+
+    async def add_integration(
+        self,
+        *,
+        location_id: str = LOCATION,
+        template: str = "gohighlevel",
+        secret: str | None = None,
+        status: IntegrationStatus = IntegrationStatus.ACTIVE,
+        is_active: bool = True,
+        integration_id: str = "int-1",
+    ) -> Integration:
+        integration = Integration.create(
+            id=integration_id,
+            sub_account_id="sa-1",
+            template_id="tpl-1",
+            template_name=template,
+            name="Acme",
+            now=self.clock.now(),
+            config={"locationId": location_id},
+        )
+        if secret is not None:
+            integration.secrets["webhookSecret"] = await self.cipher.encrypt(
+                SecretBinding("sa-1", integration.id, "webhookSecret"), SecretStr(secret)
+            )
+        integration.status = status
+        integration.is_active = is_active
+        integration.pull_events()
+        self.uow.store.integrations[integration.id] = integration
+        return integration
+
+    async def receive(
+        self, payload: dict[str, Any], *, route: str | None = None, signed: bool = True
+    ) -> Any:
+        return await self.use_case.execute(
+            ReceiveWebhookCommand(
+                body=json.dumps(payload).encode(),
+                headers={"x-test-signature": "valid" if signed else "forged"},
+                route_event=route,
+            )
+        )
+
+
+@pytest.fixture
+def receiver() -> Receiver:
+    uow = FakeUnitOfWorkFactory()
+    clock = FixedClock()
+    verifier = FakeVerifier()
+    inbox = InMemoryInboxWriter(uow)
+    cipher = FakeCipher()
+    use_case = ReceiveWebhook(
+        targets=InMemoryWebhookTargets(uow),
+        verifier=verifier,
+        inbox=inbox,
+        cipher=cipher,
+        ids=SequentialIds("wd"),
+        clock=clock,
+    )
+    return Receiver(uow, clock, verifier, inbox, cipher, use_case)
+
+
+async def test_a_verified_delivery_is_stored_pending_with_its_kind(receiver: Receiver) -> None:
+    await receiver.add_integration()
+
+    result = await receiver.receive(
+        {"type": "ContactCreate", "locationId": LOCATION, "webhookId": "wh-1"}
+    )
+
+    assert (result.kind, result.delivery_id, result.duplicate) == (
+        EventKind.CONTACT_CREATED,
+        "wh-1",
+        False,
+    )
+    [stored] = receiver.uow.store.deliveries.values()
+    assert stored.status is DeliveryStatus.PENDING
+    assert stored.event_type == "ContactCreate"
+    assert stored.signature_scheme is SignatureScheme.GHL_ED25519
+    assert stored.payload == {"type": "ContactCreate", "locationId": LOCATION, "webhookId": "wh-1"}
+    assert stored.next_attempt_at == receiver.clock.now()
+
+
+async def test_the_same_delivery_twice_is_acknowledged_and_stored_once(receiver: Receiver) -> None:
+    await receiver.add_integration()
+    payload = {"type": "ContactCreate", "locationId": LOCATION}
+
+    first = await receiver.receive(payload)
+    second = await receiver.receive(payload)
+
+    assert (first.duplicate, second.duplicate) == (False, True)
+    assert len(receiver.uow.store.deliveries) == 1
+
+
+async def test_a_location_nobody_configured_is_not_found(receiver: Receiver) -> None:
+    await receiver.add_integration()
+
+    with pytest.raises(NotFoundError, match="loc-unknown"):
+        await receiver.receive({"type": "ContactCreate", "locationId": "loc-unknown"})
+    assert receiver.verifier.calls == []
+    assert receiver.uow.store.deliveries == {}
+
+
+async def test_a_payload_without_a_location_is_not_found(receiver: Receiver) -> None:
+    with pytest.raises(NotFoundError, match="names no locationId"):
+        await receiver.receive({"type": "INSTALL", "companyId": "c-1"})
+
+
+async def test_the_location_may_sit_inside_a_data_envelope(receiver: Receiver) -> None:
+    await receiver.add_integration()
+
+    result = await receiver.receive({"type": "ContactCreate", "data": {"locationId": LOCATION}})
+
+    assert result.integration_id == "int-1"
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[1, 2]", b"\xff\xfe", b""], ids=["text", "array", "binary", "empty"]
+)
+async def test_a_body_that_is_not_a_json_object_is_invalid(receiver: Receiver, body: bytes) -> None:
+    with pytest.raises(InvalidArgumentError):
+        await receiver.use_case.execute(
+            ReceiveWebhookCommand(body=body, headers={"x-test-signature": "valid"})
+        )
+
+
+async def test_a_bad_signature_stores_nothing(receiver: Receiver) -> None:
+    await receiver.add_integration()
+
+    with pytest.raises(WebhookSignatureInvalidError):
+        await receiver.receive({"type": "ContactCreate", "locationId": LOCATION}, signed=False)
+    assert receiver.uow.store.deliveries == {}
+
+
+async def test_the_webhook_secret_is_decrypted_only_for_schemes_that_need_it(
+    receiver: Receiver,
+) -> None:
+    await receiver.add_integration(secret="s3cret-value-for-hmac")
+
+    await receiver.receive({"type": "ContactCreate", "locationId": LOCATION})
+    await receiver.receive({"type": "ContactCreate", "locationId": LOCATION, "n": 2}, route="x")
+
+    (marketplace_schemes, no_secret), (routed_schemes, secret) = receiver.verifier.calls
+    assert (marketplace_schemes, no_secret) == (GHL_SCHEMES, None)
+    assert SignatureScheme.HMAC_SHA256 in routed_schemes
+    assert secret is not None
+    assert secret.reveal() == "s3cret-value-for-hmac"
+
+
+async def test_a_secret_that_cannot_be_decrypted_verifies_nothing(receiver: Receiver) -> None:
+    integration = await receiver.add_integration(secret="s3cret-value-for-hmac")
+    # Sealed for another integration: the cipher refuses it, as after crypto-shredding.
+    integration.secrets["webhookSecret"] = await receiver.cipher.encrypt(
+        SecretBinding("sa-1", "int-other", "webhookSecret"), SecretStr("x")
+    )
+
+    await receiver.receive({"type": "ContactCreate", "locationId": LOCATION}, route="x")
+
+    assert receiver.verifier.calls[-1][1] is None
+
+
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [
+        (timedelta(minutes=-4, seconds=-59), True),
+        (timedelta(minutes=4, seconds=59), True),
+        (timedelta(minutes=-5, seconds=-1), False),
+        (timedelta(minutes=5, seconds=1), False),
+    ],
+    ids=["just fresh", "slightly ahead", "stale", "too far ahead"],
+)
+async def test_a_signed_timestamp_outside_five_minutes_is_refused_as_a_replay(
+    receiver: Receiver, offset: timedelta, accepted: bool
+) -> None:
+    await receiver.add_integration()
+    sent = (receiver.clock.now() + offset).isoformat()
+    payload = {"type": "ContactCreate", "locationId": LOCATION, "timestamp": sent}
+
+    if accepted:
+        await receiver.receive(payload)
+        assert len(receiver.uow.store.deliveries) == 1
+    else:
+        with pytest.raises(WebhookSignatureInvalidError, match="window"):
+            await receiver.receive(payload)
+        assert receiver.uow.store.deliveries == {}
+
+
+async def test_the_standard_webhooks_timestamp_and_id_are_the_signed_ones(
+    receiver: Receiver,
+) -> None:
+    await receiver.add_integration(template="crm_x", secret="whsec_abc")
+    receiver.verifier.scheme = SignatureScheme.STANDARD_WEBHOOKS
+    receiver.verifier.message_id = "msg-7"
+    receiver.verifier.sent_at = receiver.clock.now() - timedelta(minutes=10)
+
+    with pytest.raises(WebhookSignatureInvalidError):
+        await receiver.receive({"type": "x", "locationId": LOCATION})
+
+    receiver.verifier.sent_at = receiver.clock.now()
+    result = await receiver.receive({"type": "x", "locationId": LOCATION})
+    assert result.delivery_id == "msg-7"
+
+
+async def test_the_tolerance_is_configurable(receiver: Receiver) -> None:
+    await receiver.add_integration()
+    strict = ReceiveWebhook(
+        targets=InMemoryWebhookTargets(receiver.uow),
+        verifier=receiver.verifier,
+        inbox=receiver.inbox,
+        cipher=receiver.cipher,
+        ids=SequentialIds("x"),
+        clock=receiver.clock,
+        timestamp_tolerance=timedelta(seconds=30),
+    )
+    sent = (receiver.clock.now() - timedelta(minutes=1)).isoformat()
+
+    with pytest.raises(WebhookSignatureInvalidError):
+        await strict.execute(
+            ReceiveWebhookCommand(
+                body=json.dumps({"locationId": LOCATION, "timestamp": sent}).encode(),
+                headers={"x-test-signature": "valid"},
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    ("is_active", "status"),
+    [(False, IntegrationStatus.ACTIVE), (True, IntegrationStatus.DISCONNECTED)],
+    ids=["switched off", "disconnected"],
+)
+async def test_a_delivery_for_an_inactive_integration_is_recorded_as_rejected(
+    receiver: Receiver, is_active: bool, status: IntegrationStatus
+) -> None:
+    await receiver.add_integration(is_active=is_active, status=status)
+
+    with pytest.raises(IntegrationNotActiveError):
+        await receiver.receive({"type": "ContactCreate", "locationId": LOCATION})
+
+    [stored] = receiver.uow.store.deliveries.values()
+    assert stored.status is DeliveryStatus.REJECTED
+    assert stored.next_attempt_at is None
+    assert stored.last_error == "the integration was not active"
+
+
+@pytest.mark.parametrize("status", [IntegrationStatus.PENDING, IntegrationStatus.ERROR])
+async def test_pending_and_failing_integrations_still_receive(
+    receiver: Receiver, status: IntegrationStatus
+) -> None:
+    await receiver.add_integration(status=status)
+
+    result = await receiver.receive({"type": "ContactCreate", "locationId": LOCATION})
+
+    assert not result.duplicate
+
+
+async def test_an_install_reaches_a_disconnected_integration(receiver: Receiver) -> None:
+    await receiver.add_integration(status=IntegrationStatus.DISCONNECTED)
+
+    result = await receiver.receive({"type": "INSTALL", "locationId": LOCATION})
+
+    assert result.kind is EventKind.APP_INSTALLED
+    [stored] = receiver.uow.store.deliveries.values()
+    assert stored.status is DeliveryStatus.PENDING
+
+
+async def test_of_two_integrations_on_one_location_the_newest_active_one_receives(
+    receiver: Receiver,
+) -> None:
+    await receiver.add_integration(integration_id="int-1")
+    await receiver.add_integration(integration_id="int-2", is_active=False)
+
+    result = await receiver.receive({"type": "ContactCreate", "locationId": LOCATION})
+
+    assert result.integration_id == "int-1"
+
+
+async def test_storage_failures_reach_the_caller(receiver: Receiver) -> None:
+    await receiver.add_integration()
+    receiver.inbox.error = StorageUnavailableError("down")
+
+    with pytest.raises(StorageUnavailableError):
+        await receiver.receive({"type": "ContactCreate", "locationId": LOCATION})
+
+
+async def test_an_overlong_route_event_is_invalid(receiver: Receiver) -> None:
+    await receiver.add_integration()
+
+    with pytest.raises(InvalidArgumentError):
+        await receiver.receive({"locationId": LOCATION}, route="x" * 129)

@@ -1,0 +1,170 @@
+"""The webhook handlers wired on in-memory fakes, and GHL's reference payloads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from application.ghl import GhlApi
+from application.inbox import EventKind, HandlerOutcome, InboundEvent
+from application.lead_sync import LeadSync
+from application.ports import AssignedUser, SecretBinding
+from application.use_cases.handle_app_lifecycle import HandleAppLifecycleEvent
+from application.use_cases.handle_appointment import HandleAppointmentEvent
+from application.use_cases.handle_contact import HandleContactEvent
+from application.use_cases.handle_message import HandleMessageEvent
+from application.use_cases.handle_opportunity import HandleOpportunityEvent
+from application.use_cases.send_replies import SendPendingReplies
+from domain.booking import Booking
+from domain.conversation import ConversationMessage
+from domain.events import DomainEvent
+from domain.integration import Integration
+from domain.lead import Lead
+from domain.values import SecretStr
+from tests.fakes import (
+    FakeCipher,
+    FakeGhlApi,
+    FakeSalesBot,
+    FakeTenantDirectory,
+    FakeTimezoneResolver,
+    FakeUnitOfWorkFactory,
+    FixedClock,
+    SequentialIds,
+)
+from tests.support.builders import a_template
+
+REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "ghl"
+SUB_ACCOUNT = "sa-1"
+ANA = AssignedUser("u-ana", "strategy-fast")
+
+
+def reference_payload(name: str) -> dict[str, Any]:
+    """GHL's documented example ``webhook-<name>.json``, verbatim."""
+    path = REFERENCE / f"webhook-{name}.json"
+    assert path.is_file(), f"GHL's reference payloads belong beside the repository, at {REFERENCE}"
+    payload: dict[str, Any] = json.loads(path.read_text())
+    return payload
+
+
+@dataclass
+class App:
+    uow: FakeUnitOfWorkFactory
+    clock: FixedClock
+    cipher: FakeCipher
+    directory: FakeTenantDirectory
+    timezones: FakeTimezoneResolver
+    ghl: FakeGhlApi
+    bot: FakeSalesBot
+    integration: Integration
+    contacts: HandleContactEvent
+    messages: HandleMessageEvent
+    appointments: HandleAppointmentEvent
+    opportunities: HandleOpportunityEvent
+    lifecycle: HandleAppLifecycleEvent
+    send_replies: SendPendingReplies
+    deliveries: int = field(default=0)
+
+    async def deliver(
+        self,
+        kind: EventKind,
+        payload: dict[str, Any],
+        *,
+        event_type: str | None = None,
+        delivery_id: str | None = None,
+        handler: Any = None,
+    ) -> HandlerOutcome:
+        """Run the kind's handler in one unit of work, committed, as the inbox worker does."""
+        self.deliveries += 1
+        handler = handler or self.handler_for(kind)
+        event = InboundEvent(
+            delivery_id=delivery_id or f"delivery-{self.deliveries}",
+            integration_id=self.integration.id,
+            sub_account_id=SUB_ACCOUNT,
+            kind=kind,
+            event_type=event_type or str(payload.get("type", kind.value)),
+            payload=payload,
+            received_at=self.clock.now(),
+        )
+        async with self.uow() as uow:
+            outcome: HandlerOutcome = await handler.handle(uow, event)
+            await uow.commit()
+        return outcome
+
+    def handler_for(self, kind: EventKind) -> Any:
+        if kind.value.startswith("contact."):
+            return self.contacts
+        if kind.value.startswith("message."):
+            return self.messages
+        if kind.value.startswith("appointment."):
+            return self.appointments
+        if kind is EventKind.OPPORTUNITY_STATUS_CHANGED:
+            return self.opportunities
+        return self.lifecycle
+
+    @property
+    def leads(self) -> list[Lead]:
+        return list(self.uow.store.leads.values())
+
+    @property
+    def bookings(self) -> list[Booking]:
+        return list(self.uow.store.bookings.values())
+
+    @property
+    def messages_stored(self) -> list[ConversationMessage]:
+        return sorted(self.uow.store.messages.values(), key=lambda m: m.id)
+
+    def events(self, *types: type[DomainEvent]) -> list[DomainEvent]:
+        return [e for e in self.uow.outbox if not types or isinstance(e, types)]
+
+
+async def make_app(*, with_bot: bool = True) -> App:
+    uow = FakeUnitOfWorkFactory()
+    clock = FixedClock(datetime(2026, 1, 1, 12, tzinfo=UTC))
+    ids = SequentialIds()
+    cipher = FakeCipher()
+    directory = FakeTenantDirectory({SUB_ACCOUNT: ANA})
+    timezones = FakeTimezoneResolver()
+    ghl = FakeGhlApi()
+    sales_bot = FakeSalesBot()
+    template = a_template()
+    integration = Integration.create(
+        id="int-1",
+        sub_account_id=SUB_ACCOUNT,
+        template_id=template.id,
+        template_name=template.name,
+        name="CRM",
+        config={"locationId": "loc-1"},
+        now=clock.now(),
+    )
+    integration.secrets["apiKey"] = await cipher.encrypt(
+        SecretBinding(SUB_ACCOUNT, integration.id, "apiKey"), SecretStr("pit-test-token")
+    )
+    integration.activate(now=clock.now())
+    async with uow() as setup:
+        await setup.templates.add(template)
+        await setup.integrations.add(integration)
+        await setup.commit()
+    uow.store.outbox.clear()
+    api = cast("GhlApi", ghl)
+    leads = LeadSync(
+        directory=directory, timezones=timezones, ghl=api, cipher=cipher, ids=ids, clock=clock
+    )
+    return App(
+        uow=uow,
+        clock=clock,
+        cipher=cipher,
+        directory=directory,
+        timezones=timezones,
+        ghl=ghl,
+        bot=sales_bot,
+        integration=integration,
+        contacts=HandleContactEvent(leads=leads),
+        messages=HandleMessageEvent(bot=sales_bot if with_bot else None, ids=ids, clock=clock),
+        appointments=HandleAppointmentEvent(ids=ids, clock=clock),
+        opportunities=HandleOpportunityEvent(leads=leads, ghl=api, cipher=cipher, clock=clock),
+        lifecycle=HandleAppLifecycleEvent(clock=clock),
+        send_replies=SendPendingReplies(uow=uow, ghl=api, cipher=cipher, clock=clock),
+    )

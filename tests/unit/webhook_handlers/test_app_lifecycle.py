@@ -1,0 +1,58 @@
+"""HandleAppLifecycleEvent: INSTALL / UNINSTALL → the integration connected / disconnected."""
+
+from __future__ import annotations
+
+from application.inbox import EventKind, HandlerOutcome
+from domain.events import IntegrationDisconnected, IntegrationReset
+from domain.integration import Integration, IntegrationStatus
+from tests.unit.webhook_handlers.support import App, reference_payload
+
+INSTALLED, UNINSTALLED = EventKind.APP_INSTALLED, EventKind.APP_UNINSTALLED
+
+
+def stored(app: App) -> Integration:
+    return app.uow.store.integrations[app.integration.id]
+
+
+async def test_an_uninstall_disconnects_the_integration_once(app: App) -> None:
+    first = await app.deliver(UNINSTALLED, reference_payload("AppUninstall-location"))
+    again = await app.deliver(UNINSTALLED, reference_payload("AppUninstall-location"))
+
+    assert (first, again) == (HandlerOutcome.APPLIED, HandlerOutcome.IGNORED)
+    assert stored(app).status is IntegrationStatus.DISCONNECTED
+    [event] = app.events(IntegrationDisconnected)
+    assert isinstance(event, IntegrationDisconnected)
+    assert (event.reason, event.previous_status) == ("uninstalled", "active")
+
+
+async def test_a_reinstall_returns_the_integration_to_pending_to_be_tested(app: App) -> None:
+    await app.deliver(UNINSTALLED, reference_payload("AppUninstall-location"))
+
+    outcome = await app.deliver(INSTALLED, reference_payload("AppInstall-location"))
+
+    assert outcome is HandlerOutcome.APPLIED
+    assert stored(app).status is IntegrationStatus.PENDING
+    assert stored(app).needs_test
+    assert len(app.events(IntegrationReset)) == 1
+
+
+async def test_an_install_of_a_connected_integration_changes_nothing(app: App) -> None:
+    outcome = await app.deliver(INSTALLED, reference_payload("AppInstall-location"))
+
+    assert outcome is HandlerOutcome.IGNORED
+    assert stored(app).status is IntegrationStatus.ACTIVE
+    assert app.events() == []
+
+
+async def test_an_install_never_overrides_the_admins_off_switch(app: App) -> None:
+    async with app.uow() as uow:
+        integration = await uow.integrations.get(app.integration.id)
+        assert integration is not None
+        integration.deactivate(now=app.clock.now())
+        await uow.integrations.update(integration)
+        await uow.commit()
+
+    outcome = await app.deliver(INSTALLED, reference_payload("AppInstall-location"))
+
+    assert outcome is HandlerOutcome.IGNORED
+    assert (stored(app).status, stored(app).is_active) == (IntegrationStatus.DISCONNECTED, False)
