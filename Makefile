@@ -9,7 +9,7 @@ BUF := npx --yes @bufbuild/buf@1.75.0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 
 .PHONY: run test protos lint fmt typecheck importlint buf-lint buf-breaking test-unit \
-        test-integration test-e2e pytest fake-ghl migrate clean
+        test-integration test-e2e test-reliability pytest fake-ghl migrate clean
 
 run: $(STAMP) $(GEN_STAMP)
 	$(BIN)/integrations serve
@@ -69,6 +69,9 @@ test-integration: $(STAMP) $(GEN_STAMP)
 
 test-e2e: $(STAMP) $(GEN_STAMP)
 	$(BIN)/pytest -q tests/e2e
+
+test-reliability: $(STAMP) $(GEN_STAMP)
+	$(BIN)/pytest -q -m slow
 
 migrate: $(STAMP)
 	$(BIN)/integrations migrate
