@@ -73,6 +73,12 @@ test-e2e: $(STAMP) $(GEN_STAMP)
 test-reliability: $(STAMP) $(GEN_STAMP)
 	$(BIN)/pytest -q -m slow
 
+.PHONY: bench
+# Benchmarks beside hand-written baselines (docs/performance.md). Needs wrk and h2load
+# (apt-get install wrk nghttp2-client) and the Postgres of TEST_DATABASE_URL.
+bench: $(STAMP) $(GEN_STAMP)
+	$(BIN)/python -m bench
+
 migrate: $(STAMP)
 	$(BIN)/integrations migrate
 

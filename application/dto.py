@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.booking import Booking, BookingStatus
 from domain.integration import Integration, IntegrationStatus
+from domain.lead import Lead, LeadStatus, is_provisional
 from domain.template import IntegrationTemplate
 
 
@@ -99,4 +101,103 @@ class IntegrationView:
             created_at=i.created_at,
             updated_at=i.updated_at,
             version=i.version,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadView:
+    """A lead as callers see it: the contact's address, kept for timezone detection, and its
+    tags stay inside the service."""
+
+    id: str
+    sub_account_id: str
+    integration_id: str
+    external_id: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    timezone: str | None
+    status: LeadStatus
+    assigned_user_id: str | None
+    strategy_id: str | None
+    deleted: bool
+    external_updated_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, lead: Lead) -> LeadView:
+        d = lead.details
+        return cls(
+            id=lead.id,
+            sub_account_id=lead.sub_account_id,
+            integration_id=lead.integration_id,
+            # Empty until GHL has the contact of a lead created here (its id is provisional).
+            external_id=lead.external_id if lead.on_provider else "",
+            first_name=d.first_name,
+            last_name=d.last_name,
+            email=d.email,
+            phone=d.phone,
+            company=d.company,
+            timezone=lead.timezone,
+            status=lead.status,
+            assigned_user_id=lead.assigned_user_id,
+            strategy_id=lead.strategy_id,
+            deleted=lead.deleted,
+            external_updated_at=lead.external_updated_at,
+            created_at=lead.created_at,
+            updated_at=lead.updated_at,
+            version=lead.version,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookingView:
+    id: str
+    sub_account_id: str
+    integration_id: str
+    external_id: str
+    calendar_id: str
+    contact_external_id: str
+    lead_id: str | None
+    title: str | None
+    start: datetime
+    end: datetime
+    status: BookingStatus
+    external_user_id: str | None
+    """The provider's id of the team member the appointment is assigned to."""
+    address: str | None
+    deleted: bool
+    external_updated_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, booking: Booking) -> BookingView:
+        d = booking.details
+        return cls(
+            id=booking.id,
+            sub_account_id=booking.sub_account_id,
+            integration_id=booking.integration_id,
+            external_id=booking.external_id if booking.on_provider else "",
+            calendar_id=d.calendar_id,
+            contact_external_id=(
+                "" if is_provisional(d.contact_external_id) else d.contact_external_id
+            ),
+            lead_id=booking.lead_id,
+            title=d.title,
+            start=d.start,
+            end=d.end,
+            status=booking.status,
+            external_user_id=d.assigned_user_id,
+            address=d.address,
+            deleted=booking.deleted,
+            external_updated_at=booking.external_updated_at,
+            created_at=booking.created_at,
+            updated_at=booking.updated_at,
+            version=booking.version,
         )

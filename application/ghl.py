@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import IntEnum, StrEnum
@@ -392,8 +393,12 @@ class GhlApi(Protocol):
         query: str | None = None,
         page_size: int = 100,
         cursor: str | None = None,
+        updated_since: datetime | None = None,
     ) -> GhlContactPage:
-        """Contacts of the location, oldest first, `page_size` (≤500) at a time."""
+        """Contacts of the location, oldest first, `page_size` (≤500) at a time. With
+        `updated_since`: only contacts GHL changed at or after it, least recently changed first
+        (pass the same value with every page's cursor). GHL's search index lags a few seconds
+        behind its writes."""
         ...
 
     async def list_calendars(self, auth: GhlAuth) -> list[GhlCalendar]: ...
@@ -431,6 +436,22 @@ class GhlApi(Protocol):
     ) -> GhlAppointment: ...
 
     async def get_appointment(self, auth: GhlAuth, appointment_id: str) -> GhlAppointment: ...
+
+    async def list_appointments(
+        self, auth: GhlAuth, calendar_id: str, *, start: datetime, end: datetime
+    ) -> list[GhlAppointment]:
+        """The calendar's appointments that start between `start` and `end`."""
+        ...
+
+    async def list_block_slots(
+        self, auth: GhlAuth, calendar_id: str, *, start: datetime, end: datetime
+    ) -> list[GhlBlockSlot]:
+        """The calendar's blocked slots that start between `start` and `end`."""
+        ...
+
+    async def delete_calendar_event(self, auth: GhlAuth, event_id: str) -> None:
+        """Delete an appointment or a block slot."""
+        ...
 
     async def send_message(self, auth: GhlAuth, message: OutgoingMessage) -> GhlMessageSent: ...
 
@@ -477,6 +498,14 @@ class TokenStore(Protocol):
         expires_at: datetime,
     ) -> None:
         """Durably replace the integration's tokens; raise if they could not be stored."""
+        ...
+
+    def refresh_lock(self, integration_id: str) -> AbstractAsyncContextManager[None]:
+        """Held around "load the newest tokens, refresh at GHL if still needed, save", so that
+        of every process sharing the store one at a time refreshes an integration: a refresh
+        token used twice is refused, and the integration would need re-authorising. A store
+        that one process alone uses may make this a no-op (the caller also locks in-process).
+        Raises if the lock cannot be had (the store is unreachable, or waited on too long)."""
         ...
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,6 +11,7 @@ from application import ghl_webhooks
 from application.ghl import GhlApi, GhlContact, Priority
 from application.integration_auth import ghl_auth
 from application.ports import (
+    AssignedUser,
     Cipher,
     Clock,
     IdGenerator,
@@ -18,8 +20,45 @@ from application.ports import (
     TimezoneResolver,
     UnitOfWork,
 )
+from application.reconcile import reconcile
+from application.sync import (
+    ChangeOperation,
+    RecordKind,
+    contact_match_keys,
+    fingerprint,
+    lead_details,
+    lead_values,
+)
 from domain.errors import DomainError
-from domain.lead import Lead
+from domain.lead import ContactDetails, Lead, provisional_external_id
+
+
+@dataclass(slots=True)
+class LeadBatch:
+    """What a pull looks up once rather than for every contact: the GHL location's timezone,
+    each sub-account's assignee (each on first need), the leads of a page's contacts, and
+    whether any lead made here waits for GHL's id (LeadSync.prefetch)."""
+
+    location_timezone: str | None = None
+    location_known: bool = False
+    assignees: dict[str, AssignedUser | None] = field(default_factory=dict)
+    leads: dict[str, Lead | None] = field(default_factory=dict)
+    """Contact id → its lead (None: it has none), for the contacts prefetched."""
+    claimable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ContactApplied:
+    """What applying a contact did to its lead."""
+
+    lead: Lead
+    written: bool
+    created: bool = False
+    changed: bool = False
+    """Created, or its details changed (not only the provider's update time)."""
+    echo: bool = False
+    """The contact is this service's own write coming back: nothing was done."""
+    conflicts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +90,210 @@ class LeadSync:
     ) -> tuple[Lead, bool]:
         """The contact's lead, and whether this call wrote it (a change older than the lead's,
         or identical to it, writes nothing)."""
+        applied = await self.apply(
+            uow,
+            integration_id=integration_id,
+            sub_account_id=sub_account_id,
+            contact=contact,
+            changed_at=changed_at,
+        )
+        return applied.lead, applied.written
+
+    async def apply(
+        self,
+        uow: UnitOfWork,
+        *,
+        integration_id: str,
+        sub_account_id: str,
+        contact: GhlContact,
+        changed_at: datetime | None,
+        batch: LeadBatch | None = None,
+    ) -> ContactApplied:
+        """Take what GHL says about a contact (by webhook, by pull, or in answer to a push).
+
+        A contact unknown by id may be one this service created whose id it has not recorded
+        yet (a pending create with the same email or phone): that lead takes the id. The echo
+        of this service's own write (same values as the lead, remembered as written) changes
+        nothing. A lead with changes not pushed yet is merged field by field (application.
+        reconcile), so that neither side's change is lost."""
         details = ghl_webhooks.contact_details(contact)
-        timezone = _zone(contact.timezone) or self.timezones.resolve(
+        timezone = _zone(contact.timezone) or self._detect(details)
+        now = self.clock.now()
+        if batch is not None and contact.id in batch.leads:
+            lead = batch.leads[contact.id]
+        else:
+            lead = await uow.leads.get_by_external_id(integration_id, contact.id)
+        if lead is None and (batch is None or batch.claimable):
+            lead = await self._claim_local(uow, integration_id, contact, now=now)
+        if lead is None:
+            lead = await self._capture(
+                uow,
+                integration_id=integration_id,
+                sub_account_id=sub_account_id,
+                external_id=contact.id,
+                details=details,
+                timezone=timezone,
+                changed_at=changed_at,
+                batch=batch,
+            )
+            if batch is not None:
+                batch.leads[contact.id] = lead
+            return ContactApplied(lead, written=True, created=True, changed=True)
+        if batch is not None:
+            batch.leads[contact.id] = lead
+        values = lead_values(details)
+        if values == lead_values(lead.details) and await uow.sync.take_own_write(
+            integration_id, RecordKind.LEAD, contact.id, fingerprint(values), now=now
+        ):
+            return ContactApplied(lead, written=False, echo=True)
+        conflicts = 0
+        if not lead.deleted and not lead.is_older(changed_at):
+            pending = [
+                c
+                for c in await uow.sync.changes_of(RecordKind.LEAD, lead.id)
+                if c.operation is ChangeOperation.UPDATE_CONTACT
+            ]
+            if pending:
+                merged = await reconcile(
+                    uow,
+                    self.ids,
+                    record_kind=RecordKind.LEAD,
+                    record_id=lead.id,
+                    external_id=contact.id,
+                    integration_id=integration_id,
+                    sub_account_id=lead.sub_account_id,
+                    local=lead_values(lead.details),
+                    remote=values,
+                    remote_changed_at=changed_at,
+                    changes=pending,
+                    now=now,
+                )
+                details = lead_details(merged.values)
+                conflicts = len(merged.conflicts)
+        before = (lead.details, lead.timezone)
+        written = lead.sync(
+            details=details, timezone=timezone, external_updated_at=changed_at, now=now
+        )
+        if written:
+            await uow.leads.update(lead)
+        changed = written and before != (lead.details, lead.timezone)
+        return ContactApplied(lead, written=written, changed=changed, conflicts=conflicts)
+
+    async def prefetch(
+        self,
+        uow: UnitOfWork,
+        *,
+        integration_id: str,
+        contact_ids: Sequence[str],
+        batch: LeadBatch,
+    ) -> None:
+        """Load the leads of a page of contacts in one query (into `batch`, for `apply`)."""
+        found = await uow.leads.get_many_by_external_id(integration_id, contact_ids)
+        batch.leads = {contact_id: found.get(contact_id) for contact_id in contact_ids}
+        batch.claimable = await uow.sync.has_pending_creates(integration_id, RecordKind.LEAD)
+
+    async def capture_local(
+        self,
+        uow: UnitOfWork,
+        *,
+        integration_id: str,
+        sub_account_id: str,
+        details: ContactDetails,
+        assigned_user_id: str | None = None,
+        strategy_id: str | None = None,
+    ) -> Lead:
+        """A lead a platform service created here, to be pushed to GHL: it has a provisional
+        external id until GHL gives it one. Timezone and assignee as for a captured contact,
+        unless the caller assigned it."""
+        lead_id = self.ids.new_id()
+        timezone = self._detect(details) or await self._location_timezone(uow, integration_id)
+        if assigned_user_id is None:
+            assigned = await self.directory.first_assignable_user(sub_account_id)
+            assigned_user_id = assigned.user_id if assigned else None
+            strategy_id = strategy_id or (assigned.strategy_id if assigned else None)
+        lead = Lead.capture(
+            id=lead_id,
+            sub_account_id=sub_account_id,
+            integration_id=integration_id,
+            external_id=provisional_external_id(lead_id),
+            details=details,
+            timezone=timezone,
+            assigned_user_id=assigned_user_id,
+            strategy_id=strategy_id,
+            now=self.clock.now(),
+        )
+        await uow.leads.add(lead)
+        return lead
+
+    async def _capture(
+        self,
+        uow: UnitOfWork,
+        *,
+        integration_id: str,
+        sub_account_id: str,
+        external_id: str,
+        details: ContactDetails,
+        timezone: str | None,
+        changed_at: datetime | None,
+        batch: LeadBatch | None,
+    ) -> Lead:
+        if timezone is None:
+            if batch is None:
+                timezone = await self._location_timezone(uow, integration_id)
+            else:
+                if not batch.location_known:
+                    batch.location_timezone = await self._location_timezone(
+                        uow, integration_id, priority=Priority.BACKGROUND
+                    )
+                    batch.location_known = True
+                timezone = batch.location_timezone
+        if batch is None:
+            assigned = await self.directory.first_assignable_user(sub_account_id)
+        else:
+            if sub_account_id not in batch.assignees:
+                batch.assignees[sub_account_id] = await self.directory.first_assignable_user(
+                    sub_account_id
+                )
+            assigned = batch.assignees[sub_account_id]
+        lead = Lead.capture(
+            id=self.ids.new_id(),
+            sub_account_id=sub_account_id,
+            integration_id=integration_id,
+            external_id=external_id,
+            details=details,
+            timezone=timezone,
+            assigned_user_id=assigned.user_id if assigned else None,
+            strategy_id=assigned.strategy_id if assigned else None,
+            external_updated_at=changed_at,
+            now=self.clock.now(),
+        )
+        await uow.leads.add(lead)
+        return lead
+
+    async def _claim_local(
+        self, uow: UnitOfWork, integration_id: str, contact: GhlContact, *, now: datetime
+    ) -> Lead | None:
+        """The lead created here that `contact` is the GHL side of, linked to it; None if
+        there is none."""
+        keys = contact_match_keys(contact.email, contact.phone)
+        change = (
+            await uow.sync.find_pending_create(integration_id, RecordKind.LEAD, keys)
+            if keys
+            else None
+        )
+        if change is None:
+            return None
+        lead = await uow.leads.get(change.record_id)
+        if lead is None or lead.on_provider:
+            return None
+        lead.link(contact.id, external_updated_at=None, now=now)
+        await uow.leads.update(lead)
+        change.done(now=now, external_id=contact.id)
+        await uow.sync.update_change(change)
+        return lead
+
+    def _detect(self, details: ContactDetails) -> str | None:
+        return self.timezones.resolve(
             TimezoneHints(
                 postal_code=details.postal_code,
                 state=details.state,
@@ -61,32 +302,6 @@ class LeadSync:
                 phone=details.phone,
             )
         )
-        now = self.clock.now()
-        lead = await uow.leads.get_by_external_id(integration_id, contact.id)
-        if lead is not None:
-            written = lead.sync(
-                details=details, timezone=timezone, external_updated_at=changed_at, now=now
-            )
-            if written:
-                await uow.leads.update(lead)
-            return lead, written
-        if timezone is None:
-            timezone = await self._location_timezone(uow, integration_id)
-        assigned = await self.directory.first_assignable_user(sub_account_id)
-        lead = Lead.capture(
-            id=self.ids.new_id(),
-            sub_account_id=sub_account_id,
-            integration_id=integration_id,
-            external_id=contact.id,
-            details=details,
-            timezone=timezone,
-            assigned_user_id=assigned.user_id if assigned else None,
-            strategy_id=assigned.strategy_id if assigned else None,
-            external_updated_at=changed_at,
-            now=now,
-        )
-        await uow.leads.add(lead)
-        return lead, True
 
     async def delete(
         self, uow: UnitOfWork, *, integration_id: str, sub_account_id: str, contact: GhlContact
@@ -113,12 +328,14 @@ class LeadSync:
         await uow.leads.add(lead)
         return True
 
-    async def _location_timezone(self, uow: UnitOfWork, integration_id: str) -> str | None:
+    async def _location_timezone(
+        self, uow: UnitOfWork, integration_id: str, *, priority: Priority = Priority.LIVE
+    ) -> str | None:
         integration = await uow.integrations.get(integration_id)
         if integration is None:
             return None
         try:
-            auth = await ghl_auth(uow, self.cipher, integration, priority=Priority.LIVE)
+            auth = await ghl_auth(uow, self.cipher, integration, priority=priority)
             location = await self.ghl.get_location(auth)
         except DomainError:
             return None

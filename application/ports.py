@@ -13,12 +13,13 @@ from domain.booking import Booking
 from domain.conversation import ConversationMessage
 from domain.errors import ErrorCode, FieldViolation
 from domain.integration import Integration, IntegrationStatus
-from domain.lead import Lead
+from domain.lead import Lead, LeadStatus
 from domain.template import ConfigSchema, IntegrationTemplate
 from domain.values import EncryptedSecret, SecretStr
 
 if TYPE_CHECKING:
     # application.webhooks builds on this module; the name is needed for typing only.
+    from application.sync import SyncRepository
     from application.webhooks import Inbox
 
 
@@ -219,6 +220,8 @@ class LeadFilter:
     sub_account_id: str | None = None
     integration_id: str | None = None
     include_deleted: bool = False
+    statuses: frozenset[LeadStatus] = frozenset()
+    """Only leads in one of these statuses; empty matches any."""
 
 
 class LeadRepository(Protocol):
@@ -229,6 +232,12 @@ class LeadRepository(Protocol):
 
     async def get_by_external_id(self, integration_id: str, external_id: str) -> Lead | None:
         """The lead of a provider contact, deleted or not."""
+        ...
+
+    async def get_many_by_external_id(
+        self, integration_id: str, external_ids: Sequence[str]
+    ) -> dict[str, Lead]:
+        """The leads of these provider contacts (those it has), by contact id, in one query."""
         ...
 
     async def list_page(self, filter: LeadFilter, page: PageRequest) -> Page[Lead]:
@@ -251,6 +260,10 @@ class BookingFilter:
     sub_account_id: str | None = None
     integration_id: str | None = None
     lead_id: str | None = None
+    ends_after: datetime | None = None
+    """Only bookings whose end is after this time."""
+    starts_before: datetime | None = None
+    """Only bookings whose start is before this time."""
 
 
 class BookingRepository(Protocol):
@@ -325,6 +338,11 @@ class UnitOfWork(Protocol):
     @property
     def inbox(self) -> Inbox:
         """Webhook deliveries, settled in the same transaction as their handler's changes."""
+        ...
+
+    @property
+    def sync(self) -> SyncRepository:
+        """Sync's records: local changes to push, cursors, runs, conflicts, own writes."""
         ...
 
     async def __aenter__(self) -> Self: ...

@@ -316,6 +316,9 @@ class NewDelivery:
     received_at: datetime
     status: DeliveryStatus = DeliveryStatus.PENDING
     last_error: str | None = None
+    raw_payload: bytes | None = field(default=None, repr=False)
+    """The body `payload` was parsed from: a writer may store this JSON text as it is rather
+    than serialize the payload again."""
 
 
 class InboxWriter(Protocol):
@@ -577,6 +580,7 @@ class ReceiveWebhook:
             received_at=now,
             status=DeliveryStatus.PENDING if accepted else DeliveryStatus.REJECTED,
             last_error=None if accepted else "the integration was not active",
+            raw_payload=cmd.body,
         )
         new = await self._inbox.store(delivery)
         if not accepted:

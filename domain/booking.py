@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from domain.aggregate import Aggregate
 from domain.errors import FieldViolation, InvalidArgumentError
 from domain.events import BookingCancelled, BookingCreated, BookingUpdated
+from domain.lead import is_provisional
 
 _ID_MAX = 128
 
@@ -181,6 +182,48 @@ class Booking(Aggregate):
         if cancelled:
             self._record(BookingCancelled(**self._event_base(now), reason="cancelled"))
         return True
+
+    @property
+    def on_provider(self) -> bool:
+        """Whether the provider knows the appointment (one booked here waits for its id)."""
+        return not is_provisional(self.external_id)
+
+    def cancel(self, *, now: datetime) -> bool:
+        """Cancelled in the platform, to be pushed to the provider. Returns False if it already
+        was cancelled."""
+        if self.status is BookingStatus.CANCELLED:
+            return False
+        self.status = BookingStatus.CANCELLED
+        self.updated_at = now
+        self._record(BookingCancelled(**self._event_base(now), reason="cancelled"))
+        return True
+
+    def link(
+        self,
+        external_id: str,
+        *,
+        contact_external_id: str,
+        external_updated_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        """The provider created the appointment (or block) of a booking made here: it takes the
+        provider's id, and the provider's id of its contact."""
+        if self.on_provider:
+            raise InvalidArgumentError("the booking already has its provider id")
+        if not external_id or len(external_id) > _ID_MAX:
+            raise InvalidArgumentError(
+                "the booking's identifiers are not valid",
+                (FieldViolation("external_id", f"is required, at most {_ID_MAX} characters"),),
+            )
+        changed = ["external_id"]
+        if contact_external_id != self.details.contact_external_id:
+            self.details = replace(self.details, contact_external_id=contact_external_id)
+            changed.append("contact_external_id")
+        self.external_id = external_id
+        if external_updated_at is not None:
+            self.external_updated_at = external_updated_at
+        self.updated_at = now
+        self._record(BookingUpdated(**self._event_base(now), changed_fields=tuple(changed)))
 
     def delete(self, *, now: datetime) -> bool:
         """The appointment was deleted at the provider: cancelled for good. Returns False if it

@@ -80,6 +80,16 @@ class IntegrationDeleted(DomainEvent):
     pass
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntegrationSynced(DomainEvent):
+    """A sync run finished: what it pulled from the provider and pushed to it."""
+
+    pulled: int
+    pushed: int
+    conflicts: int
+    failures: int
+
+
 # --- leads (synced contacts) -----------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from domain.events import (
     IntegrationDisconnected,
     IntegrationFailed,
     IntegrationReset,
+    IntegrationSynced,
 )
 from domain.values import EncryptedSecret
 
@@ -172,6 +173,29 @@ class Integration(Aggregate):
                 previous_status=previous,
                 error_code=str(code),
                 error_message=message,
+            )
+        )
+
+    def mark_synced(
+        self, *, pulled: int, pushed: int, conflicts: int, failures: int, now: datetime
+    ) -> None:
+        """A sync run succeeded: the connection works (error → active) and `last_sync_at`
+        moves. Only an operational integration is synced."""
+        if not self.is_operational:
+            raise InvalidTransitionError(
+                f"a {self.status} integration is not synced",
+                metadata={"from": str(self.status)},
+            )
+        self.activate(now=now)
+        self.last_sync_at = now
+        self.updated_at = now
+        self._record(
+            IntegrationSynced(
+                **self._event_base(now),
+                pulled=pulled,
+                pushed=pushed,
+                conflicts=conflicts,
+                failures=failures,
             )
         )
 

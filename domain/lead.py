@@ -12,6 +12,17 @@ from domain.errors import FieldViolation, InvalidArgumentError
 from domain.events import LeadCaptured, LeadDeleted, LeadStatusChanged, LeadUpdated
 
 _ID_MAX = 128
+PROVISIONAL_PREFIX = "local:"
+"""The external id of a lead created in this service until the provider gives it an id of its
+own (no provider id starts so: GHL's are letters and digits)."""
+
+
+def provisional_external_id(record_id: str) -> str:
+    return PROVISIONAL_PREFIX + record_id
+
+
+def is_provisional(external_id: str) -> bool:
+    return external_id.startswith(PROVISIONAL_PREFIX)
 
 
 class LeadStatus(StrEnum):
@@ -176,6 +187,36 @@ class Lead(Aggregate):
         if changed:
             self._record(LeadUpdated(**self._event_base(now), changed_fields=tuple(changed)))
         return True
+
+    @property
+    def on_provider(self) -> bool:
+        """Whether the provider knows the contact (a lead created here waits for its id)."""
+        return not is_provisional(self.external_id)
+
+    def edit(self, details: ContactDetails, *, now: datetime) -> tuple[str, ...]:
+        """A change made in the platform (not at the provider), to be pushed to it. Returns the
+        names of the fields it changed; a deleted lead cannot be edited."""
+        if self.deleted:
+            raise InvalidArgumentError("a deleted lead cannot be changed")
+        changed = self.details.differences(details)
+        if changed:
+            self.details = details
+            self.updated_at = now
+            self._record(LeadUpdated(**self._event_base(now), changed_fields=changed))
+        return changed
+
+    def link(
+        self, external_id: str, *, external_updated_at: datetime | None, now: datetime
+    ) -> None:
+        """The provider created the contact of a lead made here: it takes the provider's id."""
+        if self.on_provider:
+            raise InvalidArgumentError("the lead already has its provider id")
+        _check_ids(sub_account_id=self.sub_account_id, external_id=external_id)
+        self.external_id = external_id
+        if external_updated_at is not None:
+            self.external_updated_at = external_updated_at
+        self.updated_at = now
+        self._record(LeadUpdated(**self._event_base(now), changed_fields=("external_id",)))
 
     def change_status(
         self, status: LeadStatus, *, now: datetime, changed_at: datetime | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ _JWKS_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 _MIN_SECRET_BYTES = 32
 _SCHEME = "bearer"
 _ROLES = frozenset(r.value for r in Role)
+_VERIFIED_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +60,25 @@ class JwtAuthenticator:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        # Tokens already verified, until they expire: a caller sends the same token with every
+        # call, and checking it again costs as much as a read RPC's own work.
+        self._verified: dict[str, tuple[float, Principal]] = {}
 
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller named by the header's token; raises UnauthenticatedError if it is absent,
         malformed, badly signed, expired, or lacks a required claim."""
         token = _bearer_token(authorization)
+        cached = self._verified.get(token)
+        if cached is not None and time.time() < cached[0]:
+            return cached[1]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= _VERIFIED_MAX:  # bounded: unknown tokens must not grow it
+            self._verified.clear()
+        self._verified[token] = (expires, principal)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        """The token's principal, and until when PyJWT would accept it (its expiry + leeway)."""
         key = self._key_for(token)
         try:
             claims = jwt.decode(
@@ -83,7 +99,7 @@ class JwtAuthenticator:
             raise UnauthenticatedError(f"the bearer token lacks the {err.claim!r} claim") from err
         except jwt.PyJWTError as err:
             raise UnauthenticatedError("the bearer token is not valid") from err
-        return _principal(claims)
+        return _principal(claims), float(claims["exp"]) + self._leeway.total_seconds()
 
     def _key_for(self, token: str) -> _VerificationKey:
         if None in self._keys:

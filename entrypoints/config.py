@@ -53,6 +53,12 @@ class Settings:
     """GHL's legacy RSA public key (PEM); None: the published key bundled with the package."""
     webhook_payload_retention_days: float = 30.0
     inbox_max_attempts: int = 8
+    inbox_lease_seconds: float = 120.0
+    """How long a worker holds a claimed delivery; a worker that died lets go after it."""
+    sync_interval_seconds: float = 900.0
+    """How often each integration is synced with its provider (± 10 % jitter)."""
+    sync_push_interval_seconds: float = 2.0
+    """How often local lead and booking changes due are pushed between syncs."""
     data_dir: Path = DEFAULT_DATA_DIR
 
     @property
@@ -123,6 +129,9 @@ class Settings:
             ghl_webhook_rsa_key_file=_path(env, "GHL_WEBHOOK_RSA_KEY_FILE"),
             webhook_payload_retention_days=float(env.get("WEBHOOK_PAYLOAD_RETENTION_DAYS", "30")),
             inbox_max_attempts=_int(env, "INBOX_MAX_ATTEMPTS", 8),
+            inbox_lease_seconds=float(env.get("INBOX_LEASE_SECONDS") or 120),
+            sync_interval_seconds=_positive(env, "SYNC_INTERVAL_SECONDS", 900.0),
+            sync_push_interval_seconds=_positive(env, "SYNC_PUSH_INTERVAL_SECONDS", 2.0),
             data_dir=data_dir,
         )
 
@@ -135,6 +144,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be an integer") from None
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive")
+    return value
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 
@@ -18,49 +19,82 @@ from adapters.ghl.provider import GhlProvider
 from adapters.ids import Uuid7Generator
 from adapters.persistence.data_keys import SqlAlchemyDataKeyStore
 from adapters.persistence.directory import SqlAlchemyTenantDirectory
-from adapters.persistence.engine import create_engine, create_session_factory
+from adapters.persistence.engine import (
+    create_engine,
+    create_read_session_factory,
+    create_session_factory,
+)
+from adapters.persistence.event_feed import PollingOutboxFeed
 from adapters.persistence.inbox import SqlAlchemyInboxWriter, SqlAlchemyWebhookTargets
 from adapters.persistence.oauth_tokens import SqlAlchemyTokenStore
+from adapters.persistence.observability import (
+    SqlAlchemyDatabaseProbe,
+    SqlAlchemyInboxStats,
+    SqlAlchemySyncHistory,
+    SqlAlchemySyncStats,
+    SqlAlchemyWebhookActivity,
+)
+from adapters.persistence.outbox import SqlAlchemyOutboxReader
+from adapters.persistence.sync import SqlAlchemySyncLeases
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.providers.registry import StaticProviderRegistry
 from adapters.ratelimit import RedisRateLimiter, TokenBucketRateLimiter
+from adapters.ratelimit.observed import ObservedRateLimiter
 from adapters.salesbot import HttpSalesBot
 from adapters.schema import JsonSchemaConfigValidator
 from adapters.timezone import StaticTimezoneResolver
+from application.booking_sync import BookingSync
 from application.calendar_access import GhlCalendarAccess
 from application.connection import ConnectionTester
 from application.ghl import RateLimiter, TokenStore
 from application.inbox import EventHandler, EventKind
 from application.lead_sync import LeadSync
 from application.ports import Cipher, Clock, IdGenerator, UnitOfWorkFactory
+from application.sync import SyncLeases
+from application.use_cases.cancel_booking import CancelBooking
 from application.use_cases.create_block_slot import CreateBlockSlot
+from application.use_cases.create_booking import CreateBooking
 from application.use_cases.create_integration import CreateIntegration
+from application.use_cases.create_lead import CreateLead
 from application.use_cases.create_template import CreateTemplate
 from application.use_cases.delete_integration import DeleteIntegration
+from application.use_cases.directory_users import ListDirectoryUsers, ReplaceDirectoryUsers
 from application.use_cases.get_free_slots import GetFreeSlots
 from application.use_cases.get_integration import GetIntegration, ListIntegrations
+from application.use_cases.get_integration_health import GetIntegrationHealth
+from application.use_cases.get_lead import GetLead, ListLeads
 from application.use_cases.get_template import GetTemplate, ListTemplates
 from application.use_cases.handle_app_lifecycle import HandleAppLifecycleEvent
 from application.use_cases.handle_appointment import HandleAppointmentEvent
 from application.use_cases.handle_contact import HandleContactEvent
 from application.use_cases.handle_message import HandleMessageEvent
 from application.use_cases.handle_opportunity import HandleOpportunityEvent
+from application.use_cases.list_bookings import ListBookings
+from application.use_cases.push_changes import PushPendingChanges
 from application.use_cases.rotate_data_keys import RotateDataKeys
 from application.use_cases.seed_templates import SeedTemplates
 from application.use_cases.send_replies import SendPendingReplies
+from application.use_cases.stream_events import StreamEvents
 from application.use_cases.switch_integration import DeactivateIntegration, ReactivateIntegration
+from application.use_cases.sync_integration import SyncIntegration
 from application.use_cases.test_integration import TestIntegration
 from application.use_cases.update_integration import UpdateIntegration
+from application.use_cases.update_lead import UpdateLead
 from application.use_cases.update_template import UpdateTemplate
 from application.use_cases.webhook_deliveries import ListWebhookDeliveries, ReplayWebhookDelivery
 from application.webhooks import InboxWriter, ReceiveWebhook, SignatureVerifier, WebhookTargets
 from domain.values import SecretStr
 from entrypoints.auth import JwtAuthenticator
 from entrypoints.config import Settings
+from entrypoints.grpc.directory_servicer import DirectoryUseCases
+from entrypoints.grpc.lead_servicer import LeadUseCases
 from entrypoints.grpc.servicers import GrpcUseCases
 from entrypoints.grpc.webhook_servicer import WebhookUseCases
+from entrypoints.webhooks.metrics import IngressObserver, SignatureFailureLog
+from entrypoints.webhooks.ops import CachedSyncStats, Operations, Readiness
 from entrypoints.worker.inbox import BackoffPolicy, InboxWorker
 from entrypoints.worker.replies import ReplySender
+from entrypoints.worker.sync_scheduler import SyncScheduler
 
 
 def _keyring(settings: Settings) -> MasterKeyRing:
@@ -85,7 +119,9 @@ async def _ghl_client(
     await client.close()
 
 
-async def _rate_limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
+async def _rate_limiter(
+    settings: Settings,
+) -> AsyncIterator[TokenBucketRateLimiter | RedisRateLimiter]:
     """GHL's budget per integration: shared by every copy through Redis when REDIS_URL is set,
     else an in-process bucket, which is right for one copy only."""
     if settings.redis_url is None:
@@ -108,6 +144,10 @@ async def _sales_bot(settings: Settings) -> AsyncIterator[HttpSalesBot | None]:
     )
     yield bot
     await bot.close()
+
+
+def _readiness(probe: SqlAlchemyDatabaseProbe) -> Readiness:
+    return Readiness(probe.ping)
 
 
 def _webhook_verifier(settings: Settings) -> WebhookSignatureVerifier:
@@ -144,6 +184,7 @@ def _inbox_worker(
     handlers: Mapping[EventKind, EventHandler],
     clock: Clock,
     settings: Settings,
+    wakeup: asyncio.Event,
 ) -> InboxWorker:
     return InboxWorker(
         uow=uow,
@@ -151,6 +192,26 @@ def _inbox_worker(
         clock=clock,
         backoff=BackoffPolicy(max_attempts=settings.inbox_max_attempts),
         payload_retention=timedelta(days=settings.webhook_payload_retention_days),
+        lease=timedelta(seconds=settings.inbox_lease_seconds),
+        wakeup=wakeup,
+    )
+
+
+def _sync_scheduler(
+    *,
+    sync: SyncIntegration,
+    push: PushPendingChanges,
+    leases: SyncLeases,
+    clock: Clock,
+    settings: Settings,
+) -> SyncScheduler:
+    return SyncScheduler(
+        sync=sync,
+        push=push,
+        leases=leases,
+        clock=clock,
+        interval=timedelta(seconds=settings.sync_interval_seconds),
+        push_interval=settings.sync_push_interval_seconds,
     )
 
 
@@ -166,6 +227,10 @@ class Container(containers.DeclarativeContainer):
     engine = providers.Resource(_engine, url=settings.provided.database_url)
     session_factory = providers.Singleton(create_session_factory, engine)
     uow = providers.Singleton(SqlAlchemyUnitOfWorkFactory, session_factory)
+    # For the use cases that only read: no transaction, one round trip per query on Postgres.
+    read_uow = providers.Singleton(
+        SqlAlchemyUnitOfWorkFactory, providers.Singleton(create_read_session_factory, engine)
+    )
 
     keyring = providers.Singleton(_keyring, settings)
     data_keys = providers.Singleton(SqlAlchemyDataKeyStore, session_factory)
@@ -179,10 +244,12 @@ class Container(containers.DeclarativeContainer):
     )
 
     rate_limiter = providers.Resource(_rate_limiter, settings)
+    # The limiter the GHL client calls: it also remembers GHL's X-RateLimit-* answers (health).
+    observed_rate_limiter = providers.Singleton(ObservedRateLimiter, rate_limiter, clock=clock)
     token_store = providers.Singleton(SqlAlchemyTokenStore, session_factory, cipher, clock)
     ghl = providers.Resource(
         _ghl_client,
-        rate_limiter=rate_limiter,
+        rate_limiter=observed_rate_limiter,
         token_store=token_store,
         base_url=settings.provided.ghl_api_base_url,
         clock=clock,
@@ -209,16 +276,16 @@ class Container(containers.DeclarativeContainer):
 
     grpc_use_cases = providers.Singleton(
         GrpcUseCases,
-        list_templates=providers.Factory(ListTemplates, uow=uow),
-        get_template=providers.Factory(GetTemplate, uow=uow),
+        list_templates=providers.Factory(ListTemplates, uow=read_uow),
+        get_template=providers.Factory(GetTemplate, uow=read_uow),
         create_template=providers.Factory(
             CreateTemplate, uow=uow, validator=validator, ids=ids, clock=clock
         ),
         update_template=providers.Factory(
             UpdateTemplate, uow=uow, validator=validator, clock=clock
         ),
-        list_integrations=providers.Factory(ListIntegrations, uow=uow),
-        get_integration=providers.Factory(GetIntegration, uow=uow),
+        list_integrations=providers.Factory(ListIntegrations, uow=read_uow),
+        get_integration=providers.Factory(GetIntegration, uow=read_uow),
         create_integration=providers.Factory(
             CreateIntegration,
             uow=uow,
@@ -249,7 +316,11 @@ class Container(containers.DeclarativeContainer):
     # --- webhooks: receiving (the aiohttp app), the inbox over gRPC, processing (the worker) ---
     webhook_targets = providers.Singleton(SqlAlchemyWebhookTargets, engine)
     webhook_verifier = providers.Singleton(_webhook_verifier, settings)
-    inbox_writer = providers.Singleton(SqlAlchemyInboxWriter, engine)
+    # Wakes the inbox worker of this process as soon as a delivery is stored.
+    inbox_wakeup = providers.Singleton(asyncio.Event)
+    inbox_writer = providers.Singleton(
+        SqlAlchemyInboxWriter, engine, on_stored=inbox_wakeup.provided.set
+    )
     receive_webhook = providers.Singleton(
         _receive_webhook,
         targets=webhook_targets,
@@ -267,6 +338,18 @@ class Container(containers.DeclarativeContainer):
     )
     # --- processing: leads, bookings, lead status, sales-bot replies, install/uninstall -------
     tenant_directory = providers.Singleton(SqlAlchemyTenantDirectory, session_factory, clock=clock)
+    # --- leads, bookings and the tenant directory over gRPC ------------------------------------
+    lead_use_cases = providers.Singleton(
+        LeadUseCases,
+        list_leads=providers.Factory(ListLeads, uow=uow),
+        get_lead=providers.Factory(GetLead, uow=uow),
+        list_bookings=providers.Factory(ListBookings, uow=uow),
+    )
+    directory_use_cases = providers.Singleton(
+        DirectoryUseCases,
+        list_users=providers.Factory(ListDirectoryUsers, directory=tenant_directory),
+        replace_users=providers.Factory(ReplaceDirectoryUsers, directory=tenant_directory),
+    )
     timezones = providers.Singleton(StaticTimezoneResolver)
     sales_bot = providers.Resource(_sales_bot, settings)
     lead_sync = providers.Singleton(
@@ -306,7 +389,12 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(SendPendingReplies, uow=uow, ghl=ghl, cipher=cipher, clock=clock),
     )
     inbox_worker = providers.Singleton(
-        _inbox_worker, uow=uow, handlers=event_handlers, clock=clock, settings=settings
+        _inbox_worker,
+        uow=uow,
+        handlers=event_handlers,
+        clock=clock,
+        settings=settings,
+        wakeup=inbox_wakeup,
     )
 
     authenticator = providers.Singleton(
@@ -315,4 +403,81 @@ class Container(containers.DeclarativeContainer):
         jwks_file=settings.provided.jwt_jwks_file,
         issuer=settings.provided.jwt_issuer,
         audience=settings.provided.jwt_audience,
+    )
+
+    # --- observability: health, metrics and readiness, the event stream ------------------------
+    signature_failures = providers.Singleton(SignatureFailureLog)
+    readiness = providers.Singleton(
+        _readiness, providers.Singleton(SqlAlchemyDatabaseProbe, engine)
+    )
+    operations = providers.Singleton(
+        Operations,
+        readiness=readiness,
+        inbox_stats=providers.Singleton(SqlAlchemyInboxStats, engine),
+        ingress=providers.Singleton(
+            IngressObserver, targets=webhook_targets, failures=signature_failures, clock=clock
+        ),
+        sync_stats=providers.Singleton(
+            CachedSyncStats, providers.Singleton(SqlAlchemySyncStats, engine)
+        ),
+    )
+    grpc_use_cases.add_kwargs(
+        get_integration_health=providers.Factory(
+            GetIntegrationHealth,
+            uow=uow,
+            tester=tester,
+            webhooks=providers.Singleton(SqlAlchemyWebhookActivity, engine),
+            unverified=signature_failures,
+            rate_limits=observed_rate_limiter,
+            sync=providers.Singleton(SqlAlchemySyncHistory, engine),
+            clock=clock,
+        )
+    )
+    stream_events = providers.Singleton(
+        StreamEvents,
+        feed=providers.Singleton(
+            PollingOutboxFeed, engine, providers.Singleton(SqlAlchemyOutboxReader, session_factory)
+        ),
+    )
+
+    # --- two-way sync: on demand (gRPC), on a schedule, and local changes pushed (worker) ------
+    sync_leases = providers.Singleton(SqlAlchemySyncLeases, session_factory)
+    booking_sync = providers.Singleton(BookingSync, ids=ids, clock=clock)
+    push_changes = providers.Singleton(
+        PushPendingChanges,
+        uow=uow,
+        ghl=ghl,
+        cipher=cipher,
+        leads=lead_sync,
+        bookings=booking_sync,
+        leases=sync_leases,
+        ids=ids,
+        clock=clock,
+    )
+    sync_integration = providers.Singleton(
+        SyncIntegration,
+        uow=uow,
+        ghl=ghl,
+        cipher=cipher,
+        leads=lead_sync,
+        bookings=booking_sync,
+        push=push_changes,
+        leases=sync_leases,
+        ids=ids,
+        clock=clock,
+    )
+    sync_scheduler = providers.Singleton(
+        _sync_scheduler,
+        sync=sync_integration,
+        push=push_changes,
+        leases=sync_leases,
+        clock=clock,
+        settings=settings,
+    )
+    grpc_use_cases.add_kwargs(sync_integration=sync_integration)
+    lead_use_cases.add_kwargs(
+        create_lead=providers.Factory(CreateLead, uow=uow, leads=lead_sync, ids=ids, clock=clock),
+        update_lead=providers.Factory(UpdateLead, uow=uow, ids=ids, clock=clock),
+        create_booking=providers.Factory(CreateBooking, uow=uow, ids=ids, clock=clock),
+        cancel_booking=providers.Factory(CancelBooking, uow=uow, ids=ids, clock=clock),
     )

@@ -63,6 +63,7 @@ from domain.integration import Integration
 from domain.lead import Lead
 from domain.template import IntegrationTemplate
 from domain.values import EncryptedSecret, SecretStr
+from tests.support.sync_fakes import InMemorySyncRepository, SyncStore
 
 
 class FixedClock:
@@ -97,6 +98,7 @@ class _Store:
     leads: dict[str, Lead] = field(default_factory=dict)
     bookings: dict[str, Booking] = field(default_factory=dict)
     messages: dict[str, ConversationMessage] = field(default_factory=dict)
+    sync: SyncStore = field(default_factory=SyncStore)
 
 
 def _page(items: list[Any], page: PageRequest) -> Page[Any]:
@@ -238,6 +240,7 @@ class FakeUnitOfWork:
         self.leads = InMemoryLeadRepository(store.leads, self._seen)
         self.bookings = InMemoryBookingRepository(store.bookings, self._seen)
         self.messages = InMemoryMessageRepository(store.messages, self._seen)
+        self.sync = InMemorySyncRepository(store.sync)
         self.committed = False
         self._on_commit = on_commit
 
@@ -263,6 +266,7 @@ class FakeUnitOfWork:
         self.leads.flush()
         self.bookings.flush()
         self.messages.flush()
+        self.sync.flush()
         self.committed = True
 
     async def rollback(self) -> None:
@@ -661,6 +665,16 @@ class _ExternallyKeyed(_Repository):
                 return self._load(row.id)
         return None
 
+    async def get_many_by_external_id(
+        self, integration_id: str, external_ids: Sequence[str]
+    ) -> dict[str, Any]:
+        wanted = set(external_ids)
+        return {
+            row.external_id: self._load(row.id)
+            for row in self._all()
+            if row.integration_id == integration_id and row.external_id in wanted
+        }
+
     async def add(self, aggregate: Any) -> None:
         key = (aggregate.integration_id, aggregate.external_id)
         if any((r.integration_id, r.external_id) == key for r in self._all()):
@@ -681,6 +695,7 @@ class InMemoryLeadRepository(_ExternallyKeyed):
                 (filter.sub_account_id is None or lead.sub_account_id == filter.sub_account_id)
                 and (filter.integration_id is None or lead.integration_id == filter.integration_id)
                 and (filter.include_deleted or not lead.deleted)
+                and (not filter.statuses or lead.status in filter.statuses)
             )
 
         return _page([lead for lead in self._all() if keep(lead)], page)
@@ -695,6 +710,8 @@ class InMemoryBookingRepository(_ExternallyKeyed):
                 (filter.sub_account_id is None or b.sub_account_id == filter.sub_account_id)
                 and (filter.integration_id is None or b.integration_id == filter.integration_id)
                 and (filter.lead_id is None or b.lead_id == filter.lead_id)
+                and (filter.ends_after is None or b.details.end > filter.ends_after)
+                and (filter.starts_before is None or b.details.start < filter.starts_before)
             )
 
         return _page([b for b in self._all() if keep(b)], page)

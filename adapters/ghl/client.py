@@ -18,7 +18,7 @@ import structlog
 from multidict import CIMultiDict
 
 from adapters.clock import SystemClock
-from adapters.ghl import dto
+from adapters.ghl import dto, metrics
 from adapters.ghl.oauth import DEFAULT_REFRESH_MARGIN, OAuthTokenManager
 from application.ghl import (
     MAX_CONTACT_PAGE_SIZE,
@@ -240,6 +240,7 @@ class HttpGhlClient:
         query: str | None = None,
         page_size: int = 100,
         cursor: str | None = None,
+        updated_since: datetime | None = None,
     ) -> GhlContactPage:
         if not 1 <= page_size <= MAX_CONTACT_PAGE_SIZE:
             raise InvalidArgumentError(f"page_size must be 1 to {MAX_CONTACT_PAGE_SIZE}")
@@ -254,7 +255,11 @@ class HttpGhlClient:
             "/contacts/search",
             idempotent=True,  # a read, despite the POST
             json_body=dto.search_body(
-                auth.location_id, query=query, page_size=page_size, cursor=state
+                auth.location_id,
+                query=query,
+                page_size=page_size,
+                cursor=state,
+                updated_since=updated_since,
             ),
         )
         return dto.contact_page(body, cursor=state, page_size=page_size)
@@ -359,6 +364,42 @@ class HttpGhlClient:
         )
         return dto.appointment(body)
 
+    async def list_appointments(
+        self, auth: GhlAuth, calendar_id: str, *, start: datetime, end: datetime
+    ) -> list[GhlAppointment]:
+        body = await self._call(
+            auth,
+            "GET",
+            "/calendars/events",
+            idempotent=True,
+            params=_event_window(auth, calendar_id, start, end),
+            resource=("calendar", calendar_id),
+        )
+        return dto.appointments(body)
+
+    async def list_block_slots(
+        self, auth: GhlAuth, calendar_id: str, *, start: datetime, end: datetime
+    ) -> list[GhlBlockSlot]:
+        body = await self._call(
+            auth,
+            "GET",
+            "/calendars/blocked-slots",
+            idempotent=True,
+            params=_event_window(auth, calendar_id, start, end),
+            resource=("calendar", calendar_id),
+        )
+        return dto.block_slots(body)
+
+    async def delete_calendar_event(self, auth: GhlAuth, event_id: str) -> None:
+        await self._call(
+            auth,
+            "DELETE",
+            f"/calendars/events/{_q(event_id)}",
+            idempotent=True,
+            json_body={},  # DeleteAppointmentSchema: an empty object, but a body is required
+            resource=("calendar event", event_id),
+        )
+
     async def send_message(self, auth: GhlAuth, message: OutgoingMessage) -> GhlMessageSent:
         body = await self._call(
             auth,
@@ -415,6 +456,7 @@ class HttpGhlClient:
         deadline = time.monotonic() + self._retry.total_seconds
         attempt = 0
         reauthorised = False
+        endpoint = metrics.endpoint_of(path)
         while True:
             attempt += 1
             bearer = await self._bearer(auth)
@@ -424,11 +466,13 @@ class HttpGhlClient:
                 max_wait=max(0.0, min(self._retry.rate_limit_wait, deadline - time.monotonic())),
                 priority=auth.priority,
             )
+            sent = time.perf_counter()
             try:
                 answer = await self._send(
                     method, path, bearer=bearer, params=params, json_body=json_body
                 )
             except _TransportError as failure:
+                _measure(method, endpoint, "error", sent)
                 await permit.release(None)
                 may_repeat = failure.retryable and (idempotent or failure.unsent)
                 delay = self._backoff(attempt, deadline) if may_repeat else None
@@ -442,6 +486,7 @@ class HttpGhlClient:
             except BaseException:
                 await permit.release(None)
                 raise
+            _measure(method, endpoint, str(answer.status), sent)
             observed = dto.rate_limit_observation(answer.headers, throttled=answer.status == 429)
             await permit.release(observed)
             status, body = answer.status, answer.body
@@ -456,6 +501,7 @@ class HttpGhlClient:
                 # The SDKs' rule: on a 401, refresh once and repeat once.
                 reauthorised = True
                 oauth.reject(auth.integration_id, bearer)
+                metrics.RETRIES.labels(endpoint, "reauthorised").inc()
                 attempt -= 1
                 continue
             if status == 429 and attempt < self._retry.max_attempts:
@@ -552,6 +598,7 @@ class HttpGhlClient:
     def _log_retry(
         auth: GhlAuth, method: str, path: str, attempt: int, reason: str, delay: float
     ) -> None:
+        metrics.RETRIES.labels(metrics.endpoint_of(path), metrics.retry_reason(reason)).inc()
         log.info(
             "ghl_call_retried",
             integration_id=auth.integration_id,
@@ -592,6 +639,13 @@ def _error_for(
     return ProviderError(dto.error_message(body, status), trace_id=trace_id)
 
 
+def _measure(method: str, endpoint: str, status: str, sent: float) -> None:
+    metrics.REQUESTS.labels(method, endpoint, status).inc()
+    metrics.REQUEST_SECONDS.labels(method, endpoint).observe(time.perf_counter() - sent)
+    if status == "429":
+        metrics.THROTTLED.labels(endpoint).inc()
+
+
 def _parse_json(raw: bytes) -> Any:
     if not raw:
         return None
@@ -599,6 +653,20 @@ def _parse_json(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
+
+
+def _event_window(
+    auth: GhlAuth, calendar_id: str, start: datetime, end: datetime
+) -> dict[str, str]:
+    if end <= start:
+        raise InvalidArgumentError("an event window must end after it starts")
+    # Epoch milliseconds as strings (calendars.json, get-calendar-events).
+    return {
+        "locationId": auth.location_id,
+        "calendarId": calendar_id,
+        "startTime": str(dto.epoch_ms(start)),
+        "endTime": str(dto.epoch_ms(end)),
+    }
 
 
 def _q(segment: str) -> str:

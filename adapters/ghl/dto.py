@@ -268,6 +268,29 @@ def appointment(data: object) -> GhlAppointment:
     )
 
 
+def appointments(body: object) -> list[GhlAppointment]:
+    """``{events: [CalendarEventDTO]}`` of ``GET /calendars/events``; events without an id are
+    skipped."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("events"), list):
+        raise UnexpectedShapeError("GoHighLevel's answer has no 'events' list")
+    return [appointment(e) for e in body["events"] if isinstance(e, dict) and _str(e, "id")]
+
+
+def block_slots(body: object) -> list[GhlBlockSlot]:
+    """``{events: [...]}`` of ``GET /calendars/blocked-slots``; events without an id or times
+    are skipped."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("events"), list):
+        raise UnexpectedShapeError("GoHighLevel's answer has no 'events' list")
+    found = []
+    for event in body["events"]:
+        if isinstance(event, dict) and _str(event, "id"):
+            try:
+                found.append(block_slot(event))
+            except UnexpectedShapeError:
+                continue
+    return found
+
+
 def message_sent(body: object) -> GhlMessageSent:
     if not isinstance(body, Mapping):
         raise UnexpectedShapeError("GoHighLevel's message answer is not an object")
@@ -401,7 +424,12 @@ def contact_body(fields: ContactFields, *, location_id: str | None) -> Json:
 
 
 def search_body(
-    location_id: str, *, query: str | None, page_size: int, cursor: Mapping[str, Any]
+    location_id: str,
+    *,
+    query: str | None,
+    page_size: int,
+    cursor: Mapping[str, Any],
+    updated_since: datetime | None = None,
 ) -> Json:
     body: Json = {"locationId": location_id, "pageLimit": page_size}
     if "searchAfter" in cursor:
@@ -410,7 +438,19 @@ def search_body(
         body["page"] = cursor["page"]
     if query:
         body["query"] = query
+    if updated_since is not None:
+        # The filter and sort shapes of GHL's white-label mirror (API-NOTES §3.1.1); GHL
+        # writes dateUpdated as ISO 8601 UTC with milliseconds.
+        body["filters"] = [
+            {"field": "dateUpdated", "operator": "range", "value": {"gte": utc_iso(updated_since)}}
+        ]
+        body["sort"] = [{"field": "dateUpdated", "direction": "asc"}]
     return body
+
+
+def utc_iso(moment: datetime) -> str:
+    """``2026-01-05T15:00:00.000Z``: GHL's own format for contact times."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def iso(moment: datetime) -> str:

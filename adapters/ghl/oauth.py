@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import structlog
 
-from adapters.ghl import dto
+from adapters.ghl import dto, metrics
 from application.ghl import OAuthClientCredentials, OAuthTokens, TokenStore
 from application.ports import Clock
 from domain.errors import ConnectionFailedError, InvalidCredentialsError
@@ -47,8 +47,10 @@ class OAuthTokenManager:
     it before anything else, so the refresh token survives a store outage as long as this
     process does. Only a process crash between GHL's answer and the commit can still lose it
     (GHL offers no way to confirm a refresh), and the integration then needs re-authorising.
-    Refreshes are single-flight per integration within a process; across processes the store's
-    newer tokens are picked up before refreshing.
+    Refreshes are single-flight per integration: within a process by a lock, across the copies
+    sharing the store by its `refresh_lock`. Under both, the store's newest tokens are loaded
+    before refreshing, so a copy uses the pair another copy has just stored instead of
+    refreshing again with the refresh token that copy spent.
     """
 
     def __init__(
@@ -76,27 +78,36 @@ class OAuthTokenManager:
         lock = self._locks.setdefault(integration_id, asyncio.Lock())
         async with lock:
             held = self._held.get(integration_id)
-            if held is not None and not held.stored:
-                await self._save(integration_id, held)
-            if held is not None and self._usable(integration_id, held.tokens):
-                return held.tokens.access_token
-            stored = await self._store.load_tokens(integration_id)
-            if stored is not None and self._usable(integration_id, stored):
-                self._held[integration_id] = _Held(stored, stored=True)
-                return stored.access_token
-            refresh_token = (
-                stored.refresh_token
-                if stored is not None
-                else held.tokens.refresh_token
-                if held is not None
-                else credentials.refresh_token
-            )
-            if refresh_token is None:
-                raise InvalidCredentialsError("the integration has no GoHighLevel refresh token")
-            tokens = await self._refresh(integration_id, credentials, refresh_token)
-            held = self._held[integration_id] = _Held(tokens, stored=False)
+            if held is not None and held.stored and self._usable(integration_id, held.tokens):
+                return held.tokens.access_token  # refreshed while this call waited
+            async with self._store.refresh_lock(integration_id):
+                return await self._newest_or_refreshed(integration_id, credentials)
+
+    async def _newest_or_refreshed(
+        self, integration_id: str, credentials: OAuthClientCredentials
+    ) -> SecretStr:
+        held = self._held.get(integration_id)
+        if held is not None and not held.stored:
             await self._save(integration_id, held)
-            return tokens.access_token
+        if held is not None and self._usable(integration_id, held.tokens):
+            return held.tokens.access_token
+        stored = await self._store.load_tokens(integration_id)
+        if stored is not None and self._usable(integration_id, stored):
+            self._held[integration_id] = _Held(stored, stored=True)
+            return stored.access_token
+        refresh_token = (
+            stored.refresh_token
+            if stored is not None
+            else held.tokens.refresh_token
+            if held is not None
+            else credentials.refresh_token
+        )
+        if refresh_token is None:
+            raise InvalidCredentialsError("the integration has no GoHighLevel refresh token")
+        tokens = await self._refresh(integration_id, credentials, refresh_token)
+        held = self._held[integration_id] = _Held(tokens, stored=False)
+        await self._save(integration_id, held)
+        return tokens.access_token
 
     def reject(self, integration_id: str, access_token: SecretStr) -> None:
         """GHL answered 401 to `access_token`: never use it again, refresh on the next call."""
@@ -122,15 +133,21 @@ class OAuthTokenManager:
         credentials: OAuthClientCredentials,
         refresh_token: SecretStr,
     ) -> OAuthTokens:
-        status, body = await self._request_tokens(
-            {
-                "client_id": credentials.client_id.reveal(),
-                "client_secret": credentials.client_secret.reveal(),
-                "grant_type": "refresh_token",
-                "refresh_token": refresh_token.reveal(),
-                "user_type": credentials.user_type,
-            }
-        )
+        form = {
+            "client_id": credentials.client_id.reveal(),
+            "client_secret": credentials.client_secret.reveal(),
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token.reveal(),
+            "user_type": credentials.user_type,
+        }
+        try:
+            status, body = await self._request_tokens(form)
+        except ConnectionFailedError:
+            metrics.TOKEN_REFRESHES.labels("failed").inc()
+            raise
+        metrics.TOKEN_REFRESHES.labels(
+            "ok" if status == 200 else "refused" if 400 <= status < 500 else "failed"
+        ).inc()
         if 400 <= status < 500:
             log.warning("ghl_oauth_refresh_refused", integration_id=integration_id, status=status)
             raise InvalidCredentialsError(

@@ -10,7 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import exc
 
-from domain.errors import StorageUnavailableError
+from domain.errors import InvalidArgumentError, StorageUnavailableError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,6 +46,15 @@ def is_transient(err: BaseException) -> bool:
     )
 
 
+def is_bad_value(err: BaseException) -> bool:
+    """Whether Postgres refused a value itself (SQLSTATE class 22, data exception: a NUL
+    character in a text, a number out of range): the request is wrong, retrying cannot help."""
+    if not isinstance(err, exc.DBAPIError) or isinstance(err.orig, sqlite3.Error):
+        return False
+    sqlstate = getattr(err.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
+
+
 def is_unique_violation(err: exc.IntegrityError) -> bool:
     orig = err.orig
     if isinstance(orig, sqlite3.IntegrityError):
@@ -58,12 +67,17 @@ def is_unique_violation(err: exc.IntegrityError) -> bool:
 
 @contextmanager
 def storage_errors() -> Iterator[None]:
-    """Re-raise transient database failures as StorageUnavailableError, chained."""
+    """Re-raise transient database failures as StorageUnavailableError and values the database
+    refuses as InvalidArgumentError, chained."""
     try:
         yield
     except Exception as err:
         if is_transient(err):
             raise StorageUnavailableError("the database is unavailable, try again") from err
+        if is_bad_value(err):
+            raise InvalidArgumentError(
+                "a value cannot be stored: it holds a character or a number the database refuses"
+            ) from err
         raise
 
 

@@ -1,11 +1,14 @@
-"""The webhook inbox on SQLAlchemy Core: the ingest path's one INSERT, integrations looked up by
-GHL location, and the worker's claims (the dialect-specific SQL of the inbox lives here)."""
+"""The webhook inbox on SQLAlchemy Core: the ingest path's group-committed INSERT, integrations
+looked up by GHL location, and the worker's claims (the dialect-specific SQL of the inbox lives
+here)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias, cast
 
@@ -20,6 +23,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,7 +47,12 @@ from application.webhooks import (
     WebhookDeliveryView,
     WebhookTarget,
 )
-from domain.errors import ConcurrencyError, InvalidTransitionError, NotFoundError
+from domain.errors import (
+    ConcurrencyError,
+    InvalidTransitionError,
+    NotFoundError,
+    StorageUnavailableError,
+)
 from domain.integration import IntegrationStatus
 from domain.values import EncryptedSecret
 
@@ -92,39 +101,170 @@ def _insert_ignoring_duplicates(dialect: str) -> Insert:
     return insert(T).on_conflict_do_nothing(index_elements=list(_UNIQUE)).returning(T.c.id)
 
 
-class SqlAlchemyInboxWriter:
-    """An InboxWriter: one ``INSERT … ON CONFLICT DO NOTHING`` and its commit per delivery, on
-    a pooled connection (no session, no ORM)."""
+# Postgres writes a batch with one statement whose text never changes (one prepared statement
+# whatever the batch size): a column of values per array parameter.
+_BATCH_COLUMNS = (
+    ("id", "varchar"),
+    ("integration_id", "varchar"),
+    ("sub_account_id", "varchar"),
+    ("delivery_id", "varchar"),
+    ("event_type", "varchar"),
+    ("kind", "varchar"),
+    ("status", "varchar"),
+    ("signature_scheme", "varchar"),
+    ("payload", "text"),
+    ("last_error", "text"),
+    ("next_attempt_at", "timestamptz"),
+    ("received_at", "timestamptz"),
+    ("processed_at", "timestamptz"),
+)
+_POSTGRES_BATCH_INSERT = text(
+    # Built from the constants above only.
+    f"INSERT INTO {T.name} (id, integration_id, sub_account_id, delivery_id, event_type, kind, "  # noqa: S608
+    "status, signature_scheme, payload, last_error, next_attempt_at, received_at, processed_at, "
+    "attempts, claimed_until, claim_token, updated_at) "
+    "SELECT d.id, d.integration_id, d.sub_account_id, d.delivery_id, d.event_type, d.kind, "
+    "d.status, d.signature_scheme, CAST(d.payload AS jsonb), d.last_error, d.next_attempt_at, "
+    "d.received_at, d.processed_at, 0, NULL, NULL, d.received_at "
+    "FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _BATCH_COLUMNS)
+    + ") AS d("
+    + ", ".join(name for name, _ in _BATCH_COLUMNS)
+    + f") ON CONFLICT ({', '.join(_UNIQUE)}) DO NOTHING RETURNING id"
+)
+MAX_BATCH = 1000
 
-    def __init__(self, engine: AsyncEngine) -> None:
+_Waiter: TypeAlias = tuple[NewDelivery, "asyncio.Future[bool]"]
+
+
+class SqlAlchemyInboxWriter:
+    """An InboxWriter with group commit: deliveries stored concurrently are written together,
+    one statement and one commit per batch (Postgres: ``INSERT … SELECT FROM unnest(…)`` in
+    autocommit; SQLite: a multi-row INSERT in one transaction). One batch is written at a time;
+    the deliveries that arrive meanwhile form the next one, so the batch grows with the load and
+    a lone delivery waits for no one. Each `store` returns only once its own batch committed.
+
+    A batch that fails because the database is unavailable fails each of its deliveries with
+    StorageUnavailableError; one refused for another reason is written again one delivery at a
+    time, so that a bad delivery fails alone."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = MAX_BATCH,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """`on_stored` is called after each batch that stored a delivery to process (to wake a
+        worker in the same process)."""
         self._engine = engine
+        self._on_stored = on_stored
+        self._postgres = engine.dialect.name == "postgresql"
+        # One statement commits by itself: no BEGIN and COMMIT round trips around it.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._statement = _insert_ignoring_duplicates(engine.dialect.name)
+        self._max_batch = max_batch
+        self._pending: list[_Waiter] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def store(self, delivery: NewDelivery) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((delivery, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_pending())
+        return await future
+
+    async def _flush_pending(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: len(batch)]
+            try:
+                await self._flush(batch)
+            finally:
+                # Cancelled mid-batch (the loop is closing): nobody may wait forever.
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(
+                            StorageUnavailableError("the delivery could not be stored, retry")
+                        )
+
+    async def _flush(self, batch: Sequence[_Waiter]) -> None:
+        try:
+            inserted = await self._insert([delivery for delivery, _ in batch])
+        except Exception as err:
+            if len(batch) > 1 and not isinstance(err, StorageUnavailableError):
+                for waiter in batch:
+                    await self._flush([waiter])
+                return
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(_for_one_waiter(err, alone=len(batch) == 1))
+            return
+        for delivery, future in batch:
+            if not future.done():  # its request may have been cancelled meanwhile
+                future.set_result(delivery.id in inserted)
+        if inserted and self._on_stored is not None:
+            self._on_stored()
 
     @translated
-    async def store(self, delivery: NewDelivery) -> bool:
-        settled = delivery.status is not DeliveryStatus.PENDING
-        row = {
-            "id": delivery.id,
-            "integration_id": delivery.integration_id,
-            "sub_account_id": delivery.sub_account_id,
-            "delivery_id": delivery.delivery_id,
-            "event_type": delivery.event_type,
-            "kind": delivery.kind.value,
-            "status": delivery.status.value,
-            "signature_scheme": delivery.signature_scheme.value,
-            "payload": delivery.payload,
-            "attempts": 0,
-            "next_attempt_at": None if settled else delivery.received_at,
-            "claimed_until": None,
-            "claim_token": None,
-            "last_error": delivery.last_error,
-            "received_at": delivery.received_at,
-            "processed_at": delivery.received_at if settled else None,
-            "updated_at": delivery.received_at,
-        }
+    async def _insert(self, deliveries: Sequence[NewDelivery]) -> set[str]:
+        """Write the deliveries; returns the ids of those that were new."""
+        if self._postgres:
+            columns: dict[str, list[Any]] = {name: [] for name, _ in _BATCH_COLUMNS}
+            for delivery in deliveries:
+                for name, value in _row(delivery).items():
+                    if name in columns:
+                        columns[name].append(_json_text(delivery) if name == "payload" else value)
+            async with self._autocommit.connect() as connection:
+                result = await connection.execute(_POSTGRES_BATCH_INSERT, columns)
+                return {row[0] for row in result}
         async with self._engine.begin() as connection:
-            inserted = (await connection.execute(self._statement, row)).first()
-        return inserted is not None
+            result = await connection.execute(self._statement, [_row(d) for d in deliveries])
+            return {row[0] for row in result}
+
+
+def _row(delivery: NewDelivery) -> dict[str, Any]:
+    settled = delivery.status is not DeliveryStatus.PENDING
+    return {
+        "id": delivery.id,
+        "integration_id": delivery.integration_id,
+        "sub_account_id": delivery.sub_account_id,
+        "delivery_id": delivery.delivery_id,
+        "event_type": delivery.event_type,
+        "kind": delivery.kind.value,
+        "status": delivery.status.value,
+        "signature_scheme": delivery.signature_scheme.value,
+        "payload": delivery.payload,
+        "attempts": 0,
+        "next_attempt_at": None if settled else delivery.received_at,
+        "claimed_until": None,
+        "claim_token": None,
+        "last_error": delivery.last_error,
+        "received_at": delivery.received_at,
+        "processed_at": delivery.received_at if settled else None,
+        "updated_at": delivery.received_at,
+    }
+
+
+def _json_text(delivery: NewDelivery) -> str:
+    """The payload as JSON text: the body it came from when that is a UTF-8 JSON object (no
+    second serialization on the hot path), else the payload serialized."""
+    if delivery.raw_payload is not None and delivery.raw_payload[:1] == b"{":
+        try:
+            return delivery.raw_payload.decode()
+        except UnicodeDecodeError:
+            pass
+    return json.dumps(delivery.payload)
+
+
+def _for_one_waiter(err: Exception, *, alone: bool) -> Exception:
+    """The failure to hand one waiter: its own copy when the batch is shared (an exception
+    raised in several tasks would collect all their tracebacks)."""
+    if alone:
+        return err
+    copy = StorageUnavailableError("the database is unavailable, try again")
+    copy.__cause__ = err.__cause__ or err
+    return copy
 
 
 class SqlAlchemyWebhookTargets:
@@ -136,6 +276,7 @@ class SqlAlchemyWebhookTargets:
         self._engine = engine
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, WebhookTarget | None]] = {}
+        self._loading: dict[str, asyncio.Future[WebhookTarget | None]] = {}
         self._query = select(
             INTEGRATIONS.c.id,
             INTEGRATIONS.c.sub_account_id,
@@ -151,7 +292,14 @@ class SqlAlchemyWebhookTargets:
         cached = self._cache.get(location_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        target = await self._load(location_id)
+        # One query per location at a time: when the entry expires under load, the deliveries
+        # in flight wait for it rather than each taking a connection for the same query.
+        loading = self._loading.get(location_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(location_id))
+            self._loading[location_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(location_id, None))
+        target = await asyncio.shield(loading)
         if self._ttl > 0:
             if len(self._cache) > 10_000:  # unknown locations must not grow it without bound
                 self._cache.clear()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -110,6 +110,20 @@ class SqlAlchemyLeadRepository(_AggregateTable[Lead]):
         )
 
     @translated
+    async def get_many_by_external_id(
+        self, integration_id: str, external_ids: Sequence[str]
+    ) -> dict[str, Lead]:
+        if not external_ids:
+            return {}
+        leads = await self._all(
+            select(LEADS).where(
+                (LEADS.c.integration_id == integration_id)
+                & LEADS.c.external_id.in_(list(external_ids))
+            )
+        )
+        return {lead.external_id: lead for lead in leads}
+
+    @translated
     async def list_page(self, filter: LeadFilter, page: PageRequest) -> Page[Lead]:
         query = select(LEADS)
         if filter.sub_account_id is not None:
@@ -118,6 +132,8 @@ class SqlAlchemyLeadRepository(_AggregateTable[Lead]):
             query = query.where(LEADS.c.integration_id == filter.integration_id)
         if not filter.include_deleted:
             query = query.where(LEADS.c.deleted.is_(False))
+        if filter.statuses:
+            query = query.where(LEADS.c.status.in_(sorted(str(s) for s in filter.statuses)))
         rows = (await self._session.execute(_keyset(query, LEADS.c.id, page))).all()
         return _page(rows, page, self._load)
 
@@ -143,6 +159,10 @@ class SqlAlchemyBookingRepository(_AggregateTable[Booking]):
             query = query.where(BOOKINGS.c.integration_id == filter.integration_id)
         if filter.lead_id is not None:
             query = query.where(BOOKINGS.c.lead_id == filter.lead_id)
+        if filter.ends_after is not None:
+            query = query.where(BOOKINGS.c.end_at > filter.ends_after)
+        if filter.starts_before is not None:
+            query = query.where(BOOKINGS.c.start_at < filter.starts_before)
         rows = (await self._session.execute(_keyset(query, BOOKINGS.c.id, page))).all()
         return _page(rows, page, self._load)
 

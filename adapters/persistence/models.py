@@ -356,3 +356,148 @@ BOOKINGS = cast("Table", BookingRow.__table__)
 CONVERSATION_MESSAGES = cast("Table", ConversationMessageRow.__table__)
 DIRECTORY_SUB_ACCOUNTS = cast("Table", DirectorySubAccountRow.__table__)
 DIRECTORY_USERS = cast("Table", DirectoryUserRow.__table__)
+
+
+# --- two-way sync ------------------------------------------------------------------------------
+
+
+class SyncChangeRow(Base):
+    """A local change to a lead or booking, pushed to the provider until it lands
+    (application.sync.LocalChange)."""
+
+    __tablename__ = "sync_changes"
+    __table_args__ = (
+        # NULLs are distinct in both databases: only changes that carried a request id count.
+        UniqueConstraint("integration_id", "request_id"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "record_kind", "record_id", "created_at"),
+        Index(None, "integration_id", "match_key"),
+    )
+
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    sub_account_id: Mapped[str] = mapped_column(String(128))
+    record_kind: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str] = mapped_column(id_type())
+    operation: Mapped[str] = mapped_column(String(32))
+    fields: Mapped[dict[str, Any]]
+    base: Mapped[dict[str, Any]]
+    changed_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime | None]
+    uncertain: Mapped[bool]
+    match_key: Mapped[str | None] = mapped_column(String(400))
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int]
+
+
+class SyncCursorRow(Base):
+    """How far the pull of one resource of an integration got."""
+
+    __tablename__ = "sync_cursors"
+
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[datetime | None]
+    first_synced_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SyncRunRow(Base):
+    """One sync run of one integration: when, what it pulled and pushed, how it ended."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index(None, "integration_id", "started_at"),)
+
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    sub_account_id: Mapped[str] = mapped_column(String(128))
+    trigger: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    attempts: Mapped[int]
+    pulled: Mapped[int]
+    pushed: Mapped[int]
+    conflicts: Mapped[int]
+    failures: Mapped[int]
+    missed_by_webhooks: Mapped[int]
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncConflictRow(Base):
+    """Fields both sides changed differently, with both versions and the winners."""
+
+    __tablename__ = "sync_conflicts"
+    __table_args__ = (
+        Index(None, "integration_id", "detected_at"),
+        Index(None, "record_kind", "record_id"),
+    )
+
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    sub_account_id: Mapped[str] = mapped_column(String(128))
+    record_kind: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str] = mapped_column(id_type())
+    external_id: Mapped[str] = mapped_column(String(128))
+    fields: Mapped[list[str]] = mapped_column(JsonType)
+    winners: Mapped[dict[str, Any]]
+    local: Mapped[dict[str, Any]]
+    remote: Mapped[dict[str, Any]]
+    local_changed_at: Mapped[datetime]
+    remote_changed_at: Mapped[datetime | None]
+    detected_at: Mapped[datetime]
+
+
+class SyncOwnWriteRow(Base):
+    """A write this service made to the provider, to recognise its webhook echo."""
+
+    __tablename__ = "sync_own_writes"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    record_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    written_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class SyncLeaseRow(Base):
+    """Which copy syncs an integration now (`holder` until `expires_at`), and when its next
+    scheduled run is due."""
+
+    __tablename__ = "sync_leases"
+    __table_args__ = (Index(None, "next_run_at"),)
+
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None]
+    next_run_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+SYNC_CHANGES = cast("Table", SyncChangeRow.__table__)
+SYNC_CURSORS = cast("Table", SyncCursorRow.__table__)
+SYNC_RUNS = cast("Table", SyncRunRow.__table__)
+SYNC_CONFLICTS = cast("Table", SyncConflictRow.__table__)
+SYNC_OWN_WRITES = cast("Table", SyncOwnWriteRow.__table__)
+SYNC_LEASES = cast("Table", SyncLeaseRow.__table__)

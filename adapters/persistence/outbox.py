@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.persistence.errors import translated
 from adapters.persistence.models import OUTBOX
+from application.event_feed import OutboxPage
 from application.ports import OutboxRecord
 from domain.events import DomainEvent
 
@@ -78,3 +79,42 @@ class SqlAlchemyOutboxReader:
                 await session.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
             rows = (await session.execute(query)).all()
         return [OutboxRecord(**row._asdict()) for row in rows]
+
+    @translated
+    async def read_page(
+        self, *, after_sequence: int, limit: int, sub_account_id: str | None = None
+    ) -> OutboxPage:
+        """As `read`, optionally one sub-account's events only. A page shorter than `limit`
+        was scanned to the newest sequence committed, so that a filtered reader moves past
+        other sub-accounts' events rather than scanning them again."""
+        query = (
+            select(*_RECORD_COLUMNS)
+            .where(OUTBOX.c.sequence > after_sequence)
+            .order_by(OUTBOX.c.sequence)
+            .limit(limit)
+        )
+        if sub_account_id is not None:
+            query = query.where(OUTBOX.c.sub_account_id == sub_account_id)
+        async with self._session_factory() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                await session.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
+            rows = (await session.execute(query)).all()
+            if len(rows) == limit:
+                scanned_to = rows[-1].sequence
+            else:
+                # Under the lock every sequence handed out so far has committed (or never will).
+                head = (await session.execute(select(func.max(OUTBOX.c.sequence)))).scalar()
+                scanned_to = max(after_sequence, head or 0)
+        return OutboxPage([OutboxRecord(**row._asdict()) for row in rows], scanned_to)
+
+
+_RECORD_COLUMNS = (
+    OUTBOX.c.sequence,
+    OUTBOX.c.event_id,
+    OUTBOX.c.event_type,
+    OUTBOX.c.aggregate_id,
+    OUTBOX.c.aggregate_version,
+    OUTBOX.c.sub_account_id,
+    OUTBOX.c.occurred_at,
+    OUTBOX.c.payload,
+)

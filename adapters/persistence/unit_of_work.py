@@ -22,6 +22,7 @@ from adapters.persistence.repositories import (
     SqlAlchemyIntegrationRepository,
     SqlAlchemyTemplateRepository,
 )
+from adapters.persistence.sync import SqlAlchemySyncRepository
 from application.ports import (
     BookingRepository,
     Clock,
@@ -31,6 +32,7 @@ from application.ports import (
     MessageRepository,
     TemplateRepository,
 )
+from application.sync import SyncRepository
 from application.webhooks import Inbox
 
 _EVENT_IDS = Uuid7Generator()
@@ -48,6 +50,7 @@ class SqlAlchemyUnitOfWork:
     bookings: BookingRepository
     messages: MessageRepository
     inbox: Inbox
+    sync: SyncRepository
 
     def __init__(
         self,
@@ -69,6 +72,7 @@ class SqlAlchemyUnitOfWork:
         self.bookings = SqlAlchemyBookingRepository(self._session, self._seen)
         self.messages = SqlAlchemyMessageRepository(self._session, self._seen)
         self.inbox = SqlAlchemyInbox(self._session, self._seen)
+        self.sync = SqlAlchemySyncRepository(self._session)
         return self
 
     async def __aexit__(

@@ -25,6 +25,7 @@ from adapters.ratelimit.token_bucket import (
     TokenBucketRateLimiter,
 )
 from application.ghl import Priority, RateLimitObservation, RateLimitPermit
+from application.observability import BucketState
 from domain.errors import RateLimitExceededError
 
 log = structlog.get_logger(__name__)
@@ -164,6 +165,17 @@ return 1
 )
 
 
+# Read-only: a key's bucket as it stands. KEYS: the state hash and the in-flight zset.
+# Returns {now ms, limit, tokens, updated ms, paused_until ms, in flight} ('' where unset).
+_STATE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local s = redis.call('HMGET', KEYS[1], 'limit', 'tokens', 'updated', 'paused_until')
+return {string.format('%.3f', now), s[1] or '', s[2] or '', s[3] or '', s[4] or '',
+        redis.call('ZCARD', KEYS[2])}
+"""
+
+
 @dataclass(order=True, slots=True)
 class _Waiter:
     priority: int
@@ -260,6 +272,7 @@ class RedisRateLimiter:
         self._owns_client = owns_client
         self._acquire_script = redis.register_script(_ACQUIRE_LUA)
         self._release_script = redis.register_script(_RELEASE_LUA)
+        self._state_script = redis.register_script(_STATE_LUA)
         self._copy_id = uuid.uuid4().hex
         self._seq = itertools.count()
         self._queues: dict[str, _Queue] = {}
@@ -329,6 +342,29 @@ class RedisRateLimiter:
         finally:
             self._leave(key, queue, waiter)
         return await self._acquire_locally(key, limit_per_minute, deadline, priority)
+
+    async def bucket_state(self, key: str) -> BucketState | None:
+        """The key's shared bucket as Redis holds it (read-only); this copy's fallback bucket
+        while Redis is out of reach; None if the key made no call lately."""
+        if self._in_outage():
+            return await self._local.bucket_state(key)
+        try:
+            now, limit, tokens, updated, paused, flying = await self._state_script(
+                keys=self._keys(key)[:2]
+            )
+        except _UNAVAILABLE:
+            return await self._local.bucket_state(key)
+        if not limit or not tokens or not updated:
+            return None
+        per_minute = int(float(limit))
+        refill = max(0.0, float(now) - float(updated)) * per_minute / 60_000
+        return BucketState(
+            limit_per_minute=per_minute,
+            tokens=min(float(per_minute), float(tokens) + refill),
+            paused_for_seconds=max(0.0, float(paused or 0) - float(now)) / 1000,
+            in_flight=int(flying),
+            shared=True,
+        )
 
     async def _try(self, key: str, queue: _Queue, waiter: _Waiter, limit: int) -> _Verdict:
         """One run of the acquire script for the head of this copy's queue."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from application.ghl import Priority, RateLimitObservation, RateLimitPermit
+from application.observability import BucketState
 from domain.errors import RateLimitExceededError
 
 # GHL documents no Retry-After and no interval for a 429 without headers: assume its burst window.
@@ -196,6 +197,21 @@ class TokenBucketRateLimiter:
                 bucket.waiters.remove(waiter)
                 heapq.heapify(bucket.waiters)
                 _wake_head(bucket)
+
+    async def bucket_state(self, key: str) -> BucketState | None:
+        """The key's bucket as it stands (read-only); None if the key never asked for a slot."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return None
+        now = self.clock()
+        refill = (now - bucket.updated) * bucket.limit_per_minute / 60.0
+        return BucketState(
+            limit_per_minute=bucket.limit_per_minute,
+            tokens=min(float(bucket.limit_per_minute), bucket.tokens + refill),
+            paused_for_seconds=max(0.0, bucket.paused_until - now),
+            in_flight=len(bucket.in_flight),
+            shared=False,
+        )
 
     @staticmethod
     def _retry_after(bucket: _Bucket, delay: float) -> float:

@@ -13,7 +13,8 @@ class HandleContactEvent:
     change older than the lead's (GHL's ``dateUpdated``, else the event's ``timestamp``, else a
     create's ``dateAdded``) never overwrites it; a deleted lead stays deleted, even when its
     create arrives after the delete. A payload without a contact id, or an event that changes
-    nothing, is ignored."""
+    nothing, is ignored, and so is the echo of the service's own write; a lead with changes
+    made here and not pushed yet is merged field by field (application.lead_sync)."""
 
     def __init__(self, *, leads: LeadSync) -> None:
         self._leads = leads

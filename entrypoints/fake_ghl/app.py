@@ -161,9 +161,27 @@ async def _serve(
     if fake.faults.latency_ms:
         await asyncio.sleep(fake.faults.latency_ms / 1000)
     fault = fake.faults.pick(request.method, request.path, fake.rng)
+    if fault is not None and fault.kind == "lost_answer":
+        # Carried out as usual, then the connection closes before the answer is sent.
+        entry.fault = fault.kind
+        response = await _admit(request, handler, fake, entry, None, rate_headers)
+        if request.transport is not None:
+            request.transport.close()
+        return response
     if fault is not None and fault.kind != "status":
         entry.fault = fault.kind
         return await _break_connection(request, fault, fake.faults.hang_seconds)
+    return await _admit(request, handler, fake, entry, fault, rate_headers)
+
+
+async def _admit(
+    request: web.Request,
+    handler: Handler,
+    fake: FakeGhl,
+    entry: LoggedRequest,
+    fault: ScriptedFault | None,
+    rate_headers: dict[str, str],
+) -> web.StreamResponse:
     token_endpoint = request.path == "/oauth/token"  # it takes no bearer and no Version
     grant = None if token_endpoint else fake.state.grant_for(_bearer(request))
     if fault is not None:  # a scripted or random error answer

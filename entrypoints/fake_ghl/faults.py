@@ -6,18 +6,21 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["status", "timeout", "drop"]
+FaultKind = Literal["status", "timeout", "drop", "lost_answer"]
+"""``lost_answer``: the request is carried out, then the connection closes unanswered."""
 
 
 @dataclass(slots=True)
 class ScriptedFault:
-    """The next `count` requests matching `method` and `path_prefix` fail this way."""
+    """The next `count` requests matching `method` and `path_prefix` fail this way, once
+    `after` matching requests went through (an outage in the middle of a paging)."""
 
     kind: FaultKind = "status"
     status: int = 503
     count: int = 1
     method: str | None = None
     path_prefix: str = "/"
+    after: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and path.startswith(
@@ -40,7 +43,9 @@ class FaultPlan:
     def pick(self, method: str, path: str, rng: random.Random) -> ScriptedFault | None:
         """The fault for this request, if any; scripted faults come first."""
         for fault in self.scripted:
-            if fault.matches(method, path):
+            if fault.matches(method, path) and fault.after > 0:
+                fault.after -= 1
+            elif fault.matches(method, path):
                 fault.count -= 1
                 if fault.count <= 0:
                     self.scripted.remove(fault)

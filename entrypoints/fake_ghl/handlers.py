@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import operator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
@@ -193,18 +193,28 @@ async def search_contacts(request: web.Request) -> web.Response:
         and _has_text(c, query)
         and all(_matches(c, f) for f in body.get("filters", []))
     ]
-    found.sort(key=lambda c: (c["dateAdded"], c["id"]))
+    key = _sort_field(body.get("sort"))
+    found.sort(key=lambda c: (c[key], c["id"]))
     limit = int(body["pageLimit"])
     if "searchAfter" in body:
         after = tuple(body["searchAfter"])
-        page = [c for c in found if (c["dateAdded"], c["id"]) > after][:limit]
+        page = [c for c in found if (c[key], c["id"]) > after][:limit]
     else:
         start = (int(body.get("page", 1)) - 1) * limit
         if start + limit > 10_000:
             raise FakeHttpError(400, "page x pageLimit cannot exceed 10000; use searchAfter")
         page = found[start : start + limit]
-    contacts = [{**c, "searchAfter": [c["dateAdded"], c["id"]]} for c in page]
+    contacts = [{**c, "searchAfter": [c[key], c["id"]]} for c in page]
     return web.json_response({"contacts": contacts, "total": len(found)})
+
+
+def _sort_field(sort: object) -> str:
+    """The one ascending sort the fake knows besides its default (dateAdded)."""
+    if not sort:
+        return "dateAdded"
+    if sort == [{"field": "dateUpdated", "direction": "asc"}]:
+        return "dateUpdated"
+    raise FakeHttpError(422, f"sort {sort!r} is not supported by the fake")
 
 
 # --- calendars ---------------------------------------------------------------------------------
@@ -258,6 +268,7 @@ async def create_block_slot(request: web.Request) -> web.Response:
     start, end = _time(body, "startTime"), _time(body, "endTime")
     if end <= start:
         raise FakeHttpError(400, "endTime must be after startTime")
+    now = FakeState.now_iso()
     slot: Json = {
         "id": fake.state.new_id(),
         "kind": "block",
@@ -266,9 +277,12 @@ async def create_block_slot(request: web.Request) -> web.Response:
         "title": body.get("title") or "Blocked",
         "startTime": _local_iso(fake, location_id, start),
         "endTime": _local_iso(fake, location_id, end),
+        "dateAdded": now,
+        "dateUpdated": now,
     }
     fake.state.events[slot["id"]] = slot
-    return web.json_response({k: v for k, v in slot.items() if k != "kind"}, status=201)
+    keys = ("id", "locationId", "calendarId", "title", "startTime", "endTime")
+    return web.json_response({k: slot[k] for k in keys}, status=201)
 
 
 def _appointment_answer(event: Json) -> Json:
@@ -365,6 +379,67 @@ async def update_appointment(request: web.Request) -> web.Response:
 
 async def get_appointment(request: web.Request) -> web.Response:
     return web.json_response({"event": _event_dto(_appointment(request))})
+
+
+def _event_window(request: web.Request) -> tuple[str, datetime, datetime]:
+    """GET /calendars/events and /calendars/blocked-slots: ``locationId``, a ``calendarId`` (the
+    fake needs one of userId/groupId/calendarId to be the calendar) and epoch-ms strings."""
+    _own_location(request, request.query.get("locationId"))
+    calendar_id = request.query.get("calendarId")
+    if not calendar_id:
+        raise FakeHttpError(400, "calendarId, userId or groupId is required")
+    try:
+        start = datetime.fromtimestamp(float(request.query["startTime"]) / 1000, UTC)
+        end = datetime.fromtimestamp(float(request.query["endTime"]) / 1000, UTC)
+    except (KeyError, ValueError) as err:
+        raise FakeHttpError(422, "startTime and endTime must be epoch milliseconds") from err
+    return calendar_id, start, end
+
+
+def _events_in(
+    fake: FakeGhl, kind: str, calendar_id: str, start: datetime, end: datetime
+) -> list[Json]:
+    return [
+        e
+        for e in fake.state.events.values()
+        if e.get("kind") == kind
+        and e.get("calendarId") == calendar_id
+        and start <= _time(e, "startTime") <= end
+    ]
+
+
+async def list_events(request: web.Request) -> web.Response:
+    fake = _fake(request)
+    calendar_id, start, end = _event_window(request)
+    events = _events_in(fake, "appointment", calendar_id, start, end)
+    return web.json_response({"events": [_event_dto(e) for e in events]})
+
+
+async def list_blocked_slots(request: web.Request) -> web.Response:
+    """Blocked slots, in the answer schema of GET /calendars/events (CalendarEventDTO)."""
+    fake = _fake(request)
+    calendar_id, start, end = _event_window(request)
+    events = [
+        {
+            "contactId": "",
+            "groupId": "",
+            "appointmentStatus": "",
+            "assignedUserId": "",
+            "users": [],
+            **_event_dto(e),
+        }
+        for e in _events_in(fake, "block", calendar_id, start, end)
+    ]
+    return web.json_response({"events": events})
+
+
+async def delete_event(request: web.Request) -> web.Response:
+    fake = _fake(request)
+    event = _in_location(request, fake.state.events, request.match_info["eventId"], "Event")
+    del fake.state.events[event["id"]]
+    if event.get("kind") == "appointment":
+        fake.emit("AppointmentDelete", event["locationId"], {"appointment": _event_dto(event)})
+    return web.json_response({"succeeded": True}, status=201)
 
 
 # --- conversations -----------------------------------------------------------------------------
@@ -508,6 +583,9 @@ def add_routes(app: web.Application) -> None:
             web.post("/calendars/events/block-slots", create_block_slot),
             web.post("/calendars/events/appointments", create_appointment),
             web.get("/calendars/events/appointments/{eventId}", get_appointment),
+            web.get("/calendars/events", list_events),
+            web.get("/calendars/blocked-slots", list_blocked_slots),
+            web.delete("/calendars/events/{eventId}", delete_event),
             web.put("/calendars/events/appointments/{eventId}", update_appointment),
             web.post("/conversations/messages", send_message),
             web.get("/opportunities/{id}", get_opportunity),

@@ -124,9 +124,22 @@ def _timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
 
 def moment_of(stamp: timestamp_pb2.Timestamp, *, field: str, present: bool) -> datetime:
     """A required Timestamp field as an aware UTC datetime."""
-    if not present:
+    moment = optional_moment_of(stamp, field=field, present=present)
+    if moment is None:
         raise invalid(field, "is required")
-    return stamp.ToDatetime(tzinfo=UTC)
+    return moment
+
+
+def optional_moment_of(
+    stamp: timestamp_pb2.Timestamp, *, field: str, present: bool
+) -> datetime | None:
+    """An optional Timestamp field as an aware UTC datetime; out of range is INVALID_ARGUMENT."""
+    if not present:
+        return None
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise invalid(field, "must be a valid timestamp (years 1 to 9999)") from None
 
 
 def free_slots_to_proto(slots: FreeSlots) -> pb.GetFreeSlotsResponse:

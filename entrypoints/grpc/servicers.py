@@ -18,6 +18,10 @@ from application.use_cases.get_integration import (
     ListIntegrations,
     ListIntegrationsQuery,
 )
+from application.use_cases.get_integration_health import (
+    GetIntegrationHealth,
+    GetIntegrationHealthQuery,
+)
 from application.use_cases.get_template import (
     GetTemplate,
     GetTemplateQuery,
@@ -29,11 +33,12 @@ from application.use_cases.switch_integration import (
     ReactivateIntegration,
     SwitchIntegrationCommand,
 )
+from application.use_cases.sync_integration import SyncIntegration, SyncIntegrationCommand
 from application.use_cases.test_integration import TestIntegration, TestIntegrationCommand
 from application.use_cases.update_integration import UpdateIntegration, UpdateIntegrationCommand
 from application.use_cases.update_template import UpdateTemplate, UpdateTemplateCommand
 from domain.template import DEFAULT_RATE_LIMIT_PER_MINUTE
-from entrypoints.grpc import mappers
+from entrypoints.grpc import health_mappers, mappers, sync_mappers
 from entrypoints.grpc.errors import request_fields
 from entrypoints.grpc.interceptors import current_principal
 from entrypoints.grpc.pagination import PageTokens, Scope
@@ -73,6 +78,10 @@ class GrpcUseCases:
     reactivate_integration: ReactivateIntegration
     get_free_slots: GetFreeSlots
     create_block_slot: CreateBlockSlot
+    get_integration_health: GetIntegrationHealth | None = None
+    """None: GetIntegrationHealth answers UNIMPLEMENTED."""
+    sync_integration: SyncIntegration | None = None
+    """None: SyncIntegration answers UNIMPLEMENTED."""
 
 
 class IntegrationServiceServicer(pb_grpc.IntegrationServiceServicer):
@@ -302,6 +311,35 @@ class IntegrationServiceServicer(pb_grpc.IntegrationServiceServicer):
         return pb.ReactivateIntegrationResponse(
             integration=mappers.integration_to_proto(result.integration),
             connection_test=mappers.test_result_to_proto(result.test),
+        )
+
+    async def GetIntegrationHealth(
+        self, request: pb.GetIntegrationHealthRequest, context: Context
+    ) -> pb.GetIntegrationHealthResponse:
+        if self._uc.get_integration_health is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "health checks are not set up")
+        health = await self._uc.get_integration_health.execute(
+            GetIntegrationHealthQuery(
+                actor=current_principal(), integration_id=mappers.integration_id_of(request.name)
+            )
+        )
+        return pb.GetIntegrationHealthResponse(
+            integration_health=health_mappers.health_to_proto(health)
+        )
+
+    async def SyncIntegration(
+        self, request: pb.SyncIntegrationRequest, context: Context
+    ) -> pb.SyncIntegrationResponse:
+        if self._uc.sync_integration is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "sync is not set up")
+        result = await self._uc.sync_integration.execute(
+            SyncIntegrationCommand(
+                actor=current_principal(), integration_id=mappers.integration_id_of(request.name)
+            )
+        )
+        return pb.SyncIntegrationResponse(
+            integration=mappers.integration_to_proto(result.integration),
+            sync_run=sync_mappers.sync_run_to_proto(result.run),
         )
 
     # --- calendars ----------------------------------------------------------------------------

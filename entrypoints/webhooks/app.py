@@ -11,6 +11,7 @@ from entrypoints.webhooks.handlers import (
     errors_and_logging,
     receive_webhook,
 )
+from entrypoints.webhooks.ops import Operations, install_operations
 
 MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_RETRY_AFTER_SECONDS = 60
@@ -21,15 +22,19 @@ def create_webhook_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     retry_after_seconds: int = DEFAULT_RETRY_AFTER_SECONDS,
+    operations: Operations | None = None,
 ) -> web.Application:
     """``POST /webhooks/ghl`` (GHL's marketplace format, the event in the body's ``type``) and
     ``POST /webhooks/ghl/{eventType}`` (the seed's routes); bodies over `max_body_bytes` are
-    refused with 413. `retry_after_seconds` is sent with every 429."""
+    refused with 413. `retry_after_seconds` is sent with every 429. With `operations`, also
+    ``GET /metrics``, ``/healthz`` and ``/readyz``, and the deliveries are counted."""
     app = web.Application(client_max_size=max_body_bytes, middlewares=[errors_and_logging])
     app[RECEIVE_WEBHOOK] = receive
     app[RETRY_AFTER_SECONDS] = retry_after_seconds
     app.router.add_post("/webhooks/ghl", receive_webhook)
     app.router.add_post("/webhooks/ghl/{eventType}", receive_webhook)
+    if operations is not None:
+        install_operations(app, operations)
     return app
 
 

@@ -4,6 +4,7 @@ GHL retries), never a 5xx."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -39,6 +40,7 @@ HTTP_ERRORS: Mapping[ErrorCode, tuple[int, str]] = {
 }
 
 log = structlog.get_logger("entrypoints.webhooks")
+_logger = logging.getLogger("entrypoints.webhooks")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -92,11 +94,16 @@ async def errors_and_logging(request: web.Request, handler: Handler) -> web.Stre
         log.error("webhook_unexpected_error", error_type=type(err).__name__, exc_info=err)
         response = _retry_later(request, request_id, "the delivery could not be stored, retry")
     response.headers[REQUEST_ID_HEADER] = request_id
-    log.info(
-        "webhook_request",
-        status=response.status,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-    )
+    # Refusals are logged at INFO; a stored delivery only at DEBUG: a log line costs as much as
+    # the rest of the request (docs/performance.md), and the metrics count the deliveries.
+    level = logging.INFO if response.status >= 300 else logging.DEBUG
+    if _logger.isEnabledFor(level):
+        log.log(
+            level,
+            "webhook_request",
+            status=response.status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
     return response
 
 

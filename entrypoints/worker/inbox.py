@@ -16,6 +16,7 @@ import structlog
 from application.inbox import EventHandler, EventKind, HandlerOutcome
 from application.ports import Clock, UnitOfWorkFactory
 from application.webhooks import ClaimedDelivery, ClaimLostError, error_text
+from entrypoints.worker import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +66,7 @@ class InboxWorker:
         payload_retention: timedelta = DEFAULT_PAYLOAD_RETENTION,
         purge_interval: timedelta = DEFAULT_PURGE_INTERVAL,
         rng: random.Random | None = None,
+        wakeup: asyncio.Event | None = None,
     ) -> None:
         if batch_size < 1 or poll_interval <= 0 or lease <= timedelta(0):
             raise ValueError("the worker needs batch_size >= 1, poll_interval > 0, lease > 0")
@@ -79,12 +81,16 @@ class InboxWorker:
         self._purge_interval = purge_interval
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._stopping = asyncio.Event()
+        # Set when a delivery is stored in this process: the idle wait ends at once instead of
+        # after `poll_interval` (the poll still finds what other processes stored).
+        self._wakeup = wakeup or asyncio.Event()
         self._next_purge = self._clock.now()
 
     def stop(self) -> None:
         """Ask `run` to return: the delivery in hand is finished, the rest of the batch is
         handed back, unattempted, for another worker."""
         self._stopping.set()
+        self._wakeup.set()
 
     async def run(self) -> None:
         """Process until `stop()`; waits `poll_interval` whenever the inbox has nothing due."""
@@ -99,7 +105,8 @@ class InboxWorker:
                 log.error("inbox_worker_error", error_type=type(err).__name__, exc_info=err)
             if not busy:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._poll_interval)
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+            self._wakeup.clear()
         log.info("inbox_worker_stopped")
 
     async def run_once(self) -> int:
@@ -165,11 +172,18 @@ class InboxWorker:
                     await uow.inbox.mark_done(claim, now=now)
                 await uow.commit()
         except ClaimLostError:
+            metrics.PROCESSED.labels(claim.kind.value, "claim_lost").inc()
             bound.warning("inbox_claim_lost")
             return
         except Exception as err:
+            metrics.HANDLER_SECONDS.labels(claim.kind.value).observe(time.perf_counter() - started)
             await self._fail(claim, error_text(err), bound, error_type=type(err).__name__)
             return
+        metrics.HANDLER_SECONDS.labels(claim.kind.value).observe(time.perf_counter() - started)
+        metrics.PROCESSED.labels(claim.kind.value, outcome.value).inc()
+        metrics.LATENCY_SECONDS.labels(claim.kind.value).observe(
+            max(0.0, (self._clock.now() - claim.received_at).total_seconds())
+        )
         bound.info(
             "inbox_delivery_processed",
             outcome=outcome.value,
@@ -201,7 +215,9 @@ class InboxWorker:
             # Not recorded: the lease ends and the delivery is claimed again, as after a crash.
             bound.error("inbox_failure_not_recorded", error_type=type(err).__name__)
             return
+        metrics.PROCESSED.labels(claim.kind.value, "dead_lettered" if dead else "failed").inc()
         if dead:
+            metrics.DEAD_LETTERS.labels(claim.kind.value).inc()
             bound.warning("inbox_delivery_dead_lettered", error_type=error_type)
         else:
             bound.info("inbox_delivery_failed", error_type=error_type)

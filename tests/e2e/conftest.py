@@ -21,6 +21,7 @@ from tests.support.databases import KINDS, Kind, empty_database
 
 ROOT = Path(__file__).resolve().parents[2]
 _SERVING = re.compile(rb"gRPC on [0-9.]+:(\d+)")
+_WEBHOOKS = re.compile(rb"webhooks on http://[0-9.]+:(\d+)")
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Service:
     process: subprocess.Popen[bytes]
     log_path: Path
     tokens: dict[tuple[str, str | None], str] = field(default_factory=dict)
+    webhook_port: int | None = None
+    """Where the webhook app listens (from the start line)."""
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
@@ -104,7 +107,14 @@ def start_service(env: dict[str, str], log_path: Path) -> Service:
         process.kill()
         process.wait(timeout=10)
         raise AssertionError(f"service did not start: {line!r}\n{log_path.read_text()}")
-    return Service(env=env, port=int(match.group(1)), process=process, log_path=log_path)
+    webhooks = _WEBHOOKS.search(line)
+    return Service(
+        env=env,
+        port=int(match.group(1)),
+        process=process,
+        log_path=log_path,
+        webhook_port=int(webhooks.group(1)) if webhooks else None,
+    )
 
 
 def restart_service(service: Service) -> Service:

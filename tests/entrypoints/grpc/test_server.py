@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -105,7 +106,10 @@ async def test_each_rpc_is_logged_once_with_its_request_id_and_no_body(service: 
 
 
 @pytest.mark.parametrize("given", ["a b; drop", "x" * 129])
-async def test_a_request_id_that_is_not_sane_is_replaced(service: Service, given: str) -> None:
+async def test_a_request_id_that_is_not_sane_is_replaced(
+    service: Service, given: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "entrypoints.grpc")  # a read that succeeds logs at DEBUG
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         await service.stub.ListIntegrationTemplates(
             pb.ListIntegrationTemplatesRequest(), metadata=(*ADMIN_MD, ("x-request-id", given))
@@ -151,12 +155,13 @@ async def test_an_unexpected_error_is_internal_without_its_text_and_logged_with_
     assert logs[-1]["log_level"] == "error"
 
 
-async def test_a_streaming_rpc_outside_the_public_services_is_not_served_unauthenticated() -> None:
-    async def stream(request: bytes, context: Any) -> AsyncIterator[bytes]:
-        yield request
+async def test_a_client_streaming_rpc_outside_the_public_services_is_not_served() -> None:
+    async def stream(requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
+        async for request in requests:
+            yield request
 
     async def continuation(details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any]:
-        return grpc.unary_stream_rpc_method_handler(stream)
+        return grpc.stream_stream_rpc_method_handler(stream)
 
     details = SimpleNamespace(method="/integrations.v1.X/Watch", invocation_metadata=())
     handler = await AuthInterceptor(JwtAuthenticator(hs256_secret=JWT_SECRET)).intercept_service(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -157,9 +158,10 @@ async def test_unknown_paths_and_methods_answer_with_error_bodies(client: Client
 
 
 async def test_each_request_is_logged_once_with_its_outcome_and_request_id(
-    client: Client, inbox: Inbox, signer: Signer
+    client: Client, inbox: Inbox, signer: Signer, caplog: pytest.LogCaptureFixture
 ) -> None:
     integration = await inbox.integration()
+    caplog.set_level(logging.DEBUG, "entrypoints.webhooks")  # stored deliveries log at DEBUG
 
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         response = await client.post(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +74,13 @@ class InMemoryTokenStore:
         self.tokens: dict[str, OAuthTokens] = dict(tokens or {})
         self.saves: list[OAuthTokens] = []
         self.fail_saves = 0
+        self._refresh_locks: dict[str, asyncio.Lock] = {}
+
+    @asynccontextmanager
+    async def refresh_lock(self, integration_id: str) -> AsyncIterator[None]:
+        """Shared by every client given this store, as the database's lock is by copies."""
+        async with self._refresh_locks.setdefault(integration_id, asyncio.Lock()):
+            yield
 
     async def load_tokens(self, integration_id: str) -> OAuthTokens | None:
         return self.tokens.get(integration_id)

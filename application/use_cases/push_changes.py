@@ -1,0 +1,812 @@
+"""PushPendingChanges: lead and booking changes made here, delivered to GoHighLevel until they land."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from application import ghl_webhooks
+from application.booking_sync import BookingSync
+from application.ghl import (
+    AppointmentChanges,
+    AppointmentStatus,
+    ContactFields,
+    GhlApi,
+    GhlAppointment,
+    GhlAuth,
+    GhlBlockSlot,
+    GhlContact,
+    NewAppointment,
+    Priority,
+)
+from application.integration_auth import ghl_auth
+from application.lead_sync import LeadSync
+from application.ports import Cipher, Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
+from application.sync import (
+    ChangeOperation,
+    ChangeStatus,
+    LocalChange,
+    OwnWrite,
+    RecordKind,
+    SyncLeases,
+    appointment_match_key,
+    appointment_values,
+    block_match_key,
+    coalesce,
+    contact_fields,
+    contact_match_keys,
+    fingerprint,
+    lead_values,
+)
+from domain.booking import Booking
+from domain.errors import (
+    ConcurrencyError,
+    ConnectionFailedError,
+    DomainError,
+    InvalidCredentialsError,
+    NotFoundError,
+    ProviderError,
+    RateLimitExceededError,
+)
+from domain.integration import Integration
+from domain.lead import Lead, is_provisional
+
+T = TypeVar("T")
+
+_RECORD_ATTEMPTS = 5
+"""How often a transaction recording an outcome is retried when the record changed meanwhile."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushPolicy:
+    """Retries of a change: exponential backoff (`base_delay` · 2^(attempt-1), at most
+    `max_delay`, jittered down by up to half). Transient failures (GHL unreachable, 5xx, rate
+    limited) retry until the change lands; refusals (4xx) `max_attempts` times, then fail."""
+
+    batch_size: int = 100
+    base_delay: timedelta = timedelta(seconds=5)
+    max_delay: timedelta = timedelta(minutes=15)
+    max_attempts: int = 5
+    own_write_ttl: timedelta = timedelta(hours=1)
+    """How long the echo of a write is expected."""
+    lookup_window: timedelta = timedelta(minutes=1)
+    """Around a start time, where to look for what an uncertain create made."""
+    lease_ttl: timedelta = timedelta(minutes=5)
+
+    def delay(self, attempt: int, rng: random.Random) -> timedelta:
+        ceiling: timedelta = min(
+            self.max_delay, self.base_delay * 2 ** min(max(attempt, 1) - 1, 20)
+        )
+        return ceiling * (0.5 + rng.random() / 2)
+
+
+@dataclass(slots=True)
+class PushResult:
+    pushed: int = 0
+    conflicts: int = 0
+    failures: int = 0
+
+
+class PushPendingChanges:
+    """Rules:
+    - changes go out in the order they were made, per record: a lead's contact before its
+      bookings' appointments, a create before the changes made after it;
+    - a contact is created by upsert (safe to repeat); an appointment or block slot create is
+      not, so one whose answer was lost (GHL unreachable after the request may have landed) is
+      first looked for at GHL, and adopted when found, before it is made again;
+    - before an update, GHL's current version is fetched and merged field by field with the
+      changes (conflicts recorded, the newer side winning); only what is left is written;
+    - what GHL answers is applied like a webhook (so the lead or booking takes GHL's id and
+      update time), and remembered as the service's own write so that its echo is ignored;
+    - GHL unreachable or rate limiting: the change waits (backoff) and the push stops there;
+      GHL refusing (4xx): retried `max_attempts` times, then failed; credentials refused: the
+      push stops, the change untouched.
+    """
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        ghl: GhlApi,
+        cipher: Cipher,
+        leads: LeadSync,
+        bookings: BookingSync,
+        leases: SyncLeases,
+        ids: IdGenerator,
+        clock: Clock,
+        policy: PushPolicy = PushPolicy(),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._uow = uow
+        self._ghl = ghl
+        self._cipher = cipher
+        self._leads = leads
+        self._bookings = bookings
+        self._leases = leases
+        self._ids = ids
+        self._clock = clock
+        self._policy = policy
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+
+    async def due_integrations(self, *, limit: int = 100) -> list[str]:
+        """Integrations with changes due now."""
+        async with self._uow() as uow:
+            return await uow.sync.integrations_with_due_changes(now=self._clock.now(), limit=limit)
+
+    async def execute(self, integration_id: str) -> PushResult | None:
+        """Push an integration's due changes under its sync lease; None when another run holds
+        the lease or the integration is not operational (its changes wait)."""
+        holder = self._ids.new_id()
+        now = self._clock.now()
+        if not await self._leases.acquire(
+            integration_id, holder=holder, now=now, ttl=self._policy.lease_ttl
+        ):
+            return None
+        try:
+            async with self._uow() as uow:
+                integration = await uow.integrations.get(integration_id)
+                if integration is None or not integration.is_operational:
+                    return None
+                auth = await ghl_auth(uow, self._cipher, integration, priority=Priority.BACKGROUND)
+            return await self.push(integration, auth)
+        finally:
+            await self._leases.release(integration_id, holder=holder)
+
+    async def push(
+        self, integration: Integration, auth: GhlAuth, result: PushResult | None = None
+    ) -> PushResult:
+        """Push the due changes of `integration` (the caller holds its lease), counted into
+        `result`. Raises InvalidCredentialsError, ConnectionFailedError or
+        RateLimitExceededError when GHL cannot take more now; what landed before is recorded
+        (and counted)."""
+        result = result if result is not None else PushResult()
+        async with self._uow() as uow:
+            due = await uow.sync.due_changes(
+                integration.id, now=self._clock.now(), limit=self._policy.batch_size
+            )
+        done: set[tuple[RecordKind, str]] = set()
+        for change in due:
+            record = (change.record_kind, change.record_id)
+            if record in done:
+                continue
+            done.add(record)
+            if change.record_kind is RecordKind.LEAD:
+                await self._push_lead(integration, auth, change.record_id, result)
+            else:
+                await self._push_booking(integration, auth, change.record_id, result)
+        return result
+
+    # --- leads -------------------------------------------------------------------------------
+
+    async def _push_lead(
+        self, integration: Integration, auth: GhlAuth, lead_id: str, result: PushResult
+    ) -> None:
+        lead, changes = await self._load_lead(lead_id)
+        if lead is None or lead.deleted:
+            await self._settle(changes, ChangeStatus.SUPERSEDED)
+            return
+        create = _first(changes, ChangeOperation.CREATE_CONTACT)
+        if create is not None and not lead.on_provider:
+            if not await self._create_contact(integration, auth, lead, create, result):
+                return
+            lead, changes = await self._load_lead(lead_id)
+            if lead is None or lead.deleted:
+                await self._settle(changes, ChangeStatus.SUPERSEDED)
+                return
+        updates = [c for c in changes if c.operation is ChangeOperation.UPDATE_CONTACT]
+        if updates and lead.on_provider:
+            await self._update_contact(integration, auth, lead, updates, result)
+
+    async def _create_contact(
+        self,
+        integration: Integration,
+        auth: GhlAuth,
+        lead: Lead,
+        change: LocalChange,
+        result: PushResult,
+    ) -> bool:
+        keys = contact_match_keys(lead.details.email, lead.details.phone)
+        if not await self._arm(change, keys[0] if keys else None):
+            return False
+        answer = await self._call(
+            [change], result, lambda: self._ghl.upsert_contact(auth, contact_fields(lead.details))
+        )
+        if answer is None:
+            return False
+        contact = answer.contact
+
+        seen = _Seen()
+
+        async def record(uow: UnitOfWork, now: datetime) -> None:
+            current = await uow.leads.get(lead.id)
+            note = None
+            if current is not None and not current.on_provider:
+                holder = await uow.leads.get_by_external_id(integration.id, contact.id)
+                if holder is None:
+                    current.link(contact.id, external_updated_at=contact.date_updated, now=now)
+                else:
+                    # GHL matched a contact another lead already mirrors: that lead is the one.
+                    current.mark_deleted(now=now)
+                    note = f"GoHighLevel matched contact {contact.id}, already lead {holder.id}"
+                await uow.leads.update(current)
+            await self._finish(uow, [change.id], now, external_id=contact.id, note=note)
+            applied = await self._leads.apply(
+                uow,
+                integration_id=integration.id,
+                sub_account_id=integration.sub_account_id,
+                contact=contact,
+                changed_at=contact.date_updated,
+            )
+            seen.conflicts = applied.conflicts
+            await self._remember_contact(uow, integration, contact, now)
+
+        await self._record(record)
+        result.conflicts += seen.conflicts
+        result.pushed += 1
+        return True
+
+    async def _update_contact(
+        self,
+        integration: Integration,
+        auth: GhlAuth,
+        lead: Lead,
+        updates: list[LocalChange],
+        result: PushResult,
+    ) -> None:
+        try:
+            remote = await self._call(
+                updates, result, lambda: self._ghl.get_contact(auth, lead.external_id)
+            )
+        except _GoneError:
+            await self._lead_gone(lead, updates)
+            return
+        if remote is None:
+            return
+
+        # GHL's current version first: what changed on both sides is settled field by field.
+        seen = _Seen()
+
+        async def merge(uow: UnitOfWork, now: datetime) -> tuple[Lead | None, list[LocalChange]]:
+            applied = await self._leads.apply(
+                uow,
+                integration_id=integration.id,
+                sub_account_id=integration.sub_account_id,
+                contact=remote,
+                changed_at=remote.date_updated,
+            )
+            seen.conflicts = applied.conflicts
+            left = [
+                c
+                for c in await uow.sync.changes_of(RecordKind.LEAD, lead.id)
+                if c.operation is ChangeOperation.UPDATE_CONTACT
+            ]
+            return await uow.leads.get(lead.id), left
+
+        current, left = await self._record(merge)
+        result.conflicts += seen.conflicts
+        if current is None or not left:
+            return
+        values = coalesce(left).values
+        details = current.details
+        others = [f for f in values if f != "company"]
+
+        async def write() -> GhlContact:
+            written = remote
+            if others:
+                written = await self._ghl.update_contact(
+                    auth, current.external_id, contact_fields(details, only=others)
+                )
+            if "company" in values:
+                # GHL's update does not take companyName; its upsert (matched by email or phone,
+                # just written) does.
+                upserted = await self._ghl.upsert_contact(
+                    auth,
+                    ContactFields(
+                        email=details.email, phone=details.phone, company_name=details.company or ""
+                    ),
+                )
+                if upserted.contact.id != current.external_id:
+                    raise ProviderError(
+                        f"GoHighLevel matched contact {upserted.contact.id} by email or phone, "
+                        f"not {current.external_id}: the company was not changed"
+                    )
+                written = upserted.contact
+            return written
+
+        try:
+            answer = await self._call(left, result, write)
+        except _GoneError:
+            await self._lead_gone(lead, left)
+            return
+        if answer is None:
+            return
+
+        seen = _Seen()
+
+        async def record(uow: UnitOfWork, now: datetime) -> None:
+            await self._finish(
+                uow, [c.id for c in left], now, versions={c.id: c.version for c in left}
+            )
+            applied = await self._leads.apply(
+                uow,
+                integration_id=integration.id,
+                sub_account_id=integration.sub_account_id,
+                contact=answer,
+                changed_at=answer.date_updated,
+            )
+            seen.conflicts = applied.conflicts
+            await self._remember_contact(uow, integration, answer, now)
+
+        await self._record(record)
+        result.conflicts += seen.conflicts
+        result.pushed += 1
+
+    async def _lead_gone(self, lead: Lead, changes: list[LocalChange]) -> None:
+        """The contact no longer exists at GHL (deleted there): so is the lead."""
+
+        async def record(uow: UnitOfWork, now: datetime) -> None:
+            current = await uow.leads.get(lead.id)
+            if current is not None and current.mark_deleted(now=now):
+                await uow.leads.update(current)
+            await self._finish(uow, [c.id for c in changes], now, status=ChangeStatus.SUPERSEDED)
+
+        await self._record(record)
+
+    async def _remember_contact(
+        self, uow: UnitOfWork, integration: Integration, contact: GhlContact, now: datetime
+    ) -> None:
+        values = lead_values(ghl_webhooks.contact_details(contact))
+        await self._remember(uow, integration, RecordKind.LEAD, contact.id, values, now)
+
+    # --- bookings ----------------------------------------------------------------------------
+
+    async def _push_booking(
+        self, integration: Integration, auth: GhlAuth, booking_id: str, result: PushResult
+    ) -> None:
+        booking, changes = await self._load_booking(booking_id)
+        if booking is None:
+            await self._settle(changes, ChangeStatus.SUPERSEDED)
+            return
+        create = _first(changes, ChangeOperation.CREATE_APPOINTMENT) or _first(
+            changes, ChangeOperation.CREATE_BLOCK_SLOT
+        )
+        if create is not None and not booking.on_provider:
+            if not await self._create_event(integration, auth, booking, create, result):
+                return
+            booking, changes = await self._load_booking(booking_id)
+            if booking is None:
+                return
+        cancels = [c for c in changes if c.operation is ChangeOperation.CANCEL_APPOINTMENT]
+        if cancels and booking.on_provider:
+            await self._cancel_appointment(integration, auth, booking, cancels, result)
+        deletes = [c for c in changes if c.operation is ChangeOperation.DELETE_BLOCK_SLOT]
+        if deletes and booking.on_provider:
+            await self._delete_block_slot(auth, booking, deletes, result)
+
+    async def _create_event(
+        self,
+        integration: Integration,
+        auth: GhlAuth,
+        booking: Booking,
+        change: LocalChange,
+        result: PushResult,
+    ) -> bool:
+        d = booking.details
+        appointment = change.operation is ChangeOperation.CREATE_APPOINTMENT
+        try:
+            contact_id = await self._contact_of(booking)
+        except _LeadNeverCreatedError as err:
+            if appointment:
+                await self._refused([change.id], str(err), result, final=True)
+                return False
+            contact_id = None  # a block slot needs no contact
+        if appointment and contact_id is None:
+            # Its lead's contact is not at GHL yet: the lead's own change goes first.
+            await self._retry([change.id], "waiting for the lead to reach GoHighLevel", None)
+            return False
+        was_uncertain = change.uncertain
+        key = (
+            appointment_match_key(d.calendar_id, contact_id or "", d.start)
+            if appointment
+            else block_match_key(d.calendar_id, d.start, d.end)
+        )
+        if not await self._arm(change, key):
+            return False
+        window = self._policy.lookup_window
+        created: GhlAppointment | GhlBlockSlot | None
+        if appointment:
+            assert contact_id is not None
+            new = NewAppointment(
+                calendar_id=d.calendar_id,
+                contact_id=contact_id,
+                start=d.start,
+                end=d.end,
+                title=d.title,
+                address=d.address,
+                assigned_user_id=d.assigned_user_id,
+                ignore_free_slot_validation=bool(change.fields.get("ignore_free_slot_validation")),
+            )
+
+            async def make_appointment() -> GhlAppointment:
+                if was_uncertain:
+                    found = await self._ghl.list_appointments(
+                        auth, d.calendar_id, start=d.start - window, end=d.start + window
+                    )
+                    for a in found:
+                        if a.contact_id == contact_id and a.start == d.start:
+                            return a
+                return await self._ghl.create_appointment(auth, new)
+
+            created = await self._call([change], result, make_appointment)
+        else:
+
+            async def make_block() -> GhlBlockSlot:
+                if was_uncertain:
+                    found = await self._ghl.list_block_slots(
+                        auth, d.calendar_id, start=d.start - window, end=d.start + window
+                    )
+                    for b in found:
+                        if b.start == d.start and b.end == d.end:
+                            return b
+                return await self._ghl.create_block_slot(
+                    auth, d.calendar_id, start=d.start, end=d.end, title=d.title
+                )
+
+            created = await self._call([change], result, make_block)
+        if created is None:
+            return False
+        event = created
+
+        seen = _Seen()
+
+        async def record(uow: UnitOfWork, now: datetime) -> None:
+            current = await uow.bookings.get(booking.id)
+            note = None
+            if current is not None and not current.on_provider:
+                holder = await uow.bookings.get_by_external_id(integration.id, event.id)
+                if holder is None:
+                    current.link(
+                        event.id,
+                        contact_external_id=contact_id or current.details.contact_external_id,
+                        external_updated_at=(
+                            event.date_updated if isinstance(event, GhlAppointment) else None
+                        ),
+                        now=now,
+                    )
+                else:
+                    current.delete(now=now)
+                    note = f"GoHighLevel's event {event.id} is already booking {holder.id}"
+                await uow.bookings.update(current)
+            await self._finish(uow, [change.id], now, external_id=event.id, note=note)
+            if isinstance(event, GhlAppointment):
+                applied = await self._bookings.apply(
+                    uow,
+                    integration_id=integration.id,
+                    sub_account_id=integration.sub_account_id,
+                    appointment=event,
+                    changed_at=event.date_updated,
+                )
+                seen.conflicts = applied.conflicts
+                await self._remember_appointment(uow, integration, event, now)
+
+        await self._record(record)
+        result.conflicts += seen.conflicts
+        result.pushed += 1
+        return True
+
+    async def _cancel_appointment(
+        self,
+        integration: Integration,
+        auth: GhlAuth,
+        booking: Booking,
+        cancels: list[LocalChange],
+        result: PushResult,
+    ) -> None:
+        try:
+            remote = await self._call(
+                cancels, result, lambda: self._ghl.get_appointment(auth, booking.external_id)
+            )
+        except _GoneError:
+            await self._gone(booking, cancels)
+            return
+        if remote is None:
+            return
+
+        seen = _Seen()
+
+        async def merge(uow: UnitOfWork, now: datetime) -> list[LocalChange]:
+            applied = await self._bookings.apply(
+                uow,
+                integration_id=integration.id,
+                sub_account_id=integration.sub_account_id,
+                appointment=remote,
+                changed_at=remote.date_updated,
+            )
+            seen.conflicts = applied.conflicts
+            return [
+                c
+                for c in await uow.sync.changes_of(RecordKind.BOOKING, booking.id)
+                if c.operation is ChangeOperation.CANCEL_APPOINTMENT
+            ]
+
+        left = await self._record(merge)
+        result.conflicts += seen.conflicts
+        if not left:
+            return
+        try:
+            answer = await self._call(
+                left,
+                result,
+                lambda: self._ghl.update_appointment(
+                    auth,
+                    booking.external_id,
+                    AppointmentChanges(status=AppointmentStatus.CANCELLED),
+                ),
+            )
+        except _GoneError:
+            await self._gone(booking, left)
+            return
+        if answer is None:
+            return
+
+        async def record(uow: UnitOfWork, now: datetime) -> None:
+            await self._finish(
+                uow, [c.id for c in left], now, versions={c.id: c.version for c in left}
+            )
+            await self._bookings.apply(
+                uow,
+                integration_id=integration.id,
+                sub_account_id=integration.sub_account_id,
+                appointment=answer,
+                changed_at=answer.date_updated,
+            )
+            await self._remember_appointment(uow, integration, answer, now)
+
+        await self._record(record)
+        result.pushed += 1
+
+    async def _delete_block_slot(
+        self, auth: GhlAuth, booking: Booking, deletes: list[LocalChange], result: PushResult
+    ) -> None:
+
+        async def delete() -> bool:
+            await self._ghl.delete_calendar_event(auth, booking.external_id)
+            return True
+
+        try:
+            done = await self._call(deletes, result, delete)
+        except _GoneError:
+            done = True  # already gone
+        if done is None:
+            return
+
+        async def record(uow: UnitOfWork, now: datetime) -> None:
+            await self._finish(uow, [c.id for c in deletes], now)
+
+        await self._record(record)
+        result.pushed += 1
+
+    async def _gone(self, booking: Booking, changes: list[LocalChange]) -> None:
+        """The appointment no longer exists at GHL: the booking is cancelled for good."""
+
+        async def record(uow: UnitOfWork, now: datetime) -> None:
+            current = await uow.bookings.get(booking.id)
+            if current is not None and current.delete(now=now):
+                await uow.bookings.update(current)
+            await self._finish(uow, [c.id for c in changes], now, status=ChangeStatus.SUPERSEDED)
+
+        await self._record(record)
+
+    async def _remember_appointment(
+        self, uow: UnitOfWork, integration: Integration, appointment: GhlAppointment, now: datetime
+    ) -> None:
+        values = appointment_values(appointment, ghl_webhooks.booking_status(appointment.status))
+        await self._remember(uow, integration, RecordKind.BOOKING, appointment.id, values, now)
+
+    async def _contact_of(self, booking: Booking) -> str | None:
+        """The GHL id of the booking's contact: its lead's (or, for a lead that turned out to
+        be a contact another lead mirrors, the one GHL matched); None while not at GHL. Raises
+        _LeadNeverCreatedError when GHL refused the lead's contact for good."""
+        if not is_provisional(booking.details.contact_external_id):
+            return booking.details.contact_external_id
+        if booking.lead_id is None:
+            raise _LeadNeverCreatedError("the booking has no lead")
+        async with self._uow() as uow:
+            lead = await uow.leads.get(booking.lead_id)
+            if lead is None:
+                raise _LeadNeverCreatedError("the booking's lead is gone")
+            if lead.on_provider:
+                return lead.external_id
+            for change in await uow.sync.changes_of(RecordKind.LEAD, lead.id, pending_only=False):
+                if change.operation is not ChangeOperation.CREATE_CONTACT:
+                    continue
+                if change.external_id:
+                    return change.external_id
+                if change.status is ChangeStatus.FAILED:
+                    raise _LeadNeverCreatedError(
+                        f"GoHighLevel refused the lead's contact: {change.last_error}"
+                    )
+        return None
+
+    # --- shared steps ------------------------------------------------------------------------
+
+    async def _load_lead(self, lead_id: str) -> tuple[Lead | None, list[LocalChange]]:
+        async with self._uow() as uow:
+            return await uow.leads.get(lead_id), await uow.sync.changes_of(RecordKind.LEAD, lead_id)
+
+    async def _load_booking(self, booking_id: str) -> tuple[Booking | None, list[LocalChange]]:
+        async with self._uow() as uow:
+            return await uow.bookings.get(booking_id), await uow.sync.changes_of(
+                RecordKind.BOOKING, booking_id
+            )
+
+    async def _arm(self, change: LocalChange, match_key: str | None) -> bool:
+        """Record that a create is about to be asked of GHL; False if the change moved on."""
+        try:
+            async with self._uow() as uow:
+                current = await uow.sync.get_change(change.id)
+                if current is None or not current.pending:
+                    return False
+                current.arm(match_key=match_key, now=self._clock.now())
+                await uow.sync.update_change(current)
+                await uow.commit()
+        except ConcurrencyError:
+            return False
+        change.uncertain, change.version = current.uncertain, current.version
+        return True
+
+    async def _call(
+        self,
+        changes: Sequence[LocalChange],
+        result: PushResult,
+        call: Callable[[], Awaitable[T]],
+    ) -> T | None:
+        """GHL's answer to `call`, or None when GHL refused it (recorded on the changes)."""
+        ids = [c.id for c in changes]
+        creates = any(c.operation.creates for c in changes)
+        try:
+            answer = await call()
+        except InvalidCredentialsError:
+            raise
+        except RateLimitExceededError as err:
+            await self._retry(ids, err.message, timedelta(seconds=err.retry_after_seconds))
+            raise
+        except ConnectionFailedError as err:
+            # A create may have landed: it stays uncertain, to be looked for first.
+            await self._retry(ids, err.message, None, sure_unsent=not creates)
+            raise
+        except NotFoundError as err:
+            if creates:
+                await self._refused(ids, err.message, result)
+                return None
+            raise _GoneError from err
+        except DomainError as err:
+            await self._refused(ids, err.message, result)
+            return None
+        return answer
+
+    async def _retry(
+        self, ids: Sequence[str], error: str, after: timedelta | None, *, sure_unsent: bool = True
+    ) -> None:
+        async def record(uow: UnitOfWork, now: datetime) -> None:
+            for change in await self._reload_many(uow, ids):
+                if not change.operation.creates:
+                    change.attempts += 1
+                wait = after or self._policy.delay(change.attempts, self._rng)
+                change.retry_at(now + wait, error=error, now=now, sure_unsent=sure_unsent)
+                await uow.sync.update_change(change)
+
+        await self._record(record)
+
+    async def _refused(
+        self, ids: Sequence[str], error: str, result: PushResult, *, final: bool = False
+    ) -> None:
+        """GHL refused the changes (or, `final`, they cannot be made): retried up to the last
+        attempt, then failed."""
+
+        async def record(uow: UnitOfWork, now: datetime) -> None:
+            for change in await self._reload_many(uow, ids):
+                if not change.operation.creates:
+                    change.attempts += 1
+                if final or change.attempts >= self._policy.max_attempts:
+                    change.fail(error=error, now=now)
+                    result.failures += 1
+                else:
+                    wait = self._policy.delay(change.attempts, self._rng)
+                    change.retry_at(now + wait, error=error, now=now, sure_unsent=True)
+                await uow.sync.update_change(change)
+
+        await self._record(record)
+
+    async def _settle(self, changes: Sequence[LocalChange], status: ChangeStatus) -> None:
+        if not changes:
+            return
+
+        async def record(uow: UnitOfWork, now: datetime) -> None:
+            await self._finish(uow, [c.id for c in changes], now, status=status)
+
+        await self._record(record)
+
+    async def _finish(
+        self,
+        uow: UnitOfWork,
+        ids: Sequence[str],
+        now: datetime,
+        *,
+        status: ChangeStatus = ChangeStatus.DONE,
+        external_id: str | None = None,
+        note: str | None = None,
+        versions: dict[str, int] | None = None,
+    ) -> None:
+        """Settle the changes still pending; with `versions`, only those not changed since
+        (a change merged meanwhile is pushed again)."""
+        for change in await self._reload_many(uow, ids):
+            if versions is not None and change.version != versions.get(change.id):
+                continue
+            if status is ChangeStatus.DONE:
+                change.done(now=now, external_id=external_id, note=note)
+            else:
+                change.supersede(now=now)
+            await uow.sync.update_change(change)
+
+    async def _remember(
+        self,
+        uow: UnitOfWork,
+        integration: Integration,
+        kind: RecordKind,
+        external_id: str,
+        values: dict[str, object],
+        now: datetime,
+    ) -> None:
+        await uow.sync.remember_own_write(
+            OwnWrite(
+                integration_id=integration.id,
+                record_kind=kind,
+                external_id=external_id,
+                fingerprint=fingerprint(values),
+                written_at=now,
+                expires_at=now + self._policy.own_write_ttl,
+            )
+        )
+
+    @staticmethod
+    async def _reload_many(uow: UnitOfWork, ids: Sequence[str]) -> list[LocalChange]:
+        """The changes, as stored now, that are still pending."""
+        found = [await uow.sync.get_change(change_id) for change_id in dict.fromkeys(ids)]
+        return [c for c in found if c is not None and c.pending]
+
+    async def _record(self, step: Callable[[UnitOfWork, datetime], Awaitable[T]]) -> T:
+        """Run `step` in a transaction and commit, again from a fresh read if a record changed
+        meanwhile."""
+        for attempt in range(_RECORD_ATTEMPTS):
+            try:
+                async with self._uow() as uow:
+                    value = await step(uow, self._clock.now())
+                    await uow.commit()
+                    return value
+            except ConcurrencyError:
+                if attempt == _RECORD_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What a recording step found; set anew on each try, so a retried step counts once."""
+
+    conflicts: int = 0
+
+
+class _LeadNeverCreatedError(Exception):
+    """A booking's lead will never be at GHL: the booking cannot be made there either."""
+
+
+class _GoneError(Exception):
+    """GHL no longer has what a change updates (404)."""
+
+
+def _first(changes: Sequence[LocalChange], operation: ChangeOperation) -> LocalChange | None:
+    return next((c for c in changes if c.operation is operation), None)

@@ -1,0 +1,1 @@
+"""Benchmarks of the service's hot paths beside hand-written baselines (`make bench`)."""

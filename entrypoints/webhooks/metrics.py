@@ -1,0 +1,190 @@
+"""Metrics of the webhook ingress: deliveries received, verified, rejected and duplicate by event
+type, and the per-integration log of deliveries whose signature failed (for health)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import Counter, Histogram
+
+from application.inbox import EventKind
+from application.observability import UnverifiedDeliveries
+from application.ports import Clock
+from application.webhooks import WebhookTargets, classify, location_of, parse_payload
+from domain.errors import DomainError, ErrorCode
+from entrypoints.webhooks.handlers import Handler
+
+log = structlog.get_logger(__name__)
+
+# Label values: the service's event kinds (a fixed vocabulary), never the sender's own names,
+# which an unauthenticated caller chooses.
+UNKNOWN: Final = "unknown"
+_KINDS: Final = frozenset(kind.value for kind in EventKind)
+
+RECEIVED: Final = Counter(
+    "integrations_webhooks_received",
+    "Webhook deliveries received, by event type (the service's event kind).",
+    ["event_type"],
+)
+VERIFIED: Final = Counter(
+    "integrations_webhooks_verified",
+    "Webhook deliveries whose signature verified (stored, duplicate, or refused as inactive).",
+    ["event_type"],
+)
+REJECTED: Final = Counter(
+    "integrations_webhooks_rejected",
+    "Webhook deliveries refused, by reason: invalid, unknown_location, signature, "
+    "integration_not_active, too_large.",
+    ["event_type", "reason"],
+)
+DUPLICATE: Final = Counter(
+    "integrations_webhooks_duplicate",
+    "Webhook deliveries acknowledged without being stored again (already in the inbox).",
+    ["event_type"],
+)
+DEFERRED: Final = Counter(
+    "integrations_webhooks_deferred",
+    "Webhook deliveries answered 429 because they could not be stored (the sender retries).",
+    ["event_type"],
+)
+INGEST_SECONDS: Final = Histogram(
+    "integrations_webhook_ingest_duration_seconds",
+    "Time from a delivery's request to its answer (stored and committed, or refused).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+_REASONS: Final = {
+    ErrorCode.INVALID_ARGUMENT: "invalid",
+    ErrorCode.NOT_FOUND: "unknown_location",
+    ErrorCode.WEBHOOK_SIGNATURE_INVALID: "signature",
+    ErrorCode.INTEGRATION_NOT_ACTIVE: "integration_not_active",
+}
+_WEBHOOK_ROUTES: Final = "/webhooks/"
+
+
+@dataclass(slots=True)
+class _Tally:
+    hours: deque[tuple[int, int]] = field(default_factory=deque)  # (hour number, count)
+    last_at: datetime | None = None
+
+
+class SignatureFailureLog:
+    """An UnverifiedDeliveryLog in memory: per integration, hourly counts for a day and the
+    newest failure. Only integrations that exist are tallied (a delivery is attributed through
+    its location), so forged traffic cannot grow it beyond them."""
+
+    def __init__(self, *, keep: timedelta = timedelta(hours=25)) -> None:
+        self._keep_hours = int(keep.total_seconds() // 3600) + 1
+        self._tallies: dict[str, _Tally] = {}
+
+    def record(self, integration_id: str, at: datetime) -> None:
+        tally = self._tallies.setdefault(integration_id, _Tally())
+        hour = _hour(at)
+        if tally.hours and tally.hours[-1][0] == hour:
+            tally.hours[-1] = (hour, tally.hours[-1][1] + 1)
+        else:
+            tally.hours.append((hour, 1))
+        while tally.hours and tally.hours[0][0] <= hour - self._keep_hours:
+            tally.hours.popleft()
+        tally.last_at = at if tally.last_at is None else max(tally.last_at, at)
+
+    def unverified_since(self, integration_id: str, since: datetime) -> UnverifiedDeliveries:
+        tally = self._tallies.get(integration_id)
+        if tally is None:
+            return UnverifiedDeliveries(0, None)
+        # Hourly resolution: the hour `since` falls in counts whole.
+        first = _hour(since)
+        return UnverifiedDeliveries(sum(n for h, n in tally.hours if h >= first), tally.last_at)
+
+
+def _hour(at: datetime) -> int:
+    return int(at.timestamp() // 3600)
+
+
+@dataclass(frozen=True, slots=True)
+class IngressObserver:
+    """What the metrics middleware needs besides the counters: where deliveries go (to attribute
+    a failed signature to its integration) and the log of those failures."""
+
+    targets: WebhookTargets
+    failures: SignatureFailureLog
+    clock: Clock
+
+
+def metrics_middleware(observer: IngressObserver) -> Middleware:
+    """Counts each delivery to the webhook routes once. On success the event type and whether it
+    was a duplicate are what the handler bound to the request's log context; a refused delivery
+    (rare, off the hot path) is classified from its body."""
+
+    @web.middleware
+    async def measured(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        if route is None or not route.canonical.startswith(_WEBHOOK_ROUTES):
+            return await handler(request)
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except DomainError as err:
+            await _refused(request, err, observer)
+            raise
+        except web.HTTPException as err:  # the body was too large, say
+            _count(RECEIVED, UNKNOWN)
+            REJECTED.labels(UNKNOWN, "too_large" if err.status == 413 else "invalid").inc()
+            raise
+        except Exception:
+            _count(RECEIVED, UNKNOWN)
+            DEFERRED.labels(UNKNOWN).inc()
+            raise
+        finally:
+            INGEST_SECONDS.observe(time.perf_counter() - started)
+        bound = structlog.contextvars.get_contextvars()
+        kind = _kind_label(bound.get("kind"))
+        _count(RECEIVED, kind)
+        _count(VERIFIED, kind)
+        if bound.get("duplicate"):
+            _count(DUPLICATE, kind)
+        return response
+
+    return measured
+
+
+async def _refused(request: web.Request, err: DomainError, observer: IngressObserver) -> None:
+    body = await request.read()  # read already: aiohttp keeps the bytes
+    try:
+        payload = parse_payload(body)
+    except DomainError:
+        payload = {}
+    _, kind_of = classify(request.match_info.get("eventType"), payload)
+    kind = kind_of.value if payload or kind_of is not EventKind.UNHANDLED else UNKNOWN
+    _count(RECEIVED, kind)
+    reason = _REASONS.get(err.code)
+    if reason is None:  # STORAGE_UNAVAILABLE and the like: answered 429, retried by the sender
+        DEFERRED.labels(kind).inc()
+        return
+    REJECTED.labels(kind, reason).inc()
+    if err.code is ErrorCode.INTEGRATION_NOT_ACTIVE:
+        _count(VERIFIED, kind)
+    elif err.code is ErrorCode.WEBHOOK_SIGNATURE_INVALID:
+        location = location_of(payload)
+        try:
+            target = None if location is None else await observer.targets.find_by_location(location)
+        except Exception as lookup_error:  # the count above stands; the attribution is lost
+            log.warning("webhook_refusal_unattributed", error_type=type(lookup_error).__name__)
+            return
+        if target is not None:
+            observer.failures.record(target.integration_id, observer.clock.now())
+
+
+def _kind_label(value: object) -> str:
+    return value if isinstance(value, str) and value in _KINDS else UNKNOWN
+
+
+def _count(counter: Counter, kind: str) -> None:
+    counter.labels(kind).inc()
