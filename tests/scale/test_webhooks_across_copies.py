@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
+import signal
 import time
 from datetime import datetime
 from pathlib import Path
@@ -31,10 +33,23 @@ LEASE_SECONDS = 2
 VICTIM = COPIES - 1
 
 
-async def claims_held_when_killed(running: Cluster, *, backlog: int) -> dict[str, datetime]:
-    """Once the last copy has processed a few deliveries and `backlog` more wait (so that every
-    worker is busy), SIGKILL it; returns the deliveries being processed at that moment, with
-    the end of their leases."""
+async def processing(running: Cluster) -> dict[str, tuple[str, datetime]]:
+    """The deliveries being processed: claim token and lease end of each."""
+    rows = await sql(
+        running.database_url,
+        "SELECT id, claim_token, claimed_until FROM webhook_deliveries WHERE status = 'processing'",
+    )
+    return {str(id): (token, until) for id, token, until in rows}
+
+
+async def kill_holding_claims(running: Cluster, *, backlog: int) -> dict[str, datetime]:
+    """SIGKILL the last copy mid-run, while it holds claims; returns them with their lease ends.
+
+    Once it has processed a few deliveries and `backlog` more wait, it is stopped (SIGSTOP) for
+    most of a lease: meanwhile the others settle what they hold or hand it back (a worker hands
+    back its batch once half the lease is used), so the claims still held unchanged are the
+    stopped copy's. It is killed if it holds some, else resumed and stopped again later."""
+    victim = running.copy(VICTIM).process.pid
     give_up = time.monotonic() + 60
     while True:
         [(waiting,)] = await sql(
@@ -42,15 +57,19 @@ async def claims_held_when_killed(running: Cluster, *, backlog: int) -> dict[str
             "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'",
         )
         if waiting >= backlog and len(processed_by(running, VICTIM)) >= 5:
-            break
-        assert time.monotonic() < give_up, "no backlog built up: nothing to kill the copy in"
-        await asyncio.sleep(0.02)
-    await asyncio.to_thread(running.kill, VICTIM)
-    rows = await sql(
-        running.database_url,
-        "SELECT id, claimed_until FROM webhook_deliveries WHERE status = 'processing'",
-    )
-    return {str(id): claimed_until for id, claimed_until in rows}
+            os.kill(victim, signal.SIGSTOP)
+            before = await processing(running)
+            await asyncio.sleep(LEASE_SECONDS * 0.8)
+            after = await processing(running)
+            held = {
+                d: until for d, (token, until) in before.items() if after.get(d) == (token, until)
+            }
+            if held:
+                await asyncio.to_thread(running.kill, VICTIM)
+                return held
+            os.kill(victim, signal.SIGCONT)
+        assert time.monotonic() < give_up, "the copy never held a claim to be killed with"
+        await asyncio.sleep(0.05)
 
 
 async def _run(tmp_path: Path, *, deliveries: int, kill: bool) -> None:
@@ -64,7 +83,7 @@ async def _run(tmp_path: Path, *, deliveries: int, kill: bool) -> None:
                 bodies,
             )
         )
-        held = await claims_held_when_killed(running, backlog=deliveries // 10) if kill else {}
+        held = await kill_holding_claims(running, backlog=deliveries // 10) if kill else {}
         statuses = await sending
         await wait_until_settled(running.database_url, expected=deliveries, within=300)
         found = await outcome(running.database_url)
@@ -93,10 +112,9 @@ async def _run(tmp_path: Path, *, deliveries: int, kill: bool) -> None:
     assert max(counted.values()) == 1
     assert len(counted) >= deliveries - (1 if kill else 0)
     if kill:
-        # The victim's claims were finished by the others, only after their leases ended.
-        orphaned = {d for d, until in held.items() if finished[d] >= until}
-        assert orphaned, held
-        assert orphaned <= set().union(*by_copy[:VICTIM])
+        # The victim's claims were finished by the others, once their leases had ended.
+        assert {d: finished[d] >= until for d, until in held.items()} == dict.fromkeys(held, True)
+        assert set(held) <= set().union(*by_copy[:VICTIM])
 
 
 async def test_webhooks_spread_across_three_copies_are_processed_once_through_a_kill(
