@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -11,11 +12,13 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 
+from entrypoints.auth import mint_token
 from integrations.v1 import integration_service_pb2_grpc
 from tests.support.databases import KINDS, Kind, empty_database
 
@@ -47,12 +50,27 @@ class Service:
         return done.stdout.decode().strip()
 
     def token(self, role: str = "admin", sub_account: str | None = None) -> str:
+        """A bearer token as the platform's identity provider would issue it: signed with the
+        service's JWT secret (the dev secret it generated on first start). The first one is
+        minted by `integrations token`, so that command is exercised too."""
         key = (role, sub_account)
         if key not in self.tokens:
-            args = ["token", "--role", role, "--subject", f"{role}-e2e"]
-            self.tokens[key] = self.cli(
-                *args, *(["--sub-account", sub_account] if sub_account else [])
-            )
+            if not self.tokens:
+                args = ["token", "--role", role, "--subject", f"{role}-e2e"]
+                self.tokens[key] = self.cli(
+                    *args, *(["--sub-account", sub_account] if sub_account else [])
+                )
+            else:
+                secrets = json.loads(
+                    (Path(self.env["INTEGRATIONS_DATA_DIR"]) / "dev-secrets.json").read_text()
+                )
+                self.tokens[key] = mint_token(
+                    secrets["jwt_secret"],
+                    subject=f"{role}-e2e",
+                    role=role,
+                    sub_account_id=sub_account,
+                    ttl=timedelta(hours=1),
+                )
         return self.tokens[key]
 
     def metadata(
