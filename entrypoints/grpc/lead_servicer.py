@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,10 +29,8 @@ from integrations.v1 import lead_service_pb2_grpc as pb_grpc
 if TYPE_CHECKING:
     Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
-_ALL_INTEGRATIONS = mappers.INTEGRATIONS + "-"
 _LEADS = "/leads/"
 _BOOKINGS = "/bookings/"
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 
 LeadState = lead_pb2.Lead.State
 LEAD_STATES: Mapping[LeadStatus, LeadState.ValueType] = {
@@ -79,7 +76,7 @@ class LeadServiceServicer(pb_grpc.LeadServiceServicer):
     async def ListLeads(
         self, request: lead_service_pb2.ListLeadsRequest, context: Context
     ) -> lead_service_pb2.ListLeadsResponse:
-        integration_id = _parent_of(request.parent)
+        integration_id = mappers.integration_parent_of(request.parent)
         statuses = frozenset(_lead_status_of(s) for s in request.states)
         scope: Scope = {
             "method": "ListLeads",
@@ -279,30 +276,12 @@ def booking_name(integration_id: str, booking_id: str) -> str:
 
 def lead_ids_of(name: str, *, field: str = "name") -> tuple[str, str]:
     """(integration id, lead id) of `integrations/{integration}/leads/{lead}`."""
-    parent, separator, lead_id = name.partition(_LEADS)
-    if not separator or not _ID.fullmatch(lead_id):
-        raise mappers.invalid(
-            field, "must be a resource name of the form integrations/{integration}/leads/{lead}"
-        )
-    return mappers.integration_id_of(parent, field=field), lead_id
+    return mappers.child_ids_of(name, "leads", field=field)
 
 
 def booking_ids_of(name: str, *, field: str = "name") -> tuple[str, str]:
     """(integration id, booking id) of `integrations/{integration}/bookings/{booking}`."""
-    parent, separator, booking_id = name.partition(_BOOKINGS)
-    if not separator or not _ID.fullmatch(booking_id):
-        raise mappers.invalid(
-            field,
-            "must be a resource name of the form integrations/{integration}/bookings/{booking}",
-        )
-    return mappers.integration_id_of(parent, field=field), booking_id
-
-
-def _parent_of(parent: str) -> str | None:
-    """The integration id of `integrations/{id}`; None for `integrations/-` (all of them)."""
-    if parent == _ALL_INTEGRATIONS:
-        return None
-    return mappers.integration_id_of(parent, field="parent")
+    return mappers.child_ids_of(name, "bookings", field=field)
 
 
 def _lead_status_of(state: int) -> LeadStatus:

@@ -59,6 +59,28 @@ def integration_id_of(name: str, *, field: str = "name") -> str:
     return _resource_id(name, INTEGRATIONS, _INTEGRATION_ID, field)
 
 
+ALL_INTEGRATIONS = INTEGRATIONS + "-"
+
+
+def integration_parent_of(parent: str) -> str | None:
+    """The integration id of a `parent` of `integrations/{id}`; None for `integrations/-`
+    (every integration the caller may see)."""
+    if parent == ALL_INTEGRATIONS:
+        return None
+    return integration_id_of(parent, field="parent")
+
+
+def child_ids_of(name: str, collection: str, *, field: str) -> tuple[str, str]:
+    """(integration id, child id) of `integrations/{integration}/{collection}/{child}`."""
+    parent, separator, child_id = name.partition(f"/{collection}/")
+    if not separator or not _INTEGRATION_ID.fullmatch(child_id):
+        raise invalid(
+            field,
+            f"must be a resource name of the form integrations/{{integration}}/{collection}/{{id}}",
+        )
+    return integration_id_of(parent, field=field), child_id
+
+
 def template_name(slug: str) -> str:
     return TEMPLATES + slug
 

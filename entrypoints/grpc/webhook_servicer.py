@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,9 +27,7 @@ from integrations.v1 import webhook_service_pb2_grpc as pb_grpc
 if TYPE_CHECKING:
     Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
-_ALL_INTEGRATIONS = mappers.INTEGRATIONS + "-"
 _DELIVERIES = "/webhookDeliveries/"
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 
 State = webhook_delivery_pb2.WebhookDelivery.State
 STATES: Mapping[DeliveryStatus, State.ValueType] = {
@@ -63,7 +60,7 @@ class WebhookServiceServicer(pb_grpc.WebhookServiceServicer):
     async def ListWebhookDeliveries(
         self, request: webhook_service_pb2.ListWebhookDeliveriesRequest, context: Context
     ) -> webhook_service_pb2.ListWebhookDeliveriesResponse:
-        integration_id = _parent_of(request.parent)
+        integration_id = mappers.integration_parent_of(request.parent)
         statuses = frozenset(_status_of(s) for s in request.states)
         kind = _kind_of(request.kind)
         scope: Scope = {
@@ -112,21 +109,7 @@ def delivery_name(view: WebhookDeliveryView) -> str:
 
 def delivery_ids_of(name: str, *, field: str = "name") -> tuple[str, str]:
     """(integration id, delivery id) of `integrations/{i}/webhookDeliveries/{d}`."""
-    parent, separator, delivery_id = name.partition(_DELIVERIES)
-    if not separator or not _ID.fullmatch(delivery_id):
-        raise mappers.invalid(
-            field,
-            "must be a resource name of the form "
-            "integrations/{integration}/webhookDeliveries/{webhook_delivery}",
-        )
-    return mappers.integration_id_of(parent, field=field), delivery_id
-
-
-def _parent_of(parent: str) -> str | None:
-    """The integration id of `integrations/{id}`; None for `integrations/-` (all of them)."""
-    if parent == _ALL_INTEGRATIONS:
-        return None
-    return mappers.integration_id_of(parent, field="parent")
+    return mappers.child_ids_of(name, "webhookDeliveries", field=field)
 
 
 def _status_of(state: int) -> DeliveryStatus:
