@@ -9,7 +9,6 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from adapters.crypto.ghl_public_keys import GHL_ED25519_PUBLIC_KEY_PEM, GHL_RSA_PUBLIC_KEY_PEM
 from application.webhooks import SignatureScheme, VerifiedSignature
 from domain.errors import WebhookSignatureInvalidError
 from domain.values import SecretStr
@@ -40,18 +40,11 @@ SIGNATURE_HEADERS = frozenset(
 )
 """Every header a verifier reads (lower-case)."""
 
-GHL_ED25519_KEY_FILE = "ghl-webhook-public-key-ed25519.pem"
-GHL_RSA_KEY_FILE = "ghl-webhook-public-key-rsa.pem"
 _ABSENT = "N/A"  # GHL's sample code treats this value as no signature
 _ED25519_SIGNATURE_BYTES = 64
 _SW_SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 _SW_VERSION = "v1"
 _HMAC_PREFIX = "sha256="
-
-
-def bundled_key_pem(file_name: str) -> bytes:
-    """A GHL public key shipped with the package (copied from GHL's documentation)."""
-    return (resources.files("adapters.crypto") / "keys" / file_name).read_bytes()
 
 
 def load_ed25519_public_key(pem: bytes) -> Ed25519PublicKey:
@@ -118,10 +111,8 @@ class WebhookSignatureVerifier:
         ghl_ed25519_key: Ed25519PublicKey | None = None,
         ghl_rsa_key: RSAPublicKey | None = None,
     ) -> None:
-        self._ed25519 = ghl_ed25519_key or load_ed25519_public_key(
-            bundled_key_pem(GHL_ED25519_KEY_FILE)
-        )
-        self._rsa = ghl_rsa_key or load_rsa_public_key(bundled_key_pem(GHL_RSA_KEY_FILE))
+        self._ed25519 = ghl_ed25519_key or load_ed25519_public_key(GHL_ED25519_PUBLIC_KEY_PEM)
+        self._rsa = ghl_rsa_key or load_rsa_public_key(GHL_RSA_PUBLIC_KEY_PEM)
 
     @classmethod
     def from_files(

@@ -58,10 +58,10 @@ async def test_a_burst_of_500_calls_completes_at_the_fakes_limit(
     log = running.fake.log
     assert [r.status for r in log] == [200] * 500
     assert _busiest_window(running.fake, 0.2) <= 50
-    elapsed = log[-1].at - log[0].at
-    # 500 requests need at least 9 full intervals after the first window opens, and a client
-    # that keeps to the headers loses little more than a round trip per interval.
-    assert 1.8 <= elapsed < 1.8 * 1.5, elapsed
+    # 500 requests at 50 per window need 9 full intervals after the first window opens: the
+    # client never outran the limit. How close it comes to that ceiling is measured by
+    # `python -m bench.sync`, not asserted here.
+    assert log[-1].at - log[0].at >= 9 * 0.2
 
 
 async def test_a_429_pauses_the_integration_for_ghls_interval_then_succeeds(

@@ -90,7 +90,8 @@ async def test_retries_stop_when_the_total_time_is_spent(
     with pytest.raises(ConnectionFailedError):
         await client.get_location(auth)
 
-    assert 1 <= len(running.fake.log) < 10
+    # At least one attempt reached the fake, and the retries stopped before max_attempts.
+    assert 0 < len(running.fake.log) < 10
 
 
 async def test_a_500_is_not_retried(

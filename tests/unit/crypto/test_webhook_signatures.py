@@ -15,11 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from adapters.crypto.ghl_public_keys import GHL_ED25519_PUBLIC_KEY_PEM, GHL_RSA_PUBLIC_KEY_PEM
 from adapters.crypto.signatures import (
-    GHL_ED25519_KEY_FILE,
-    GHL_RSA_KEY_FILE,
     WebhookSignatureVerifier,
-    bundled_key_pem,
     hmac_signature,
     load_ed25519_public_key,
     load_rsa_public_key,
@@ -69,8 +67,8 @@ def rsa_header(key: rsa.RSAPrivateKey, body: bytes) -> str:
 
 
 def test_the_published_ghl_keys_ship_with_the_package() -> None:
-    ed25519 = load_ed25519_public_key(bundled_key_pem(GHL_ED25519_KEY_FILE))
-    rsa_public = load_rsa_public_key(bundled_key_pem(GHL_RSA_KEY_FILE))
+    ed25519 = load_ed25519_public_key(GHL_ED25519_PUBLIC_KEY_PEM)
+    rsa_public = load_rsa_public_key(GHL_RSA_PUBLIC_KEY_PEM)
 
     assert isinstance(ed25519, Ed25519PublicKey)
     assert isinstance(rsa_public, RSAPublicKey)
@@ -87,9 +85,9 @@ def test_the_published_ghl_keys_ship_with_the_package() -> None:
 
 def test_a_key_of_the_wrong_type_is_refused(rsa_key: rsa.RSAPrivateKey) -> None:
     with pytest.raises(ValueError, match="Ed25519"):
-        load_ed25519_public_key(bundled_key_pem(GHL_RSA_KEY_FILE))
+        load_ed25519_public_key(GHL_RSA_PUBLIC_KEY_PEM)
     with pytest.raises(ValueError, match="RSA"):
-        load_rsa_public_key(bundled_key_pem(GHL_ED25519_KEY_FILE))
+        load_rsa_public_key(GHL_ED25519_PUBLIC_KEY_PEM)
 
 
 def test_keys_can_be_read_from_files(tmp_path: Path, ed25519_key: Ed25519PrivateKey) -> None:
