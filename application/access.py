@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Protocol, TypeVar
+
 from domain.errors import NotFoundError, PermissionDeniedError
-from domain.integration import Integration
 from domain.values import Principal
+
+
+class _Owned(Protocol):
+    @property
+    def sub_account_id(self) -> str: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=_Owned)
 
 
 def require_admin(actor: Principal, action: str) -> None:
@@ -13,10 +22,10 @@ def require_admin(actor: Principal, action: str) -> None:
 
 
 def visible_integration(
-    actor: Principal, integration: Integration | None, integration_id: str
-) -> Integration:
-    """The integration if the actor may see it. Another tenant's integration is reported as not
-    found, exactly like a missing one, so ids leak nothing."""
+    actor: Principal, integration: OwnedT | None, integration_id: str
+) -> OwnedT:
+    """The integration (aggregate or view) if the actor may see it. Another tenant's integration
+    is reported as not found, exactly like a missing one, so ids leak nothing."""
     if integration is None or not actor.can_access(integration.sub_account_id):
         raise NotFoundError("integration", integration_id)
     return integration

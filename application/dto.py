@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from domain.booking import Booking, BookingStatus
 from domain.integration import Integration, IntegrationStatus
 from domain.lead import Lead, LeadStatus, is_provisional
 from domain.template import IntegrationTemplate
+from domain.values import EncryptedSecret
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +57,15 @@ class TemplateView:
         )
 
 
+def masked_config(
+    config: Mapping[str, Any], secrets: Mapping[str, EncryptedSecret]
+) -> dict[str, Any]:
+    """The config callers see: the plain fields, and each secret field as its mask."""
+    masked = dict(config)
+    masked.update({name: secret.masked() for name, secret in secrets.items()})
+    return masked
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IntegrationView:
     """An integration as callers see it: `config` holds plain fields and masked secrets."""
@@ -80,8 +91,7 @@ class IntegrationView:
 
     @classmethod
     def of(cls, i: Integration) -> IntegrationView:
-        config = dict(i.config)
-        config.update({name: secret.masked() for name, secret in i.secrets.items()})
+        config = masked_config(i.config, i.secrets)
         return cls(
             id=i.id,
             sub_account_id=i.sub_account_id,

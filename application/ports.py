@@ -9,6 +9,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
+from application.dto import IntegrationView
 from domain.booking import Booking
 from domain.conversation import ConversationMessage
 from domain.errors import ErrorCode, FieldViolation
@@ -213,6 +214,20 @@ class IntegrationRepository(Protocol):
         ...
 
 
+class IntegrationReads(Protocol):
+    """Integrations as callers see them (secrets masked), read straight into views without a
+    unit of work or aggregates: for queries that change nothing. Each read sees the latest
+    commit."""
+
+    async def get(self, integration_id: str) -> IntegrationView | None: ...
+
+    async def list_page(
+        self, filter: IntegrationFilter, page: PageRequest
+    ) -> Page[IntegrationView]:
+        """Integrations matching `filter`, ordered by id (IntegrationRepository.list_page)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class LeadFilter:
     """Which leads to list; None matches any. Deleted leads are left out unless asked for."""
@@ -246,6 +261,11 @@ class LeadRepository(Protocol):
 
     async def add(self, lead: Lead) -> None:
         """Insert; raises AlreadyExistsError when the integration already has the contact."""
+        ...
+
+    async def add_many(self, leads: Sequence[Lead]) -> None:
+        """Insert them all in one statement, or none: AlreadyExistsError as `add` (also when
+        two of them are the same contact)."""
         ...
 
     async def update(self, lead: Lead) -> None:

@@ -26,6 +26,7 @@ from adapters.persistence.engine import (
 )
 from adapters.persistence.event_feed import PollingOutboxFeed
 from adapters.persistence.inbox import SqlAlchemyInboxWriter, SqlAlchemyWebhookTargets
+from adapters.persistence.integration_reads import SqlAlchemyIntegrationReads
 from adapters.persistence.oauth_tokens import SqlAlchemyTokenStore
 from adapters.persistence.observability import (
     SqlAlchemyDatabaseProbe,
@@ -231,6 +232,8 @@ class Container(containers.DeclarativeContainer):
     read_uow = providers.Singleton(
         SqlAlchemyUnitOfWorkFactory, providers.Singleton(create_read_session_factory, engine)
     )
+    # GetIntegration and ListIntegrations: views straight from rows, no unit of work.
+    integration_reads = providers.Singleton(SqlAlchemyIntegrationReads, engine)
 
     keyring = providers.Singleton(_keyring, settings)
     data_keys = providers.Singleton(SqlAlchemyDataKeyStore, session_factory)
@@ -284,8 +287,8 @@ class Container(containers.DeclarativeContainer):
         update_template=providers.Factory(
             UpdateTemplate, uow=uow, validator=validator, clock=clock
         ),
-        list_integrations=providers.Factory(ListIntegrations, uow=read_uow),
-        get_integration=providers.Factory(GetIntegration, uow=read_uow),
+        list_integrations=providers.Factory(ListIntegrations, reads=integration_reads),
+        get_integration=providers.Factory(GetIntegration, reads=integration_reads),
         create_integration=providers.Factory(
             CreateIntegration,
             uow=uow,

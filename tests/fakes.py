@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+from application.dto import IntegrationView
 from application.ghl import (
     GhlAuth,
     GhlContact,
@@ -289,6 +290,26 @@ class FakeUnitOfWorkFactory:
     @property
     def outbox(self) -> list[DomainEvent]:
         return self.store.outbox
+
+
+class FakeIntegrationReads:
+    """IntegrationReads over a FakeUnitOfWorkFactory's store: the views of what its
+    repository reads."""
+
+    def __init__(self, uow: FakeUnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def get(self, integration_id: str) -> IntegrationView | None:
+        async with self._uow() as uow:
+            integration = await uow.integrations.get(integration_id)
+        return None if integration is None else IntegrationView.of(integration)
+
+    async def list_page(
+        self, filter: IntegrationFilter, page: PageRequest
+    ) -> Page[IntegrationView]:
+        async with self._uow() as uow:
+            found = await uow.integrations.list_page(filter, page)
+        return Page([IntegrationView.of(i) for i in found.items], found.next_after_id)
 
 
 class FakeCipher:
@@ -688,6 +709,16 @@ class _ExternallyKeyed(_Repository):
 
 class InMemoryLeadRepository(_ExternallyKeyed):
     resource = "lead"
+
+    async def add_many(self, leads: Sequence[Lead]) -> None:
+        """All or none, as one INSERT of several rows."""
+        keys = [(lead.integration_id, lead.external_id) for lead in leads]
+        if len(set(keys)) < len(keys) or {
+            (r.integration_id, r.external_id) for r in self._all()
+        }.intersection(keys):
+            raise AlreadyExistsError(f"the {self.resource} already exists")
+        for lead in leads:
+            await self.add(lead)
 
     async def list_page(self, filter: LeadFilter, page: PageRequest) -> Page[Lead]:
         def keep(lead: Lead) -> bool:

@@ -61,14 +61,19 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for units of work that only read. On PostgreSQL their statements run in
-    autocommit: a read costs one round trip instead of three (BEGIN, the query, ROLLBACK), and
-    each statement sees the latest commit, as under READ COMMITTED. Never for writes: each
+def read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """`engine` (same pool) for connections that only read. On PostgreSQL their statements run
+    in autocommit: a read costs one round trip instead of three (BEGIN, the query, ROLLBACK),
+    and each statement sees the latest commit, as under READ COMMITTED. Never for writes: each
     would commit alone. On SQLite reads already run outside transactions (create_engine)."""
     if engine.dialect.name == "postgresql":
-        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return create_session_factory(engine)
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
+def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for units of work that only read, on `read_engine`."""
+    return create_session_factory(read_engine(engine))
 
 
 def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:

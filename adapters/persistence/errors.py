@@ -37,6 +37,8 @@ def is_transient(err: BaseException) -> bool:
         return isinstance(err, exc.OperationalError | exc.InterfaceError) or (
             isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
         )
+    if _driver_sqlstate(err)[:2] in _TRANSIENT_SQLSTATE_CLASSES:
+        return True
     return isinstance(
         err,
         exc.DisconnectionError
@@ -49,10 +51,21 @@ def is_transient(err: BaseException) -> bool:
 def is_bad_value(err: BaseException) -> bool:
     """Whether Postgres refused a value itself (SQLSTATE class 22, data exception: a NUL
     character in a text, a number out of range): the request is wrong, retrying cannot help."""
-    if not isinstance(err, exc.DBAPIError) or isinstance(err.orig, sqlite3.Error):
+    if not isinstance(err, exc.DBAPIError):
+        return _driver_sqlstate(err).startswith("22")
+    if isinstance(err.orig, sqlite3.Error):
         return False
     sqlstate = getattr(err.orig, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate.startswith("22")
+
+
+def _driver_sqlstate(err: BaseException) -> str:
+    """The SQLSTATE of an error asyncpg raised itself, on a driver connection used without
+    SQLAlchemy (integration_reads); empty for any other error."""
+    sqlstate = getattr(err, "sqlstate", None)
+    return (
+        sqlstate if isinstance(sqlstate, str) and type(err).__module__.startswith("asyncpg") else ""
+    )
 
 
 def is_unique_violation(err: exc.IntegrityError) -> bool:

@@ -65,10 +65,7 @@ def integration_from_row(row: Row[Any]) -> Integration:
         is_active=row.is_active,
         status=IntegrationStatus(row.status),
         config=row.config,
-        secrets={
-            name: EncryptedSecret(token=value["token"], hint=value.get("hint", ""))
-            for name, value in row.secrets.items()
-        },
+        secrets=secrets_from_column(row.secrets),
         last_sync_at=row.last_sync_at,
         last_tested_at=row.last_tested_at,
         error_code=row.error_code,
@@ -78,6 +75,14 @@ def integration_from_row(row: Row[Any]) -> Integration:
         updated_at=row.updated_at,
         version=row.version,
     )
+
+
+def secrets_from_column(secrets: dict[str, Any]) -> dict[str, EncryptedSecret]:
+    """An integration's `secrets` column (name -> token and hint)."""
+    return {
+        name: EncryptedSecret(token=value["token"], hint=value.get("hint", ""))
+        for name, value in secrets.items()
+    }
 
 
 def integration_to_row(integration: Integration) -> dict[str, Any]:

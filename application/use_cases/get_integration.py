@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from application.access import visible_integration
 from application.dto import IntegrationView
-from application.ports import IntegrationFilter, Page, PageRequest, UnitOfWorkFactory
+from application.ports import IntegrationFilter, IntegrationReads, Page, PageRequest
 from domain.errors import PermissionDeniedError
 from domain.integration import IntegrationStatus
 from domain.values import Principal
@@ -21,15 +21,12 @@ class GetIntegrationQuery:
 class GetIntegration:
     """Rules: a non-admin sees only its own sub-account's integrations; any other id is not found."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
+    def __init__(self, *, reads: IntegrationReads) -> None:
+        self._reads = reads
 
     async def execute(self, query: GetIntegrationQuery) -> IntegrationView:
-        async with self._uow() as uow:
-            integration = await uow.integrations.get(query.integration_id)
-        return IntegrationView.of(
-            visible_integration(query.actor, integration, query.integration_id)
-        )
+        view = await self._reads.get(query.integration_id)
+        return visible_integration(query.actor, view, query.integration_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,8 +43,8 @@ class ListIntegrations:
     """Rules: integrations in creation order, filtered by status and template; non-admins are
     confined to their own sub-account, and asking for another one is refused."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
+    def __init__(self, *, reads: IntegrationReads) -> None:
+        self._reads = reads
 
     async def execute(self, query: ListIntegrationsQuery) -> Page[IntegrationView]:
         sub_account_id = query.sub_account_id or None
@@ -62,6 +59,4 @@ class ListIntegrations:
             statuses=query.statuses,
             template_name=query.template_name or None,
         )
-        async with self._uow() as uow:
-            page = await uow.integrations.list_page(flt, query.page)
-        return Page([IntegrationView.of(i) for i in page.items], page.next_after_id)
+        return await self._reads.list_page(flt, query.page)

@@ -186,10 +186,23 @@ def block_slot_to_proto(block: GhlBlockSlot) -> pb.BlockSlot:
     )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _required_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
+    _set_moment(stamp, moment)
     return stamp
+
+
+def _set_moment(stamp: timestamp_pb2.Timestamp, moment: datetime) -> None:
+    # What Timestamp.FromDatetime sets (a naive moment is UTC), without its round trip through
+    # a time tuple, which costs more than the rest of an integration's mapping.
+    if moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=UTC)
+    elapsed = moment - _EPOCH
+    stamp.seconds = elapsed.days * 86_400 + elapsed.seconds
+    stamp.nanos = elapsed.microseconds * 1_000
 
 
 def status_of(state: int, *, field: str) -> IntegrationStatus:
@@ -225,8 +238,10 @@ def template_to_proto(view: TemplateView) -> integration_pb2.IntegrationTemplate
 
 
 def integration_to_proto(view: IntegrationView) -> integration_pb2.Integration:
-    """The integration as callers see it; `view.config` already holds secrets masked."""
-    return integration_pb2.Integration(
+    """The integration as callers see it; `view.config` already holds secrets masked. The
+    message fields are filled in place: building sub-messages apart and copying them in costs
+    nearly twice as much, for every integration a list returns."""
+    message = integration_pb2.Integration(
         name=integration_name(view.id),
         sub_account_id=view.sub_account_id,
         template=template_name(view.template_name),
@@ -234,17 +249,20 @@ def integration_to_proto(view: IntegrationView) -> integration_pb2.Integration:
         description=view.description,
         is_active=view.is_active,
         state=STATES[view.status],
-        config=dict_to_struct(view.config),
         secret_fields=sorted(view.secret_fields),
-        last_sync_time=_timestamp(view.last_sync_at),
-        last_test_time=_timestamp(view.last_tested_at),
         error_code=view.error_code or "",
         error_message=view.error_message or "",
         creator=view.created_by_admin_id or "",
-        create_time=_timestamp(view.created_at),
-        update_time=_timestamp(view.updated_at),
         etag=etag_of(view.version),
     )
+    message.config.update(view.config)
+    if view.last_sync_at is not None:
+        _set_moment(message.last_sync_time, view.last_sync_at)
+    if view.last_tested_at is not None:
+        _set_moment(message.last_test_time, view.last_tested_at)
+    _set_moment(message.create_time, view.created_at)
+    _set_moment(message.update_time, view.updated_at)
+    return message
 
 
 def test_result_to_proto(

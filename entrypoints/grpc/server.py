@@ -14,11 +14,7 @@ from entrypoints.auth import JwtAuthenticator
 from entrypoints.grpc.directory_servicer import DirectoryServiceServicer, DirectoryUseCases
 from entrypoints.grpc.event_servicer import EventServiceServicer
 from entrypoints.grpc.health import DEFAULT_PROBE_INTERVAL, HealthReporter, ReadinessProbe
-from entrypoints.grpc.interceptors import (
-    AuthInterceptor,
-    ErrorMappingInterceptor,
-    RequestLoggingInterceptor,
-)
+from entrypoints.grpc.interceptors import ServingInterceptor
 from entrypoints.grpc.lead_servicer import LeadServiceServicer, LeadUseCases
 from entrypoints.grpc.pagination import PageTokens
 from entrypoints.grpc.servicers import GrpcUseCases, IntegrationServiceServicer
@@ -80,15 +76,10 @@ async def start_server(
     With `readiness`, the health service follows it (HealthReporter): NOT_SERVING while the
     database is unreachable or the copy drains.
 
-    Interceptors run outermost first: logging (binds the request id, logs the outcome), error
-    mapping (turns exceptions into statuses), authentication (sets the caller)."""
-    server = grpc.aio.server(
-        interceptors=[
-            RequestLoggingInterceptor(),
-            ErrorMappingInterceptor(),
-            AuthInterceptor(authenticator),
-        ]
-    )
+    One interceptor wraps every RPC outside the public services, outermost first: logging (binds
+    the request id, logs the outcome), error mapping (turns exceptions into statuses),
+    authentication (sets the caller)."""
+    server = grpc.aio.server(interceptors=[ServingInterceptor(authenticator)])
     integration_service_pb2_grpc.add_IntegrationServiceServicer_to_server(
         IntegrationServiceServicer(use_cases, PageTokens(page_token_key)), server
     )

@@ -85,8 +85,8 @@ class GrpcUseCases:
 
 
 class IntegrationServiceServicer(pb_grpc.IntegrationServiceServicer):
-    """Thin: the caller comes from AuthInterceptor, errors are mapped by ErrorMappingInterceptor,
-    rules live in the use cases."""
+    """Thin: the caller comes from ServingInterceptor, which also maps errors; rules live in the
+    use cases."""
 
     def __init__(self, use_cases: GrpcUseCases, page_tokens: PageTokens) -> None:
         self._uc = use_cases

@@ -36,6 +36,7 @@ from entrypoints.grpc.servicers import GrpcUseCases
 from integrations.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
 from tests.fakes import (
     FakeCipher,
+    FakeIntegrationReads,
     FakeProvider,
     FakeProviderRegistry,
     FakeUnitOfWorkFactory,
@@ -167,8 +168,8 @@ def use_cases(
         get_template=GetTemplate(uow=uow),
         create_template=CreateTemplate(uow=uow, validator=validator, ids=ids, clock=clock),
         update_template=UpdateTemplate(uow=uow, validator=validator, clock=clock),
-        list_integrations=ListIntegrations(uow=uow),
-        get_integration=GetIntegration(uow=uow),
+        list_integrations=ListIntegrations(reads=FakeIntegrationReads(uow)),
+        get_integration=GetIntegration(reads=FakeIntegrationReads(uow)),
         create_integration=CreateIntegration(
             uow=uow, validator=validator, cipher=cipher, tester=tester, ids=ids, clock=clock
         ),

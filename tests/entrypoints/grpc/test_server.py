@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 
 from application.use_cases.get_integration import GetIntegrationQuery
 from entrypoints.auth import JwtAuthenticator
-from entrypoints.grpc.interceptors import AuthInterceptor
+from entrypoints.grpc.interceptors import ServingInterceptor
 from entrypoints.grpc.server import SERVICE_NAME, start_server, stop_server
 from entrypoints.grpc.servicers import GrpcUseCases
 from integrations.v1 import integration_service_pb2 as pb
@@ -164,8 +164,38 @@ async def test_a_client_streaming_rpc_outside_the_public_services_is_not_served(
         return grpc.stream_stream_rpc_method_handler(stream)
 
     details = SimpleNamespace(method="/integrations.v1.X/Watch", invocation_metadata=())
-    handler = await AuthInterceptor(JwtAuthenticator(hs256_secret=JWT_SECRET)).intercept_service(
+    handler = await ServingInterceptor(JwtAuthenticator(hs256_secret=JWT_SECRET)).intercept_service(
         continuation, details
     )
 
     assert handler is None
+
+
+async def test_each_method_is_wrapped_once_and_unknown_methods_are_not_remembered() -> None:
+    async def unary(request: bytes, context: Any) -> bytes:
+        return request
+
+    asked: list[str] = []
+
+    async def continuation(
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        asked.append(details.method)
+        if details.method.endswith("/Get"):
+            return grpc.unary_unary_rpc_method_handler(unary)
+        return None
+
+    interceptor = ServingInterceptor(JwtAuthenticator(hs256_secret=JWT_SECRET))
+
+    def call(method: str) -> SimpleNamespace:
+        return SimpleNamespace(method=method, invocation_metadata=())
+
+    first = await interceptor.intercept_service(continuation, call("/integrations.v1.X/Get"))
+    again = await interceptor.intercept_service(continuation, call("/integrations.v1.X/Get"))
+    for _ in range(2):
+        assert await interceptor.intercept_service(continuation, call("/x.Y/Nope")) is None
+
+    assert first is not None
+    assert again is first
+    assert first.unary_unary is not unary
+    assert asked == ["/integrations.v1.X/Get", "/x.Y/Nope", "/x.Y/Nope"]

@@ -21,6 +21,7 @@ from application.use_cases.update_template import UpdateTemplate
 from domain.values import Principal, Role
 from tests.fakes import (
     FakeCipher,
+    FakeIntegrationReads,
     FakeProvider,
     FakeProviderRegistry,
     FakeUnitOfWorkFactory,
@@ -80,8 +81,8 @@ async def app() -> App:
         create=CreateIntegration(
             uow=uow, validator=validator, cipher=cipher, tester=tester, ids=ids, clock=clock
         ),
-        get=GetIntegration(uow=uow),
-        list=ListIntegrations(uow=uow),
+        get=GetIntegration(reads=FakeIntegrationReads(uow)),
+        list=ListIntegrations(reads=FakeIntegrationReads(uow)),
         update=UpdateIntegration(
             uow=uow, validator=validator, cipher=cipher, tester=tester, clock=clock
         ),

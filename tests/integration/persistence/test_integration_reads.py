@@ -1,0 +1,291 @@
+"""SqlAlchemyIntegrationReads: the views of what the repository stores, filtered and paged as
+IntegrationRepository.list_page, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters.persistence.engine import create_engine, create_session_factory
+from adapters.persistence.integration_reads import SqlAlchemyIntegrationReads
+from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from application.dto import IntegrationView
+from application.ports import IntegrationFilter, IntegrationReads, PageRequest, UnitOfWorkFactory
+from domain.errors import ErrorCode, InvalidArgumentError, StorageUnavailableError
+from domain.integration import Integration, IntegrationStatus
+from domain.template import IntegrationTemplate
+from domain.values import MASK
+from tests.integration.persistence.test_unit_of_work import _aiosqlite_workers_stopped
+from tests.support.builders import NOW, a_secret, a_template, an_integration
+from tests.support.databases import clean_tables
+
+
+@pytest.fixture
+def reads(engine: AsyncEngine) -> IntegrationReads:
+    return SqlAlchemyIntegrationReads(engine)
+
+
+@pytest.fixture
+async def template(uow_factory: UnitOfWorkFactory) -> IntegrationTemplate:
+    template = a_template()
+    async with uow_factory() as uow:
+        await uow.templates.add(template)
+        await uow.commit()
+    return template
+
+
+async def _add(uow_factory: UnitOfWorkFactory, *integrations: Integration) -> None:
+    async with uow_factory() as uow:
+        for integration in integrations:
+            await uow.integrations.add(integration)
+        await uow.commit()
+
+
+async def _names(reads: IntegrationReads, filter: IntegrationFilter) -> list[str]:
+    page = await reads.list_page(filter, PageRequest(size=100))
+    return [view.name for view in page.items]
+
+
+async def test_a_view_reads_back_as_the_view_of_the_stored_aggregate(
+    uow_factory: UnitOfWorkFactory, reads: IntegrationReads, template: IntegrationTemplate
+) -> None:
+    integration = an_integration(
+        template,
+        description="the sales team's",
+        config={"locationId": "loc-9", "nested": {"tags": ["a", "b"], "n": 3}},
+        secrets={"apiKey": a_secret("v1.dk-1.AAA", "abcd"), "webhookSecret": a_secret("v1.x", "")},
+    )
+    integration.fail(code=ErrorCode.INVALID_CREDENTIALS, message="401 from GHL", now=NOW)
+    integration.last_sync_at = NOW - timedelta(days=1)
+    await _add(uow_factory, integration)
+
+    view = await reads.get(integration.id)
+
+    assert view == IntegrationView.of(integration)
+    assert view is not None
+    assert view.config == {
+        "locationId": "loc-9",
+        "nested": {"tags": ["a", "b"], "n": 3},
+        "apiKey": MASK + "abcd",
+        "webhookSecret": MASK,
+    }
+    assert view.secret_fields == {"apiKey", "webhookSecret"}
+    assert view.status is IntegrationStatus.ERROR
+    assert view.created_at.utcoffset() == timedelta(0)
+    assert "v1.dk-1.AAA" not in repr(view)
+
+
+async def test_an_unknown_id_reads_as_none(reads: IntegrationReads) -> None:
+    assert await reads.get("0190a0b0-0000-7000-8000-000000000000") is None
+
+
+async def test_a_read_sees_the_latest_commit(
+    uow_factory: UnitOfWorkFactory, reads: IntegrationReads, template: IntegrationTemplate
+) -> None:
+    integration = an_integration(template)
+    await _add(uow_factory, integration)
+    assert (await reads.get(integration.id)) is not None
+
+    async with uow_factory() as uow:
+        stored = await uow.integrations.get(integration.id)
+        assert stored is not None
+        stored.activate(now=NOW)
+        await uow.integrations.update(stored)
+        await uow.commit()
+
+    view = await reads.get(integration.id)
+    assert view is not None
+    assert (view.status, view.version) == (IntegrationStatus.ACTIVE, integration.version + 1)
+
+
+async def test_listing_filters_by_sub_account_status_and_template(
+    uow_factory: UnitOfWorkFactory, reads: IntegrationReads, template: IntegrationTemplate
+) -> None:
+    other_template = a_template(name="facebook_ads")
+    async with uow_factory() as uow:
+        await uow.templates.add(other_template)
+        await uow.commit()
+    a_pending = an_integration(template, sub_account_id="sub-a", name="a-pending")
+    a_active = an_integration(template, sub_account_id="sub-a", name="a-active")
+    a_active.activate(now=NOW)
+    a_fb_error = an_integration(other_template, sub_account_id="sub-a", name="a-fb-error")
+    a_fb_error.fail(code=ErrorCode.CONNECTION_FAILED, message="down", now=NOW)
+    b_active = an_integration(template, sub_account_id="sub-b", name="b-active")
+    b_active.activate(now=NOW)
+    await _add(uow_factory, a_pending, a_active, a_fb_error, b_active)
+    active = frozenset({IntegrationStatus.ACTIVE})
+
+    assert await _names(reads, IntegrationFilter()) == [
+        "a-pending",
+        "a-active",
+        "a-fb-error",
+        "b-active",
+    ]
+    assert await _names(reads, IntegrationFilter(sub_account_id="sub-a")) == [
+        "a-pending",
+        "a-active",
+        "a-fb-error",
+    ]
+    assert await _names(reads, IntegrationFilter(statuses=active)) == ["a-active", "b-active"]
+    assert await _names(
+        reads,
+        IntegrationFilter(
+            sub_account_id="sub-a",
+            statuses=frozenset({IntegrationStatus.ACTIVE, IntegrationStatus.ERROR}),
+        ),
+    ) == ["a-active", "a-fb-error"]
+    assert await _names(reads, IntegrationFilter(template_name="facebook_ads")) == ["a-fb-error"]
+    assert await _names(
+        reads,
+        IntegrationFilter(sub_account_id="sub-b", statuses=active, template_name="gohighlevel"),
+    ) == ["b-active"]
+    assert await _names(reads, IntegrationFilter(sub_account_id="sub-c")) == []
+
+
+async def test_pages_of_a_filtered_listing_walk_every_match_in_id_order(
+    uow_factory: UnitOfWorkFactory, reads: IntegrationReads, template: IntegrationTemplate
+) -> None:
+    mine = [an_integration(template, sub_account_id="sub-a", name=f"mine-{n}") for n in range(5)]
+    others = [an_integration(template, sub_account_id="sub-b", name=f"other-{n}") for n in range(3)]
+    await _add(uow_factory, *others[:1], *mine[:3], *others[1:], *mine[3:])
+
+    names: list[str] = []
+    page_sizes: list[int] = []
+    after: str | None = None
+    while True:
+        page = await reads.list_page(
+            IntegrationFilter(sub_account_id="sub-a"), PageRequest(size=2, after_id=after)
+        )
+        names.extend(view.name for view in page.items)
+        page_sizes.append(len(page.items))
+        if page.next_after_id is None:
+            break
+        after = page.next_after_id
+
+    assert names == [f"mine-{n}" for n in range(5)]
+    assert page_sizes == [2, 2, 1]
+
+
+async def test_a_page_that_ends_the_listing_exactly_names_no_next_page(
+    uow_factory: UnitOfWorkFactory, reads: IntegrationReads, template: IntegrationTemplate
+) -> None:
+    integrations = [an_integration(template, name=f"n-{n}") for n in range(2)]
+    await _add(uow_factory, *integrations)
+
+    page = await reads.list_page(IntegrationFilter(), PageRequest(size=2))
+
+    assert [view.id for view in page.items] == [i.id for i in integrations]
+    assert page.next_after_id is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("sqlite+aiosqlite:///{tmp}/no/such/dir/x.db", id="sqlite"),
+        pytest.param(
+            "postgresql+asyncpg://postgres@127.0.0.1:1/test",
+            id="postgres",
+            marks=pytest.mark.postgres,
+        ),
+    ],
+)
+async def test_an_unreachable_database_is_storage_unavailable(url: str, tmp_path: Path) -> None:
+    engine = create_engine(url.format(tmp=tmp_path))
+    reads = SqlAlchemyIntegrationReads(engine)
+    try:
+        with pytest.raises(StorageUnavailableError) as got:
+            await reads.get("any")
+        with pytest.raises(StorageUnavailableError) as listed:
+            await reads.list_page(IntegrationFilter(), PageRequest(size=1))
+    finally:
+        await engine.dispose()
+        await asyncio.wait_for(_aiosqlite_workers_stopped(), timeout=5)
+
+    assert got.value.__cause__ is not None
+    assert listed.value.__cause__ is not None
+
+
+# --- PostgreSQL: the reads run on asyncpg's connection, borrowed from the engine's pool --------
+
+
+@pytest.fixture
+async def postgres_engine(postgres_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(postgres_database_url)
+    await clean_tables(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_connection_the_server_dropped_is_storage_unavailable_then_replaced(
+    postgres_engine: AsyncEngine, postgres_database_url: str
+) -> None:
+    reads = SqlAlchemyIntegrationReads(postgres_engine)
+    assert await reads.get("0190a0b0-0000-7000-8000-000000000000") is None
+    admin_engine = create_engine(postgres_database_url)
+    try:
+        async with admin_engine.connect() as admin:
+            await admin.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            await admin.commit()
+    finally:
+        await admin_engine.dispose()
+
+    with pytest.raises(StorageUnavailableError):
+        await reads.list_page(IntegrationFilter(), PageRequest(size=1))
+    page = await reads.list_page(IntegrationFilter(), PageRequest(size=1))
+
+    assert page.items == []
+
+
+@pytest.mark.postgres
+async def test_a_value_postgres_refuses_is_invalid_argument(
+    postgres_engine: AsyncEngine,
+) -> None:
+    reads = SqlAlchemyIntegrationReads(postgres_engine)
+
+    with pytest.raises(InvalidArgumentError):
+        await reads.list_page(IntegrationFilter(sub_account_id="sub\x00a"), PageRequest(size=1))
+    assert (await reads.list_page(IntegrationFilter(), PageRequest(size=1))).items == []
+
+
+@pytest.mark.postgres
+async def test_a_read_cancelled_mid_query_gives_its_connection_back_in_working_order(
+    postgres_engine: AsyncEngine, postgres_database_url: str
+) -> None:
+    uow_factory = SqlAlchemyUnitOfWorkFactory(create_session_factory(postgres_engine))
+    template = a_template()
+    integration = an_integration(template)
+    async with uow_factory() as uow:
+        await uow.templates.add(template)
+        await uow.commit()
+    await _add(uow_factory, integration)
+    # One connection: a cancelled read that kept it, or gave it back mid-query, fails the next.
+    single = create_async_engine(postgres_database_url, pool_size=1, max_overflow=0, pool_timeout=2)
+    reads = SqlAlchemyIntegrationReads(single)
+    try:
+        async with postgres_engine.connect() as locker:
+            await locker.execute(text("LOCK TABLE integrations IN ACCESS EXCLUSIVE MODE"))
+            blocked = asyncio.create_task(reads.get(integration.id))
+            await asyncio.sleep(0.3)
+            blocked.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await blocked
+            await locker.rollback()
+
+        view = await reads.get(integration.id)
+    finally:
+        await single.dispose()
+
+    assert view is not None
+    assert view.id == integration.id
