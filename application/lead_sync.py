@@ -36,8 +36,10 @@ from domain.lead import ContactDetails, Lead, provisional_external_id
 @dataclass(slots=True)
 class LeadBatch:
     """What a pull looks up once rather than for every contact: the GHL location's timezone,
-    each sub-account's assignee (each on first need), the leads of a page's contacts, and
-    whether any lead made here waits for GHL's id (LeadSync.prefetch)."""
+    each sub-account's assignee (each on first need), the leads of a page's contacts, whether
+    any lead made here waits for GHL's id, and which leads have changes not pushed yet
+    (LeadSync.prefetch). The leads `apply` captures wait in `unsaved` until LeadSync.store
+    inserts them together."""
 
     location_timezone: str | None = None
     location_known: bool = False
@@ -45,6 +47,10 @@ class LeadBatch:
     leads: dict[str, Lead | None] = field(default_factory=dict)
     """Contact id → its lead (None: it has none), for the contacts prefetched."""
     claimable: bool = True
+    unsaved: dict[str, Lead] = field(default_factory=dict)
+    """Contact id → its lead captured by `apply` and not inserted yet."""
+    unpushed: set[str] = field(default_factory=set)
+    """The ids of the leads with local changes not pushed yet: only theirs need reading."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +126,8 @@ class LeadSync:
         timezone = _zone(contact.timezone) or self._detect(details)
         now = self.clock.now()
         if batch is not None and contact.id in batch.leads:
+            if contact.id in batch.unsaved:
+                await self.store(uow, batch)  # the contact twice in a page: insert, then update
             lead = batch.leads[contact.id]
         else:
             lead = await uow.leads.get_by_external_id(integration_id, contact.id)
@@ -147,7 +155,11 @@ class LeadSync:
         ):
             return ContactApplied(lead, written=False, echo=True)
         conflicts = 0
-        if not lead.deleted and not lead.is_older(changed_at):
+        if (
+            not lead.deleted
+            and not lead.is_older(changed_at)
+            and (batch is None or lead.id in batch.unpushed)
+        ):
             pending = [
                 c
                 for c in await uow.sync.changes_of(RecordKind.LEAD, lead.id)
@@ -187,10 +199,19 @@ class LeadSync:
         contact_ids: Sequence[str],
         batch: LeadBatch,
     ) -> None:
-        """Load the leads of a page of contacts in one query (into `batch`, for `apply`)."""
+        """Load the leads of a page of contacts in one query (into `batch`, for `apply`, whose
+        new leads `store` must then insert before the unit of work commits)."""
         found = await uow.leads.get_many_by_external_id(integration_id, contact_ids)
         batch.leads = {contact_id: found.get(contact_id) for contact_id in contact_ids}
+        batch.unsaved = {}
         batch.claimable = await uow.sync.has_pending_creates(integration_id, RecordKind.LEAD)
+        batch.unpushed = await uow.sync.pending_record_ids(integration_id, RecordKind.LEAD)
+
+    async def store(self, uow: UnitOfWork, batch: LeadBatch) -> None:
+        """Insert the leads `apply` captured with `batch`, in one statement."""
+        if batch.unsaved:
+            await uow.leads.add_many(list(batch.unsaved.values()))
+            batch.unsaved = {}
 
     async def capture_local(
         self,
@@ -267,7 +288,10 @@ class LeadSync:
             external_updated_at=changed_at,
             now=self.clock.now(),
         )
-        await uow.leads.add(lead)
+        if batch is None:
+            await uow.leads.add(lead)
+        else:
+            batch.unsaved[external_id] = lead
         return lead
 
     async def _claim_local(

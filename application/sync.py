@@ -470,6 +470,10 @@ class SyncRepository(Protocol):
 
     async def has_pending_creates(self, integration_id: str, record_kind: RecordKind) -> bool: ...
 
+    async def pending_record_ids(self, integration_id: str, record_kind: RecordKind) -> set[str]:
+        """The ids of the integration's records of that kind that have pending changes."""
+        ...
+
     async def due_changes(
         self, integration_id: str, *, now: datetime, limit: int
     ) -> list[LocalChange]:

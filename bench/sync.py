@@ -2,7 +2,9 @@
 (100 requests per 10 s window, per location), by `SyncIntegration` on `integrations serve
 --only grpc` over Postgres. Prints the wall time, the GHL requests made and the 429s received
 (should be 0), and the ratio of the fastest time the limit allows for those requests (whole
-windows of 100 at most) to the wall time; plus the peak RSS.
+windows of 100 at most) to the wall time; plus the CPU seconds the sync took in the service, in
+the Postgres server processes serving it (when the server runs on this machine) and in this
+process (the fake GHL and the gRPC client), which share the machine's cores; and the peak RSS.
 
 Run: ``python bench/sync.py [--contacts 10000] [--rounds 1]``.
 """
@@ -24,6 +26,7 @@ import grpc
 from bench.common import (
     LOCATION,
     Keys,
+    cpu_seconds,
     create_ghl_integration,
     fake_ghl,
     fresh_database,
@@ -75,6 +78,17 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+async def database_cpu_seconds(url: str) -> dict[int, float]:
+    """The CPU seconds so far of each server process connected to the database (the
+    service's), by pid; NaN when the server is not on this machine."""
+    rows = await sql(
+        url,
+        "SELECT pid FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    return {pid: cpu_seconds(pid) for (pid,) in rows}
+
+
 def ceiling_seconds(requests: int, per_window: int, window: float) -> float:
     """The least time `requests` can take under the limit: a window admits `per_window`, the
     next one opens `window` seconds after the first request of the previous one."""
@@ -98,6 +112,9 @@ async def one_round(args: argparse.Namespace, workdir: Path) -> dict[str, float]
             fake.log.clear()
             async with grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}") as channel:
                 stub = integration_service_pb2_grpc.IntegrationServiceStub(channel)
+                db_before = await database_cpu_seconds(url)
+                cpu_before = cpu_seconds(service.pid)
+                bench_cpu_before = time.process_time()
                 started = time.monotonic()
                 result = await stub.SyncIntegration(
                     pb.SyncIntegrationRequest(name=f"integrations/{integration}"),
@@ -105,6 +122,9 @@ async def one_round(args: argparse.Namespace, workdir: Path) -> dict[str, float]
                     timeout=1800,
                 )
                 wall = time.monotonic() - started
+                cpu = cpu_seconds(service.pid) - cpu_before
+                bench_cpu = time.process_time() - bench_cpu_before
+                db_after = await database_cpu_seconds(url)
         finally:
             _, peak = service.stop()
         requests = [r for r in fake.log if r.status is not None]
@@ -123,6 +143,10 @@ async def one_round(args: argparse.Namespace, workdir: Path) -> dict[str, float]
         "ratio": ceiling / wall if wall else float("nan"),
         "contacts_per_s": args.contacts / wall if wall else float("nan"),
         "contacts_per_s / allowed": args.contacts / wall / allowed_rate if wall else 0.0,
+        "service_cpu_s": cpu,
+        "service_cpu_us / contact": cpu / args.contacts * 1e6,
+        "postgres_cpu_s": sum(db_after[pid] - db_before.get(pid, 0.0) for pid in db_after),
+        "bench_cpu_s": bench_cpu,
         "peak_rss_mib": peak,
         "state": float(result.sync_run.state),
     }

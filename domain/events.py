@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -22,10 +22,23 @@ class DomainEvent:
 
     def payload(self) -> dict[str, Any]:
         """The event's own fields, JSON-ready (datetimes as ISO strings)."""
-        data = asdict(self)
-        for key in ("aggregate_id", "aggregate_version", "occurred_at", "sub_account_id"):
-            data.pop(key)
-        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in data.items()}
+        values = ((name, getattr(self, name)) for name in _own_fields(type(self)))
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values}
+
+
+def _own_fields(event_type: type[DomainEvent]) -> tuple[str, ...]:
+    """An event type's fields but those every event has, in order. (Their values are immutable,
+    so the payload need not copy them as dataclasses.asdict would.)"""
+    names = _OWN_FIELDS.get(event_type)
+    if names is None:
+        common = {f.name for f in fields(DomainEvent)}
+        names = _OWN_FIELDS[event_type] = tuple(
+            f.name for f in fields(event_type) if f.name not in common
+        )
+    return names
+
+
+_OWN_FIELDS: dict[type[DomainEvent], tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Table, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    String,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,8 +36,6 @@ from adapters.persistence.lead_mappers import (
 from adapters.persistence.models import BOOKINGS, CONVERSATION_MESSAGES, LEADS
 from adapters.persistence.repositories import (
     SeenAggregates,
-    _at_version,
-    _changes,
     _check_one_row,
     _keyset,
     _page,
@@ -63,23 +75,34 @@ class _AggregateTable(Generic[A]):
 
     @translated
     async def add(self, aggregate: A) -> None:
+        await self._insert([aggregate])
+
+    @translated
+    async def add_many(self, aggregates: Sequence[A]) -> None:
+        """Insert all in one statement, or none."""
+        if aggregates:
+            await self._insert(aggregates)
+
+    async def _insert(self, aggregates: Sequence[A]) -> None:
+        # Rows as execution parameters, not .values(): the statement is compiled once and
+        # cached, and several rows go as one executemany (asyncpg pipelines it).
+        rows = [self._to_row(aggregate) for aggregate in aggregates]
         try:
-            await self._session.execute(insert(self._table).values(self._to_row(aggregate)))
+            await self._session.execute(insert(self._table), rows)
         except IntegrityError as err:
             if is_unique_violation(err):
                 raise AlreadyExistsError(
                     f"the {self.resource} already exists", metadata={"resource": self.resource}
                 ) from err
             raise
-        self.seen.add(aggregate)
+        for aggregate in aggregates:
+            self.seen.add(aggregate)
 
     @translated
     async def update(self, aggregate: A) -> None:
-        result = await self._session.execute(
-            update(self._table)
-            .where(_at_version(self._table, aggregate))
-            .values(_changes(self._table, self._to_row(aggregate)))
-        )
+        row = self._to_row(aggregate)
+        row["at_id"], row["at_version"] = row.pop("id"), row.pop("version")
+        result = await self._session.execute(_update_at_version(self._table), row)
         _check_one_row(result, self.resource, aggregate)
         aggregate.version += 1
         self.seen.add(aggregate)
@@ -95,6 +118,19 @@ class _AggregateTable(Generic[A]):
         aggregate = self._from_row(row)
         self.seen.add(aggregate)
         return aggregate
+
+
+@cache
+def _update_at_version(table: Table) -> Update:
+    """Write every column but the key, with the version bumped in SQL, if the row is still at
+    the version read (`at_id`, `at_version`). Values go as execution parameters, so the
+    statement is compiled once, not for every row."""
+    c = table.c
+    return (
+        update(table)
+        .where((c.id == bindparam("at_id")) & (c.version == bindparam("at_version")))
+        .values(version=c.version + 1)
+    )
 
 
 class SqlAlchemyLeadRepository(_AggregateTable[Lead]):
@@ -115,13 +151,29 @@ class SqlAlchemyLeadRepository(_AggregateTable[Lead]):
     ) -> dict[str, Lead]:
         if not external_ids:
             return {}
-        leads = await self._all(
-            select(LEADS).where(
-                (LEADS.c.integration_id == integration_id)
-                & LEADS.c.external_id.in_(list(external_ids))
+        wanted = list(dict.fromkeys(external_ids))
+        of_integration = LEADS.c.integration_id == integration_id
+        if self._session.get_bind().dialect.name != "postgresql":
+            query = select(LEADS).where(of_integration & LEADS.c.external_id.in_(wanted))
+        else:
+            # An IN list of a page's ids runs, once PostgreSQL switches the prepared statement to
+            # a generic plan, as a scan of all the integration's leads, each compared with every
+            # id: O(leads * page). One index probe per id instead, whatever the table's size or
+            # statistics (LIMIT 1 keeps the lateral subquery from being flattened into a join).
+            # The ids go as text: a length-limited type would truncate one that is too long.
+            ids = (
+                func.unnest(bindparam("external_ids", wanted, type_=ARRAY(String())))
+                .table_valued("external_id")
+                .render_derived()
             )
-        )
-        return {lead.external_id: lead for lead in leads}
+            lead = (
+                select(LEADS)
+                .where(of_integration & (LEADS.c.external_id == ids.c.external_id))
+                .limit(1)
+                .lateral()
+            )
+            query = select(lead).select_from(ids).join(lead, true())
+        return {lead.external_id: lead for lead in await self._all(query)}
 
     @translated
     async def list_page(self, filter: LeadFilter, page: PageRequest) -> Page[Lead]:

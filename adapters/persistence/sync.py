@@ -141,6 +141,20 @@ class SqlAlchemySyncRepository:
         return (await self._session.execute(query)).first() is not None
 
     @translated
+    async def pending_record_ids(self, integration_id: str, record_kind: RecordKind) -> set[str]:
+        c = SYNC_CHANGES.c
+        query = (
+            select(c.record_id)
+            .where(
+                (c.integration_id == integration_id)
+                & (c.record_kind == str(record_kind))
+                & (c.status == str(ChangeStatus.PENDING))
+            )
+            .distinct()
+        )
+        return set((await self._session.execute(query)).scalars())
+
+    @translated
     async def due_changes(
         self, integration_id: str, *, now: datetime, limit: int
     ) -> list[LocalChange]:

@@ -10,7 +10,14 @@ from datetime import UTC, datetime, timedelta
 from application.access import visible_integration
 from application.booking_sync import BookingSync
 from application.dto import IntegrationView
-from application.ghl import GhlApi, GhlAppointment, GhlAuth, GhlContact, Priority
+from application.ghl import (
+    GhlApi,
+    GhlAppointment,
+    GhlAuth,
+    GhlContact,
+    GhlContactPage,
+    Priority,
+)
 from application.integration_auth import ghl_auth
 from application.lead_sync import LeadBatch, LeadSync
 from application.ports import Cipher, Clock, IdGenerator, UnitOfWorkFactory
@@ -222,19 +229,37 @@ class SyncIntegration:
         horizon = cursor.first_synced_at if cursor else None
         since = position - self._policy.overlap if position else _EPOCH
         batch = LeadBatch()
-        page_cursor: str | None = None
-        while True:
-            page = await self._ghl.search_contacts(
-                auth, page_size=self._policy.page_size, cursor=page_cursor, updated_since=since
+
+        def fetch(page_cursor: str | None) -> asyncio.Task[GhlContactPage]:
+            return asyncio.create_task(
+                self._ghl.search_contacts(
+                    auth, page_size=self._policy.page_size, cursor=page_cursor, updated_since=since
+                )
             )
-            position = await self._apply_contacts(
-                integration, page.contacts, run, batch, horizon=horizon, position=position
-            )
-            await self._save_cursor(integration, SyncResource.CONTACTS, position, first)
-            await self._renew(integration.id, run)
-            if page.next_cursor is None:
-                return
-            page_cursor = page.next_cursor
+
+        next_page = fetch(None)
+        try:
+            while True:
+                page = await next_page
+                if page.next_cursor is not None:
+                    # GHL serves the next page while this one is stored; the cursor still moves
+                    # only with a stored page, so a failed run resumes after the last one.
+                    next_page = fetch(page.next_cursor)
+                position = await self._apply_contacts(
+                    integration,
+                    page.contacts,
+                    run,
+                    batch,
+                    horizon=horizon,
+                    position=position,
+                    first=first,
+                )
+                await self._renew(integration.id, run)
+                if page.next_cursor is None:
+                    return
+        finally:
+            next_page.cancel()  # a page fetched ahead of a failure is not needed
+            await asyncio.gather(next_page, return_exceptions=True)
 
     async def _apply_contacts(
         self,
@@ -245,7 +270,10 @@ class SyncIntegration:
         *,
         horizon: datetime | None,
         position: datetime | None,
+        first: datetime,
     ) -> datetime | None:
+        """Apply a page and save the contact cursor after it, in one transaction; returns the
+        cursor's new position."""
         for attempt in range(_PAGE_ATTEMPTS):
             counts = _Counts()
             newest = position
@@ -280,6 +308,10 @@ class SyncIntegration:
                             newest is None or contact.date_updated > newest
                         ):
                             newest = contact.date_updated
+                    await self._leads.store(uow, batch)
+                    await uow.sync.save_cursor(
+                        self._cursor(integration, SyncResource.CONTACTS, newest, first)
+                    )
                     await uow.commit()
             except (ConcurrencyError, AlreadyExistsError):
                 # A webhook wrote one of these records meanwhile: apply the page afresh.
@@ -372,16 +404,23 @@ class SyncIntegration:
         first: datetime,
     ) -> None:
         async with self._uow() as uow:
-            await uow.sync.save_cursor(
-                SyncCursor(
-                    integration_id=integration.id,
-                    resource=resource,
-                    position=position,
-                    first_synced_at=first,
-                    updated_at=self._clock.now(),
-                )
-            )
+            await uow.sync.save_cursor(self._cursor(integration, resource, position, first))
             await uow.commit()
+
+    def _cursor(
+        self,
+        integration: Integration,
+        resource: SyncResource,
+        position: datetime | None,
+        first: datetime,
+    ) -> SyncCursor:
+        return SyncCursor(
+            integration_id=integration.id,
+            resource=resource,
+            position=position,
+            first_synced_at=first,
+            updated_at=self._clock.now(),
+        )
 
     async def _renew(self, integration_id: str, run: SyncRun) -> None:
         if not await self._leases.renew(

@@ -132,6 +132,18 @@ class InMemorySyncRepository:
             )
         )
 
+    async def pending_record_ids(self, integration_id: str, record_kind: RecordKind) -> set[str]:
+        return {
+            c.record_id
+            for c in self._select(
+                lambda c: (
+                    c.integration_id == integration_id
+                    and c.record_kind is record_kind
+                    and c.pending
+                )
+            )
+        }
+
     async def due_changes(
         self, integration_id: str, *, now: datetime, limit: int
     ) -> list[LocalChange]:

@@ -68,6 +68,69 @@ async def test_a_provider_contact_is_one_lead_per_integration(
         assert await uow.leads.get_by_external_id(first.id, "contact-2") is None
 
 
+async def test_leads_added_together_read_back_with_their_events_in_the_outbox(
+    uow_factory: UnitOfWorkFactory, outbox: OutboxReader
+) -> None:
+    [integration] = await stored_integration(uow_factory)
+    before = await outbox.read(after_sequence=0, limit=100)
+    leads = [a_lead(integration, f"contact-{n}", first_name=f"N{n}", tags=("t",)) for n in range(3)]
+
+    async with uow_factory() as uow:
+        await uow.leads.add_many(leads)
+        await uow.leads.add_many([])
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        stored = [await uow.leads.get(lead.id) for lead in leads]
+    assert [_fields(s) for s in stored if s is not None] == [_fields(lead) for lead in leads]
+    records = await outbox.read(after_sequence=before[-1].sequence if before else 0, limit=100)
+    assert [(r.event_type, r.aggregate_id) for r in records] == [
+        ("LeadCaptured", lead.id) for lead in leads
+    ]
+
+
+@pytest.mark.parametrize("clash", ["stored already", "twice in the batch"])
+async def test_leads_added_together_are_all_refused_when_one_exists(
+    uow_factory: UnitOfWorkFactory, clash: str
+) -> None:
+    [integration] = await stored_integration(uow_factory)
+    if clash == "stored already":
+        await _add(uow_factory, a_lead(integration, "contact-2"))
+    batch = [a_lead(integration, "contact-1"), a_lead(integration, "contact-2")]
+    if clash == "twice in the batch":
+        batch.append(a_lead(integration, "contact-1"))
+
+    async with uow_factory() as uow:
+        with pytest.raises(AlreadyExistsError):
+            await uow.leads.add_many(batch)
+
+    async with uow_factory() as uow:
+        assert await uow.leads.get_by_external_id(integration.id, "contact-1") is None
+
+
+async def test_the_leads_of_many_contacts_are_read_at_once_within_their_integration(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    first, second = await stored_integration(uow_factory, "sub-1", "sub-2")
+    mine = [a_lead(first, f"contact-{n}") for n in range(0, 600, 2)]
+    longest = a_lead(first, "y" * 128)
+    async with uow_factory() as uow:
+        await uow.leads.add_many([*mine, longest])
+        await uow.leads.add_many([a_lead(second, f"contact-{n}") for n in range(600)])
+        await uow.commit()
+    # An id longer than any lead's is no lead's, even one with its first 128 characters.
+    asked = [f"contact-{n}" for n in range(600)] + ["contact-0", "unknown", "y" * 129]
+
+    # Repeated: PostgreSQL plans a prepared statement generically after a few executions.
+    for _ in range(7):
+        async with uow_factory() as uow:
+            found = await uow.leads.get_many_by_external_id(first.id, asked)
+            assert await uow.leads.get_many_by_external_id(first.id, []) == {}
+
+        assert {k: v.id for k, v in found.items()} == {lead.external_id: lead.id for lead in mine}
+        assert all(lead.integration_id == first.id for lead in found.values())
+
+
 async def test_an_update_writes_the_change_and_a_stale_copy_fails(
     uow_factory: UnitOfWorkFactory,
 ) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from application.sync import RunStatus, SyncResource
+from application.sync import RecordKind, RunStatus, SyncResource
+from application.use_cases.create_lead import CreateLeadCommand
+from domain.lead import ContactDetails
 from entrypoints.fake_ghl.faults import ScriptedFault
-from tests.integration.sync.support import SyncStack, add_contacts
+from tests.integration.sync.support import SERVICE, SyncStack, add_contacts
 
 
 async def test_two_thousand_contacts_are_pulled_into_leads_in_pages(stack: SyncStack) -> None:
@@ -38,3 +40,26 @@ async def test_an_outage_in_the_middle_of_the_paging_is_resumed_without_duplicat
     assert (run.status, run.attempts) == (RunStatus.SUCCEEDED, 2)
     assert await stack.leads_count() == 1_200
     assert run.pulled == 1_200 + 500  # the first page again, in the resumed run's overlap
+
+
+async def test_the_leads_with_changes_waiting_for_ghl_are_read_at_once(stack: SyncStack) -> None:
+    async def create(email: str) -> str:
+        view = await stack.create_lead.execute(
+            CreateLeadCommand(
+                actor=SERVICE,
+                integration_id=stack.integration.id,
+                details=ContactDetails(first_name="Neo", email=email),
+            )
+        )
+        return view.id
+
+    await create("pushed@example.com")
+    await stack.run()
+    waiting = await create("waiting@example.com")
+
+    async with stack.uow() as uow:
+        leads = await uow.sync.pending_record_ids(stack.integration.id, RecordKind.LEAD)
+        bookings = await uow.sync.pending_record_ids(stack.integration.id, RecordKind.BOOKING)
+        elsewhere = await uow.sync.pending_record_ids("another-integration", RecordKind.LEAD)
+
+    assert (leads, bookings, elsewhere) == ({waiting}, set(), set())

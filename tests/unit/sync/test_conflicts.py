@@ -7,6 +7,7 @@ from application.ghl import ContactFields
 from application.inbox import EventKind, HandlerOutcome
 from application.sync import ChangeStatus, RecordKind
 from application.use_cases.update_lead import UpdateLeadCommand
+from domain.errors import ConnectionFailedError
 from domain.lead import Lead
 from tests.unit.sync.support import (
     SERVICE,
@@ -115,3 +116,26 @@ async def test_an_older_ghl_change_arriving_late_changes_nothing(app: Sync) -> N
 
     assert outcome is HandlerOutcome.IGNORED
     assert app.lead(lead.id).details.first_name == "Ada B."
+
+
+async def test_a_ghl_change_found_by_the_pull_is_merged_with_an_edit_not_pushed_yet(
+    app: Sync,
+) -> None:
+    lead = await synced_lead(app)
+    app.clock.advance(minutes=1)
+    await edit(app, lead, email="mine@example.com", first_name="Ada L.")
+    app.clock.advance(minutes=1)
+    app.ghl.edit_contact(lead.external_id, email="theirs@example.com")
+    app.clock.advance(minutes=1)
+    # GHL refuses the push for now: the edit is still waiting when the pull reads the contact.
+    app.ghl.failures["update_contact"] = [ConnectionFailedError("GoHighLevel answered HTTP 503")]
+
+    run = await run_sync(app)
+
+    merged = app.lead(lead.id).details
+    assert (merged.email, merged.first_name) == ("theirs@example.com", "Ada L.")
+    [conflict] = await conflicts_of(app)
+    assert (conflict.fields, conflict.winners) == (("email",), {"email": "remote"})
+    assert run.conflicts == 1
+    [pending] = [c for c in app.changes if c.status is ChangeStatus.PENDING]
+    assert pending.fields == {"first_name": "Ada L."}

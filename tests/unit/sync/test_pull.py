@@ -3,14 +3,24 @@ calendars' appointments, upserted idempotently; changes no webhook delivered are
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
+import pytest
+
+from application.ghl import GhlContactPage
 from application.inbox import EventKind
+from application.lead_sync import LeadBatch
 from application.sync import RunStatus, SyncResource
 from domain.booking import BookingStatus
-from domain.errors import ConnectionFailedError
+from domain.errors import ConnectionFailedError, StorageUnavailableError
 from domain.events import LeadCaptured, LeadUpdated
-from tests.unit.sync.support import START, Sync, contact_payload, run_sync
+from domain.lead import Lead
+from tests.fakes import InMemoryLeadRepository
+from tests.unit.sync.support import START, SUB_ACCOUNT, Sync, contact_payload, run_sync
 
 
 async def test_a_first_sync_pulls_every_contact_page_by_page_and_keeps_a_cursor(
@@ -148,3 +158,94 @@ async def test_a_pull_broken_by_an_outage_resumes_and_duplicates_nothing(app: Sy
     assert len(app.all_leads) == 6
     assert len(app.events(LeadCaptured)) == 6
     assert not app.events(LeadUpdated)
+
+
+def _five_contacts(app: Sync) -> None:
+    for n in range(5):
+        app.ghl.add_contact(first_name=f"C{n}", email=f"c{n}@example.com")
+        app.clock.advance(seconds=1)
+
+
+async def test_a_pages_new_leads_are_inserted_together_while_ghl_serves_the_next_page(
+    app: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _five_contacts(app)
+    inserted: list[int] = []
+    stored_when_asked: list[int] = []
+    add_many, search = InMemoryLeadRepository.add_many, app.ghl.search_contacts
+
+    async def insert(repository: InMemoryLeadRepository, leads: Sequence[Lead]) -> None:
+        inserted.append(len(leads))
+        await asyncio.sleep(0)  # a database's round trip: the pull's other tasks may run
+        await add_many(repository, leads)
+
+    async def ask(*args: Any, **kwargs: Any) -> GhlContactPage:
+        stored_when_asked.append(len(app.all_leads))
+        return await search(*args, **kwargs)
+
+    monkeypatch.setattr(InMemoryLeadRepository, "add_many", insert)
+    monkeypatch.setattr(app.ghl, "search_contacts", ask)
+
+    run = await run_sync(app)
+
+    assert (run.status, run.pulled) == (RunStatus.SUCCEEDED, 5)
+    assert inserted == [2, 2, 1]  # pages of 2: one insert each
+    assert stored_when_asked == [0, 0, 2]  # each next page asked for before this one is stored
+    assert len(app.events(LeadCaptured)) == 5
+
+
+async def test_a_page_that_cannot_be_stored_leaves_the_cursor_after_the_last_stored_page(
+    app: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _five_contacts(app)
+    add_many = InMemoryLeadRepository.add_many
+    calls = 0
+
+    async def insert(repository: InMemoryLeadRepository, leads: Sequence[Lead]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise StorageUnavailableError("the database is unreachable")
+        await add_many(repository, leads)
+
+    monkeypatch.setattr(InMemoryLeadRepository, "add_many", insert)
+
+    run = await run_sync(app)
+
+    assert (run.status, run.attempts) == (RunStatus.FAILED, 3)
+    assert sorted(lead.details.first_name or "" for lead in app.all_leads) == ["C0", "C1"]
+    assert len(app.events(LeadCaptured)) == 2
+    async with app.uow() as uow:
+        cursor = await uow.sync.get_cursor(app.integration.id, SyncResource.CONTACTS)
+    assert cursor is not None
+    assert cursor.position == START + timedelta(seconds=1)  # C1's change, the first page's last
+
+
+async def test_a_contact_twice_in_a_page_is_captured_then_updated(app: Sync) -> None:
+    contact = app.ghl.add_contact(first_name="Ada", email="ada@example.com")
+    app.clock.advance(seconds=1)
+    newer = replace(contact, first_name="Grace", date_updated=app.clock.now())
+    batch = LeadBatch()
+
+    async with app.uow() as uow:
+        await app.leads.prefetch(
+            uow, integration_id=app.integration.id, contact_ids=[contact.id] * 2, batch=batch
+        )
+        for seen in (contact, newer):
+            await app.leads.apply(
+                uow,
+                integration_id=app.integration.id,
+                sub_account_id=SUB_ACCOUNT,
+                contact=seen,
+                changed_at=seen.date_updated,
+                batch=batch,
+            )
+        await app.leads.store(uow, batch)
+        await uow.commit()
+
+    [lead] = app.all_leads
+    assert (lead.details.first_name, lead.version) == ("Grace", 2)
+    assert [(type(e), e.aggregate_version) for e in app.events()] == [
+        (LeadCaptured, 1),
+        (LeadUpdated, 2),
+    ]
