@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import exc
 
 from domain.errors import InvalidArgumentError, StorageUnavailableError
@@ -21,7 +22,13 @@ _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
 
 
 def is_transient(err: BaseException) -> bool:
-    """Whether `err` says the database is unreachable or busy, rather than the request wrong."""
+    """Whether `err` says the database is unreachable or busy, rather than the request wrong.
+    Besides SQLAlchemy's errors, asyncpg's own, for statements sent to the driver directly
+    (the inbox writer's batches, integration_reads)."""
+    if isinstance(err, asyncpg.PostgresError):
+        return str(err.sqlstate)[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    if isinstance(err, asyncpg.InterfaceError):  # the connection was lost, or is unusable
+        return True
     if isinstance(err, exc.DBAPIError):
         orig = err.orig
         if err.connection_invalidated:
@@ -37,8 +44,6 @@ def is_transient(err: BaseException) -> bool:
         return isinstance(err, exc.OperationalError | exc.InterfaceError) or (
             isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
         )
-    if _driver_sqlstate(err)[:2] in _TRANSIENT_SQLSTATE_CLASSES:
-        return True
     return isinstance(
         err,
         exc.DisconnectionError
@@ -51,21 +56,18 @@ def is_transient(err: BaseException) -> bool:
 def is_bad_value(err: BaseException) -> bool:
     """Whether Postgres refused a value itself (SQLSTATE class 22, data exception: a NUL
     character in a text, a number out of range): the request is wrong, retrying cannot help."""
-    if not isinstance(err, exc.DBAPIError):
-        return _driver_sqlstate(err).startswith("22")
-    if isinstance(err.orig, sqlite3.Error):
+    if isinstance(err, asyncpg.PostgresError):
+        return str(err.sqlstate).startswith("22")
+    if not isinstance(err, exc.DBAPIError) or isinstance(err.orig, sqlite3.Error):
         return False
     sqlstate = getattr(err.orig, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 
-def _driver_sqlstate(err: BaseException) -> str:
-    """The SQLSTATE of an error asyncpg raised itself, on a driver connection used without
-    SQLAlchemy (integration_reads); empty for any other error."""
-    sqlstate = getattr(err, "sqlstate", None)
-    return (
-        sqlstate if isinstance(sqlstate, str) and type(err).__module__.startswith("asyncpg") else ""
-    )
+def is_reported_by_server(err: BaseException) -> bool:
+    """Whether asyncpg's `err` is Postgres refusing a statement, on a connection that stays
+    usable (anything else, a lost connection or a cancellation, leaves its state unknown)."""
+    return isinstance(err, asyncpg.PostgresError) and not is_transient(err)
 
 
 def is_unique_violation(err: exc.IntegrityError) -> bool:

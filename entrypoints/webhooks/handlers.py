@@ -5,21 +5,24 @@ GHL retries), never a 5xx."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from json.encoder import encode_basestring_ascii
 from typing import Any, Final
 
 import structlog
 from aiohttp import web
 
 from adapters.crypto.signatures import SIGNATURE_HEADERS
-from application.webhooks import ReceiveWebhook, ReceiveWebhookCommand
+from application.webhooks import ReceiveWebhook, ReceiveWebhookCommand, ReceiveWebhookResult
 from domain.errors import DomainError, ErrorCode
 
 RECEIVE_WEBHOOK: Final = web.AppKey("receive_webhook", ReceiveWebhook)
 RETRY_AFTER_SECONDS: Final = web.AppKey("retry_after_seconds", int)
+RECEIVE_RESULT: Final = web.RequestKey("receive_result", ReceiveWebhookResult)
+"""What a stored (or duplicate) delivery came to, for the middlewares' log line and metrics."""
 
 ERROR_DOMAIN = "integrations"
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -54,18 +57,17 @@ async def receive_webhook(request: web.Request) -> web.Response:
             body=body, headers=headers, route_event=request.match_info.get("eventType")
         )
     )
-    structlog.contextvars.bind_contextvars(
-        integration_id=result.integration_id,
-        webhook_delivery_id=result.id,
-        kind=result.kind.value,
-        duplicate=result.duplicate,
+    request[RECEIVE_RESULT] = result
+    # Every delivery is answered this way: the body is written out rather than serialized.
+    answer = _DUPLICATE if result.duplicate else _ACCEPTED
+    return web.Response(
+        body=answer + encode_basestring_ascii(result.delivery_id).encode() + b"}",
+        content_type="application/json",
     )
-    return web.json_response(
-        {
-            "status": "duplicate" if result.duplicate else "accepted",
-            "deliveryId": result.delivery_id,
-        }
-    )
+
+
+_ACCEPTED = b'{"status": "accepted", "deliveryId": '
+_DUPLICATE = b'{"status": "duplicate", "deliveryId": '
 
 
 @web.middleware
@@ -75,7 +77,7 @@ async def errors_and_logging(request: web.Request, handler: Handler) -> web.Stre
     status, anything else 429 with Retry-After and its traceback logged."""
     structlog.contextvars.clear_contextvars()
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request_id = given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
     route = request.match_info.route.resource
     structlog.contextvars.bind_contextvars(
         request_id=request_id,
@@ -98,13 +100,24 @@ async def errors_and_logging(request: web.Request, handler: Handler) -> web.Stre
     # the rest of the request (docs/performance.md), and the metrics count the deliveries.
     level = logging.INFO if response.status >= 300 else logging.DEBUG
     if _logger.isEnabledFor(level):
+        received = request.get(RECEIVE_RESULT)
         log.log(
             level,
             "webhook_request",
             status=response.status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            **({} if received is None else _outcome(received)),
         )
     return response
+
+
+def _outcome(result: ReceiveWebhookResult) -> dict[str, Any]:
+    return {
+        "integration_id": result.integration_id,
+        "webhook_delivery_id": result.id,
+        "kind": result.kind.value,
+        "duplicate": result.duplicate,
+    }
 
 
 def _domain_error(request: web.Request, err: DomainError, request_id: str) -> web.Response:

@@ -3,6 +3,7 @@ type, and the per-integration log of deliveries whose signature failed (for heal
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -19,14 +20,13 @@ from application.observability import UnverifiedDeliveries
 from application.ports import Clock
 from application.webhooks import WebhookTargets, classify, location_of, parse_payload
 from domain.errors import DomainError, ErrorCode
-from entrypoints.webhooks.handlers import Handler
+from entrypoints.webhooks.handlers import RECEIVE_RESULT, Handler
 
 log = structlog.get_logger(__name__)
 
 # Label values: the service's event kinds (a fixed vocabulary), never the sender's own names,
 # which an unauthenticated caller chooses.
 UNKNOWN: Final = "unknown"
-_KINDS: Final = frozenset(kind.value for kind in EventKind)
 
 RECEIVED: Final = Counter(
     "integrations_webhooks_received",
@@ -120,8 +120,8 @@ class IngressObserver:
 
 def metrics_middleware(observer: IngressObserver) -> Middleware:
     """Counts each delivery to the webhook routes once. On success the event type and whether it
-    was a duplicate are what the handler bound to the request's log context; a refused delivery
-    (rare, off the hot path) is classified from its body."""
+    was a duplicate are what the handler stored on the request; a refused delivery (rare, off the
+    hot path) is classified from its body."""
 
     @web.middleware
     async def measured(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -144,11 +144,11 @@ def metrics_middleware(observer: IngressObserver) -> Middleware:
             raise
         finally:
             INGEST_SECONDS.observe(time.perf_counter() - started)
-        bound = structlog.contextvars.get_contextvars()
-        kind = _kind_label(bound.get("kind"))
+        result = request.get(RECEIVE_RESULT)
+        kind = UNKNOWN if result is None else result.kind.value
         _count(RECEIVED, kind)
         _count(VERIFIED, kind)
-        if bound.get("duplicate"):
+        if result is not None and result.duplicate:
             _count(DUPLICATE, kind)
         return response
 
@@ -182,9 +182,12 @@ async def _refused(request: web.Request, err: DomainError, observer: IngressObse
             observer.failures.record(target.integration_id, observer.clock.now())
 
 
-def _kind_label(value: object) -> str:
-    return value if isinstance(value, str) and value in _KINDS else UNKNOWN
-
-
 def _count(counter: Counter, kind: str) -> None:
-    counter.labels(kind).inc()
+    _child(counter, kind).inc()
+
+
+@functools.cache
+def _child(counter: Counter, kind: str) -> Counter:
+    """The counter's series for `kind` (a fixed vocabulary): `labels()` takes a lock and
+    validates its arguments on every call."""
+    return counter.labels(kind)

@@ -6,6 +6,7 @@ leaving one waiting."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from adapters.persistence.inbox import SqlAlchemyInboxWriter
 from adapters.persistence.models import WEBHOOK_DELIVERIES
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from application.inbox import EventKind
-from application.webhooks import NewDelivery, SignatureScheme
+from application.webhooks import DeliveryStatus, NewDelivery, SignatureScheme, parse_payload
 from domain.errors import StorageUnavailableError
 from tests.support.builders import a_template, an_integration
 from tests.support.databases import clean_tables, migrated_database
@@ -171,3 +172,59 @@ async def test_an_unavailable_database_fails_every_waiter_with_storage_unavailab
         await engine.dispose()
 
     assert all(isinstance(r, StorageUnavailableError) for r in results), results
+
+
+async def test_integers_beyond_64_bits_are_stored_exactly_as_sent(
+    engine: AsyncEngine, integration_id: str
+) -> None:
+    body = b'{"type": "ContactCreate", "id": "c-1", "amount": 123456789012345678901234567890}'
+    delivery = dataclasses.replace(
+        a_delivery(integration_id), payload=parse_payload(body), raw_payload=body
+    )
+
+    await SqlAlchemyInboxWriter(engine).store(delivery)
+
+    async with engine.connect() as connection:
+        payload = (
+            await connection.execute(
+                select(WEBHOOK_DELIVERIES.c.payload).where(WEBHOOK_DELIVERIES.c.id == delivery.id)
+            )
+        ).scalar_one()
+    assert payload["amount"] == 123456789012345678901234567890
+
+
+async def test_pending_deliveries_are_due_at_once_and_refused_ones_are_settled_on_arrival(
+    engine: AsyncEngine, integration_id: str
+) -> None:
+    pending = a_delivery(integration_id)
+    rejected = dataclasses.replace(
+        a_delivery(integration_id), status=DeliveryStatus.REJECTED, last_error="not active"
+    )
+
+    await asyncio.gather(*(SqlAlchemyInboxWriter(engine).store(d) for d in (pending, rejected)))
+
+    columns = WEBHOOK_DELIVERIES.c
+    async with engine.connect() as connection:
+        rows = {
+            row.id: row
+            for row in await connection.execute(
+                select(
+                    columns.id,
+                    columns.status,
+                    columns.next_attempt_at,
+                    columns.processed_at,
+                    columns.last_error,
+                )
+            )
+        }
+    assert rows[pending.id].status == "pending"
+    assert _utc(rows[pending.id].next_attempt_at) == NOW
+    assert rows[pending.id].processed_at is None
+    assert rows[rejected.id].status == "rejected"
+    assert rows[rejected.id].next_attempt_at is None
+    assert _utc(rows[rejected.id].processed_at) == NOW
+    assert rows[rejected.id].last_error == "not active"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

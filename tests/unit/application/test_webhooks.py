@@ -551,3 +551,66 @@ async def test_an_overlong_route_event_is_invalid(receiver: Receiver) -> None:
 
     with pytest.raises(InvalidArgumentError):
         await receiver.receive({"locationId": LOCATION}, route="x" * 129)
+
+
+class CountingCipher(FakeCipher):
+    def __init__(self) -> None:
+        self.decrypted = 0
+
+    async def decrypt(self, binding: SecretBinding, secret: EncryptedSecret) -> SecretStr:
+        self.decrypted += 1
+        return await super().decrypt(binding, secret)
+
+
+class CachedTargets:
+    """Hands out the same target object until `expire`, as a caching implementation does."""
+
+    def __init__(self, targets: InMemoryWebhookTargets) -> None:
+        self._targets = targets
+        self._cached: dict[str, WebhookTarget | None] = {}
+
+    async def find_by_location(self, location_id: str) -> WebhookTarget | None:
+        if location_id not in self._cached:
+            self._cached[location_id] = await self._targets.find_by_location(location_id)
+        return self._cached[location_id]
+
+    def expire(self) -> None:
+        self._cached.clear()
+
+
+async def test_a_secret_is_decrypted_once_per_target_handed_out(receiver: Receiver) -> None:
+    cipher = CountingCipher()
+    targets = CachedTargets(InMemoryWebhookTargets(receiver.uow))
+    use_case = ReceiveWebhook(
+        targets=targets,
+        verifier=receiver.verifier,
+        inbox=receiver.inbox,
+        cipher=cipher,
+        ids=SequentialIds("wd"),
+        clock=receiver.clock,
+    )
+    integration = await receiver.add_integration(secret="first-secret-value")
+
+    async def receive(n: int) -> SecretStr | None:
+        body = json.dumps({"type": "ContactCreate", "locationId": LOCATION, "n": n}).encode()
+        command = ReceiveWebhookCommand(
+            body=body, headers={"x-test-signature": "valid"}, route_event="x"
+        )
+        await use_case.execute(command)
+        return receiver.verifier.calls[-1][1]
+
+    first, second = await receive(1), await receive(2)
+    assert cipher.decrypted == 1
+    assert first is not None
+    assert second is not None
+    assert second.reveal() == "first-secret-value"
+
+    # A new secret (or a shredded key) is seen once the targets hand out a new object.
+    integration.secrets["webhookSecret"] = await cipher.encrypt(
+        SecretBinding("sa-1", integration.id, "webhookSecret"), SecretStr("second-secret-value")
+    )
+    targets.expire()
+    third = await receive(3)
+    assert cipher.decrypted == 2
+    assert third is not None
+    assert third.reveal() == "second-secret-value"
