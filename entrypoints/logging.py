@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -54,9 +55,31 @@ def redact_secrets(_: Any, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+_request_fields: ContextVar[dict[str, Any] | None] = ContextVar("request_fields", default=None)
+
+
+def start_request(**fields: Any) -> dict[str, Any]:
+    """Make `fields` the request context of every line logged from now on in this context, in
+    place of the previous request's; returns them, for fields learnt later (an error code).
+    One context variable set per request, where structlog's contextvars clear and set one per
+    field: the webhook ingress pays this on every delivery."""
+    _request_fields.set(fields)
+    return fields
+
+
+def merge_request_fields(_: Any, __: str, event_dict: EventDict) -> EventDict:
+    """Add the request context of `start_request` to the event (its own fields win)."""
+    fields = _request_fields.get()
+    if fields is not None:
+        for key, value in fields.items():
+            event_dict.setdefault(key, value)
+    return event_dict
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
+        merge_request_fields,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

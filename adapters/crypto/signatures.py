@@ -67,7 +67,7 @@ def hmac_signature(secret: SecretStr, body: bytes) -> str:
 
 
 def _hmac_digest(secret: SecretStr, body: bytes) -> bytes:
-    return hmac.new(secret.reveal().encode(), body, hashlib.sha256).digest()
+    return hmac.digest(secret.reveal().encode(), body, "sha256")  # one-shot: no HMAC object
 
 
 def standard_webhooks_signature(

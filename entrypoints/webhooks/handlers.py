@@ -4,6 +4,7 @@ GHL retries), never a 5xx."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -18,10 +19,13 @@ from aiohttp import web
 from adapters.crypto.signatures import SIGNATURE_HEADERS
 from application.webhooks import ReceiveWebhook, ReceiveWebhookCommand, ReceiveWebhookResult
 from domain.errors import DomainError, ErrorCode
+from entrypoints.logging import start_request
 
 RECEIVE_WEBHOOK: Final = web.AppKey("receive_webhook", ReceiveWebhook)
 RETRY_AFTER_SECONDS: Final = web.AppKey("retry_after_seconds", int)
 RECEIVE_RESULT: Final = web.RequestKey("receive_result", ReceiveWebhookResult)
+ERROR_CODE: Final = web.ResponseKey("error_code", str)
+"""The reason of an error answer, for the log line."""
 """What a stored (or duplicate) delivery came to, for the middlewares' log line and metrics."""
 
 ERROR_DOMAIN = "integrations"
@@ -66,6 +70,14 @@ async def receive_webhook(request: web.Request) -> web.Response:
     )
 
 
+def _new_request_id() -> str:
+    """32 hex digits, unique across copies (a random prefix per process) without a system
+    call per request: request ids correlate logs, they guard nothing."""
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers):016x}"
+
+
+_REQUEST_ID_PREFIX = os.urandom(8).hex()
+_request_numbers = itertools.count()
 _ACCEPTED = b'{"status": "accepted", "deliveryId": '
 _DUPLICATE = b'{"status": "duplicate", "deliveryId": '
 
@@ -75,11 +87,10 @@ async def errors_and_logging(request: web.Request, handler: Handler) -> web.Stre
     """One log line per request (never its body or signatures), and every failure as an error
     body: domain errors by DESIGN.md §5, aiohttp's own (unknown route, body too large) by their
     status, anything else 429 with Retry-After and its traceback logged."""
-    structlog.contextvars.clear_contextvars()
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+    request_id = given if _REQUEST_ID.fullmatch(given) else _new_request_id()
     route = request.match_info.route.resource
-    structlog.contextvars.bind_contextvars(
+    context = start_request(
         request_id=request_id,
         method=request.method,
         route=route.canonical if route is not None else request.path,
@@ -106,12 +117,15 @@ async def errors_and_logging(request: web.Request, handler: Handler) -> web.Stre
             "webhook_request",
             status=response.status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            **({} if received is None else _outcome(received)),
+            **context,
+            **_outcome(received, response.get(ERROR_CODE)),
         )
     return response
 
 
-def _outcome(result: ReceiveWebhookResult) -> dict[str, Any]:
+def _outcome(result: ReceiveWebhookResult | None, error_code: str | None) -> dict[str, Any]:
+    if result is None:
+        return {} if error_code is None else {"error_code": error_code}
     return {
         "integration_id": result.integration_id,
         "webhook_delivery_id": result.id,
@@ -126,7 +140,6 @@ def _domain_error(request: web.Request, err: DomainError, request_id: str) -> we
         log.error("webhook_unmapped_error", error_code=err.code.value)
         return _retry_later(request, request_id, "the delivery could not be stored, retry")
     http_status, status = mapped
-    structlog.contextvars.bind_contextvars(error_code=err.code.value)
     headers = {"Retry-After": str(request.app[RETRY_AFTER_SECONDS])} if http_status == 429 else None
     return error_response(
         http_status, status, err.code.value, err.message, request_id, err.metadata, headers
@@ -151,7 +164,6 @@ def _http_error(err: web.HTTPException, request_id: str) -> web.Response:
 
 
 def _retry_later(request: web.Request, request_id: str, message: str) -> web.Response:
-    structlog.contextvars.bind_contextvars(error_code=_INTERNAL_REASON)
     return error_response(
         429,
         "UNAVAILABLE",
@@ -182,8 +194,10 @@ def error_response(
         },
         {"@type": _REQUEST_INFO, "requestId": request_id},
     ]
-    return web.json_response(
+    response = web.json_response(
         {"error": {"code": http_status, "message": message, "status": status, "details": details}},
         status=http_status,
         headers=headers,
     )
+    response[ERROR_CODE] = reason
+    return response

@@ -3,9 +3,12 @@ type, and the per-integration log of deliveries whose signature failed (for heal
 
 from __future__ import annotations
 
-import functools
+import bisect
+import collections
+import itertools
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -13,7 +16,9 @@ from typing import Final
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from application.inbox import EventKind
 from application.observability import UnverifiedDeliveries
@@ -28,37 +33,81 @@ log = structlog.get_logger(__name__)
 # which an unauthenticated caller chooses.
 UNKNOWN: Final = "unknown"
 
-RECEIVED: Final = Counter(
-    "integrations_webhooks_received",
-    "Webhook deliveries received, by event type (the service's event kind).",
-    ["event_type"],
-)
-VERIFIED: Final = Counter(
-    "integrations_webhooks_verified",
-    "Webhook deliveries whose signature verified (stored, duplicate, or refused as inactive).",
-    ["event_type"],
-)
-REJECTED: Final = Counter(
-    "integrations_webhooks_rejected",
-    "Webhook deliveries refused, by reason: invalid, unknown_location, signature, "
-    "integration_not_active, too_large.",
-    ["event_type", "reason"],
-)
-DUPLICATE: Final = Counter(
-    "integrations_webhooks_duplicate",
-    "Webhook deliveries acknowledged without being stored again (already in the inbox).",
-    ["event_type"],
-)
-DEFERRED: Final = Counter(
-    "integrations_webhooks_deferred",
-    "Webhook deliveries answered 429 because they could not be stored (the sender retries).",
-    ["event_type"],
-)
-INGEST_SECONDS: Final = Histogram(
-    "integrations_webhook_ingest_duration_seconds",
-    "Time from a delivery's request to its answer (stored and committed, or refused).",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-)
+_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class IngressCounts(Collector):
+    """The ingress's counters and its latency histogram as plain numbers, turned into metric
+    families only when scraped. prometheus_client's own Counter and Histogram take a lock and
+    look up the labelled series on every update, which cost ~6% of the ingest path's CPU; every
+    update here happens on the event loop's thread, as does the scrape."""
+
+    def __init__(self) -> None:
+        self.received: collections.Counter[str] = collections.Counter()
+        self.verified: collections.Counter[str] = collections.Counter()
+        self.duplicate: collections.Counter[str] = collections.Counter()
+        self.deferred: collections.Counter[str] = collections.Counter()
+        self.rejected: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._buckets = [0] * (len(_BUCKETS) + 1)  # the last one is +Inf
+        self._seconds = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self._buckets[bisect.bisect_left(_BUCKETS, seconds)] += 1
+        self._seconds += seconds
+
+    def collect(self) -> Iterable[Metric]:
+        yield _counter(
+            "integrations_webhooks_received",
+            "Webhook deliveries received, by event type (the service's event kind).",
+            self.received,
+        )
+        yield _counter(
+            "integrations_webhooks_verified",
+            "Webhook deliveries whose signature verified (stored, duplicate, or refused as "
+            "inactive).",
+            self.verified,
+        )
+        rejected = CounterMetricFamily(
+            "integrations_webhooks_rejected",
+            "Webhook deliveries refused, by reason: invalid, unknown_location, signature, "
+            "integration_not_active, too_large.",
+            labels=["event_type", "reason"],
+        )
+        for (kind, reason), count in sorted(self.rejected.items()):
+            rejected.add_metric([kind, reason], count)
+        yield rejected
+        yield _counter(
+            "integrations_webhooks_duplicate",
+            "Webhook deliveries acknowledged without being stored again (already in the inbox).",
+            self.duplicate,
+        )
+        yield _counter(
+            "integrations_webhooks_deferred",
+            "Webhook deliveries answered 429 because they could not be stored (the sender "
+            "retries).",
+            self.deferred,
+        )
+        cumulative = list(itertools.accumulate(self._buckets))
+        yield HistogramMetricFamily(
+            "integrations_webhook_ingest_duration_seconds",
+            "Time from a delivery's request to its answer (stored and committed, or refused).",
+            buckets=[
+                *((str(bound), n) for bound, n in zip(_BUCKETS, cumulative[:-1], strict=True)),
+                ("+Inf", cumulative[-1]),
+            ],
+            sum_value=self._seconds,
+        )
+
+
+def _counter(name: str, documentation: str, counts: collections.Counter[str]) -> Metric:
+    family = CounterMetricFamily(name, documentation, labels=["event_type"])
+    for kind, count in sorted(counts.items()):
+        family.add_metric([kind], count)
+    return family
+
+
+INGRESS: Final = IngressCounts()
+REGISTRY.register(INGRESS)
 
 _REASONS: Final = {
     ErrorCode.INVALID_ARGUMENT: "invalid",
@@ -135,21 +184,21 @@ def metrics_middleware(observer: IngressObserver) -> Middleware:
             await _refused(request, err, observer)
             raise
         except web.HTTPException as err:  # the body was too large, say
-            _count(RECEIVED, UNKNOWN)
-            REJECTED.labels(UNKNOWN, "too_large" if err.status == 413 else "invalid").inc()
+            INGRESS.received[UNKNOWN] += 1
+            INGRESS.rejected[UNKNOWN, "too_large" if err.status == 413 else "invalid"] += 1
             raise
         except Exception:
-            _count(RECEIVED, UNKNOWN)
-            DEFERRED.labels(UNKNOWN).inc()
+            INGRESS.received[UNKNOWN] += 1
+            INGRESS.deferred[UNKNOWN] += 1
             raise
         finally:
-            INGEST_SECONDS.observe(time.perf_counter() - started)
+            INGRESS.observe(time.perf_counter() - started)
         result = request.get(RECEIVE_RESULT)
         kind = UNKNOWN if result is None else result.kind.value
-        _count(RECEIVED, kind)
-        _count(VERIFIED, kind)
+        INGRESS.received[kind] += 1
+        INGRESS.verified[kind] += 1
         if result is not None and result.duplicate:
-            _count(DUPLICATE, kind)
+            INGRESS.duplicate[kind] += 1
         return response
 
     return measured
@@ -163,14 +212,14 @@ async def _refused(request: web.Request, err: DomainError, observer: IngressObse
         payload = {}
     _, kind_of = classify(request.match_info.get("eventType"), payload)
     kind = kind_of.value if payload or kind_of is not EventKind.UNHANDLED else UNKNOWN
-    _count(RECEIVED, kind)
+    INGRESS.received[kind] += 1
     reason = _REASONS.get(err.code)
     if reason is None:  # STORAGE_UNAVAILABLE and the like: answered 429, retried by the sender
-        DEFERRED.labels(kind).inc()
+        INGRESS.deferred[kind] += 1
         return
-    REJECTED.labels(kind, reason).inc()
+    INGRESS.rejected[kind, reason] += 1
     if err.code is ErrorCode.INTEGRATION_NOT_ACTIVE:
-        _count(VERIFIED, kind)
+        INGRESS.verified[kind] += 1
     elif err.code is ErrorCode.WEBHOOK_SIGNATURE_INVALID:
         location = location_of(payload)
         try:
@@ -180,14 +229,3 @@ async def _refused(request: web.Request, err: DomainError, observer: IngressObse
             return
         if target is not None:
             observer.failures.record(target.integration_id, observer.clock.now())
-
-
-def _count(counter: Counter, kind: str) -> None:
-    _child(counter, kind).inc()
-
-
-@functools.cache
-def _child(counter: Counter, kind: str) -> Counter:
-    """The counter's series for `kind` (a fixed vocabulary): `labels()` takes a lock and
-    validates its arguments on every call."""
-    return counter.labels(kind)

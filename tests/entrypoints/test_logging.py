@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -9,7 +10,13 @@ import pytest
 import structlog
 
 from domain.values import SecretStr
-from entrypoints.logging import REDACTED, configure_logging, redact_secrets
+from entrypoints.logging import (
+    REDACTED,
+    configure_logging,
+    merge_request_fields,
+    redact_secrets,
+    start_request,
+)
 
 PIT = "pit-1b2c3d4e-5f60-7182-9314-a5b6c7d8e9f0"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
@@ -69,3 +76,35 @@ def test_standard_library_loggers_are_rendered_as_redacted_json(
         "api_key": REDACTED,
         "locationId": "loc-1",
     }
+
+
+async def test_lines_logged_while_serving_a_request_carry_its_context_and_only_its_own() -> None:
+    async def serve(request_id: str, *, fail: bool) -> list[dict[str, object]]:
+        context = start_request(request_id=request_id, route="/webhooks/ghl")
+        if fail:
+            context["error_code"] = "NOT_FOUND"
+        with structlog.testing.capture_logs(processors=[merge_request_fields]) as logs:
+            structlog.get_logger("t").info("deep_inside", request_id="its-own-wins")
+            structlog.get_logger("t").info("deep_inside")
+        return logs
+
+    # Requests on one connection run one after the other in the same task and context.
+    first = await serve("req-1", fail=True)
+    second = await serve("req-2", fail=False)
+
+    assert first[0]["request_id"] == "its-own-wins"
+    assert (first[1]["request_id"], first[1]["error_code"]) == ("req-1", "NOT_FOUND")
+    assert second[1]["request_id"] == "req-2"
+    assert "error_code" not in second[1]
+
+
+async def test_a_request_context_stays_in_its_own_task() -> None:
+    async def other_request() -> None:
+        start_request(request_id="req-other")
+
+    start_request(request_id="req-mine")
+    await asyncio.create_task(other_request())
+
+    with structlog.testing.capture_logs(processors=[merge_request_fields]) as logs:
+        structlog.get_logger("t").info("after")
+    assert logs[0]["request_id"] == "req-mine"
