@@ -510,7 +510,8 @@ class ReceiveWebhookCommand:
     body: bytes = field(repr=False)
     """The raw bytes, as signed."""
     headers: Mapping[str, str] = field(repr=False)
-    """Keyed by lower-case name."""
+    """Read by lower-case name: case-insensitive (an HTTP request's own), or keyed in lower
+    case."""
     route_event: str | None = None
     """The ``{eventType}`` of ``/webhooks/ghl/{eventType}``; None on ``/webhooks/ghl``."""
 

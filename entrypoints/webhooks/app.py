@@ -8,9 +8,10 @@ from application.webhooks import ReceiveWebhook
 from entrypoints.webhooks.handlers import (
     RECEIVE_WEBHOOK,
     RETRY_AFTER_SECONDS,
-    errors_and_logging,
+    ingress,
     receive_webhook,
 )
+from entrypoints.webhooks.metrics import IngressMeter
 from entrypoints.webhooks.ops import Operations, install_operations
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -28,7 +29,8 @@ def create_webhook_app(
     ``POST /webhooks/ghl/{eventType}`` (the seed's routes); bodies over `max_body_bytes` are
     refused with 413. `retry_after_seconds` is sent with every 429. With `operations`, also
     ``GET /metrics``, ``/healthz`` and ``/readyz``, and the deliveries are counted."""
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[errors_and_logging])
+    meter = None if operations is None else IngressMeter(operations.ingress)
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[ingress(meter)])
     app[RECEIVE_WEBHOOK] = receive
     app[RETRY_AFTER_SECONDS] = retry_after_seconds
     app.router.add_post("/webhooks/ghl", receive_webhook)

@@ -15,18 +15,19 @@ from typing import Any, Final
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from adapters.crypto.signatures import SIGNATURE_HEADERS
 from application.webhooks import ReceiveWebhook, ReceiveWebhookCommand, ReceiveWebhookResult
 from domain.errors import DomainError, ErrorCode
 from entrypoints.logging import start_request
+from entrypoints.webhooks.metrics import IngressMeter
 
 RECEIVE_WEBHOOK: Final = web.AppKey("receive_webhook", ReceiveWebhook)
 RETRY_AFTER_SECONDS: Final = web.AppKey("retry_after_seconds", int)
 RECEIVE_RESULT: Final = web.RequestKey("receive_result", ReceiveWebhookResult)
+"""What a stored (or duplicate) delivery came to, for the middleware's log line and metrics."""
 ERROR_CODE: Final = web.ResponseKey("error_code", str)
 """The reason of an error answer, for the log line."""
-"""What a stored (or duplicate) delivery came to, for the middlewares' log line and metrics."""
 
 ERROR_DOMAIN = "integrations"
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -34,6 +35,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 _REQUEST_INFO = "type.googleapis.com/google.rpc.RequestInfo"
 _INTERNAL_REASON = "INTERNAL"
+_WEBHOOK_ROUTES = "/webhooks/"
 
 # DESIGN.md §5's webhook column: reason -> (HTTP status, canonical google.rpc.Code name).
 # Every other failure is answered 429: the sender keeps the delivery and retries it.
@@ -55,10 +57,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def receive_webhook(request: web.Request) -> web.Response:
     """``POST /webhooks/ghl`` and ``POST /webhooks/ghl/{eventType}``."""
     body = await request.read()  # beyond the app's client_max_size: HTTPRequestEntityTooLarge
-    headers = {name: request.headers[name] for name in SIGNATURE_HEADERS if name in request.headers}
     result = await request.app[RECEIVE_WEBHOOK].execute(
         ReceiveWebhookCommand(
-            body=body, headers=headers, route_event=request.match_info.get("eventType")
+            # Headers are looked up case-insensitively: the verifiers read a few by name.
+            body=body,
+            headers=request.headers,
+            route_event=request.match_info.get("eventType"),
         )
     )
     request[RECEIVE_RESULT] = result
@@ -82,45 +86,57 @@ _ACCEPTED = b'{"status": "accepted", "deliveryId": '
 _DUPLICATE = b'{"status": "duplicate", "deliveryId": '
 
 
-@web.middleware
-async def errors_and_logging(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One log line per request (never its body or signatures), and every failure as an error
-    body: domain errors by DESIGN.md §5, aiohttp's own (unknown route, body too large) by their
-    status, anything else 429 with Retry-After and its traceback logged."""
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = given if _REQUEST_ID.fullmatch(given) else _new_request_id()
-    route = request.match_info.route.resource
-    context = start_request(
-        request_id=request_id,
-        method=request.method,
-        route=route.canonical if route is not None else request.path,
-    )
-    started = time.perf_counter()
-    response: web.StreamResponse
-    try:
-        response = await handler(request)
-    except DomainError as err:
-        response = _domain_error(request, err, request_id)
-    except web.HTTPException as err:
-        response = _http_error(err, request_id)
-    except Exception as err:
-        log.error("webhook_unexpected_error", error_type=type(err).__name__, exc_info=err)
-        response = _retry_later(request, request_id, "the delivery could not be stored, retry")
-    response.headers[REQUEST_ID_HEADER] = request_id
-    # Refusals are logged at INFO; a stored delivery only at DEBUG: a log line costs as much as
-    # the rest of the request (docs/performance.md), and the metrics count the deliveries.
-    level = logging.INFO if response.status >= 300 else logging.DEBUG
-    if _logger.isEnabledFor(level):
-        received = request.get(RECEIVE_RESULT)
-        log.log(
-            level,
-            "webhook_request",
-            status=response.status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            **context,
-            **_outcome(received, response.get(ERROR_CODE)),
-        )
-    return response
+def ingress(meter: IngressMeter | None = None) -> Middleware:
+    """The webhook app's one middleware: one log line per request (never its body or
+    signatures), every failure as an error body (domain errors by DESIGN.md §5, aiohttp's own,
+    an unknown route or a body too large, by their status, anything else 429 with Retry-After
+    and its traceback logged), and, with a `meter`, each delivery counted once. One layer
+    rather than one per concern: each costs every delivery a coroutine and its bookkeeping."""
+
+    @web.middleware
+    async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else _new_request_id()
+        route = request.match_info.route.resource
+        path = route.canonical if route is not None else request.path
+        context = start_request(request_id=request_id, method=request.method, route=path)
+        counted = meter if route is not None and path.startswith(_WEBHOOK_ROUTES) else None
+        started = time.perf_counter()
+        response: web.StreamResponse
+        try:
+            response = await handler(request)
+        except DomainError as err:
+            if counted is not None:
+                await counted.refused(request, err, time.perf_counter() - started)
+            response = _domain_error(request, err, request_id)
+        except web.HTTPException as err:
+            if counted is not None:
+                counted.failed(err, time.perf_counter() - started)
+            response = _http_error(err, request_id)
+        except Exception as err:
+            if counted is not None:
+                counted.failed(err, time.perf_counter() - started)
+            log.error("webhook_unexpected_error", error_type=type(err).__name__, exc_info=err)
+            response = _retry_later(request, request_id, "the delivery could not be stored, retry")
+        else:
+            if counted is not None:
+                counted.answered(request.get(RECEIVE_RESULT), time.perf_counter() - started)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        # Refusals are logged at INFO; a stored delivery only at DEBUG: a log line costs as
+        # much as the rest of the request (docs/performance.md), and the metrics count them.
+        level = logging.INFO if response.status >= 300 else logging.DEBUG
+        if _logger.isEnabledFor(level):
+            log.log(
+                level,
+                "webhook_request",
+                status=response.status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                **context,
+                **_outcome(request.get(RECEIVE_RESULT), response.get(ERROR_CODE)),
+            )
+        return response
+
+    return serve
 
 
 def _outcome(result: ReceiveWebhookResult | None, error_code: str | None) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import bisect
 import collections
 import itertools
-import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,7 +14,6 @@ from typing import Final
 
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from prometheus_client import REGISTRY
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -23,9 +21,14 @@ from prometheus_client.registry import Collector
 from application.inbox import EventKind
 from application.observability import UnverifiedDeliveries
 from application.ports import Clock
-from application.webhooks import WebhookTargets, classify, location_of, parse_payload
+from application.webhooks import (
+    ReceiveWebhookResult,
+    WebhookTargets,
+    classify,
+    location_of,
+    parse_payload,
+)
 from domain.errors import DomainError, ErrorCode
-from entrypoints.webhooks.handlers import RECEIVE_RESULT, Handler
 
 log = structlog.get_logger(__name__)
 
@@ -115,7 +118,6 @@ _REASONS: Final = {
     ErrorCode.WEBHOOK_SIGNATURE_INVALID: "signature",
     ErrorCode.INTEGRATION_NOT_ACTIVE: "integration_not_active",
 }
-_WEBHOOK_ROUTES: Final = "/webhooks/"
 
 
 @dataclass(slots=True)
@@ -159,7 +161,7 @@ def _hour(at: datetime) -> int:
 
 @dataclass(frozen=True, slots=True)
 class IngressObserver:
-    """What the metrics middleware needs besides the counters: where deliveries go (to attribute
+    """What the ingress meter needs besides the counters: where deliveries go (to attribute
     a failed signature to its integration) and the log of those failures."""
 
     targets: WebhookTargets
@@ -167,41 +169,35 @@ class IngressObserver:
     clock: Clock
 
 
-def metrics_middleware(observer: IngressObserver) -> Middleware:
-    """Counts each delivery to the webhook routes once. On success the event type and whether it
-    was a duplicate are what the handler stored on the request; a refused delivery (rare, off the
-    hot path) is classified from its body."""
+class IngressMeter:
+    """Counts each delivery to the webhook routes once, for the ingress middleware. A refused
+    delivery (rare, off the hot path) is classified from its body, and a bad signature is
+    attributed to its integration for health."""
 
-    @web.middleware
-    async def measured(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route = request.match_info.route.resource
-        if route is None or not route.canonical.startswith(_WEBHOOK_ROUTES):
-            return await handler(request)
-        started = time.perf_counter()
-        try:
-            response = await handler(request)
-        except DomainError as err:
-            await _refused(request, err, observer)
-            raise
-        except web.HTTPException as err:  # the body was too large, say
-            INGRESS.received[UNKNOWN] += 1
-            INGRESS.rejected[UNKNOWN, "too_large" if err.status == 413 else "invalid"] += 1
-            raise
-        except Exception:
-            INGRESS.received[UNKNOWN] += 1
-            INGRESS.deferred[UNKNOWN] += 1
-            raise
-        finally:
-            INGRESS.observe(time.perf_counter() - started)
-        result = request.get(RECEIVE_RESULT)
+    def __init__(self, observer: IngressObserver) -> None:
+        self._observer = observer
+
+    def answered(self, result: ReceiveWebhookResult | None, seconds: float) -> None:
+        """A delivery stored, or acknowledged as a duplicate."""
         kind = UNKNOWN if result is None else result.kind.value
         INGRESS.received[kind] += 1
         INGRESS.verified[kind] += 1
         if result is not None and result.duplicate:
             INGRESS.duplicate[kind] += 1
-        return response
+        INGRESS.observe(seconds)
 
-    return measured
+    async def refused(self, request: web.Request, err: DomainError, seconds: float) -> None:
+        INGRESS.observe(seconds)
+        await _refused(request, err, self._observer)
+
+    def failed(self, err: Exception, seconds: float) -> None:
+        """aiohttp's own refusal (a body too large), or anything unexpected (answered 429)."""
+        INGRESS.observe(seconds)
+        INGRESS.received[UNKNOWN] += 1
+        if isinstance(err, web.HTTPException):
+            INGRESS.rejected[UNKNOWN, "too_large" if err.status == 413 else "invalid"] += 1
+        else:
+            INGRESS.deferred[UNKNOWN] += 1
 
 
 async def _refused(request: web.Request, err: DomainError, observer: IngressObserver) -> None:

@@ -23,7 +23,7 @@ from application.observability import (
     IntegrationSyncStats,
     SyncStatsReader,
 )
-from entrypoints.webhooks.metrics import IngressObserver, metrics_middleware
+from entrypoints.webhooks.metrics import IngressObserver
 
 log = structlog.get_logger(__name__)
 
@@ -82,9 +82,8 @@ OPERATIONS: Final = web.AppKey("operations", Operations)
 
 
 def install_operations(app: web.Application, operations: Operations) -> None:
-    """Add the endpoints, and the metrics middleware of the webhook routes, to `app`."""
+    """Add the endpoints to `app` (the ingress middleware counts the deliveries)."""
     app[OPERATIONS] = operations
-    app.middlewares.append(metrics_middleware(operations.ingress))
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
