@@ -141,8 +141,8 @@ _Waiter: TypeAlias = tuple[NewDelivery, "asyncio.Future[bool]"]
 
 class SqlAlchemyInboxWriter:
     """An InboxWriter with group commit: deliveries stored concurrently are written together,
-    one statement and one commit per batch (Postgres: ``INSERT … SELECT FROM unnest(…)`` in
-    autocommit; SQLite: a multi-row INSERT in one transaction). One batch is written at a time;
+    one statement and one commit per batch (Postgres: ``INSERT … SELECT FROM
+    json_to_recordset(…)`` in autocommit; SQLite: a multi-row INSERT in one transaction). One batch is written at a time;
     the deliveries that arrive meanwhile form the next one, so the batch grows with the load and
     a lone delivery waits for no one. Each `store` returns only once its own batch committed.
 
