@@ -74,8 +74,8 @@ test-reliability: $(STAMP) $(GEN_STAMP)
 	$(BIN)/pytest -q -m slow
 
 .PHONY: bench
-# Benchmarks beside hand-written baselines (docs/performance.md). Needs wrk and h2load
-# (apt-get install wrk nghttp2-client) and the Postgres of TEST_DATABASE_URL.
+# Benchmarks beside hand-written baselines (docs/performance.md). Needs wrk, h2load and valgrind
+# (apt-get install wrk nghttp2-client valgrind) and the Postgres of TEST_DATABASE_URL.
 bench: $(STAMP) $(GEN_STAMP)
 	$(BIN)/python -m bench
 

@@ -61,6 +61,8 @@ _SCHEME_FAMILIES: Mapping[str, frozenset[SignatureScheme]] = {
     "standard-webhooks": frozenset({SignatureScheme.STANDARD_WEBHOOKS}),
 }
 _NEEDS_SECRET = frozenset({SignatureScheme.HMAC_SHA256, SignatureScheme.STANDARD_WEBHOOKS})
+_GHL_OR_HMAC = GHL_SCHEMES | {SignatureScheme.HMAC_SHA256}
+_STANDARD = frozenset({SignatureScheme.STANDARD_WEBHOOKS})
 
 
 class DeliveryStatus(StrEnum):
@@ -266,10 +268,8 @@ def accepted_schemes(target: WebhookTarget, *, routed: bool) -> frozenset[Signat
         )
     has_secret = target.webhook_secret is not None
     if target.template_name == GHL_TEMPLATE:
-        if routed and has_secret:
-            return GHL_SCHEMES | {SignatureScheme.HMAC_SHA256}
-        return GHL_SCHEMES
-    return frozenset({SignatureScheme.STANDARD_WEBHOOKS}) if has_secret else frozenset()
+        return _GHL_OR_HMAC if routed and has_secret else GHL_SCHEMES
+    return _STANDARD if has_secret else frozenset()
 
 
 class WebhookTargets(Protocol):
@@ -571,7 +571,7 @@ class ReceiveWebhook:
             raise _unknown_location(location_id)
 
         schemes = accepted_schemes(target, routed=cmd.route_event is not None)
-        secret = await self._secret(target) if schemes & _NEEDS_SECRET else None
+        secret = None if _NEEDS_SECRET.isdisjoint(schemes) else await self._secret(target)
         verified = self._verifier.verify(
             body=cmd.body, headers=cmd.headers, schemes=schemes, secret=secret
         )

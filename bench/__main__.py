@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("ingest", "processing", "grpc_reads", "sync")
+BENCHMARKS = ("ingest", "processing", "grpc_reads", "sync", "instructions")
 
 
 def main() -> int:

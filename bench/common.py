@@ -50,11 +50,13 @@ _SERVING = re.compile(rb"gRPC on [0-9.]+:(\d+)|webhooks on http://[0-9.]+:(\d+)"
 TOOLS = {
     "wrk": "apt-get update && apt-get install -y wrk",
     "h2load": "apt-get update && apt-get install -y nghttp2-client",
+    "valgrind": "apt-get update && apt-get install -y valgrind",
+    "callgrind_control": "apt-get update && apt-get install -y valgrind",
 }
 
 
 def require(*tools: str) -> None:
-    """Exit with how to install them when a load generator is missing."""
+    """Exit with how to install them when a load generator (or valgrind) is missing."""
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         for tool in missing:
@@ -312,9 +314,23 @@ class Service:
         return code, peak
 
 
-def start_service(env: Mapping[str, str], log_path: Path, *, only: str | None = None) -> Service:
-    """Start `integrations serve` and wait for the line naming its ports."""
-    args = [sys.executable, "-m", "entrypoints.cli", "serve", *(["--only", only] if only else [])]
+def start_service(
+    env: Mapping[str, str],
+    log_path: Path,
+    *,
+    only: str | None = None,
+    prefix: Sequence[str] = (),
+) -> Service:
+    """Start `integrations serve` (under `prefix`, a tool such as valgrind, if given) and wait
+    for the line naming its ports."""
+    args = [
+        *prefix,
+        sys.executable,
+        "-m",
+        "entrypoints.cli",
+        "serve",
+        *(["--only", only] if only else []),
+    ]
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
             args, env=dict(env), stdout=subprocess.PIPE, stderr=log_file, cwd=ROOT
@@ -378,6 +394,14 @@ async def create_ghl_integration(grpc_port: int, keys: Keys, *, location: str = 
         )
     name: str = created.integration.name
     return name.rsplit("/", 1)[-1]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def wait_for_port(port: int, timeout: float = 15.0) -> None:

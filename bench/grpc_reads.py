@@ -31,6 +31,7 @@ from bench.common import (
     cpu_seconds,
     create_ghl_integration,
     fake_ghl,
+    free_port,
     fresh_database,
     machine,
     median,
@@ -161,7 +162,7 @@ async def main(args: argparse.Namespace) -> None:
                     port, pid = service.grpc_port, service.pid
                     assert port is not None
                 else:
-                    port = _free_port()
+                    port = free_port()
                     baseline = subprocess.Popen(
                         [
                             sys.executable,
@@ -233,15 +234,6 @@ async def main(args: argparse.Namespace) -> None:
             for n in range(args.rounds)
         )
         print(f"\n- service / bare baseline (req/s): {value:.2f}\n", flush=True)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from bench.common import (
     cpu_seconds,
     create_ghl_integration,
     fake_ghl,
+    free_port,
     fresh_database,
     machine,
     median,
@@ -79,10 +80,20 @@ async def _count(url: str) -> int:
     return int(rows[0][0])
 
 
-def _start_baseline(
-    mode: str, *, port: int, scheme: str, dsn: str, keys: Keys, integration: str, workdir: Path
+def start_baseline(
+    mode: str,
+    *,
+    port: int,
+    scheme: str,
+    dsn: str,
+    keys: Keys,
+    integration: str,
+    workdir: Path,
+    prefix: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
+    """Start a baseline of bench/baselines.py (under `prefix`, if given) on `port`."""
     args = [
+        *prefix,
         sys.executable,
         str(ROOT / "bench" / "baselines.py"),
         mode,
@@ -102,22 +113,17 @@ def _start_baseline(
         SUB_ACCOUNT,
         "--uvloop",
     ]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, cwd=ROOT)
+    # A tool's own report (valgrind's) goes to a file, not among the figures.
+    with (workdir / "baseline-tool.log").open("ab") as tool_log:
+        process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=tool_log if prefix else None, cwd=ROOT
+        )
     assert process.stdout is not None
     if process.stdout.readline().strip() != b"serving":
         process.kill()
         raise RuntimeError(f"baseline {mode} did not start")
     wait_for_port(port)
     return process
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def measure(
@@ -145,8 +151,8 @@ async def measure(
         pid = service.pid
         stop: Callable[[], tuple[int, float]] = service.stop
     else:
-        port = _free_port()
-        baseline = _start_baseline(
+        port = free_port()
+        baseline = start_baseline(
             variant,
             port=port,
             scheme=scheme,
