@@ -34,6 +34,9 @@ class Settings:
     jwt_issuer: str | None
     jwt_audience: str | None
     page_token_key: bytes = field(repr=False)
+    read_pool_size: int = 10
+    """The connections GetIntegration and ListIntegrations may hold on PostgreSQL, beside the
+    engine's pool (its 10 + 10 overflow)."""
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     grpc_grace_seconds: float = 10.0
@@ -100,6 +103,9 @@ class Settings:
         )
         if not database_url:
             raise ConfigurationError("set DATABASE_URL")
+        read_pool_size = _int(env, "READ_POOL_SIZE", 10)
+        if read_pool_size < 1:
+            raise ConfigurationError("READ_POOL_SIZE must be at least 1")
         return cls(
             environment=environment,
             database_url=database_url,
@@ -110,6 +116,7 @@ class Settings:
             jwt_issuer=env.get("JWT_ISSUER") or None,
             jwt_audience=env.get("JWT_AUDIENCE") or None,
             page_token_key=_derive_key(page_key),
+            read_pool_size=read_pool_size,
             grpc_host=env.get("GRPC_HOST", "127.0.0.1"),
             grpc_port=_int(env, "GRPC_PORT", 50051),
             grpc_grace_seconds=float(env.get("GRPC_GRACE_SECONDS", "10")),

@@ -36,6 +36,7 @@ from adapters.persistence.observability import (
     SqlAlchemyWebhookActivity,
 )
 from adapters.persistence.outbox import SqlAlchemyOutboxReader
+from adapters.persistence.read_pool import read_pool
 from adapters.persistence.sync import SqlAlchemySyncLeases
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.providers.registry import StaticProviderRegistry
@@ -233,7 +234,11 @@ class Container(containers.DeclarativeContainer):
         SqlAlchemyUnitOfWorkFactory, providers.Singleton(create_read_session_factory, engine)
     )
     # GetIntegration and ListIntegrations: views straight from rows, no unit of work.
-    integration_reads = providers.Singleton(SqlAlchemyIntegrationReads, engine)
+    # On PostgreSQL, on a pool of its own (READ_POOL_SIZE connections at most), cheaper per read.
+    read_pool = providers.Resource(
+        read_pool, url=settings.provided.database_url, size=settings.provided.read_pool_size
+    )
+    integration_reads = providers.Singleton(SqlAlchemyIntegrationReads, engine, read_pool)
 
     keyring = providers.Singleton(_keyring, settings)
     data_keys = providers.Singleton(SqlAlchemyDataKeyStore, session_factory)

@@ -67,6 +67,12 @@ def start_request(**fields: Any) -> dict[str, Any]:
     return fields
 
 
+def request_field(name: str) -> Any:
+    """The field `name` of the request context set by `start_request`, None if unset."""
+    fields = _request_fields.get()
+    return None if fields is None else fields.get(name)
+
+
 def merge_request_fields(_: Any, __: str, event_dict: EventDict) -> EventDict:
     """Add the request context of `start_request` to the event (its own fields win)."""
     fields = _request_fields.get()

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 5_000
+# How the service's connections name themselves to PostgreSQL (pg_stat_activity).
+APPLICATION_NAME: Final = "integrations"
 
 _SQLITE_READ = re.compile(r"\s*(SELECT|PRAGMA)\b", re.IGNORECASE)
 
@@ -42,7 +44,7 @@ def create_engine(url: str, *, echo: bool = False, sqlite_foreign_keys: bool = T
             parsed,
             echo=echo,
             hide_parameters=True,
-            connect_args={"server_settings": {"application_name": "integrations"}},
+            connect_args={"server_settings": {"application_name": APPLICATION_NAME}},
             **_POSTGRES_POOL,
         )
     if parsed.drivername == "sqlite+aiosqlite":

@@ -1,8 +1,9 @@
 """IntegrationReads: one prebuilt statement per read on a pooled connection (autocommit on
 PostgreSQL), rows mapped straight to views: no session, no repositories, no aggregates. On
-asyncpg the statement runs on the driver's own connection, borrowed from the engine's pool:
-SQLAlchemy's execution layer costs more CPU than the rest of the read (bench/grpc_reads.py:
-GetIntegration ~860 -> ~700 us of service CPU)."""
+PostgreSQL the statement runs on a connection of the adapter's asyncpg pool (read_pool.py):
+SQLAlchemy's execution layer and pool cost more CPU than the rest of the read
+(bench/grpc_reads.py: GetIntegration ~860 -> ~700 us of service CPU through the engine's pool
+on asyncpg's driver, less again on the adapter's own pool)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Dialect, Engine, Select, bindparam, select
-from sqlalchemy.engine.interfaces import PoolProxiedConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
@@ -21,7 +21,6 @@ from adapters.persistence.mappers import secrets_from_column
 from adapters.persistence.models import INTEGRATIONS
 from application.dto import IntegrationView, masked_config
 from application.ports import IntegrationFilter, Page, PageRequest
-from domain.errors import StorageUnavailableError
 from domain.integration import IntegrationStatus
 
 Rows = Sequence[Sequence[Any]]
@@ -79,12 +78,19 @@ def _driver_sql(statement: Select[Any], dialect: Dialect) -> tuple[str, tuple[st
 
 
 class SqlAlchemyIntegrationReads:
-    """IntegrationReads. Transient database failures surface as StorageUnavailableError."""
+    """IntegrationReads. Transient database failures surface as StorageUnavailableError.
+    `pool`: an asyncpg pool on the engine's PostgreSQL database (read_pool.py) to run the reads
+    on; None: they run on the engine. A read that gets no connection of the pool within
+    `acquire_timeout` seconds fails (as the engine's pool_timeout) rather than queue on."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, pool: Any = None, acquire_timeout: float = 10.0
+    ) -> None:
         self._engine = read_engine(engine)
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout
         self._fetch: Callable[[Select[Any], Mapping[str, Any]], Awaitable[Rows]] = (
-            self._fetch_on_driver if engine.dialect.driver == "asyncpg" else self._fetch_on_core
+            self._fetch_on_core if pool is None else self._fetch_on_pool
         )
 
     async def get(self, integration_id: str) -> IntegrationView | None:
@@ -122,33 +128,21 @@ class SqlAlchemyIntegrationReads:
         # one of its own.
         return await greenlet_spawn(_execute, self._engine.sync_engine, statement, parameters)
 
-    async def _fetch_on_driver(self, statement: Select[Any], parameters: Mapping[str, Any]) -> Rows:
+    async def _fetch_on_pool(self, statement: Select[Any], parameters: Mapping[str, Any]) -> Rows:
+        # asyncpg's pool closes a connection that broke or was cancelled mid-query rather than
+        # hand it out again.
         sql, names = _driver_sql(statement, self._engine.dialect)
-        connection = await self._engine.raw_connection()
-        driver: Any = connection.driver_connection  # asyncpg.Connection (untyped)
-        failure: BaseException | None = None
-        try:
-            rows: Rows = await driver.fetch(sql, *[parameters[name] for name in names])
-        except BaseException as err:
-            failure = err
-            if isinstance(err, Exception) and driver.is_closed():
-                raise StorageUnavailableError("the database is unavailable, try again") from err
-            raise
-        finally:
-            await greenlet_spawn(_release, connection, failure)
+        # An idle connection is handed out at once; only a read that must wait gets the timeout,
+        # which asyncpg enforces by running the acquisition as a task of its own.
+        timeout = None if self._pool.get_idle_size() else self._acquire_timeout
+        async with self._pool.acquire(timeout=timeout) as connection:
+            rows: Rows = await connection.fetch(sql, *[parameters[name] for name in names])
         return rows
 
 
 def _execute(engine: Engine, statement: Select[Any], parameters: Mapping[str, Any]) -> Rows:
     with engine.connect() as connection:
         return connection.execute(statement, parameters).all()
-
-
-def _release(connection: PoolProxiedConnection, failure: BaseException | None) -> None:
-    if failure is not None:
-        # Perhaps mid-query (cancelled) or broken: the pool must not hand it out again.
-        connection.invalidate(failure if isinstance(failure, Exception) else None)
-    connection.close()
 
 
 def _view(row: Sequence[Any]) -> IntegrationView:

@@ -19,6 +19,7 @@ from domain.errors import (
     InvalidArgumentError,
     RateLimitExceededError,
 )
+from entrypoints.logging import request_field
 
 ERROR_DOMAIN = "integrations"
 INTERNAL_REASON = "INTERNAL"
@@ -84,7 +85,7 @@ def rpc_status_of(error: BaseException) -> Any:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(round(max(error.retry_after_seconds, 0.0) * 1e9))
         details.append(error_details_pb2.RetryInfo(retry_delay=delay))
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    request_id = request_field("request_id")
     if request_id:
         details.append(error_details_pb2.RequestInfo(request_id=str(request_id)))
     status = status_pb2.Status(code=code.value[0], message=message)

@@ -18,6 +18,7 @@ from domain.errors import UnauthenticatedError
 from domain.values import Principal
 from entrypoints.auth import JwtAuthenticator
 from entrypoints.grpc.errors import abort_with
+from entrypoints.logging import start_request
 
 if TYPE_CHECKING:
     Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -117,10 +118,10 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         read = _is_read(method)
 
         async def served(request: Any, context: Context) -> Any:
-            started = _bind_request(context, method)
+            fields, started = _start_request(context, method)
             code = grpc.StatusCode.UNKNOWN
             try:
-                response = await self._call(behavior, request, context)
+                response = await self._call(behavior, request, context, fields)
                 code = grpc.StatusCode.OK
                 return response
             except asyncio.CancelledError:
@@ -134,10 +135,12 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
 
         return served
 
-    async def _call(self, behavior: Behavior, request: Any, context: Context) -> Any:
+    async def _call(
+        self, behavior: Behavior, request: Any, context: Context, fields: dict[str, Any]
+    ) -> Any:
         """Error mapping around authentication around the behaviour."""
         try:
-            token = _principal.set(self._authenticate(context))
+            token = _principal.set(self._authenticate(context, fields))
             try:
                 return await behavior(request, context)
             finally:
@@ -149,7 +152,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap_stream(self, behavior: StreamBehavior, method: str) -> StreamBehavior:
         async def served(request: Any, context: Context) -> AsyncIterator[Any]:
-            started = _bind_request(context, method)
+            fields, started = _start_request(context, method)
             code = grpc.StatusCode.UNKNOWN
             sent = 0
             try:
@@ -157,7 +160,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                     # Not reset afterwards: each RPC runs in a task of its own, whose context
                     # ends with it, and a stream the garbage collector closes would reset from
                     # another context.
-                    _principal.set(self._authenticate(context))
+                    _principal.set(self._authenticate(context, fields))
                     async for response in behavior(request, context):
                         sent += 1
                         yield response
@@ -177,23 +180,21 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
 
         return served
 
-    def _authenticate(self, context: Context) -> Principal:
+    def _authenticate(self, context: Context, fields: dict[str, Any]) -> Principal:
+        """The caller, whose identity joins the request's log context."""
         principal = self._authenticator.authenticate(_metadata_value(context, "authorization"))
-        structlog.contextvars.bind_contextvars(
-            subject=principal.subject,
-            role=principal.role.value,
-            sub_account_id=principal.sub_account_id,
-        )
+        fields["subject"] = principal.subject
+        fields["role"] = principal.role.value
+        fields["sub_account_id"] = principal.sub_account_id
         return principal
 
 
-def _bind_request(context: Context, method: str) -> float:
-    structlog.contextvars.clear_contextvars()
+def _start_request(context: Context, method: str) -> tuple[dict[str, Any], float]:
+    """The RPC's log context, in place of any earlier one, and its start time."""
     given = _metadata_value(context, "x-request-id")
     # 128 random bits in hex, as uuid4().hex without building a UUID (a per-call cost).
     request_id = given if given and _REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
-    structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
-    return time.perf_counter()
+    return start_request(request_id=request_id, method=method), time.perf_counter()
 
 
 def _aborted_code(context: Context) -> grpc.StatusCode:

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
-import structlog
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from structlog.testing import capture_logs
@@ -21,6 +21,7 @@ from entrypoints.auth import JwtAuthenticator
 from entrypoints.grpc.interceptors import ServingInterceptor
 from entrypoints.grpc.server import SERVICE_NAME, start_server, stop_server
 from entrypoints.grpc.servicers import GrpcUseCases
+from entrypoints.logging import merge_request_fields
 from integrations.v1 import integration_service_pb2 as pb
 from integrations.v1 import integration_service_pb2_grpc
 from tests.entrypoints.grpc.conftest import (
@@ -89,7 +90,7 @@ async def test_stopping_the_server_reports_not_serving_first(
 
 
 async def test_each_rpc_is_logged_once_with_its_request_id_and_no_body(service: Service) -> None:
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+    with capture_logs(processors=[merge_request_fields]) as logs:
         await service.stub.CreateIntegration(
             pb.CreateIntegrationRequest(integration=ghl_integration()),
             metadata=(*ADMIN_MD, ("x-request-id", "req-7f3a")),
@@ -110,7 +111,7 @@ async def test_a_request_id_that_is_not_sane_is_replaced(
     service: Service, given: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, "entrypoints.grpc")  # a read that succeeds logs at DEBUG
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+    with capture_logs(processors=[merge_request_fields]) as logs:
         await service.stub.ListIntegrationTemplates(
             pb.ListIntegrationTemplatesRequest(), metadata=(*ADMIN_MD, ("x-request-id", given))
         )
@@ -118,6 +119,31 @@ async def test_a_request_id_that_is_not_sane_is_replaced(
     request_id = logs[-1]["request_id"]
     assert request_id != given
     assert len(request_id) == 32
+
+
+async def test_an_error_status_carries_the_request_id_and_the_log_line_the_caller(
+    service: Service,
+) -> None:
+    with capture_logs(processors=[merge_request_fields]) as logs:
+        rejection = await rejected(
+            service.stub.GetIntegration(
+                pb.GetIntegrationRequest(name="integrations/missing"),
+                metadata=(*ADMIN_MD, ("x-request-id", "req-404")),
+            )
+        )
+
+    infos = [
+        info
+        for detail in rejection.status.details
+        if detail.Unpack(info := error_details_pb2.RequestInfo())
+    ]
+    assert rejection.code is grpc.StatusCode.NOT_FOUND
+    assert [info.request_id for info in infos] == ["req-404"]
+    assert (logs[-1]["request_id"], logs[-1]["code"], logs[-1]["role"]) == (
+        "req-404",
+        "NOT_FOUND",
+        "admin",
+    )
 
 
 class _Exploding:
@@ -137,7 +163,7 @@ async def broken(
 async def test_an_unexpected_error_is_internal_without_its_text_and_logged_with_traceback(
     broken: integration_service_pb2_grpc.IntegrationServiceAsyncStub,
 ) -> None:
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+    with capture_logs(processors=[merge_request_fields]) as logs:
         rejection = await rejected(
             broken.GetIntegration(
                 pb.GetIntegrationRequest(name="integrations/x"), metadata=ADMIN_MD

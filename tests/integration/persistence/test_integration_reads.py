@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.integration_reads import SqlAlchemyIntegrationReads
+from adapters.persistence.read_pool import read_pool
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from application.dto import IntegrationView
 from application.ports import IntegrationFilter, IntegrationReads, PageRequest, UnitOfWorkFactory
@@ -26,9 +29,17 @@ from tests.support.builders import NOW, a_secret, a_template, an_integration
 from tests.support.databases import clean_tables
 
 
+async def _pool(url: str, *, size: int = 2) -> AsyncIterator[Any]:
+    """The adapter's pool as the container opens and closes it (None on SQLite)."""
+    async with aclosing(read_pool(url, size=size)) as opened:
+        async for pool in opened:
+            yield pool
+
+
 @pytest.fixture
-def reads(engine: AsyncEngine) -> IntegrationReads:
-    return SqlAlchemyIntegrationReads(engine)
+async def reads(engine: AsyncEngine, database_url: str) -> AsyncIterator[IntegrationReads]:
+    async for pool in _pool(database_url):
+        yield SqlAlchemyIntegrationReads(engine, pool)
 
 
 @pytest.fixture
@@ -196,13 +207,15 @@ async def test_a_page_that_ends_the_listing_exactly_names_no_next_page(
     ],
 )
 async def test_an_unreachable_database_is_storage_unavailable(url: str, tmp_path: Path) -> None:
-    engine = create_engine(url.format(tmp=tmp_path))
-    reads = SqlAlchemyIntegrationReads(engine)
+    url = url.format(tmp=tmp_path)
+    engine = create_engine(url)
     try:
-        with pytest.raises(StorageUnavailableError) as got:
-            await reads.get("any")
-        with pytest.raises(StorageUnavailableError) as listed:
-            await reads.list_page(IntegrationFilter(), PageRequest(size=1))
+        async for pool in _pool(url):
+            reads = SqlAlchemyIntegrationReads(engine, pool)
+            with pytest.raises(StorageUnavailableError) as got:
+                await reads.get("any")
+            with pytest.raises(StorageUnavailableError) as listed:
+                await reads.list_page(IntegrationFilter(), PageRequest(size=1))
     finally:
         await engine.dispose()
         await asyncio.wait_for(_aiosqlite_workers_stopped(), timeout=5)
@@ -211,7 +224,7 @@ async def test_an_unreachable_database_is_storage_unavailable(url: str, tmp_path
     assert listed.value.__cause__ is not None
 
 
-# --- PostgreSQL: the reads run on asyncpg's connection, borrowed from the engine's pool --------
+# --- PostgreSQL: the reads run on the adapter's asyncpg pool ---------------------------------
 
 
 @pytest.fixture
@@ -222,37 +235,63 @@ async def postgres_engine(postgres_database_url: str) -> AsyncIterator[AsyncEngi
     await engine.dispose()
 
 
-@pytest.mark.postgres
-async def test_a_connection_the_server_dropped_is_storage_unavailable_then_replaced(
-    postgres_engine: AsyncEngine, postgres_database_url: str
-) -> None:
-    reads = SqlAlchemyIntegrationReads(postgres_engine)
-    assert await reads.get("0190a0b0-0000-7000-8000-000000000000") is None
-    admin_engine = create_engine(postgres_database_url)
-    try:
-        async with admin_engine.connect() as admin:
-            await admin.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            )
-            await admin.commit()
-    finally:
-        await admin_engine.dispose()
+_TERMINATE_WAITING_FOR_A_LOCK = text(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
 
-    with pytest.raises(StorageUnavailableError):
-        await reads.list_page(IntegrationFilter(), PageRequest(size=1))
+
+@pytest.fixture
+async def postgres_reads(
+    postgres_engine: AsyncEngine, postgres_database_url: str
+) -> AsyncIterator[IntegrationReads]:
+    # One connection: a read that kept it, or gave it back broken, fails the next.
+    async for pool in _pool(postgres_database_url, size=1):
+        yield SqlAlchemyIntegrationReads(postgres_engine, pool)
+
+
+@pytest.mark.postgres
+async def test_a_connection_the_server_drops_mid_read_is_storage_unavailable_then_replaced(
+    postgres_engine: AsyncEngine, postgres_reads: IntegrationReads
+) -> None:
+    reads = postgres_reads
+    admin_engine = postgres_engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with postgres_engine.connect() as locker, admin_engine.connect() as admin:
+        await locker.execute(text("LOCK TABLE integrations IN ACCESS EXCLUSIVE MODE"))
+        blocked = asyncio.create_task(reads.list_page(IntegrationFilter(), PageRequest(size=1)))
+        # The read's backend, once it waits for the lock (each statement sees fresh activity).
+        for _ in range(200):
+            killed = (await admin.execute(_TERMINATE_WAITING_FOR_A_LOCK)).scalars().all()
+            if killed:
+                break
+            await asyncio.sleep(0.02)
+        with pytest.raises(StorageUnavailableError):
+            await blocked
+        await locker.rollback()
+
     page = await reads.list_page(IntegrationFilter(), PageRequest(size=1))
 
+    assert killed == [True]
     assert page.items == []
 
 
 @pytest.mark.postgres
-async def test_a_value_postgres_refuses_is_invalid_argument(
-    postgres_engine: AsyncEngine,
+async def test_a_read_that_gets_no_connection_in_time_is_storage_unavailable(
+    postgres_engine: AsyncEngine, postgres_database_url: str
 ) -> None:
-    reads = SqlAlchemyIntegrationReads(postgres_engine)
+    async for pool in _pool(postgres_database_url, size=1):
+        reads = SqlAlchemyIntegrationReads(postgres_engine, pool, acquire_timeout=0.2)
+        async with pool.acquire():
+            with pytest.raises(StorageUnavailableError):
+                await reads.get("0190a0b0-0000-7000-8000-000000000000")
+        assert await reads.get("0190a0b0-0000-7000-8000-000000000000") is None
+
+
+@pytest.mark.postgres
+async def test_a_value_postgres_refuses_is_invalid_argument(
+    postgres_reads: IntegrationReads,
+) -> None:
+    reads = postgres_reads
 
     with pytest.raises(InvalidArgumentError):
         await reads.list_page(IntegrationFilter(sub_account_id="sub\x00a"), PageRequest(size=1))
@@ -261,7 +300,7 @@ async def test_a_value_postgres_refuses_is_invalid_argument(
 
 @pytest.mark.postgres
 async def test_a_read_cancelled_mid_query_gives_its_connection_back_in_working_order(
-    postgres_engine: AsyncEngine, postgres_database_url: str
+    postgres_engine: AsyncEngine, postgres_reads: IntegrationReads
 ) -> None:
     uow_factory = SqlAlchemyUnitOfWorkFactory(create_session_factory(postgres_engine))
     template = a_template()
@@ -270,22 +309,17 @@ async def test_a_read_cancelled_mid_query_gives_its_connection_back_in_working_o
         await uow.templates.add(template)
         await uow.commit()
     await _add(uow_factory, integration)
-    # One connection: a cancelled read that kept it, or gave it back mid-query, fails the next.
-    single = create_async_engine(postgres_database_url, pool_size=1, max_overflow=0, pool_timeout=2)
-    reads = SqlAlchemyIntegrationReads(single)
-    try:
-        async with postgres_engine.connect() as locker:
-            await locker.execute(text("LOCK TABLE integrations IN ACCESS EXCLUSIVE MODE"))
-            blocked = asyncio.create_task(reads.get(integration.id))
-            await asyncio.sleep(0.3)
-            blocked.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await blocked
-            await locker.rollback()
+    reads = postgres_reads
+    async with postgres_engine.connect() as locker:
+        await locker.execute(text("LOCK TABLE integrations IN ACCESS EXCLUSIVE MODE"))
+        blocked = asyncio.create_task(reads.get(integration.id))
+        await asyncio.sleep(0.3)
+        blocked.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await blocked
+        await locker.rollback()
 
-        view = await reads.get(integration.id)
-    finally:
-        await single.dispose()
+    view = await asyncio.wait_for(reads.get(integration.id), timeout=10)
 
     assert view is not None
     assert view.id == integration.id
