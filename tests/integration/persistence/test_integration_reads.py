@@ -24,6 +24,7 @@ from domain.errors import ErrorCode, InvalidArgumentError, StorageUnavailableErr
 from domain.integration import Integration, IntegrationStatus
 from domain.template import IntegrationTemplate
 from domain.values import MASK
+from tests.integration.persistence.listing_cases import LISTING_CASES, add_listing_integrations
 from tests.integration.persistence.test_unit_of_work import _aiosqlite_workers_stopped
 from tests.support.builders import NOW, a_secret, a_template, an_integration
 from tests.support.databases import clean_tables
@@ -118,45 +119,10 @@ async def test_a_read_sees_the_latest_commit(
 async def test_listing_filters_by_sub_account_status_and_template(
     uow_factory: UnitOfWorkFactory, reads: IntegrationReads, template: IntegrationTemplate
 ) -> None:
-    other_template = a_template(name="facebook_ads")
-    async with uow_factory() as uow:
-        await uow.templates.add(other_template)
-        await uow.commit()
-    a_pending = an_integration(template, sub_account_id="sub-a", name="a-pending")
-    a_active = an_integration(template, sub_account_id="sub-a", name="a-active")
-    a_active.activate(now=NOW)
-    a_fb_error = an_integration(other_template, sub_account_id="sub-a", name="a-fb-error")
-    a_fb_error.fail(code=ErrorCode.CONNECTION_FAILED, message="down", now=NOW)
-    b_active = an_integration(template, sub_account_id="sub-b", name="b-active")
-    b_active.activate(now=NOW)
-    await _add(uow_factory, a_pending, a_active, a_fb_error, b_active)
-    active = frozenset({IntegrationStatus.ACTIVE})
+    await add_listing_integrations(uow_factory, template)
 
-    assert await _names(reads, IntegrationFilter()) == [
-        "a-pending",
-        "a-active",
-        "a-fb-error",
-        "b-active",
-    ]
-    assert await _names(reads, IntegrationFilter(sub_account_id="sub-a")) == [
-        "a-pending",
-        "a-active",
-        "a-fb-error",
-    ]
-    assert await _names(reads, IntegrationFilter(statuses=active)) == ["a-active", "b-active"]
-    assert await _names(
-        reads,
-        IntegrationFilter(
-            sub_account_id="sub-a",
-            statuses=frozenset({IntegrationStatus.ACTIVE, IntegrationStatus.ERROR}),
-        ),
-    ) == ["a-active", "a-fb-error"]
-    assert await _names(reads, IntegrationFilter(template_name="facebook_ads")) == ["a-fb-error"]
-    assert await _names(
-        reads,
-        IntegrationFilter(sub_account_id="sub-b", statuses=active, template_name="gohighlevel"),
-    ) == ["b-active"]
-    assert await _names(reads, IntegrationFilter(sub_account_id="sub-c")) == []
+    for filter, names in LISTING_CASES:
+        assert await _names(reads, filter) == names, filter
 
 
 async def test_pages_of_a_filtered_listing_walk_every_match_in_id_order(
