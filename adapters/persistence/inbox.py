@@ -275,15 +275,10 @@ def _row(delivery: NewDelivery) -> dict[str, Any]:
 
 
 def _exact_payload(delivery: NewDelivery) -> Any:
-    """The payload to store as a JSON value: read again from the body it came from by the
-    standard library, which keeps integers of any size exact (the ingest path's parser reads
+    """The payload to store as a JSON value, read by the standard library from the text
+    `_json_text` gives, which keeps integers of any size exact (the ingest path's parser reads
     those beyond 64 bits as floats)."""
-    if delivery.raw_payload is not None:
-        try:
-            return json.loads(delivery.raw_payload)
-        except ValueError:
-            pass
-    return delivery.payload
+    return json.loads(_json_text(delivery))
 
 
 def _json_text(delivery: NewDelivery) -> str:

@@ -4,10 +4,7 @@ GHL retries), never a 5xx."""
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from json.encoder import encode_basestring_ascii
@@ -19,7 +16,7 @@ from aiohttp.typedefs import Middleware
 
 from application.webhooks import ReceiveWebhook, ReceiveWebhookCommand, ReceiveWebhookResult
 from domain.errors import DomainError, ErrorCode
-from entrypoints.logging import start_request
+from entrypoints.logging import request_id_of, start_request
 from entrypoints.webhooks.metrics import IngressMeter
 
 RECEIVE_WEBHOOK: Final = web.AppKey("receive_webhook", ReceiveWebhook)
@@ -31,7 +28,6 @@ ERROR_CODE: Final = web.ResponseKey("error_code", str)
 
 ERROR_DOMAIN = "integrations"
 REQUEST_ID_HEADER = "X-Request-Id"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 _REQUEST_INFO = "type.googleapis.com/google.rpc.RequestInfo"
 _INTERNAL_REASON = "INTERNAL"
@@ -74,14 +70,6 @@ async def receive_webhook(request: web.Request) -> web.Response:
     )
 
 
-def _new_request_id() -> str:
-    """32 hex digits, unique across copies (a random prefix per process) without a system
-    call per request: request ids correlate logs, they guard nothing."""
-    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers):016x}"
-
-
-_REQUEST_ID_PREFIX = os.urandom(8).hex()
-_request_numbers = itertools.count()
 _ACCEPTED = b'{"status": "accepted", "deliveryId": '
 _DUPLICATE = b'{"status": "duplicate", "deliveryId": '
 
@@ -95,8 +83,7 @@ def ingress(meter: IngressMeter | None = None) -> Middleware:
 
     @web.middleware
     async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
-        given = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = given if _REQUEST_ID.fullmatch(given) else _new_request_id()
+        request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
         route = request.match_info.route.resource
         path = route.canonical if route is not None else request.path
         context = start_request(request_id=request_id, method=request.method, route=path)

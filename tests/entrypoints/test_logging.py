@@ -15,6 +15,7 @@ from entrypoints.logging import (
     configure_logging,
     merge_request_fields,
     redact_secrets,
+    request_id_of,
     start_request,
 )
 
@@ -108,3 +109,11 @@ async def test_a_request_context_stays_in_its_own_task() -> None:
     with structlog.testing.capture_logs(processors=[merge_request_fields]) as logs:
         structlog.get_logger("t").info("after")
     assert logs[0]["request_id"] == "req-mine"
+
+
+def test_a_sane_request_id_is_kept_and_any_other_replaced_by_a_fresh_one() -> None:
+    fresh = [request_id_of(given) for given in (None, "", "has spaces", "x" * 129, None)]
+
+    assert request_id_of("req-42:a.b_c") == "req-42:a.b_c"
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in fresh)
+    assert len(set(fresh)) == len(fresh)

@@ -8,12 +8,12 @@ import logging
 from typing import Any
 
 import pytest
-import structlog
 from pytest_aiohttp import AiohttpClient
 from structlog.testing import capture_logs
 
 from application.webhooks import ReceiveWebhookCommand, ReceiveWebhookResult
 from domain.errors import StorageUnavailableError
+from entrypoints.logging import merge_request_fields
 from entrypoints.webhooks.app import create_webhook_app
 from tests.entrypoints.webhooks.conftest import Client, Inbox, make_receiver
 from tests.integration.webhooks.support import Signer
@@ -163,7 +163,7 @@ async def test_each_request_is_logged_once_with_its_outcome_and_request_id(
     integration = await inbox.integration()
     caplog.set_level(logging.DEBUG, "entrypoints.webhooks")  # stored deliveries log at DEBUG
 
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+    with capture_logs(processors=[merge_request_fields]) as logs:
         response = await client.post(
             "/webhooks/ghl",
             data=CONTACT,
