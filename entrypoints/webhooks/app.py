@@ -8,8 +8,9 @@ from application.webhooks import ReceiveWebhook
 from entrypoints.webhooks.handlers import (
     RECEIVE_WEBHOOK,
     RETRY_AFTER_SECONDS,
-    ingress,
     receive_webhook,
+    served,
+    unrouted,
 )
 from entrypoints.webhooks.metrics import IngressMeter
 from entrypoints.webhooks.ops import Operations, install_operations
@@ -30,13 +31,15 @@ def create_webhook_app(
     refused with 413. `retry_after_seconds` is sent with every 429. With `operations`, also
     ``GET /metrics``, ``/healthz`` and ``/readyz``, and the deliveries are counted."""
     meter = None if operations is None else IngressMeter(operations.ingress)
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[ingress(meter)])
+    app = web.Application(client_max_size=max_body_bytes)
     app[RECEIVE_WEBHOOK] = receive
     app[RETRY_AFTER_SECONDS] = retry_after_seconds
-    app.router.add_post("/webhooks/ghl", receive_webhook)
-    app.router.add_post("/webhooks/ghl/{eventType}", receive_webhook)
+    for route in ("/webhooks/ghl", "/webhooks/ghl/{eventType}"):
+        app.router.add_post(route, served(receive_webhook, route=route, meter=meter))
     if operations is not None:
         install_operations(app, operations)
+    # Last: the router tries a path's more specific resources first, and this one matches any.
+    app.router.add_route("*", "/{path:.*}", served(unrouted))
     return app
 
 

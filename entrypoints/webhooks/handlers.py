@@ -12,7 +12,6 @@ from typing import Any, Final
 
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from application.webhooks import ReceiveWebhook, ReceiveWebhookCommand, ReceiveWebhookResult
 from domain.errors import DomainError, ErrorCode
@@ -31,7 +30,6 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 _REQUEST_INFO = "type.googleapis.com/google.rpc.RequestInfo"
 _INTERNAL_REASON = "INTERNAL"
-_WEBHOOK_ROUTES = "/webhooks/"
 
 # DESIGN.md §5's webhook column: reason -> (HTTP status, canonical google.rpc.Code name).
 # Every other failure is answered 429: the sender keeps the delivery and retries it.
@@ -74,40 +72,44 @@ _ACCEPTED = b'{"status": "accepted", "deliveryId": '
 _DUPLICATE = b'{"status": "duplicate", "deliveryId": '
 
 
-def ingress(meter: IngressMeter | None = None) -> Middleware:
-    """The webhook app's one middleware: one log line per request (never its body or
-    signatures), every failure as an error body (domain errors by DESIGN.md §5, aiohttp's own,
-    an unknown route or a body too large, by their status, anything else 429 with Retry-After
-    and its traceback logged), and, with a `meter`, each delivery counted once. One layer
-    rather than one per concern: each costs every delivery a coroutine and its bookkeeping."""
+def served(
+    handler: Handler, *, route: str | None = None, meter: IngressMeter | None = None
+) -> Handler:
+    """`handler` as the webhook app serves every route (`route` is its path pattern, for the
+    log; None logs the request's path): one log line per request (never its body or signatures), every failure as an error
+    body (domain errors by DESIGN.md §5, aiohttp's own by their status, anything else 429 with
+    Retry-After and its traceback logged), and, with a `meter`, each delivery counted once.
 
-    @web.middleware
-    async def serve(request: web.Request, handler: Handler) -> web.StreamResponse:
+    A wrapper per route rather than an aiohttp middleware: with any middleware, aiohttp runs
+    every request through two more coroutines (its own `_fix_request_current_app` and ours),
+    about a tenth of a delivery's cost (docs/performance.md). Paths and methods no route
+    serves reach `unrouted`, registered last."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
         request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
-        route = request.match_info.route.resource
-        path = route.canonical if route is not None else request.path
-        context = start_request(request_id=request_id, method=request.method, route=path)
-        counted = meter if route is not None and path.startswith(_WEBHOOK_ROUTES) else None
+        context = start_request(
+            request_id=request_id, method=request.method, route=route or request.path
+        )
         started = time.perf_counter()
         response: web.StreamResponse
         try:
             response = await handler(request)
         except DomainError as err:
-            if counted is not None:
-                await counted.refused(request, err, time.perf_counter() - started)
+            if meter is not None:
+                await meter.refused(request, err, time.perf_counter() - started)
             response = _domain_error(request, err, request_id)
         except web.HTTPException as err:
-            if counted is not None:
-                counted.failed(err, time.perf_counter() - started)
+            if meter is not None:
+                meter.failed(err, time.perf_counter() - started)
             response = _http_error(err, request_id)
         except Exception as err:
-            if counted is not None:
-                counted.failed(err, time.perf_counter() - started)
+            if meter is not None:
+                meter.failed(err, time.perf_counter() - started)
             log.error("webhook_unexpected_error", error_type=type(err).__name__, exc_info=err)
             response = _retry_later(request, request_id, "the delivery could not be stored, retry")
         else:
-            if counted is not None:
-                counted.answered(request.get(RECEIVE_RESULT), time.perf_counter() - started)
+            if meter is not None:
+                meter.answered(request.get(RECEIVE_RESULT), time.perf_counter() - started)
         response.headers[REQUEST_ID_HEADER] = request_id
         # Refusals are logged at INFO; a stored delivery only at DEBUG: a log line costs as
         # much as the rest of the request (docs/performance.md), and the metrics count them.
@@ -124,6 +126,19 @@ def ingress(meter: IngressMeter | None = None) -> Middleware:
         return response
 
     return serve
+
+
+async def unrouted(request: web.Request) -> web.StreamResponse:
+    """What no route serves: 405 with ``Allow`` when another method is served on the path,
+    else 404 (served under ``/{path:.*}``, after every other route)."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is not request.match_info.route.resource:
+            _, methods = await resource.resolve(request)
+            allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
 
 
 def _outcome(result: ReceiveWebhookResult | None, error_code: str | None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from application.observability import (
     IntegrationSyncStats,
     SyncStatsReader,
 )
+from entrypoints.webhooks.handlers import served
 from entrypoints.webhooks.metrics import IngressObserver
 
 log = structlog.get_logger(__name__)
@@ -82,11 +83,10 @@ OPERATIONS: Final = web.AppKey("operations", Operations)
 
 
 def install_operations(app: web.Application, operations: Operations) -> None:
-    """Add the endpoints to `app` (the ingress middleware counts the deliveries)."""
+    """Add the endpoints to `app` (the webhook routes' meter counts the deliveries)."""
     app[OPERATIONS] = operations
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    for route, handler in (("/metrics", metrics), ("/healthz", healthz), ("/readyz", readyz)):
+        app.router.add_get(route, served(handler, route=route))
 
 
 async def metrics(request: web.Request) -> web.Response:
