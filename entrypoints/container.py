@@ -19,6 +19,7 @@ from adapters.ghl.provider import GhlProvider
 from adapters.ids import Uuid7Generator
 from adapters.persistence.data_keys import SqlAlchemyDataKeyStore
 from adapters.persistence.directory import SqlAlchemyTenantDirectory
+from adapters.persistence.driver_pool import driver_pool
 from adapters.persistence.engine import (
     create_engine,
     create_read_session_factory,
@@ -36,7 +37,6 @@ from adapters.persistence.observability import (
     SqlAlchemyWebhookActivity,
 )
 from adapters.persistence.outbox import SqlAlchemyOutboxReader
-from adapters.persistence.read_pool import read_pool
 from adapters.persistence.sync import SqlAlchemySyncLeases
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.providers.registry import StaticProviderRegistry
@@ -236,7 +236,7 @@ class Container(containers.DeclarativeContainer):
     # GetIntegration and ListIntegrations: views straight from rows, no unit of work.
     # On PostgreSQL, on a pool of its own (READ_POOL_SIZE connections at most), cheaper per read.
     read_pool = providers.Resource(
-        read_pool, url=settings.provided.database_url, size=settings.provided.read_pool_size
+        driver_pool, url=settings.provided.database_url, size=settings.provided.read_pool_size
     )
     integration_reads = providers.Singleton(SqlAlchemyIntegrationReads, engine, read_pool)
 
@@ -326,8 +326,10 @@ class Container(containers.DeclarativeContainer):
     webhook_verifier = providers.Singleton(_webhook_verifier, settings)
     # Wakes the inbox worker of this process as soon as a delivery is stored.
     inbox_wakeup = providers.Singleton(asyncio.Event)
+    # One batch is written at a time: one connection of its own on PostgreSQL.
+    inbox_pool = providers.Resource(driver_pool, url=settings.provided.database_url, size=1)
     inbox_writer = providers.Singleton(
-        SqlAlchemyInboxWriter, engine, on_stored=inbox_wakeup.provided.set
+        SqlAlchemyInboxWriter, engine, inbox_pool, on_stored=inbox_wakeup.provided.set
     )
     receive_webhook = providers.Singleton(
         _receive_webhook,

@@ -106,7 +106,8 @@ def _insert_ignoring_duplicates(dialect: str) -> Insert:
 # typed columns, and each payload goes in as the JSON text it arrived as. (Arrays per column cost
 # more: asyncpg checks every element of an array for nesting.) The times a delivery is due and
 # settled follow from its status and arrival, so they are not sent. The statement goes to asyncpg
-# directly: SQLAlchemy's execution path cost as much CPU per batch as the driver's.
+# directly: SQLAlchemy's execution path cost as much CPU per batch as the driver's. The document
+# is sent as text (cast to json by the server), whatever json codec the connection has.
 _BATCH_COLUMNS = (
     ("id", "varchar"),
     ("integration_id", "varchar"),
@@ -130,7 +131,7 @@ _POSTGRES_BATCH_INSERT = (
     "d.status, d.signature_scheme, d.payload, d.last_error, "
     f"CASE WHEN d.status = '{_PENDING}' THEN d.received_at END, d.received_at, "
     f"CASE WHEN d.status <> '{_PENDING}' THEN d.received_at END, 0, NULL, NULL, d.received_at "
-    "FROM json_to_recordset($1::json) AS d("
+    "FROM json_to_recordset($1::text::json) AS d("
     + ", ".join(f"{name} {kind}" for name, kind in _BATCH_COLUMNS)
     + f") ON CONFLICT ({', '.join(_UNIQUE)}) DO NOTHING RETURNING id"
 )
@@ -153,13 +154,17 @@ class SqlAlchemyInboxWriter:
     def __init__(
         self,
         engine: AsyncEngine,
+        pool: Any = None,
         *,
         max_batch: int = MAX_BATCH,
         on_stored: Callable[[], None] | None = None,
     ) -> None:
-        """`on_stored` is called after each batch that stored a delivery to process (to wake a
-        worker in the same process)."""
+        """`pool`: an asyncpg pool on the engine's PostgreSQL database (driver_pool.py) to write
+        the batches on; None: they are written on the engine's connections. `on_stored` is
+        called after each batch that stored a delivery to process (to wake a worker in the
+        same process)."""
         self._engine = engine
+        self._pool = pool
         self._on_stored = on_stored
         self._postgres = engine.dialect.name == "postgresql"
         # One statement commits by itself: no BEGIN and COMMIT round trips around it.
@@ -211,6 +216,12 @@ class SqlAlchemyInboxWriter:
     @translated
     async def _insert(self, deliveries: Sequence[NewDelivery]) -> set[str]:
         """Write the deliveries; returns the ids of those that were new."""
+        if self._pool is not None:
+            # asyncpg's pool closes a connection that broke or was cancelled mid-statement
+            # rather than hand it out again.
+            async with self._pool.acquire() as pooled:
+                rows = await pooled.fetch(_POSTGRES_BATCH_INSERT, _rows_document(deliveries))
+            return {row[0] for row in rows}
         if self._postgres:
             async with self._autocommit.connect() as connection:
                 driver = (await connection.get_raw_connection()).driver_connection

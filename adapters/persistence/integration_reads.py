@@ -1,6 +1,6 @@
 """IntegrationReads: one prebuilt statement per read on a pooled connection (autocommit on
 PostgreSQL), rows mapped straight to views: no session, no repositories, no aggregates. On
-PostgreSQL the statement runs on a connection of the adapter's asyncpg pool (read_pool.py):
+PostgreSQL the statement runs on a connection of the adapter's asyncpg pool (driver_pool.py):
 SQLAlchemy's execution layer and pool cost more CPU than the rest of the read
 (bench/grpc_reads.py: GetIntegration ~860 -> ~700 us of service CPU through the engine's pool
 on asyncpg's driver, less again on the adapter's own pool)."""
@@ -79,7 +79,7 @@ def _driver_sql(statement: Select[Any], dialect: Dialect) -> tuple[str, tuple[st
 
 class SqlAlchemyIntegrationReads:
     """IntegrationReads. Transient database failures surface as StorageUnavailableError.
-    `pool`: an asyncpg pool on the engine's PostgreSQL database (read_pool.py) to run the reads
+    `pool`: an asyncpg pool on the engine's PostgreSQL database (driver_pool.py) to run the reads
     on; None: they run on the engine. A read that gets no connection of the pool within
     `acquire_timeout` seconds fails (as the engine's pool_timeout) rather than queue on."""
 

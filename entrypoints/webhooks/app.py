@@ -5,13 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from application.webhooks import ReceiveWebhook
-from entrypoints.webhooks.handlers import (
-    RECEIVE_WEBHOOK,
-    RETRY_AFTER_SECONDS,
-    receive_webhook,
-    served,
-    unrouted,
-)
+from entrypoints.webhooks.handlers import RETRY_AFTER_SECONDS, served, unrouted, webhook_route
 from entrypoints.webhooks.metrics import IngressMeter
 from entrypoints.webhooks.ops import Operations, install_operations
 
@@ -32,10 +26,9 @@ def create_webhook_app(
     ``GET /metrics``, ``/healthz`` and ``/readyz``, and the deliveries are counted."""
     meter = None if operations is None else IngressMeter(operations.ingress)
     app = web.Application(client_max_size=max_body_bytes)
-    app[RECEIVE_WEBHOOK] = receive
     app[RETRY_AFTER_SECONDS] = retry_after_seconds
     for route in ("/webhooks/ghl", "/webhooks/ghl/{eventType}"):
-        app.router.add_post(route, served(receive_webhook, route=route, meter=meter))
+        app.router.add_post(route, webhook_route(receive, route=route, meter=meter))
     if operations is not None:
         install_operations(app, operations)
     # Last: the router tries a path's more specific resources first, and this one matches any.
@@ -47,7 +40,7 @@ async def start_webhook_server(
     app: web.Application, *, host: str, port: int, grace_seconds: float = 10.0
 ) -> tuple[web.AppRunner, int]:
     """Serve `app` on host:port (0 picks a free port); returns the runner and the bound port.
-    The middleware logs every request, so aiohttp's access log is off (it halves throughput)."""
+    Each route logs its requests, so aiohttp's access log is off (it halves throughput)."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace_seconds)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

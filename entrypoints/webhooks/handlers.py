@@ -12,16 +12,14 @@ from typing import Any, Final
 
 import structlog
 from aiohttp import web
+from aiohttp.hdrs import CONTENT_TYPE
 
 from application.webhooks import ReceiveWebhook, ReceiveWebhookCommand, ReceiveWebhookResult
 from domain.errors import DomainError, ErrorCode
 from entrypoints.logging import request_id_of, start_request
 from entrypoints.webhooks.metrics import IngressMeter
 
-RECEIVE_WEBHOOK: Final = web.AppKey("receive_webhook", ReceiveWebhook)
 RETRY_AFTER_SECONDS: Final = web.AppKey("retry_after_seconds", int)
-RECEIVE_RESULT: Final = web.RequestKey("receive_result", ReceiveWebhookResult)
-"""What a stored (or duplicate) delivery came to, for the middleware's log line and metrics."""
 ERROR_CODE: Final = web.ResponseKey("error_code", str)
 """The reason of an error answer, for the log line."""
 
@@ -48,37 +46,57 @@ _logger = logging.getLogger("entrypoints.webhooks")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-async def receive_webhook(request: web.Request) -> web.Response:
-    """``POST /webhooks/ghl`` and ``POST /webhooks/ghl/{eventType}``."""
-    body = await request.read()  # beyond the app's client_max_size: HTTPRequestEntityTooLarge
-    result = await request.app[RECEIVE_WEBHOOK].execute(
-        ReceiveWebhookCommand(
-            # Headers are looked up case-insensitively: the verifiers read a few by name.
-            body=body,
-            headers=request.headers,
-            route_event=request.match_info.get("eventType"),
+def webhook_route(
+    receive: ReceiveWebhook, *, route: str, meter: IngressMeter | None = None
+) -> Handler:
+    """``POST /webhooks/ghl`` and ``POST /webhooks/ghl/{eventType}`` (`route`): the body, as
+    read, to `receive`, answered once it is stored. Served as `served` serves the other routes,
+    written out in one coroutine because every delivery takes it: each layer of coroutines costs
+    every delivery its frames (docs/performance.md)."""
+
+    async def receive_webhook(request: web.Request) -> web.Response:
+        request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
+        context = start_request(request_id=request_id, method=request.method, route=route)
+        started = time.perf_counter()
+        try:
+            # Beyond the app's client_max_size, read() raises HTTPRequestEntityTooLarge.
+            body = await request.read()
+            result = await receive.execute(
+                ReceiveWebhookCommand(
+                    # Looked up case-insensitively: the verifiers read a few headers by name.
+                    body=body,
+                    headers=request.headers,
+                    route_event=request.match_info.get("eventType"),
+                )
+            )
+        except Exception as err:
+            return await _failed(request, err, request_id, context, started, meter)
+        if meter is not None:
+            meter.answered(result, time.perf_counter() - started)
+        # Every delivery is answered this way: the body is written out rather than serialized.
+        answer = _DUPLICATE if result.duplicate else _ACCEPTED
+        response = web.Response(
+            body=answer + encode_basestring_ascii(result.delivery_id).encode() + b"}",
+            headers={CONTENT_TYPE: _JSON, REQUEST_ID_HEADER: request_id},
         )
-    )
-    request[RECEIVE_RESULT] = result
-    # Every delivery is answered this way: the body is written out rather than serialized.
-    answer = _DUPLICATE if result.duplicate else _ACCEPTED
-    return web.Response(
-        body=answer + encode_basestring_ascii(result.delivery_id).encode() + b"}",
-        content_type="application/json",
-    )
+        # A stored delivery is logged only at DEBUG: a log line costs as much as the rest of
+        # the request (docs/performance.md), and the metrics count them.
+        if _logger.isEnabledFor(logging.DEBUG):
+            _log_request(logging.DEBUG, response, context, started, _outcome(result))
+        return response
+
+    return receive_webhook
 
 
 _ACCEPTED = b'{"status": "accepted", "deliveryId": '
 _DUPLICATE = b'{"status": "duplicate", "deliveryId": '
+_JSON = "application/json"
 
 
-def served(
-    handler: Handler, *, route: str | None = None, meter: IngressMeter | None = None
-) -> Handler:
-    """`handler` as the webhook app serves every route (`route` is its path pattern, for the
-    log; None logs the request's path): one log line per request (never its body or signatures), every failure as an error
-    body (domain errors by DESIGN.md §5, aiohttp's own by their status, anything else 429 with
-    Retry-After and its traceback logged), and, with a `meter`, each delivery counted once.
+def served(handler: Handler, *, route: str | None = None) -> Handler:
+    """`handler` as the webhook app serves its other routes (`route` is its path pattern, for
+    the log; None logs the request's path): one log line per request, every failure as an
+    error body (`_failed`), the request id sent back.
 
     A wrapper per route rather than an aiohttp middleware: with any middleware, aiohttp runs
     every request through two more coroutines (its own `_fix_request_current_app` and ours),
@@ -91,41 +109,66 @@ def served(
             request_id=request_id, method=request.method, route=route or request.path
         )
         started = time.perf_counter()
-        response: web.StreamResponse
         try:
             response = await handler(request)
-        except DomainError as err:
-            if meter is not None:
-                await meter.refused(request, err, time.perf_counter() - started)
-            response = _domain_error(request, err, request_id)
-        except web.HTTPException as err:
-            if meter is not None:
-                meter.failed(err, time.perf_counter() - started)
-            response = _http_error(err, request_id)
         except Exception as err:
-            if meter is not None:
-                meter.failed(err, time.perf_counter() - started)
-            log.error("webhook_unexpected_error", error_type=type(err).__name__, exc_info=err)
-            response = _retry_later(request, request_id, "the delivery could not be stored, retry")
-        else:
-            if meter is not None:
-                meter.answered(request.get(RECEIVE_RESULT), time.perf_counter() - started)
+            return await _failed(request, err, request_id, context, started, None)
         response.headers[REQUEST_ID_HEADER] = request_id
-        # Refusals are logged at INFO; a stored delivery only at DEBUG: a log line costs as
-        # much as the rest of the request (docs/performance.md), and the metrics count them.
         level = logging.INFO if response.status >= 300 else logging.DEBUG
         if _logger.isEnabledFor(level):
-            log.log(
-                level,
-                "webhook_request",
-                status=response.status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                **context,
-                **_outcome(request.get(RECEIVE_RESULT), response.get(ERROR_CODE)),
-            )
+            _log_request(level, response, context, started, {})
         return response
 
     return serve
+
+
+async def _failed(
+    request: web.Request,
+    err: Exception,
+    request_id: str,
+    context: Mapping[str, Any],
+    started: float,
+    meter: IngressMeter | None,
+) -> web.Response:
+    """The answer to a request that failed with `err`: domain errors by DESIGN.md §5, aiohttp's
+    own (a body too large, an unknown route) by their status, anything else 429 with
+    Retry-After and its traceback logged; counted by `meter` (the webhook routes') and logged
+    at INFO."""
+    if isinstance(err, DomainError):
+        if meter is not None:
+            await meter.refused(request, err, time.perf_counter() - started)
+        response = _domain_error(request, err, request_id)
+    elif isinstance(err, web.HTTPException):
+        if meter is not None:
+            meter.failed(err, time.perf_counter() - started)
+        response = _http_error(err, request_id)
+    else:
+        if meter is not None:
+            meter.failed(err, time.perf_counter() - started)
+        log.error("webhook_unexpected_error", error_type=type(err).__name__, exc_info=err)
+        response = _retry_later(request, request_id, "the delivery could not be stored, retry")
+    response.headers[REQUEST_ID_HEADER] = request_id
+    if _logger.isEnabledFor(logging.INFO):
+        _log_request(logging.INFO, response, context, started, {"error_code": response[ERROR_CODE]})
+    return response
+
+
+def _log_request(
+    level: int,
+    response: web.StreamResponse,
+    context: Mapping[str, Any],
+    started: float,
+    outcome: Mapping[str, Any],
+) -> None:
+    """The request's one log line (never its body or signatures)."""
+    log.log(
+        level,
+        "webhook_request",
+        status=response.status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        **context,
+        **outcome,
+    )
 
 
 async def unrouted(request: web.Request) -> web.StreamResponse:
@@ -141,9 +184,7 @@ async def unrouted(request: web.Request) -> web.StreamResponse:
     raise web.HTTPNotFound()
 
 
-def _outcome(result: ReceiveWebhookResult | None, error_code: str | None) -> dict[str, Any]:
-    if result is None:
-        return {} if error_code is None else {"error_code": error_code}
+def _outcome(result: ReceiveWebhookResult) -> dict[str, Any]:
     return {
         "integration_id": result.integration_id,
         "webhook_delivery_id": result.id,

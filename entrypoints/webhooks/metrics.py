@@ -170,19 +170,19 @@ class IngressObserver:
 
 
 class IngressMeter:
-    """Counts each delivery to the webhook routes once, for the ingress middleware. A refused
+    """Counts each delivery to the webhook routes once, for their handler. A refused
     delivery (rare, off the hot path) is classified from its body, and a bad signature is
     attributed to its integration for health."""
 
     def __init__(self, observer: IngressObserver) -> None:
         self._observer = observer
 
-    def answered(self, result: ReceiveWebhookResult | None, seconds: float) -> None:
+    def answered(self, result: ReceiveWebhookResult, seconds: float) -> None:
         """A delivery stored, or acknowledged as a duplicate."""
-        kind = UNKNOWN if result is None else result.kind.value
+        kind = result.kind.value
         INGRESS.received[kind] += 1
         INGRESS.verified[kind] += 1
-        if result is not None and result.duplicate:
+        if result.duplicate:
             INGRESS.duplicate[kind] += 1
         INGRESS.observe(seconds)
 

@@ -1,5 +1,5 @@
-"""The inbox writer's group commit on SQLite and Postgres: concurrent deliveries share one
-statement and one commit, each caller returns only once its own row is committed, a delivery
+"""The inbox writer's group commit on SQLite and Postgres (on the engine's connections and on
+a pool of its own): concurrent deliveries share one statement and one commit, each caller returns only once its own row is committed, a delivery
 the database refuses fails alone, and an unavailable database fails every waiter (429), never
 leaving one waiting."""
 
@@ -8,15 +8,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.persistence.driver_pool import driver_pool
 from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.inbox import SqlAlchemyInboxWriter
 from adapters.persistence.models import WEBHOOK_DELIVERIES
@@ -42,10 +44,43 @@ async def postgres_inbox_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncI
         yield url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def inbox_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(f"{request.param}_inbox_url")
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("postgres+pool", marks=pytest.mark.postgres),
+    ]
+)
+def setting(request: pytest.FixtureRequest) -> str:
+    """The database, and on Postgres whether batches go to the writer's own pool."""
+    return str(request.param)
+
+
+@pytest.fixture
+def inbox_url(request: pytest.FixtureRequest, setting: str) -> str:
+    url: str = request.getfixturevalue(f"{setting.removesuffix('+pool')}_inbox_url")
     return url
+
+
+async def _pool(url: str) -> AsyncIterator[Any]:
+    """The writer's pool as the container opens and closes it."""
+    async with aclosing(driver_pool(url, size=1)) as opened:
+        async for pool in opened:
+            yield pool
+
+
+@pytest.fixture
+async def pool(setting: str, inbox_url: str) -> AsyncIterator[Any]:
+    if not setting.endswith("+pool"):
+        yield None
+        return
+    async for pool in _pool(inbox_url):
+        yield pool
+
+
+@pytest.fixture
+def new_writer(engine: AsyncEngine, pool: Any) -> Callable[[], SqlAlchemyInboxWriter]:
+    return lambda: SqlAlchemyInboxWriter(engine, pool)
 
 
 @pytest.fixture
@@ -93,9 +128,12 @@ async def stored(engine: AsyncEngine, delivery_id: str | None = None) -> int:
 
 
 async def test_concurrent_deliveries_share_statements_and_each_returns_once_committed(
-    engine: AsyncEngine, integration_id: str, monkeypatch: pytest.MonkeyPatch
+    engine: AsyncEngine,
+    new_writer: Callable[[], SqlAlchemyInboxWriter],
+    integration_id: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    writer = SqlAlchemyInboxWriter(engine)
+    writer = new_writer()
     batches: list[int] = []
     insert = writer._insert
 
@@ -124,9 +162,9 @@ async def test_concurrent_deliveries_share_statements_and_each_returns_once_comm
 
 
 async def test_duplicates_in_one_batch_are_stored_once_and_reported_as_duplicates(
-    engine: AsyncEngine, integration_id: str
+    engine: AsyncEngine, new_writer: Callable[[], SqlAlchemyInboxWriter], integration_id: str
 ) -> None:
-    writer = SqlAlchemyInboxWriter(engine)
+    writer = new_writer()
 
     results = await asyncio.gather(
         *(writer.store(a_delivery(integration_id, "wh-same")) for _ in range(10))
@@ -137,9 +175,9 @@ async def test_duplicates_in_one_batch_are_stored_once_and_reported_as_duplicate
 
 
 async def test_a_delivery_the_database_refuses_fails_alone_and_its_batch_is_stored(
-    engine: AsyncEngine, integration_id: str
+    engine: AsyncEngine, new_writer: Callable[[], SqlAlchemyInboxWriter], integration_id: str
 ) -> None:
-    writer = SqlAlchemyInboxWriter(engine)
+    writer = new_writer()
     good = [a_delivery(integration_id) for _ in range(20)]
     orphan = a_delivery(str(uuid.uuid4()))  # no such integration: a foreign key violation
 
@@ -155,34 +193,41 @@ async def test_a_delivery_the_database_refuses_fails_alone_and_its_batch_is_stor
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("own_pool", [False, True], ids=["engine", "pool"])
 async def test_an_unavailable_database_fails_every_waiter_with_storage_unavailable(
-    tmp_path: Path,
+    own_pool: bool,
 ) -> None:
     # Nothing listens on port 9 (discard): every connection attempt is refused.
-    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:9/none")
-    writer = SqlAlchemyInboxWriter(engine)
+    url = "postgresql+asyncpg://postgres@127.0.0.1:9/none"
+    engine = create_engine(url)
     try:
-        results = await asyncio.wait_for(
-            asyncio.gather(
-                *(writer.store(a_delivery("i-1")) for _ in range(30)), return_exceptions=True
-            ),
-            timeout=20,
-        )
+        async for pool in _pool(url) if own_pool else _no_pool():
+            writer = SqlAlchemyInboxWriter(engine, pool)
+            results = await asyncio.wait_for(
+                asyncio.gather(
+                    *(writer.store(a_delivery("i-1")) for _ in range(30)), return_exceptions=True
+                ),
+                timeout=20,
+            )
     finally:
         await engine.dispose()
 
     assert all(isinstance(r, StorageUnavailableError) for r in results), results
 
 
+async def _no_pool() -> AsyncIterator[None]:
+    yield None
+
+
 async def test_integers_beyond_64_bits_are_stored_exactly_as_sent(
-    engine: AsyncEngine, integration_id: str
+    engine: AsyncEngine, new_writer: Callable[[], SqlAlchemyInboxWriter], integration_id: str
 ) -> None:
     body = b'{"type": "ContactCreate", "id": "c-1", "amount": 123456789012345678901234567890}'
     delivery = dataclasses.replace(
         a_delivery(integration_id), payload=parse_payload(body), raw_payload=body
     )
 
-    await SqlAlchemyInboxWriter(engine).store(delivery)
+    await new_writer().store(delivery)
 
     async with engine.connect() as connection:
         payload = (
@@ -194,14 +239,14 @@ async def test_integers_beyond_64_bits_are_stored_exactly_as_sent(
 
 
 async def test_pending_deliveries_are_due_at_once_and_refused_ones_are_settled_on_arrival(
-    engine: AsyncEngine, integration_id: str
+    engine: AsyncEngine, new_writer: Callable[[], SqlAlchemyInboxWriter], integration_id: str
 ) -> None:
     pending = a_delivery(integration_id)
     rejected = dataclasses.replace(
         a_delivery(integration_id), status=DeliveryStatus.REJECTED, last_error="not active"
     )
 
-    await asyncio.gather(*(SqlAlchemyInboxWriter(engine).store(d) for d in (pending, rejected)))
+    await asyncio.gather(*(new_writer().store(d) for d in (pending, rejected)))
 
     columns = WEBHOOK_DELIVERIES.c
     async with engine.connect() as connection:

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.persistence.driver_pool import driver_pool
 from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.integration_reads import SqlAlchemyIntegrationReads
-from adapters.persistence.read_pool import read_pool
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from application.dto import IntegrationView
 from application.ports import IntegrationFilter, IntegrationReads, PageRequest, UnitOfWorkFactory
@@ -32,7 +32,7 @@ from tests.support.databases import clean_tables
 
 async def _pool(url: str, *, size: int = 2) -> AsyncIterator[Any]:
     """The adapter's pool as the container opens and closes it (None on SQLite)."""
-    async with aclosing(read_pool(url, size=size)) as opened:
+    async with aclosing(driver_pool(url, size=size)) as opened:
         async for pool in opened:
             yield pool
 
