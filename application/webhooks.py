@@ -313,7 +313,10 @@ class SignatureVerifier(Protocol):
 # --- the inbox -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen, like the command and result below: built for every delivery on the ingest path,
+# where a frozen dataclass sets each field through object.__setattr__ (~0.1 us a field,
+# docs/performance.md). Nothing changes one once built.
+@dataclass(slots=True, kw_only=True)
 class NewDelivery:
     id: str
     """Our id for the row (time-ordered); the sender's is `delivery_id`."""
@@ -505,7 +508,7 @@ def error_text(error: BaseException) -> str:
 # --- the use case ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # not frozen: see NewDelivery
 class ReceiveWebhookCommand:
     body: bytes = field(repr=False)
     """The raw bytes, as signed."""
@@ -516,7 +519,7 @@ class ReceiveWebhookCommand:
     """The ``{eventType}`` of ``/webhooks/ghl/{eventType}``; None on ``/webhooks/ghl``."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # not frozen: see NewDelivery
 class ReceiveWebhookResult:
     id: str
     delivery_id: str

@@ -45,6 +45,10 @@ _ED25519_SIGNATURE_BYTES = 64
 _SW_SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 _SW_VERSION = "v1"
 _HMAC_PREFIX = "sha256="
+# What a check of each scheme that signs no time or id returns: one shared (frozen) value.
+_ED25519_VERIFIED = VerifiedSignature(SignatureScheme.GHL_ED25519)
+_RSA_VERIFIED = VerifiedSignature(SignatureScheme.GHL_RSA)
+_HMAC_VERIFIED = VerifiedSignature(SignatureScheme.HMAC_SHA256)
 
 
 def load_ed25519_public_key(pem: bytes) -> Ed25519PublicKey:
@@ -158,7 +162,7 @@ class WebhookSignatureVerifier:
             self._ed25519.verify(signature, body)
         except InvalidSignature:
             raise WebhookSignatureInvalidError("the x-ghl-signature does not match") from None
-        return VerifiedSignature(SignatureScheme.GHL_ED25519)
+        return _ED25519_VERIFIED
 
     def _rsa_check(self, body: bytes, header: str) -> VerifiedSignature:
         signature = _b64(header)
@@ -168,7 +172,7 @@ class WebhookSignatureVerifier:
             self._rsa.verify(signature, body, padding.PKCS1v15(), hashes.SHA256())
         except InvalidSignature:
             raise WebhookSignatureInvalidError("the x-wh-signature does not match") from None
-        return VerifiedSignature(SignatureScheme.GHL_RSA)
+        return _RSA_VERIFIED
 
 
 def _hmac_check(body: bytes, header: str, secret: SecretStr | None) -> VerifiedSignature:
@@ -181,7 +185,7 @@ def _hmac_check(body: bytes, header: str, secret: SecretStr | None) -> VerifiedS
         raise WebhookSignatureInvalidError("the x-webhook-signature is malformed") from None
     if not hmac.compare_digest(_hmac_digest(secret, body), given):
         raise WebhookSignatureInvalidError("the x-webhook-signature does not match")
-    return VerifiedSignature(SignatureScheme.HMAC_SHA256)
+    return _HMAC_VERIFIED
 
 
 def _standard_webhooks_check(
