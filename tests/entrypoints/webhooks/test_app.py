@@ -149,12 +149,19 @@ async def test_a_failure_outside_the_use_case_is_429_too(
 
 async def test_unknown_paths_and_methods_answer_with_error_bodies(client: Client) -> None:
     missing = await client.post("/webhooks/other", data=b"{}")
+    elsewhere = await client.get("/")
+    no_event = await client.post("/webhooks/ghl/", data=b"{}")
     wrong_method = await client.get("/webhooks/ghl")
+    wrong_method_routed = await client.put("/webhooks/ghl/ContactCreate", data=b"{}")
 
-    assert error_of(await missing.json()) == (404, "NOT_FOUND", "NOT_FOUND")
-    assert wrong_method.status == 405
-    assert wrong_method.headers["Allow"] == "POST"
-    assert error_of(await wrong_method.json())[0] == 405
+    for response in (missing, elsewhere, no_event):
+        assert response.status == 404
+        assert error_of(await response.json()) == (404, "NOT_FOUND", "NOT_FOUND")
+        assert response.headers["X-Request-Id"]
+    for response in (wrong_method, wrong_method_routed):
+        assert response.status == 405
+        assert response.headers["Allow"] == "POST"
+        assert error_of(await response.json())[0] == 405
 
 
 async def test_each_request_is_logged_once_with_its_outcome_and_request_id(
