@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -27,7 +26,6 @@ from bench.common import (
     fake_ghl,
     fresh_database,
     machine,
-    median,
     migrate,
     print_rows,
     service_env,
@@ -163,7 +161,6 @@ async def main(args: argparse.Namespace) -> None:
             ["peak RSS, worker (MiB)", worker_rss],
         ],
     )
-    print(f"\nmedian latency check: {median(latencies):.1f} ms; {datetime.now(UTC):%H:%M:%S}")
 
 
 def _percentile(values: list[float], p: float) -> float:
