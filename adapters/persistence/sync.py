@@ -6,7 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Row,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,6 +49,17 @@ from domain.errors import AlreadyExistsError, ConcurrencyError
 from domain.integration import IntegrationStatus
 
 _OPERATIONAL = (str(IntegrationStatus.ACTIVE), str(IntegrationStatus.ERROR))
+_CREATES = [str(op) for op in ChangeOperation if op.creates]
+
+
+def _pending(integration_id: str, record_kind: RecordKind) -> ColumnElement[bool]:
+    """The integration's changes to records of `record_kind` not pushed yet."""
+    c = SYNC_CHANGES.c
+    return (
+        (c.integration_id == integration_id)
+        & (c.record_kind == str(record_kind))
+        & (c.status == str(ChangeStatus.PENDING))
+    )
 
 
 class SqlAlchemySyncRepository:
@@ -110,15 +131,12 @@ class SqlAlchemySyncRepository:
         if not match_keys:
             return None
         c = SYNC_CHANGES.c
-        creates = [str(op) for op in ChangeOperation if op.creates]
         found = await self._changes(
             select(SYNC_CHANGES)
             .where(
-                (c.integration_id == integration_id)
+                _pending(integration_id, record_kind)
                 & c.match_key.in_(list(match_keys))
-                & (c.record_kind == str(record_kind))
-                & (c.status == str(ChangeStatus.PENDING))
-                & c.operation.in_(creates)
+                & c.operation.in_(_CREATES)
             )
             .order_by(c.created_at, c.id)
             .limit(1)
@@ -130,12 +148,7 @@ class SqlAlchemySyncRepository:
         c = SYNC_CHANGES.c
         query = (
             select(c.id)
-            .where(
-                (c.integration_id == integration_id)
-                & (c.record_kind == str(record_kind))
-                & (c.status == str(ChangeStatus.PENDING))
-                & c.operation.in_([str(op) for op in ChangeOperation if op.creates])
-            )
+            .where(_pending(integration_id, record_kind) & c.operation.in_(_CREATES))
             .limit(1)
         )
         return (await self._session.execute(query)).first() is not None
@@ -143,15 +156,7 @@ class SqlAlchemySyncRepository:
     @translated
     async def pending_record_ids(self, integration_id: str, record_kind: RecordKind) -> set[str]:
         c = SYNC_CHANGES.c
-        query = (
-            select(c.record_id)
-            .where(
-                (c.integration_id == integration_id)
-                & (c.record_kind == str(record_kind))
-                & (c.status == str(ChangeStatus.PENDING))
-            )
-            .distinct()
-        )
+        query = select(c.record_id).where(_pending(integration_id, record_kind)).distinct()
         return set((await self._session.execute(query)).scalars())
 
     @translated
