@@ -9,7 +9,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,6 @@ import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.persistence.driver_pool import driver_pool
 from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.inbox import SqlAlchemyInboxWriter
 from adapters.persistence.models import WEBHOOK_DELIVERIES
@@ -27,7 +26,7 @@ from application.inbox import EventKind
 from application.webhooks import DeliveryStatus, NewDelivery, SignatureScheme, parse_payload
 from domain.errors import StorageUnavailableError
 from tests.support.builders import a_template, an_integration
-from tests.support.databases import clean_tables, migrated_database
+from tests.support.databases import clean_tables, migrated_database, opened_driver_pool
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -62,19 +61,12 @@ def inbox_url(request: pytest.FixtureRequest, setting: str) -> str:
     return url
 
 
-async def _pool(url: str) -> AsyncIterator[Any]:
-    """The writer's pool as the container opens and closes it."""
-    async with aclosing(driver_pool(url, size=1)) as opened:
-        async for pool in opened:
-            yield pool
-
-
 @pytest.fixture
 async def pool(setting: str, inbox_url: str) -> AsyncIterator[Any]:
     if not setting.endswith("+pool"):
         yield None
         return
-    async for pool in _pool(inbox_url):
+    async with opened_driver_pool(inbox_url, size=1) as pool:
         yield pool
 
 
@@ -201,7 +193,7 @@ async def test_an_unavailable_database_fails_every_waiter_with_storage_unavailab
     url = "postgresql+asyncpg://postgres@127.0.0.1:9/none"
     engine = create_engine(url)
     try:
-        async for pool in _pool(url) if own_pool else _no_pool():
+        async with opened_driver_pool(url, size=1) if own_pool else nullcontext() as pool:
             writer = SqlAlchemyInboxWriter(engine, pool)
             results = await asyncio.wait_for(
                 asyncio.gather(
@@ -213,10 +205,6 @@ async def test_an_unavailable_database_fails_every_waiter_with_storage_unavailab
         await engine.dispose()
 
     assert all(isinstance(r, StorageUnavailableError) for r in results), results
-
-
-async def _no_pool() -> AsyncIterator[None]:
-    yield None
 
 
 async def test_integers_beyond_64_bits_are_stored_exactly_as_sent(

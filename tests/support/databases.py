@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from adapters.persistence.driver_pool import driver_pool
 from adapters.persistence.migrate import upgrade
 from adapters.persistence.models import Base
 
@@ -67,6 +68,15 @@ async def migrated_database(kind: Kind, directory: Path) -> AsyncIterator[str]:
     async with empty_database(kind, directory) as url:
         await upgrade(url)
         yield url
+
+
+@asynccontextmanager
+async def opened_driver_pool(url: str, *, size: int) -> AsyncIterator[Any]:
+    """The adapters' asyncpg pool for `url` (driver_pool.py), opened and closed as the
+    container does; None on SQLite."""
+    async with aclosing(driver_pool(url, size=size)) as opened:
+        async for pool in opened:
+            yield pool
 
 
 async def clean_tables(engine: AsyncEngine) -> None:

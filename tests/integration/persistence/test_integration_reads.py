@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.persistence.driver_pool import driver_pool
 from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.integration_reads import SqlAlchemyIntegrationReads
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -27,19 +24,12 @@ from domain.values import MASK
 from tests.integration.persistence.listing_cases import LISTING_CASES, add_listing_integrations
 from tests.integration.persistence.test_unit_of_work import _aiosqlite_workers_stopped
 from tests.support.builders import NOW, a_secret, a_template, an_integration
-from tests.support.databases import clean_tables
-
-
-async def _pool(url: str, *, size: int = 2) -> AsyncIterator[Any]:
-    """The adapter's pool as the container opens and closes it (None on SQLite)."""
-    async with aclosing(driver_pool(url, size=size)) as opened:
-        async for pool in opened:
-            yield pool
+from tests.support.databases import clean_tables, opened_driver_pool
 
 
 @pytest.fixture
 async def reads(engine: AsyncEngine, database_url: str) -> AsyncIterator[IntegrationReads]:
-    async for pool in _pool(database_url):
+    async with opened_driver_pool(database_url, size=2) as pool:
         yield SqlAlchemyIntegrationReads(engine, pool)
 
 
@@ -176,7 +166,7 @@ async def test_an_unreachable_database_is_storage_unavailable(url: str, tmp_path
     url = url.format(tmp=tmp_path)
     engine = create_engine(url)
     try:
-        async for pool in _pool(url):
+        async with opened_driver_pool(url, size=2) as pool:
             reads = SqlAlchemyIntegrationReads(engine, pool)
             with pytest.raises(StorageUnavailableError) as got:
                 await reads.get("any")
@@ -212,7 +202,7 @@ async def postgres_reads(
     postgres_engine: AsyncEngine, postgres_database_url: str
 ) -> AsyncIterator[IntegrationReads]:
     # One connection: a read that kept it, or gave it back broken, fails the next.
-    async for pool in _pool(postgres_database_url, size=1):
+    async with opened_driver_pool(postgres_database_url, size=1) as pool:
         yield SqlAlchemyIntegrationReads(postgres_engine, pool)
 
 
@@ -245,7 +235,7 @@ async def test_a_connection_the_server_drops_mid_read_is_storage_unavailable_the
 async def test_a_read_that_gets_no_connection_in_time_is_storage_unavailable(
     postgres_engine: AsyncEngine, postgres_database_url: str
 ) -> None:
-    async for pool in _pool(postgres_database_url, size=1):
+    async with opened_driver_pool(postgres_database_url, size=1) as pool:
         reads = SqlAlchemyIntegrationReads(postgres_engine, pool, acquire_timeout=0.2)
         async with pool.acquire():
             with pytest.raises(StorageUnavailableError):
