@@ -371,6 +371,17 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+async def integration_for_deliveries(env: Mapping[str, str], keys: Keys, workdir: Path) -> str:
+    """Create, through a short-lived `serve --only grpc` on `env`'s database, the GoHighLevel
+    integration that signed deliveries are posted to; returns its id."""
+    service = start_service(env, workdir / "service.log", only="grpc")
+    try:
+        assert service.grpc_port is not None
+        return await create_ghl_integration(service.grpc_port, keys)
+    finally:
+        service.stop()
+
+
 async def create_ghl_integration(grpc_port: int, keys: Keys, *, location: str = LOCATION) -> str:
     """Create (and so connection-test against the fake GHL) a GoHighLevel integration with a
     webhook secret; returns its id."""

@@ -27,10 +27,10 @@ from bench.common import (
     LoadResult,
     asyncpg_dsn,
     cpu_seconds,
-    create_ghl_integration,
     fake_ghl,
     free_port,
     fresh_database,
+    integration_for_deliveries,
     machine,
     median,
     migrate,
@@ -212,12 +212,7 @@ async def main(args: argparse.Namespace) -> list[Run]:
     async with fake_ghl() as (ghl_url, _), fresh_database() as url:
         env = service_env(url, keys, workdir, ghl_url=ghl_url)
         migrate(env)
-        setup = start_service(env, workdir / "service.log", only="grpc")
-        try:
-            assert setup.grpc_port is not None
-            integration = await create_ghl_integration(setup.grpc_port, keys)
-        finally:
-            setup.stop()
+        integration = await integration_for_deliveries(env, keys, workdir)
         count = int(args.seconds * BODIES_PER_SECOND)
         for round_ in range(args.rounds):
             for scheme in args.schemes:

@@ -27,10 +27,10 @@ from bench.common import (
     PATHS,
     Keys,
     asyncpg_dsn,
-    create_ghl_integration,
     fake_ghl,
     free_port,
     fresh_database,
+    integration_for_deliveries,
     machine,
     migrate,
     require,
@@ -139,12 +139,7 @@ async def main(args: argparse.Namespace) -> None:
     async with fake_ghl() as (ghl_url, _), fresh_database() as url:
         env = service_env(url, keys, workdir, ghl_url=ghl_url)
         migrate(env)
-        grpc = start_service(env, workdir / "service.log", only="grpc")
-        try:
-            assert grpc.grpc_port is not None
-            integration = await create_ghl_integration(grpc.grpc_port, keys)
-        finally:
-            grpc.stop()
+        integration = await integration_for_deliveries(env, keys, workdir)
         setup = Setup(workdir, url, env, keys, integration)
         for scheme in args.schemes:
             setup.bodies[scheme] = (
