@@ -64,12 +64,6 @@ def is_bad_value(err: BaseException) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 
-def is_reported_by_server(err: BaseException) -> bool:
-    """Whether asyncpg's `err` is Postgres refusing a statement, on a connection that stays
-    usable (anything else, a lost connection or a cancellation, leaves its state unknown)."""
-    return isinstance(err, asyncpg.PostgresError) and not is_transient(err)
-
-
 def is_unique_violation(err: exc.IntegrityError) -> bool:
     orig = err.orig
     if isinstance(orig, sqlite3.IntegrityError):

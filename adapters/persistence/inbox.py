@@ -16,7 +16,6 @@ import orjson
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
-    Insert,
     Row,
     and_,
     bindparam,
@@ -26,10 +25,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from adapters.persistence.errors import is_reported_by_server, translated
+from adapters.persistence.errors import translated
 from adapters.persistence.models import INTEGRATIONS, WEBHOOK_DELIVERIES
 from adapters.persistence.repositories import SeenAggregates
 from application.inbox import EventKind
@@ -96,9 +95,10 @@ _CLAIM_COLUMNS = (
 )
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(T).on_conflict_do_nothing(index_elements=list(_UNIQUE)).returning(T.c.id)
+# SQLite writes a batch as one multi-row INSERT in one transaction.
+_SQLITE_BATCH_INSERT = (
+    sqlite.insert(T).on_conflict_do_nothing(index_elements=list(_UNIQUE)).returning(T.c.id)
+)
 
 
 # Postgres writes a batch with one statement whose text never changes (one prepared statement
@@ -143,8 +143,8 @@ _Waiter: TypeAlias = tuple[NewDelivery, "asyncio.Future[bool]"]
 class SqlAlchemyInboxWriter:
     """An InboxWriter with group commit: deliveries stored concurrently are written together,
     one statement and one commit per batch (Postgres: ``INSERT … SELECT FROM
-    json_to_recordset(…)`` in autocommit; SQLite: a multi-row INSERT in one transaction). One batch is written at a time;
-    the deliveries that arrive meanwhile form the next one, so the batch grows with the load and
+    json_to_recordset(…)`` in autocommit; SQLite: a multi-row INSERT in one transaction). One
+    batch is written at a time; the deliveries that arrive meanwhile form the next one, so the batch grows with the load and
     a lone delivery waits for no one. Each `store` returns only once its own batch committed.
 
     A batch that fails because the database is unavailable fails each of its deliveries with
@@ -159,17 +159,14 @@ class SqlAlchemyInboxWriter:
         max_batch: int = MAX_BATCH,
         on_stored: Callable[[], None] | None = None,
     ) -> None:
-        """`pool`: an asyncpg pool on the engine's PostgreSQL database (driver_pool.py) to write
-        the batches on; None: they are written on the engine's connections. `on_stored` is
-        called after each batch that stored a delivery to process (to wake a worker in the
-        same process)."""
+        """`pool`: on PostgreSQL, the asyncpg pool on the engine's database (driver_pool.py)
+        that the batches are written on; None on SQLite. `on_stored` is called after each batch
+        that stored a delivery to process (to wake a worker in the same process)."""
+        if (engine.dialect.name == "postgresql") != (pool is not None):
+            raise ValueError("the inbox writer takes a driver pool on PostgreSQL, and only there")
         self._engine = engine
         self._pool = pool
         self._on_stored = on_stored
-        self._postgres = engine.dialect.name == "postgresql"
-        # One statement commits by itself: no BEGIN and COMMIT round trips around it.
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._statement = _insert_ignoring_duplicates(engine.dialect.name)
         self._max_batch = max_batch
         self._pending: list[_Waiter] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -218,25 +215,13 @@ class SqlAlchemyInboxWriter:
         """Write the deliveries; returns the ids of those that were new."""
         if self._pool is not None:
             # asyncpg's pool closes a connection that broke or was cancelled mid-statement
-            # rather than hand it out again.
-            async with self._pool.acquire() as pooled:
-                rows = await pooled.fetch(_POSTGRES_BATCH_INSERT, _rows_document(deliveries))
+            # rather than hand it out again. One statement commits by itself: no BEGIN and
+            # COMMIT round trips around it.
+            async with self._pool.acquire() as connection:
+                rows = await connection.fetch(_POSTGRES_BATCH_INSERT, _rows_document(deliveries))
             return {row[0] for row in rows}
-        if self._postgres:
-            async with self._autocommit.connect() as connection:
-                driver = (await connection.get_raw_connection()).driver_connection
-                if driver is None:  # the pool handed out a connection it has since closed
-                    raise StorageUnavailableError("the database connection was lost, retry")
-                try:
-                    rows = await driver.fetch(_POSTGRES_BATCH_INSERT, _rows_document(deliveries))
-                except BaseException as err:
-                    if not is_reported_by_server(err):
-                        # Its state is unknown (cut mid-statement, cancelled): never reuse it.
-                        await connection.invalidate()
-                    raise
-                return {row[0] for row in rows}
         async with self._engine.begin() as connection:
-            result = await connection.execute(self._statement, [_row(d) for d in deliveries])
+            result = await connection.execute(_SQLITE_BATCH_INSERT, [_row(d) for d in deliveries])
             return {row[0] for row in result}
 
 

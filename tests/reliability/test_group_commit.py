@@ -1,7 +1,7 @@
-"""The inbox writer's group commit on SQLite and Postgres (on the engine's connections and on
-a pool of its own): concurrent deliveries share one statement and one commit, each caller returns only once its own row is committed, a delivery
-the database refuses fails alone, and an unavailable database fails every waiter (429), never
-leaving one waiting."""
+"""The inbox writer's group commit on SQLite and Postgres (on its own pool, as the service
+runs it): concurrent deliveries share one statement and one commit, each caller returns only
+once its own row is committed, a delivery the database refuses fails alone, and an unavailable
+database fails every waiter (429), never leaving one waiting."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,29 +42,15 @@ async def postgres_inbox_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncI
         yield url
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("postgres+pool", marks=pytest.mark.postgres),
-    ]
-)
-def setting(request: pytest.FixtureRequest) -> str:
-    """The database, and on Postgres whether batches go to the writer's own pool."""
-    return str(request.param)
-
-
-@pytest.fixture
-def inbox_url(request: pytest.FixtureRequest, setting: str) -> str:
-    url: str = request.getfixturevalue(f"{setting.removesuffix('+pool')}_inbox_url")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def inbox_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(f"{request.param}_inbox_url")
     return url
 
 
 @pytest.fixture
-async def pool(setting: str, inbox_url: str) -> AsyncIterator[Any]:
-    if not setting.endswith("+pool"):
-        yield None
-        return
+async def pool(inbox_url: str) -> AsyncIterator[Any]:
+    """The writer's pool as the container opens it (None on SQLite)."""
     async with opened_driver_pool(inbox_url, size=1) as pool:
         yield pool
 
@@ -185,15 +170,12 @@ async def test_a_delivery_the_database_refuses_fails_alone_and_its_batch_is_stor
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("own_pool", [False, True], ids=["engine", "pool"])
-async def test_an_unavailable_database_fails_every_waiter_with_storage_unavailable(
-    own_pool: bool,
-) -> None:
+async def test_an_unavailable_database_fails_every_waiter_with_storage_unavailable() -> None:
     # Nothing listens on port 9 (discard): every connection attempt is refused.
     url = "postgresql+asyncpg://postgres@127.0.0.1:9/none"
     engine = create_engine(url)
     try:
-        async with opened_driver_pool(url, size=1) if own_pool else nullcontext() as pool:
+        async with opened_driver_pool(url, size=1) as pool:
             writer = SqlAlchemyInboxWriter(engine, pool)
             results = await asyncio.wait_for(
                 asyncio.gather(

@@ -19,6 +19,7 @@ from tests.integration.webhooks.conftest import (  # noqa: F401 - fixtures used 
     signer,
     sqlite_database_url,
     uow_factory,
+    writer_pool,
 )
 
 T = TypeVar("T")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -26,6 +27,7 @@ from entrypoints.webhooks.ops import Operations, Readiness
 from tests.fakes import FakeCipher, FixedClock
 from tests.integration.observability.conftest import Scrape
 from tests.integration.webhooks.support import TcpProxy
+from tests.support.databases import opened_driver_pool
 
 Client = TestClient[web.Request, web.Application]
 
@@ -36,13 +38,15 @@ class Ops:
     readiness: Readiness
 
 
-def operations_app(engine: AsyncEngine, readiness: Readiness) -> web.Application:
+def operations_app(engine: AsyncEngine, pool: Any, readiness: Readiness) -> web.Application:
+    """The webhook app with its operations endpoints; `pool`: the inbox writer's (None on
+    SQLite)."""
     clock = FixedClock()
     targets = SqlAlchemyWebhookTargets(engine)
     receive = ReceiveWebhook(
         targets=targets,
         verifier=WebhookSignatureVerifier.from_files(),
-        inbox=SqlAlchemyInboxWriter(engine),
+        inbox=SqlAlchemyInboxWriter(engine, pool),
         cipher=FakeCipher(),
         ids=Uuid7Generator(),
         clock=clock,
@@ -66,9 +70,12 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def ops(aiohttp_client: AiohttpClient, engine: AsyncEngine) -> Ops:
+async def ops(
+    aiohttp_client: AiohttpClient, engine: AsyncEngine, database_url: str
+) -> AsyncIterator[Ops]:
     readiness = Readiness(SqlAlchemyDatabaseProbe(engine).ping, timeout=1.0)
-    return Ops(await aiohttp_client(operations_app(engine, readiness)), readiness)
+    async with opened_driver_pool(database_url, size=1) as pool:
+        yield Ops(await aiohttp_client(operations_app(engine, pool, readiness)), readiness)
 
 
 async def test_a_copy_with_its_database_is_alive_and_ready(ops: Ops) -> None:
@@ -100,33 +107,35 @@ async def test_a_copy_whose_database_is_unreachable_is_not_ready_until_it_is_bac
     target = make_url(database_url)
     proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
     port = await proxy.start()
-    engine = create_engine(target.set(port=port).render_as_string(hide_password=False))
+    proxied = target.set(port=port).render_as_string(hide_password=False)
+    engine = create_engine(proxied)
     readiness = Readiness(SqlAlchemyDatabaseProbe(engine).ping, timeout=1.0)
-    client = await aiohttp_client(operations_app(engine, readiness))
     try:
-        assert (await client.get("/readyz")).status == 200
+        async with opened_driver_pool(proxied, size=1) as pool:
+            client = await aiohttp_client(operations_app(engine, pool, readiness))
+            assert (await client.get("/readyz")).status == 200
 
-        proxy.cut()
-        down = await client.get("/readyz")
-        scrape = await client.get("/metrics")
+            proxy.cut()
+            down = await client.get("/readyz")
+            scrape = await client.get("/metrics")
 
-        assert down.status == 503
-        assert await down.json() == {
-            "status": "not ready",
-            "problems": ["the database is unreachable"],
-        }
-        assert (await client.get("/healthz")).status == 200
-        assert scrape.status == 200
-        assert Scrape(await scrape.text()).value("integrations_inbox_stats_up") == 0
+            assert down.status == 503
+            assert await down.json() == {
+                "status": "not ready",
+                "problems": ["the database is unreachable"],
+            }
+            assert (await client.get("/healthz")).status == 200
+            assert scrape.status == 200
+            assert Scrape(await scrape.text()).value("integrations_inbox_stats_up") == 0
 
-        proxy.restore()
-        statuses = []
-        for _ in range(20):  # the pool may hand out a connection the cut closed, once
-            statuses.append((await client.get("/readyz")).status)
-            if statuses[-1] == 200:
-                break
-            await asyncio.sleep(0.05)
-        assert statuses[-1] == 200
+            proxy.restore()
+            statuses = []
+            for _ in range(20):  # the pool may hand out a connection the cut closed, once
+                statuses.append((await client.get("/readyz")).status)
+                if statuses[-1] == 200:
+                    break
+                await asyncio.sleep(0.05)
+            assert statuses[-1] == 200
     finally:
         await engine.dispose()
         await proxy.stop()

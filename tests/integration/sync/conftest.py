@@ -47,7 +47,7 @@ from tests.fakes import FakeCipher, FakeTenantDirectory, FakeTimezoneResolver, F
 from tests.integration.ghl.support import FAST_RETRY, FAST_TIMEOUTS, SPECS_DIR
 from tests.integration.sync.support import CALENDAR, SUB_ACCOUNT, SyncStack, seed
 from tests.support.builders import a_template
-from tests.support.databases import clean_tables, migrated_database
+from tests.support.databases import clean_tables, migrated_database, opened_driver_pool
 
 # Generous: these tests are about sync, not GHL's limits (tested with the client).
 FAST_LIMITS = RateLimitConfig(max_requests=100_000, interval_ms=1_000)
@@ -87,21 +87,22 @@ def signing_key() -> Ed25519PrivateKey:
 
 @pytest.fixture
 async def webhook_server(
-    engine: AsyncEngine, signing_key: Ed25519PrivateKey
+    engine: AsyncEngine, database_url: str, signing_key: Ed25519PrivateKey
 ) -> AsyncIterator[TestServer]:
     """The service's webhook ingress, storing what the fake sends into the inbox."""
-    receive = ReceiveWebhook(
-        targets=SqlAlchemyWebhookTargets(engine, cache_seconds=0),
-        verifier=WebhookSignatureVerifier(ghl_ed25519_key=signing_key.public_key()),
-        inbox=SqlAlchemyInboxWriter(engine),
-        cipher=FakeCipher(),
-        ids=Uuid7Generator(),
-        clock=SystemClock(),  # the fake stamps its webhooks with the real time
-    )
-    server = TestServer(create_webhook_app(receive), host="127.0.0.1", port=0)
-    await server.start_server()
-    yield server
-    await server.close()
+    async with opened_driver_pool(database_url, size=1) as writer_pool:
+        receive = ReceiveWebhook(
+            targets=SqlAlchemyWebhookTargets(engine, cache_seconds=0),
+            verifier=WebhookSignatureVerifier(ghl_ed25519_key=signing_key.public_key()),
+            inbox=SqlAlchemyInboxWriter(engine, writer_pool),
+            cipher=FakeCipher(),
+            ids=Uuid7Generator(),
+            clock=SystemClock(),  # the fake stamps its webhooks with the real time
+        )
+        server = TestServer(create_webhook_app(receive), host="127.0.0.1", port=0)
+        await server.start_server()
+        yield server
+        await server.close()
 
 
 @pytest.fixture

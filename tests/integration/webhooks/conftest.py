@@ -29,7 +29,7 @@ from entrypoints.webhooks.app import create_webhook_app
 from tests.fakes import FakeCipher, FixedClock
 from tests.integration.webhooks.support import Signer
 from tests.support.builders import a_template, an_integration
-from tests.support.databases import clean_tables, migrated_database
+from tests.support.databases import clean_tables, migrated_database, opened_driver_pool
 
 Client: TypeAlias = TestClient[web.Request, web.Application]
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -59,6 +59,13 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await clean_tables(engine)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def writer_pool(database_url: str) -> AsyncIterator[Any]:
+    """The inbox writer's pool, as the service opens it (None on SQLite)."""
+    async with opened_driver_pool(database_url, size=1) as pool:
+        yield pool
 
 
 @pytest.fixture(scope="session")
@@ -134,12 +141,13 @@ async def integrations(
 
 
 def make_receiver(
-    engine: AsyncEngine, signer: Signer, cipher: FakeCipher, clock: FixedClock
+    engine: AsyncEngine, pool: Any, signer: Signer, cipher: FakeCipher, clock: FixedClock
 ) -> ReceiveWebhook:
+    """ReceiveWebhook as the service builds it; `pool`: the inbox writer's (None on SQLite)."""
     return ReceiveWebhook(
         targets=SqlAlchemyWebhookTargets(engine, cache_seconds=0),
         verifier=signer.verifier(),
-        inbox=SqlAlchemyInboxWriter(engine),
+        inbox=SqlAlchemyInboxWriter(engine, pool),
         cipher=cipher,
         ids=Uuid7Generator(),
         clock=clock,
@@ -150,11 +158,14 @@ def make_receiver(
 async def client(
     aiohttp_client: AiohttpClient,
     engine: AsyncEngine,
+    writer_pool: Any,
     signer: Signer,
     cipher: FakeCipher,
     clock: FixedClock,
 ) -> Client:
-    app = create_webhook_app(make_receiver(engine, signer, cipher, clock), retry_after_seconds=7)
+    app = create_webhook_app(
+        make_receiver(engine, writer_pool, signer, cipher, clock), retry_after_seconds=7
+    )
     return await aiohttp_client(app)
 
 
@@ -195,7 +206,9 @@ class Deliveries:
 
 @pytest.fixture
 async def deliveries(
-    engine: AsyncEngine, integrations: Integrations, clock: FixedClock
+    engine: AsyncEngine, writer_pool: Any, integrations: Integrations, clock: FixedClock
 ) -> Deliveries:
     integration = await integrations.add("loc-1")
-    return Deliveries(SqlAlchemyInboxWriter(engine), integration, clock, Uuid7Generator())
+    return Deliveries(
+        SqlAlchemyInboxWriter(engine, writer_pool), integration, clock, Uuid7Generator()
+    )

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from pytest_aiohttp import AiohttpClient
@@ -28,6 +29,7 @@ from tests.integration.webhooks.support import (
     reference_payload,
     stored_deliveries,
 )
+from tests.support.databases import opened_driver_pool
 
 NOT_FOUND = 404
 
@@ -299,10 +301,11 @@ async def test_a_database_outage_answers_429_then_the_redelivery_is_stored(
     await integrations.add("loc-1")
     first = b'{"type":"ContactCreate","locationId":"loc-1","webhookId":"wh-1"}'
     second = b'{"type":"ContactUpdate","locationId":"loc-1","webhookId":"wh-2"}'
-    async with _outage(database_url, monkeypatch) as (outage_engine, cut, restore):
+    async with _outage(database_url, monkeypatch) as (outage_engine, outage_pool, cut, restore):
         client = await aiohttp_client(
             create_webhook_app(
-                make_receiver(outage_engine, signer, cipher, clock), retry_after_seconds=7
+                make_receiver(outage_engine, outage_pool, signer, cipher, clock),
+                retry_after_seconds=7,
             )
         )
         assert (
@@ -327,17 +330,20 @@ async def test_a_database_outage_answers_429_then_the_redelivery_is_stored(
 @asynccontextmanager
 async def _outage(
     database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[AsyncEngine, Callable[[], object], Callable[[], object]]]:
-    """An engine on the test database that `cut()` makes unreachable until `restore()`.
-    PostgreSQL: through a TCP proxy that drops its connections. SQLite: another connection
-    holds the write lock (with a short busy timeout, so that the wait is quick)."""
+) -> AsyncIterator[tuple[AsyncEngine, Any, Callable[[], object], Callable[[], object]]]:
+    """An engine on the test database, and the inbox writer's pool on it (None on SQLite), that
+    `cut()` makes unreachable until `restore()`. PostgreSQL: through a TCP proxy that drops
+    its connections. SQLite: another connection holds the write lock (with a short busy
+    timeout, so that the wait is quick)."""
     url = make_url(database_url)
     if url.drivername.startswith("postgresql"):
         proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
         port = await proxy.start()
-        engine = create_engine(url.set(port=port).render_as_string(hide_password=False))
+        proxied = url.set(port=port).render_as_string(hide_password=False)
+        engine = create_engine(proxied)
         try:
-            yield engine, proxy.cut, proxy.restore
+            async with opened_driver_pool(proxied, size=1) as pool:
+                yield engine, pool, proxy.cut, proxy.restore
         finally:
             await engine.dispose()
             await proxy.stop()
@@ -346,7 +352,12 @@ async def _outage(
     engine = create_engine(database_url)
     locker = sqlite3.connect(url.database or "", isolation_level=None)
     try:
-        yield engine, lambda: locker.execute("BEGIN IMMEDIATE"), lambda: locker.execute("ROLLBACK")
+        yield (
+            engine,
+            None,
+            lambda: locker.execute("BEGIN IMMEDIATE"),
+            lambda: locker.execute("ROLLBACK"),
+        )
     finally:
         locker.close()
         await engine.dispose()
