@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from application.ports import UnitOfWork
+from domain.errors import InvalidArgumentError, InvalidTransitionError
 
 
 class EventKind(StrEnum):
@@ -53,3 +54,11 @@ class EventHandler(Protocol):
     crash before commit). Raises to have the delivery retried, then dead-lettered."""
 
     async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome: ...
+
+
+def can_never_succeed(error: BaseException) -> bool:
+    """Whether a delivery whose handler failed with `error` would fail the same way however
+    often it were tried: the input is wrong, not the moment (a value the domain or the database
+    refuses, a change the domain does not allow). Such a delivery goes to the dead letters at
+    once, to be replayed once a person has fixed the cause."""
+    return isinstance(error, InvalidArgumentError | InvalidTransitionError)

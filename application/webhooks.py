@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -36,6 +35,9 @@ SCHEME_SETTING = "webhookSignatureScheme"
 
 DEFAULT_TIMESTAMP_TOLERANCE = timedelta(minutes=5)
 DELIVERY_ID_MAX = 128
+MAX_PAYLOAD_DEPTH = 64
+"""GHL's payloads nest 4 deep; the inbox's readers (the standard library's JSON, Postgres's
+jsonb) take a few hundred levels at most."""
 EVENT_TYPE_MAX = 128
 LAST_ERROR_MAX = 2000
 _SECRET_CACHE_MAX = 10_000
@@ -158,24 +160,45 @@ def classify(route_event: str | None, payload: Mapping[str, Any]) -> tuple[str, 
 
 
 def parse_payload(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; anything else is an InvalidArgumentError. Parsed by orjson (a
-    third of the standard library's time, on the ingest path); what it refuses and the standard
-    library accepts (NaN, encodings other than UTF-8) is read by the latter. orjson reads
+    """The body as a JSON object; anything else is an InvalidArgumentError.
+
+    Only what can be stored and read back exactly is accepted, since a delivery that is stored
+    must be processable: strict JSON (RFC 8259: UTF-8, no NaN, numbers within a double's range,
+    as orjson reads it) nested at most `MAX_PAYLOAD_DEPTH` deep. A number like ``1e5000`` would
+    be stored by Postgres as a 5,001-digit integer that no JSON reader takes back, and deep
+    nesting exhausts the reader's recursion: both are refused here, never stored. orjson reads
     integers beyond 64 bits as floats: what is stored is the body itself, not this parse."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            raise InvalidArgumentError(
-                "the body is not JSON", (FieldViolation("body", "must be a JSON object"),)
-            ) from None
+        raise InvalidArgumentError(
+            "the body is not JSON (RFC 8259: UTF-8, finite numbers within a double's range)",
+            (FieldViolation("body", "must be a JSON object"),),
+        ) from None
     if not isinstance(payload, dict):
         raise InvalidArgumentError(
             "the body is not a JSON object", (FieldViolation("body", "must be a JSON object"),)
         )
+    if _nests_deeper_than(payload, MAX_PAYLOAD_DEPTH):
+        raise InvalidArgumentError(
+            f"the body nests deeper than {MAX_PAYLOAD_DEPTH} levels",
+            (FieldViolation("body", f"must nest at most {MAX_PAYLOAD_DEPTH} levels"),),
+        )
     return payload
+
+
+def _nests_deeper_than(value: dict[str, Any] | list[Any], limit: int) -> bool:
+    """Whether containers nest more than `limit` deep (the top level is 1); iterative, so that
+    no depth can exhaust the interpreter's stack."""
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
+    while stack:
+        container, depth = stack.pop()
+        for child in container.values() if isinstance(container, dict) else container:
+            if isinstance(child, dict | list):
+                if depth == limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _envelope_field(payload: Mapping[str, Any], name: str) -> Any:
@@ -243,11 +266,17 @@ class WebhookTarget:
     webhook_secret: EncryptedSecret | None = field(default=None, repr=False)
 
     def accepts(self, kind: EventKind) -> bool:
-        """Deliveries are refused while the admin has switched the integration off or it is
-        disconnected, except the app's own install/uninstall, which are what reconnect it."""
-        if kind in _LIFECYCLE_KINDS:
-            return True
-        return self.is_active and self.status is not IntegrationStatus.DISCONNECTED
+        return accepts_deliveries(kind, is_active=self.is_active, status=self.status)
+
+
+def accepts_deliveries(kind: EventKind, *, is_active: bool, status: IntegrationStatus) -> bool:
+    """Deliveries are refused while the admin has switched the integration off or it is
+    disconnected, except the app's own install/uninstall, which are what reconnect it. Checked
+    when a delivery arrives and again when it is processed, so that one stored before a
+    switch-off reached every copy changes nothing once the switch-off has committed."""
+    if kind in _LIFECYCLE_KINDS:
+        return True
+    return is_active and status is not IntegrationStatus.DISCONNECTED
 
 
 def accepted_schemes(target: WebhookTarget, *, routed: bool) -> frozenset[SignatureScheme]:
@@ -362,6 +391,12 @@ class ClaimedDelivery:
     received_at: datetime
     claim_token: str
     claimed_until: datetime
+    integration_accepts: bool = True
+    """Whether the integration took deliveries of this kind when the claim was made
+    (`accepts_deliveries`); one that no longer does settles the delivery as rejected."""
+    unreadable: str | None = None
+    """Why the stored payload could not be read back (then `payload` is empty): the delivery
+    can never be processed."""
 
     def to_event(self) -> InboundEvent:
         return InboundEvent(
@@ -417,20 +452,32 @@ class Inbox(Protocol):
     settled in the same commit as its handler's changes."""
 
     async def claim_due(
-        self, *, now: datetime, limit: int, lease: timedelta
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        exclude: Collection[str] = (),
+        per_integration: int | None = None,
     ) -> list[ClaimedDelivery]:
         """Claim up to `limit` deliveries that are due (pending, failed and due for a retry, or
-        processing under an expired lease), oldest first, counting an attempt for each; they
-        stay claimed until `now + lease`. Concurrent workers never claim the same delivery.
-        Commit right after, to publish the claim."""
+        processing under an expired lease), counting an attempt for each; they stay claimed
+        until `now + lease`. Fair across integrations: the oldest due delivery of each
+        integration first, then the second of each, and so on, so that one integration's
+        backlog never crowds out another's; at most `per_integration` of any one integration
+        (None: no bound), and none of the integrations in `exclude`. Returned in that order. Concurrent workers never claim the same delivery. A payload that cannot be read
+        back fails that claim alone (`ClaimedDelivery.unreadable`). Commit right after, to
+        publish the claim."""
         ...
 
     async def mark_done(self, claim: ClaimedDelivery, *, now: datetime) -> None:
-        """Settle a claimed delivery as applied; ClaimLostError if the claim is no longer held."""
+        """Settle a claimed delivery as applied, clearing the error of any earlier attempt;
+        ClaimLostError if the claim is no longer held."""
         ...
 
     async def mark_ignored(self, claim: ClaimedDelivery, *, now: datetime) -> None:
-        """Settle a claimed delivery as ignored; ClaimLostError as mark_done."""
+        """Settle a claimed delivery as ignored, clearing any earlier error; ClaimLostError as
+        mark_done."""
         ...
 
     async def mark_failed(
@@ -443,9 +490,17 @@ class Inbox(Protocol):
         """Give up on a delivery, keeping the last error; records WebhookDeadLettered."""
         ...
 
-    async def release(self, claims: Sequence[ClaimedDelivery], *, now: datetime) -> None:
-        """Hand back claimed deliveries not attempted (a worker stopping): due again at once,
-        their attempt not counted."""
+    async def mark_rejected(self, claim: ClaimedDelivery, *, error: str, now: datetime) -> None:
+        """Settle a claimed delivery as rejected (its integration stopped taking deliveries):
+        kept, replayable; ClaimLostError as mark_done."""
+        ...
+
+    async def release(
+        self, claims: Sequence[ClaimedDelivery], *, now: datetime, due_at: datetime | None = None
+    ) -> None:
+        """Hand back claimed deliveries not attempted (a worker stopping, or an integration
+        waiting on its provider's rate limit): due again at `due_at` (default: at once), their
+        attempt not counted."""
         ...
 
     async def get(self, id: str) -> WebhookDeliveryView | None: ...

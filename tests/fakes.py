@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -48,6 +48,7 @@ from application.webhooks import (
     WebhookDelivery,
     WebhookDeliveryView,
     WebhookTarget,
+    accepts_deliveries,
 )
 from domain.aggregate import Aggregate
 from domain.booking import Booking
@@ -237,7 +238,7 @@ class FakeUnitOfWork:
         self.integrations = InMemoryIntegrationRepository(
             store.integrations, self._seen, store.request_ids
         )
-        self.inbox = InMemoryInbox(store.deliveries, self._seen)
+        self.inbox = InMemoryInbox(store.deliveries, self._seen, store.integrations)
         self.leads = InMemoryLeadRepository(store.leads, self._seen)
         self.bookings = InMemoryBookingRepository(store.bookings, self._seen)
         self.messages = InMemoryMessageRepository(store.messages, self._seen)
@@ -504,10 +505,16 @@ class InMemoryWebhookTargets:
 class InMemoryInbox:
     """The Inbox of one FakeUnitOfWork: changes are kept apart until commit, like a transaction."""
 
-    def __init__(self, rows: dict[str, StoredDelivery], seen: set[Aggregate]) -> None:
+    def __init__(
+        self,
+        rows: dict[str, StoredDelivery],
+        seen: set[Aggregate],
+        integrations: dict[str, Integration] | None = None,
+    ) -> None:
         self._rows = rows
         self._pending: dict[str, StoredDelivery] = {}
         self._seen = seen
+        self._integrations = integrations if integrations is not None else {}
         self._tokens = itertools.count(1)
 
     def _all(self) -> list[StoredDelivery]:
@@ -527,21 +534,31 @@ class InMemoryInbox:
         self._pending.clear()
 
     async def claim_due(
-        self, *, now: datetime, limit: int, lease: timedelta
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        exclude: Collection[str] = (),
+        per_integration: int | None = None,
     ) -> list[ClaimedDelivery]:
         token = f"claim-{id(self)}-{next(self._tokens)}"
-        claimed: list[ClaimedDelivery] = []
+        turns: dict[str, int] = {}
+        ranked: list[tuple[int, StoredDelivery]] = []
         for row in self._all():
-            if len(claimed) == limit:
-                break
             waiting = row.status in (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
             due = (waiting and row.next_attempt_at is not None and row.next_attempt_at <= now) or (
                 row.status is DeliveryStatus.PROCESSING
                 and row.claimed_until is not None
                 and row.claimed_until <= now
             )
-            if not due:
+            if not due or row.integration_id in exclude:
                 continue
+            turns[row.integration_id] = turns.get(row.integration_id, 0) + 1
+            if per_integration is None or turns[row.integration_id] <= per_integration:
+                ranked.append((turns[row.integration_id], row))
+        claimed: list[ClaimedDelivery] = []
+        for _, row in sorted(ranked, key=lambda r: (r[0], r[1].id))[:limit]:
             edit = self._edit(row.id)
             assert edit is not None
             edit.status = DeliveryStatus.PROCESSING
@@ -549,6 +566,7 @@ class InMemoryInbox:
             edit.claimed_until = now + lease
             edit.claim_token = token
             edit.updated_at = now
+            integration = self._integrations.get(edit.integration_id)
             claimed.append(
                 ClaimedDelivery(
                     id=edit.id,
@@ -562,6 +580,10 @@ class InMemoryInbox:
                     received_at=edit.received_at,
                     claim_token=token,
                     claimed_until=now + lease,
+                    integration_accepts=integration is not None
+                    and accepts_deliveries(
+                        edit.kind, is_active=integration.is_active, status=integration.status
+                    ),
                 )
             )
         return claimed
@@ -591,9 +613,12 @@ class InMemoryInbox:
         row.claimed_until = None
         row.next_attempt_at = retry_at
         row.updated_at = now
-        if status in (DeliveryStatus.DONE, DeliveryStatus.IGNORED):
+        succeeded = status in (DeliveryStatus.DONE, DeliveryStatus.IGNORED)
+        if succeeded or status is DeliveryStatus.REJECTED:
             row.processed_at = now
-        if error is not None:
+        if succeeded:
+            row.last_error = None
+        elif error is not None:
             row.last_error = error
 
     async def mark_done(self, claim: ClaimedDelivery, *, now: datetime) -> None:
@@ -611,13 +636,19 @@ class InMemoryInbox:
         self._settle(claim, DeliveryStatus.DEAD, now, error=error)
         self._seen.add(WebhookDelivery.dead_lettered(claim, error=error, now=now))
 
-    async def release(self, claims: Sequence[ClaimedDelivery], *, now: datetime) -> None:
+    async def mark_rejected(self, claim: ClaimedDelivery, *, error: str, now: datetime) -> None:
+        self._settle(claim, DeliveryStatus.REJECTED, now, error=error)
+
+    async def release(
+        self, claims: Sequence[ClaimedDelivery], *, now: datetime, due_at: datetime | None = None
+    ) -> None:
         for claim in claims:
             row = self._edit(claim.id)
             if row is None or row.claim_token != claim.claim_token:
                 continue
             row.attempts -= 1
             row.status = DeliveryStatus.PENDING if row.attempts == 0 else DeliveryStatus.FAILED
+            row.next_attempt_at = due_at or now
             row.claim_token = None
             row.claimed_until = None
             row.updated_at = now

@@ -20,6 +20,7 @@ from multidict import CIMultiDict
 from adapters.clock import SystemClock
 from adapters.ghl import dto, metrics
 from adapters.ghl.oauth import DEFAULT_REFRESH_MARGIN, OAuthTokenManager
+from application.call_budget import rate_limit_wait
 from application.ghl import (
     MAX_CONTACT_PAGE_SIZE,
     MAX_CONTACT_QUERY_LENGTH,
@@ -463,7 +464,10 @@ class HttpGhlClient:
             permit = await self._limiter.acquire(
                 auth.integration_id,
                 limit_per_minute=auth.rate_limit_per_minute,
-                max_wait=max(0.0, min(self._retry.rate_limit_wait, deadline - time.monotonic())),
+                max_wait=max(
+                    0.0,
+                    min(rate_limit_wait(self._retry.rate_limit_wait), deadline - time.monotonic()),
+                ),
                 priority=auth.priority,
             )
             sent = time.perf_counter()

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias, cast
 
@@ -17,14 +18,17 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Row,
+    Text,
     and_,
     bindparam,
     case,
+    func,
     null,
     or_,
     select,
     update,
 )
+from sqlalchemy import cast as cast_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -45,6 +49,7 @@ from application.webhooks import (
     WebhookDelivery,
     WebhookDeliveryView,
     WebhookTarget,
+    accepts_deliveries,
 )
 from domain.errors import (
     ConcurrencyError,
@@ -62,6 +67,8 @@ _PURGEABLE = sorted(
     s.value for s in (DeliveryStatus.DONE, DeliveryStatus.IGNORED, DeliveryStatus.REJECTED)
 )
 _WAITING = sorted(s.value for s in (DeliveryStatus.PENDING, DeliveryStatus.FAILED))
+_SUCCEEDED = frozenset({DeliveryStatus.DONE, DeliveryStatus.IGNORED})
+_SETTLED = _SUCCEEDED | {DeliveryStatus.REJECTED}
 
 _VIEW_COLUMNS = (
     T.c.id,
@@ -87,7 +94,7 @@ _CLAIM_COLUMNS = (
     T.c.delivery_id,
     T.c.event_type,
     T.c.kind,
-    T.c.payload,
+    cast_(T.c.payload, Text).label("payload"),
     T.c.attempts,
     T.c.received_at,
     T.c.claim_token,
@@ -288,6 +295,17 @@ def _json_text(delivery: NewDelivery) -> str:
     return json.dumps(delivery.payload)
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number beyond a double's range")
+    return value
+
+
+def _not_a_number(text: str) -> float:
+    raise ValueError(f"{text} is not JSON")
+
+
 def _for_one_waiter(err: Exception, *, alone: bool) -> Exception:
     """The failure to hand one waiter: its own copy when the batch is shared (an exception
     raised in several tasks would collect all their tracebacks)."""
@@ -373,27 +391,47 @@ class SqlAlchemyInbox:
 
     @translated
     async def claim_due(
-        self, *, now: datetime, limit: int, lease: timedelta
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        exclude: Collection[str] = (),
+        per_integration: int | None = None,
     ) -> list[ClaimedDelivery]:
-        due = (
+        due = or_(
+            and_(T.c.status.in_(_WAITING), T.c.next_attempt_at <= now),
+            and_(T.c.status == DeliveryStatus.PROCESSING.value, T.c.claimed_until <= now),
+        )
+        # Each due delivery's turn within its integration: 1 for the oldest of each, 2 for the
+        # second... Taking them by turn, then age, is a round robin across integrations.
+        ranked = select(
+            T.c.id,
+            func.row_number().over(partition_by=T.c.integration_id, order_by=T.c.id).label("turn"),
+        ).where(due)
+        if exclude:
+            ranked = ranked.where(T.c.integration_id.not_in(sorted(exclude)))
+        turns = ranked.subquery()
+        # `due` again on the locked rows: Postgres re-checks the conditions of the level that
+        # locks against a row changed meanwhile, so a row another worker has just claimed is
+        # not taken twice.
+        picked = (
             select(T.c.id)
-            .where(
-                or_(
-                    and_(T.c.status.in_(_WAITING), T.c.next_attempt_at <= now),
-                    and_(T.c.status == DeliveryStatus.PROCESSING.value, T.c.claimed_until <= now),
-                )
-            )
-            .order_by(T.c.id)
+            .join(turns, turns.c.id == T.c.id)
+            .where(due)
+            .order_by(turns.c.turn, T.c.id)
             .limit(limit)
         )
+        if per_integration is not None:
+            picked = picked.where(turns.c.turn <= per_integration)
         if self._session.get_bind().dialect.name == "postgresql":
             # Concurrent workers skip each other's rows instead of queueing behind them. SQLite
             # has one writer at a time (BEGIN IMMEDIATE), so its UPDATE … RETURNING is atomic.
-            due = due.with_for_update(skip_locked=True)
+            picked = picked.with_for_update(skip_locked=True, of=T)
         token = str(uuid.uuid4())
         result = await self._session.execute(
             update(T)
-            .where(T.c.id.in_(due.scalar_subquery()))
+            .where(T.c.id.in_(picked.scalar_subquery()))
             .values(
                 status=DeliveryStatus.PROCESSING.value,
                 attempts=T.c.attempts + 1,
@@ -403,8 +441,26 @@ class SqlAlchemyInbox:
             )
             .returning(*_CLAIM_COLUMNS)
         )
-        claimed = [_claimed(row) for row in result.all()]
-        return sorted(claimed, key=lambda c: c.id)
+        rows = result.all()
+        if not rows:
+            return []
+        states = await self._integration_states({row.integration_id for row in rows})
+        turn: dict[str, int] = {}
+        claimed = []
+        for row in sorted(rows, key=lambda r: r.id):
+            turn[row.integration_id] = turn.get(row.integration_id, 0) + 1
+            claimed.append((turn[row.integration_id], _claimed(row, states)))
+        return [claim for _, claim in sorted(claimed, key=lambda c: (c[0], c[1].id))]
+
+    async def _integration_states(self, ids: set[str]) -> dict[str, tuple[bool, str]]:
+        """(is_active, status) of each integration, as the claim's transaction sees them."""
+        query = select(INTEGRATIONS.c.id, INTEGRATIONS.c.is_active, INTEGRATIONS.c.status).where(
+            INTEGRATIONS.c.id.in_(sorted(ids))
+        )
+        return {
+            row.id: (row.is_active, row.status)
+            for row in (await self._session.execute(query)).all()
+        }
 
     async def mark_done(self, claim: ClaimedDelivery, *, now: datetime) -> None:
         await self._settle(claim, DeliveryStatus.DONE, now=now)
@@ -423,8 +479,13 @@ class SqlAlchemyInbox:
         await self._settle(claim, DeliveryStatus.DEAD, now=now, last_error=error)
         self._seen.add(WebhookDelivery.dead_lettered(claim, error=error, now=now))
 
+    async def mark_rejected(self, claim: ClaimedDelivery, *, error: str, now: datetime) -> None:
+        await self._settle(claim, DeliveryStatus.REJECTED, now=now, last_error=error)
+
     @translated
-    async def release(self, claims: Sequence[ClaimedDelivery], *, now: datetime) -> None:
+    async def release(
+        self, claims: Sequence[ClaimedDelivery], *, now: datetime, due_at: datetime | None = None
+    ) -> None:
         for token in {c.claim_token for c in claims}:
             ids = [c.id for c in claims if c.claim_token == token]
             await self._session.execute(
@@ -436,6 +497,7 @@ class SqlAlchemyInbox:
                         else_=DeliveryStatus.FAILED.value,
                     ),
                     attempts=T.c.attempts - 1,
+                    next_attempt_at=due_at or now,
                     claimed_until=None,
                     claim_token=None,
                     updated_at=now,
@@ -528,9 +590,11 @@ class SqlAlchemyInbox:
             "claim_token": None,
             "updated_at": now,
         }
-        if status in (DeliveryStatus.DONE, DeliveryStatus.IGNORED):
+        if status in _SETTLED:
             values["processed_at"] = now
-        if last_error is not None:
+        if status in _SUCCEEDED:
+            values["last_error"] = None  # a replayed or retried delivery that now succeeded
+        elif last_error is not None:
             values["last_error"] = last_error
         result = await self._session.execute(
             update(T).where(_held([claim.id], claim.claim_token)).values(values)
@@ -551,20 +615,42 @@ def _held(ids: Sequence[str], token: str) -> ColumnElement[bool]:
     )
 
 
-def _claimed(row: AnyRow) -> ClaimedDelivery:
+def _claimed(row: AnyRow, states: dict[str, tuple[bool, str]]) -> ClaimedDelivery:
+    kind = EventKind(row.kind)
+    is_active, status = states.get(row.integration_id, (False, IntegrationStatus.DISCONNECTED))
+    payload, unreadable = _read_payload(row.payload)
     return ClaimedDelivery(
         id=row.id,
         integration_id=row.integration_id,
         sub_account_id=row.sub_account_id,
         delivery_id=row.delivery_id,
         event_type=row.event_type,
-        kind=EventKind(row.kind),
-        payload=row.payload or {},
+        kind=kind,
+        payload=payload,
         attempts=row.attempts,
         received_at=row.received_at,
         claim_token=row.claim_token,
         claimed_until=row.claimed_until,
+        integration_accepts=accepts_deliveries(
+            kind, is_active=is_active, status=IntegrationStatus(status)
+        ),
+        unreadable=unreadable,
     )
+
+
+def _read_payload(text: str | None) -> tuple[dict[str, Any], str | None]:
+    """A stored payload (read as text, so that one row that cannot be read fails alone), by the
+    standard library, which keeps integers of any size exact; ({}, why) when it cannot be read.
+    A purged payload reads as empty."""
+    if text is None:
+        return {}, None
+    try:
+        payload = json.loads(text, parse_float=_finite, parse_constant=_not_a_number)
+    except (ValueError, RecursionError) as err:  # ValueError: also too many digits for an int
+        return {}, f"the stored payload cannot be read: {type(err).__name__}"
+    if not isinstance(payload, dict):
+        return {}, "the stored payload is not a JSON object"
+    return payload, None
 
 
 def _view(row: AnyRow) -> WebhookDeliveryView:

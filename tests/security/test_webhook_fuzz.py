@@ -18,6 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.crypto.signatures import SIGNATURE_HEADERS
 from adapters.persistence.models import WEBHOOK_DELIVERIES
+from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from application.inbox import EventKind, HandlerOutcome, InboundEvent
+from application.ports import UnitOfWork
+from entrypoints.worker.inbox import InboxWorker
+from tests.fakes import FixedClock
 from tests.integration.webhooks.conftest import Client, Integrations
 from tests.integration.webhooks.support import Signer
 from tests.reliability.support import record
@@ -53,6 +58,16 @@ contact_fields = {
 }
 
 
+_CONTACT = b'{"type": "ContactCreate", "locationId": "loc-1", "id": "c-1", "n": '
+# Signed bodies that were once stored and then stopped the worker for every tenant.
+UNPROCESSABLE = [
+    _CONTACT + b"1e5000}",
+    _CONTACT + b"9" * 5000 + b"}",
+    _CONTACT + b"[" * 1000 + b"]" * 1000 + b"}",
+    _CONTACT + b"[" * 100_000 + b"]" * 100_000 + b"}",
+]
+
+
 @st.composite
 def ghl_payloads(draw_: st.DrawFn) -> dict[str, Any]:
     """GHL-looking payloads for the fuzzed integration: some fields replaced by anything."""
@@ -68,11 +83,15 @@ def ghl_payloads(draw_: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def requests(draw_: st.DrawFn) -> tuple[str, bytes, str, dict[str, str]]:
     """(route, body, how it is signed, extra headers)."""
-    kind = draw_(st.sampled_from(["garbage", "json", "ghl", "ghl", "ghl", "encoded", "huge"]))
+    kind = draw_(
+        st.sampled_from(["garbage", "json", "ghl", "ghl", "ghl", "encoded", "huge", "unreadable"])
+    )
     if kind == "garbage":
         body = draw_(st.binary(max_size=2048))
     elif kind == "json":
         body = json.dumps(draw_(json_values)).encode()
+    elif kind == "unreadable":
+        body = draw_(st.sampled_from(UNPROCESSABLE))
     elif kind == "huge":
         body = b'{"type":"ContactCreate","locationId":"loc-1","x":"' + b"a" * (1024 * 1024) + b'"}'
     else:
@@ -146,8 +165,38 @@ async def fuzz(
     return seen
 
 
+async def a_normal_delivery_is_processed_next(
+    client: Client, signer: Signer, uow_factory: SqlAlchemyUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    """Whatever was accepted before it, a normal delivery is stored and then processed."""
+    normal = b'{"type": "ContactCreate", "locationId": "loc-1", "id": "c-9", "webhookId": "w9"}'
+    response = await client.post("/webhooks/ghl", data=normal, headers=signer.ghl(normal))
+    assert response.status == 200
+    seen: list[str] = []
+
+    class Recording:
+        async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
+            seen.append(str(event.payload.get("id")))
+            return HandlerOutcome.APPLIED
+
+    worker = InboxWorker(
+        uow=uow_factory,
+        handlers={kind: Recording() for kind in EventKind},
+        clock=clock,
+        batch_size=50,
+    )
+    while await worker.run_once():
+        pass
+    assert "c-9" in seen
+
+
 async def test_fuzzed_webhooks_never_get_a_5xx_nor_leave_a_row_when_refused(
-    client: Client, engine: AsyncEngine, integrations: Integrations, signer: Signer
+    client: Client,
+    engine: AsyncEngine,
+    integrations: Integrations,
+    signer: Signer,
+    uow_factory: SqlAlchemyUnitOfWorkFactory,
+    clock: FixedClock,
 ) -> None:
     await integrations.add("loc-1", secret=SECRET)
 
@@ -156,12 +205,18 @@ async def test_fuzzed_webhooks_never_get_a_5xx_nor_leave_a_row_when_refused(
 
     assert seen.get(200, 0) > 0  # both sides of the gate were reached
     assert seen.get(401, 0) > 0
+    await a_normal_delivery_is_processed_next(client, signer, uow_factory, clock)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 async def test_many_fuzzed_webhooks_never_get_a_5xx_nor_leave_a_row_when_refused(
-    client: Client, engine: AsyncEngine, integrations: Integrations, signer: Signer
+    client: Client,
+    engine: AsyncEngine,
+    integrations: Integrations,
+    signer: Signer,
+    uow_factory: SqlAlchemyUnitOfWorkFactory,
+    clock: FixedClock,
 ) -> None:
     await integrations.add("loc-1", secret=SECRET)
 
@@ -170,3 +225,22 @@ async def test_many_fuzzed_webhooks_never_get_a_5xx_nor_leave_a_row_when_refused
 
     assert seen.get(200, 0) > 0
     assert seen.get(401, 0) > 0
+    await a_normal_delivery_is_processed_next(client, signer, uow_factory, clock)
+
+
+async def test_signed_bodies_that_could_never_be_processed_are_refused_and_the_next_is_processed(
+    client: Client,
+    engine: AsyncEngine,
+    integrations: Integrations,
+    signer: Signer,
+    uow_factory: SqlAlchemyUnitOfWorkFactory,
+    clock: FixedClock,
+) -> None:
+    await integrations.add("loc-1", secret=SECRET)
+    for body in UNPROCESSABLE:
+        response = await client.post("/webhooks/ghl", data=body, headers=signer.ghl(body))
+        assert response.status in (400, 413, 422), (body[:80], response.status)
+        assert json.loads(await response.read())["error"]["code"] == response.status
+    assert await stored(engine) == 0
+
+    await a_normal_delivery_is_processed_next(client, signer, uow_factory, clock)

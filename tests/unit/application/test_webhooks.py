@@ -16,6 +16,7 @@ from application.inbox import EventKind
 from application.ports import SecretBinding
 from application.webhooks import (
     GHL_SCHEMES,
+    MAX_PAYLOAD_DEPTH,
     DeliveryStatus,
     ReceiveWebhook,
     ReceiveWebhookCommand,
@@ -386,6 +387,58 @@ async def test_a_body_that_is_not_a_json_object_is_invalid(receiver: Receiver, b
         await receiver.use_case.execute(
             ReceiveWebhookCommand(body=body, headers={"x-test-signature": "valid"})
         )
+
+
+_LOCATED = b'{"type": "ContactCreate", "locationId": "loc-1", "id": "c-1", "n": '
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _LOCATED + b"1e5000}",
+        _LOCATED + b"9" * 5000 + b"}",
+        _LOCATED + b"[" * 1000 + b"]" * 1000 + b"}",
+        _LOCATED + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        _LOCATED + b"[" * 64 + b"]" * 64 + b"}",
+        _LOCATED + b"NaN}",
+        _LOCATED + b'"\\ud800"}',
+        '{"type": "ContactCreate", "locationId": "loc-1", "id": "c-1"}'.encode("utf-16"),
+    ],
+    ids=[
+        "number beyond a double",
+        "5000-digit integer",
+        "nested 1000 deep",
+        "nested 100000 deep",
+        "nested one level too deep",
+        "NaN",
+        "lone surrogate",
+        "UTF-16",
+    ],
+)
+async def test_a_body_that_could_not_be_read_back_once_stored_is_refused_and_stores_nothing(
+    receiver: Receiver, body: bytes
+) -> None:
+    await receiver.add_integration()
+
+    with pytest.raises(InvalidArgumentError):
+        await receiver.use_case.execute(
+            ReceiveWebhookCommand(body=body, headers={"x-test-signature": "valid"})
+        )
+    assert receiver.uow.store.deliveries == {}
+
+
+async def test_nesting_up_to_the_limit_and_large_exact_integers_are_stored(
+    receiver: Receiver,
+) -> None:
+    await receiver.add_integration()
+    nested = b"[" * (MAX_PAYLOAD_DEPTH - 1) + b"]" * (MAX_PAYLOAD_DEPTH - 1)
+
+    for body in (_LOCATED + nested + b"}", _LOCATED + b"9" * 300 + b"}"):
+        await receiver.use_case.execute(
+            ReceiveWebhookCommand(body=body, headers={"x-test-signature": "valid"})
+        )
+
+    assert len(receiver.uow.store.deliveries) == 2
 
 
 async def test_a_bad_signature_stores_nothing(receiver: Receiver) -> None:
