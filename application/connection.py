@@ -22,7 +22,9 @@ _MAX_ATTEMPTS = 5
 @dataclass(frozen=True, slots=True)
 class ConnectionTester:
     """Runs a provider's connection test outside any transaction, then applies the result to
-    the integration's status in a fresh one (retrying if the integration changed meanwhile)."""
+    the integration's status in a fresh one (retrying if the integration changed meanwhile).
+    A successful test makes the integration the owner of the provider accounts it proved (whose
+    webhooks it then receives); refused credentials make it the owner of none."""
 
     uow_factory: UnitOfWorkFactory
     providers: ProviderRegistry
@@ -65,12 +67,16 @@ class ConnectionTester:
                 now = self.clock.now()
                 if result.success:
                     integration.activate(now=now)
+                    await uow.integrations.set_accounts(integration_id, result.accounts)
                 else:
                     integration.fail(
                         code=result.error_code or ErrorCode.CONNECTION_FAILED,
                         message=result.message,
                         now=now,
                     )
+                    if result.error_code is ErrorCode.INVALID_CREDENTIALS:
+                        # Credentials that no longer work prove no account.
+                        await uow.integrations.set_accounts(integration_id, frozenset())
                 try:
                     await uow.integrations.update(integration)
                     await uow.commit()

@@ -17,6 +17,7 @@ from domain.errors import (
     InvalidArgumentError,
     InvalidCredentialsError,
 )
+from domain.integration import Integration
 from domain.template import DEFAULT_RATE_LIMIT_PER_MINUTE
 from domain.values import SecretStr
 
@@ -512,6 +513,22 @@ class TokenStore(Protocol):
 # --- rate limiting ---------------------------------------------------------------------------
 
 
+def rate_limit_key(integration: Integration) -> str:
+    """What GHL limits: its location (100 requests per 10 s burst and a daily quota, per
+    location, whatever the number of integrations or apps calling it). Integrations without a
+    location are limited on their own."""
+    location = integration.config.get("locationId")
+    return (
+        location_rate_limit_key(location)
+        if isinstance(location, str) and location
+        else (f"integration:{integration.id}")
+    )
+
+
+def location_rate_limit_key(location_id: str) -> str:
+    return f"ghl:location:{location_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimitObservation:
     """What one provider response said about its limits (GHL's ``X-RateLimit-*`` headers, and
@@ -534,9 +551,9 @@ class RateLimitPermit(Protocol):
 
 
 class RateLimiter(Protocol):
-    """Per-key (per integration) request slots: the caller's limit per minute, and whatever the
-    provider's responses teach. Implementations: in-process now, Redis later (shared by every
-    copy of the service)."""
+    """Per-key request slots, keyed by what the provider limits (a GHL location): the caller's
+    limit per minute, and whatever the provider's responses teach. Implementations: in-process,
+    and Redis (shared by every copy of the service, and across their restarts)."""
 
     async def acquire(
         self,

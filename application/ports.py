@@ -16,7 +16,7 @@ from domain.errors import ErrorCode, FieldViolation
 from domain.integration import Integration, IntegrationStatus
 from domain.lead import Lead, LeadStatus
 from domain.template import ConfigSchema, IntegrationTemplate
-from domain.values import EncryptedSecret, SecretStr
+from domain.values import EncryptedSecret, ProviderAccount, SecretStr
 
 if TYPE_CHECKING:
     # application.webhooks builds on this module; the name is needed for typing only.
@@ -211,6 +211,13 @@ class IntegrationRepository(Protocol):
 
     async def find_by_request_id(self, sub_account_id: str, request_id: str) -> Integration | None:
         """The integration created by an earlier CreateIntegration with this request id."""
+        ...
+
+    async def set_accounts(
+        self, integration_id: str, accounts: AbstractSet[ProviderAccount]
+    ) -> None:
+        """Replace the provider accounts the integration has proven it owns (empty: none). In
+        the unit of work's transaction, beside the integration's own changes."""
         ...
 
 
@@ -439,6 +446,8 @@ class ConnectionTestResult:
     details: dict[str, str] = field(default_factory=dict)
     error_code: ErrorCode | None = None
     latency_ms: float | None = None
+    accounts: frozenset[ProviderAccount] = frozenset()
+    """On success, the provider accounts the test proved the credentials reach."""
 
 
 class IntegrationProvider(Protocol):

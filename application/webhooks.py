@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,9 +26,12 @@ from domain.errors import (
 )
 from domain.events import WebhookDeadLettered
 from domain.integration import IntegrationStatus
-from domain.values import EncryptedSecret, SecretStr
+from domain.values import EncryptedSecret, ProviderAccount, SecretStr
 
-GHL_TEMPLATE = "gohighlevel"
+GHL_TEMPLATES = frozenset({"gohighlevel", "gohighlevel_oauth"})
+"""The templates whose integrations GHL signs deliveries for: a private-integration token's and
+the Marketplace app's."""
+LOCATION_ACCOUNT_KIND = "ghl.location"
 WEBHOOK_SECRET_FIELD = "webhookSecret"  # noqa: S105 - a field name, not a secret
 SCHEME_SETTING = "webhookSignatureScheme"
 """Optional config field naming the one scheme family an integration accepts (see
@@ -211,7 +215,12 @@ def _envelope_field(payload: Mapping[str, Any], name: str) -> Any:
 
 def location_of(payload: Mapping[str, Any]) -> str | None:
     location = _envelope_field(payload, "locationId")
-    return location if isinstance(location, str) and location else None
+    return location if isinstance(location, str) and 0 < len(location) <= 128 else None
+
+
+def location_account(location_id: str) -> ProviderAccount:
+    """The GHL location as an account an integration can own."""
+    return ProviderAccount(LOCATION_ACCOUNT_KIND, location_id)
 
 
 def sent_at_of(payload: Mapping[str, Any]) -> datetime | None:
@@ -286,7 +295,9 @@ def accepted_schemes(target: WebhookTarget, *, routed: bool) -> frozenset[Signat
     is the only family accepted; an unknown value accepts nothing. Otherwise a GoHighLevel
     integration requires GHL's signatures, and on the seed's routed endpoint also accepts the
     seed's HMAC when it has a ``webhookSecret``; GHL's marketplace format is only ever sent by
-    GHL, signed with its key. Other templates use Standard Webhooks with their secret.
+    GHL, signed with its key. That holds for both GHL templates (a private-integration token's
+    and the Marketplace app's): GHL signs every delivery of a location the same way. Other
+    templates use Standard Webhooks with their secret.
     """
     explicit = target.config.get(SCHEME_SETTING)
     if explicit is not None:
@@ -296,19 +307,19 @@ def accepted_schemes(target: WebhookTarget, *, routed: bool) -> frozenset[Signat
             else frozenset()
         )
     has_secret = target.webhook_secret is not None
-    if target.template_name == GHL_TEMPLATE:
+    if target.template_name in GHL_TEMPLATES:
         return _GHL_OR_HMAC if routed and has_secret else GHL_SCHEMES
     return _STANDARD if has_secret else frozenset()
 
 
 class WebhookTargets(Protocol):
-    """Finds the integration that GHL location events are for."""
+    """Finds the integrations a provider account's webhooks are for."""
 
-    async def find_by_location(self, location_id: str) -> WebhookTarget | None:
-        """The integration whose config names `location_id`. Several may (an integration
-        deleted and created again): the newest that accepts deliveries wins, else the newest.
-        An implementation that caches hands out the same object while its entry lives: the
-        secret of a target is decrypted once per object (ReceiveWebhook)."""
+    async def find_owners(self, account: ProviderAccount) -> Sequence[WebhookTarget]:
+        """The integrations that have proven they own `account` (IntegrationRepository.
+        set_accounts), oldest first; none when nobody has. An implementation that caches hands
+        out the same objects while its entry lives: the secret of a target is decrypted once per
+        object (ReceiveWebhook)."""
         ...
 
 
@@ -583,15 +594,20 @@ class ReceiveWebhookResult:
     kind: EventKind
     duplicate: bool
     """Stored before: acknowledged, not stored or processed again."""
+    integration_ids: tuple[str, ...] = ()
+    """Every integration the delivery was stored for (the account's verified, active owners);
+    `integration_id` and `id` are the first's."""
 
 
 class ReceiveWebhook:
-    """Rules: the body is a JSON object; its ``locationId`` names a known integration (else not
-    found); the signature is one the integration accepts (`accepted_schemes`), checked over the
-    raw bytes; a signed send time outside the tolerance is a replay and refused like a bad
-    signature; the delivery is stored once per (integration, delivery id), and the call returns
-    only once it is durable. Deliveries for an integration that is switched off or disconnected
-    are stored as rejected (visible, replayable) and refused with INTEGRATION_NOT_ACTIVE."""
+    """Rules: the body is a JSON object; its ``locationId`` names an account that at least one
+    integration has proven it owns (else not found); the delivery goes to every owner whose
+    accepted signature schemes (`accepted_schemes`) verify it over the raw bytes, and to none
+    other (when none does, the first owner's verdict is the answer); a signed send time outside
+    the tolerance is a replay and refused like a bad signature; the delivery is stored once per
+    (integration, delivery id), and the call returns only once it is durable. Deliveries for an
+    owner that is switched off or disconnected are stored as rejected (visible, replayable);
+    when no owner accepted it the call fails with INTEGRATION_NOT_ACTIVE."""
 
     def __init__(
         self,
@@ -624,29 +640,85 @@ class ReceiveWebhook:
             )
         payload = parse_payload(cmd.body)
         location_id = location_of(payload)
-        target = None if location_id is None else await self._targets.find_by_location(location_id)
-        if target is None:
+        owners = (
+            ()
+            if location_id is None
+            else await self._targets.find_owners(location_account(location_id))
+        )
+        if not owners:
             raise _unknown_location(location_id)
 
-        schemes = accepted_schemes(target, routed=cmd.route_event is not None)
-        secret = None if _NEEDS_SECRET.isdisjoint(schemes) else await self._secret(target)
-        verified = self._verifier.verify(
-            body=cmd.body, headers=cmd.headers, schemes=schemes, secret=secret
-        )
+        verified_for: list[tuple[WebhookTarget, VerifiedSignature]] = []
+        refusal: WebhookSignatureInvalidError | None = None
+        for target in owners:
+            try:
+                verified_for.append((target, await self._verify(target, cmd)))
+            except WebhookSignatureInvalidError as err:
+                refusal = refusal or err
+        if not verified_for:
+            assert refusal is not None
+            raise refusal
         now = self._clock.now()
-        sent_at = verified.sent_at or sent_at_of(payload)
+        signed = verified_for[0][1]
+        sent_at = signed.sent_at or sent_at_of(payload)
         if sent_at is not None and abs(now - sent_at) > self._tolerance:
             raise WebhookSignatureInvalidError(
                 "the signed timestamp is outside the accepted window (a replay?)"
             )
 
         event_type, kind = classify(cmd.route_event, payload)
+        delivery_id = delivery_id_of(payload, cmd.body, standard_webhook_id=signed.message_id)
+        deliveries = [
+            self._delivery(target, verified, delivery_id, event_type, kind, payload, cmd, now)
+            for target, verified in verified_for
+        ]
+        if len(deliveries) == 1:
+            stored = [await self._inbox.store(deliveries[0])]
+        else:
+            stored = list(await asyncio.gather(*(self._inbox.store(d) for d in deliveries)))
+        accepted = [
+            (d, new) for d, new in zip(deliveries, stored, strict=True) if d.last_error is None
+        ]
+        if not accepted:
+            raise IntegrationNotActiveError(
+                "the integration is not active: the delivery was recorded, not processed",
+                metadata={"integration_id": deliveries[0].integration_id},
+            )
+        first, new = accepted[0]
+        return ReceiveWebhookResult(
+            id=first.id,
+            delivery_id=delivery_id,
+            integration_id=first.integration_id,
+            event_type=event_type,
+            kind=kind,
+            duplicate=not new,
+            integration_ids=tuple(d.integration_id for d, _ in accepted),
+        )
+
+    async def _verify(self, target: WebhookTarget, cmd: ReceiveWebhookCommand) -> VerifiedSignature:
+        schemes = accepted_schemes(target, routed=cmd.route_event is not None)
+        secret = None if _NEEDS_SECRET.isdisjoint(schemes) else await self._secret(target)
+        return self._verifier.verify(
+            body=cmd.body, headers=cmd.headers, schemes=schemes, secret=secret
+        )
+
+    def _delivery(
+        self,
+        target: WebhookTarget,
+        verified: VerifiedSignature,
+        delivery_id: str,
+        event_type: str,
+        kind: EventKind,
+        payload: dict[str, Any],
+        cmd: ReceiveWebhookCommand,
+        now: datetime,
+    ) -> NewDelivery:
         accepted = target.accepts(kind)
-        delivery = NewDelivery(
+        return NewDelivery(
             id=self._ids.new_id(),
             integration_id=target.integration_id,
             sub_account_id=target.sub_account_id,
-            delivery_id=delivery_id_of(payload, cmd.body, standard_webhook_id=verified.message_id),
+            delivery_id=delivery_id,
             event_type=event_type,
             kind=kind,
             signature_scheme=verified.scheme,
@@ -655,20 +727,6 @@ class ReceiveWebhook:
             status=DeliveryStatus.PENDING if accepted else DeliveryStatus.REJECTED,
             last_error=None if accepted else "the integration was not active",
             raw_payload=cmd.body,
-        )
-        new = await self._inbox.store(delivery)
-        if not accepted:
-            raise IntegrationNotActiveError(
-                "the integration is not active: the delivery was recorded, not processed",
-                metadata={"integration_id": target.integration_id},
-            )
-        return ReceiveWebhookResult(
-            id=delivery.id,
-            delivery_id=delivery.delivery_id,
-            integration_id=target.integration_id,
-            event_type=event_type,
-            kind=kind,
-            duplicate=not new,
         )
 
     async def _secret(self, target: WebhookTarget) -> SecretStr | None:

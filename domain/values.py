@@ -68,3 +68,18 @@ class EncryptedSecret:
 
     def masked(self) -> str:
         return MASK + self.hint
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ProviderAccount:
+    """An account at a provider (a CRM location, an ad account's page, an analytics property)
+    that an integration's credentials were proven to reach by a successful connection test.
+    Only the integrations that own an account receive its webhooks."""
+
+    kind: str
+    """The provider's name for this kind of account, e.g. ``ghl.location``."""
+    id: str
+
+    def __post_init__(self) -> None:
+        if not self.kind or not self.id or len(self.kind) > 32 or len(self.id) > 128:
+            raise ValueError("a provider account needs a kind (1-32) and an id (1-128)")

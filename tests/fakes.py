@@ -6,6 +6,7 @@ import base64
 import copy
 import itertools
 from collections.abc import Callable, Collection, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -64,7 +65,7 @@ from domain.events import DomainEvent
 from domain.integration import Integration
 from domain.lead import Lead
 from domain.template import IntegrationTemplate
-from domain.values import EncryptedSecret, SecretStr
+from domain.values import EncryptedSecret, ProviderAccount, SecretStr
 from tests.support.sync_fakes import InMemorySyncRepository, SyncStore
 
 
@@ -95,6 +96,8 @@ class _Store:
     templates: dict[str, IntegrationTemplate] = field(default_factory=dict)
     integrations: dict[str, Integration] = field(default_factory=dict)
     request_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    accounts: dict[str, frozenset[ProviderAccount]] = field(default_factory=dict)
+    """Integration id -> the provider accounts it owns."""
     outbox: list[DomainEvent] = field(default_factory=list)
     deliveries: dict[str, StoredDelivery] = field(default_factory=dict)
     leads: dict[str, Lead] = field(default_factory=dict)
@@ -180,11 +183,22 @@ class InMemoryTemplateRepository(_Repository):
 
 class InMemoryIntegrationRepository(_Repository):
     def __init__(
-        self, rows: dict[str, Any], seen: set[Aggregate], request_ids: dict[tuple[str, str], str]
+        self,
+        rows: dict[str, Any],
+        seen: set[Aggregate],
+        request_ids: dict[tuple[str, str], str],
+        accounts: dict[str, frozenset[ProviderAccount]] | None = None,
     ) -> None:
         super().__init__(rows, seen)
         self._request_ids = request_ids
         self._new_request_ids: dict[tuple[str, str], str] = {}
+        self._accounts = accounts if accounts is not None else {}
+        self._new_accounts: dict[str, frozenset[ProviderAccount]] = {}
+
+    async def set_accounts(
+        self, integration_id: str, accounts: AbstractSet[ProviderAccount]
+    ) -> None:
+        self._new_accounts[integration_id] = frozenset(accounts)
 
     async def get(self, integration_id: str) -> Integration | None:
         return self._load(integration_id)  # type: ignore[no-any-return]
@@ -228,6 +242,9 @@ class InMemoryIntegrationRepository(_Repository):
     def flush(self) -> None:
         super().flush()
         self._request_ids.update(self._new_request_ids)
+        self._accounts.update(self._new_accounts)
+        for integration_id in self._deleted:
+            self._accounts.pop(integration_id, None)
 
 
 class FakeUnitOfWork:
@@ -236,7 +253,7 @@ class FakeUnitOfWork:
         self._seen: set[Aggregate] = set()
         self.templates = InMemoryTemplateRepository(store.templates, self._seen)
         self.integrations = InMemoryIntegrationRepository(
-            store.integrations, self._seen, store.request_ids
+            store.integrations, self._seen, store.request_ids, store.accounts
         )
         self.inbox = InMemoryInbox(store.deliveries, self._seen, store.integrations)
         self.leads = InMemoryLeadRepository(store.leads, self._seen)
@@ -475,17 +492,14 @@ class InMemoryInboxWriter:
 
 
 class InMemoryWebhookTargets:
-    """WebhookTargets over the fake store's integrations."""
+    """WebhookTargets over the fake store's integrations and the accounts they own."""
 
     def __init__(self, uow: FakeUnitOfWorkFactory) -> None:
         self._integrations = uow.store.integrations
+        self._accounts = uow.store.accounts
 
-    async def find_by_location(self, location_id: str) -> WebhookTarget | None:
-        found = sorted(
-            (i for i in self._integrations.values() if i.config.get("locationId") == location_id),
-            key=lambda i: i.id,
-        )
-        targets = [
+    async def find_owners(self, account: ProviderAccount) -> tuple[WebhookTarget, ...]:
+        return tuple(
             WebhookTarget(
                 integration_id=i.id,
                 sub_account_id=i.sub_account_id,
@@ -495,11 +509,9 @@ class InMemoryWebhookTargets:
                 config=dict(i.config),
                 webhook_secret=i.secrets.get(WEBHOOK_SECRET_FIELD),
             )
-            for i in found
-        ]
-        usable = [t for t in targets if t.accepts(EventKind.UNHANDLED)]
-        candidates = usable or targets
-        return candidates[-1] if candidates else None
+            for i in sorted(self._integrations.values(), key=lambda i: i.id)
+            if account in self._accounts.get(i.id, frozenset())
+        )
 
 
 class InMemoryInbox:

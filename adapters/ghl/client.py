@@ -45,6 +45,7 @@ from application.ghl import (
     RateLimitObservation,
     TokenStore,
     check_free_slots_range,
+    location_rate_limit_key,
 )
 from application.ports import Clock
 from domain.errors import (
@@ -462,7 +463,7 @@ class HttpGhlClient:
             attempt += 1
             bearer = await self._bearer(auth)
             permit = await self._limiter.acquire(
-                auth.integration_id,
+                location_rate_limit_key(auth.location_id),
                 limit_per_minute=auth.rate_limit_per_minute,
                 max_wait=max(
                     0.0,

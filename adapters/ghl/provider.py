@@ -6,6 +6,7 @@ import time
 
 from application.ghl import GhlApi, GhlAuth
 from application.ports import ConnectionTestResult, ProviderContext
+from application.webhooks import location_account
 from domain.errors import (
     ConfigSchemaInvalidError,
     ConnectionFailedError,
@@ -68,6 +69,7 @@ class GhlProvider:
             message=f"Connected to GoHighLevel location {location.name!r}",
             details={"account_name": location.name, "location_id": location.id},
             latency_ms=_elapsed_ms(started),
+            accounts=frozenset({location_account(auth.location_id)}),
         )
 
 

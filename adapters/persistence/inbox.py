@@ -1,5 +1,5 @@
-"""The webhook inbox on SQLAlchemy Core: the ingest path's group-committed INSERT, integrations
-looked up by GHL location, and the worker's claims (the dialect-specific SQL of the inbox lives
+"""The webhook inbox on SQLAlchemy Core: the ingest path's group-committed INSERT, the owners of a
+provider account looked up, and the worker's claims (the dialect-specific SQL of the inbox lives
 here)."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from adapters.persistence.errors import translated
-from adapters.persistence.models import INTEGRATIONS, WEBHOOK_DELIVERIES
+from adapters.persistence.models import INTEGRATION_ACCOUNTS, INTEGRATIONS, WEBHOOK_DELIVERIES
 from adapters.persistence.repositories import SeenAggregates
 from application.inbox import EventKind
 from application.ports import Page, PageRequest
@@ -58,7 +58,7 @@ from domain.errors import (
     StorageUnavailableError,
 )
 from domain.integration import IntegrationStatus
-from domain.values import EncryptedSecret
+from domain.values import EncryptedSecret, ProviderAccount
 
 T = WEBHOOK_DELIVERIES
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -317,53 +317,60 @@ def _for_one_waiter(err: Exception, *, alone: bool) -> Exception:
 
 
 class SqlAlchemyWebhookTargets:
-    """WebhookTargets by a Core query on the integrations' config (no index: it scans them), its
-    answers cached for `cache_seconds` so that a burst of deliveries costs one query. A change
-    (an integration switched off, a new secret) reaches the ingest path within that time."""
+    """WebhookTargets by the index of owned provider accounts (integration_accounts), its answers
+    cached for `cache_seconds` so that a burst of deliveries costs one query. A change (an
+    integration switched off, a new secret, a new owner) reaches the ingest path within that
+    time; the worker checks that an integration still takes deliveries when it processes them."""
 
     def __init__(self, engine: AsyncEngine, *, cache_seconds: float = 5.0) -> None:
         self._engine = engine
         self._ttl = cache_seconds
-        self._cache: dict[str, tuple[float, WebhookTarget | None]] = {}
-        self._loading: dict[str, asyncio.Future[WebhookTarget | None]] = {}
-        self._query = select(
-            INTEGRATIONS.c.id,
-            INTEGRATIONS.c.sub_account_id,
-            INTEGRATIONS.c.template_name,
-            INTEGRATIONS.c.is_active,
-            INTEGRATIONS.c.status,
-            INTEGRATIONS.c.config,
-            INTEGRATIONS.c.secrets,
-        ).where(INTEGRATIONS.c.config["locationId"].as_string() == bindparam("location_id"))
+        self._cache: dict[ProviderAccount, tuple[float, tuple[WebhookTarget, ...]]] = {}
+        self._loading: dict[ProviderAccount, asyncio.Future[tuple[WebhookTarget, ...]]] = {}
+        self._query = (
+            select(
+                INTEGRATIONS.c.id,
+                INTEGRATIONS.c.sub_account_id,
+                INTEGRATIONS.c.template_name,
+                INTEGRATIONS.c.is_active,
+                INTEGRATIONS.c.status,
+                INTEGRATIONS.c.config,
+                INTEGRATIONS.c.secrets,
+            )
+            .join(INTEGRATION_ACCOUNTS, INTEGRATION_ACCOUNTS.c.integration_id == INTEGRATIONS.c.id)
+            .where(
+                INTEGRATION_ACCOUNTS.c.kind == bindparam("kind"),
+                INTEGRATION_ACCOUNTS.c.account_id == bindparam("account_id"),
+            )
+            .order_by(INTEGRATIONS.c.id)
+        )
 
-    async def find_by_location(self, location_id: str) -> WebhookTarget | None:
+    async def find_owners(self, account: ProviderAccount) -> tuple[WebhookTarget, ...]:
         now = time.monotonic()
-        cached = self._cache.get(location_id)
+        cached = self._cache.get(account)
         if cached is not None and cached[0] > now:
             return cached[1]
-        # One query per location at a time: when the entry expires under load, the deliveries
+        # One query per account at a time: when the entry expires under load, the deliveries
         # in flight wait for it rather than each taking a connection for the same query.
-        loading = self._loading.get(location_id)
+        loading = self._loading.get(account)
         if loading is None:
-            loading = asyncio.ensure_future(self._load(location_id))
-            self._loading[location_id] = loading
-            loading.add_done_callback(lambda _: self._loading.pop(location_id, None))
-        target = await asyncio.shield(loading)
+            loading = asyncio.ensure_future(self._load(account))
+            self._loading[account] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(account, None))
+        owners = await asyncio.shield(loading)
         if self._ttl > 0:
-            if len(self._cache) > 10_000:  # unknown locations must not grow it without bound
+            if len(self._cache) > 10_000:  # unknown accounts must not grow it without bound
                 self._cache.clear()
-            self._cache[location_id] = (now + self._ttl, target)
-        return target
+            self._cache[account] = (now + self._ttl, owners)
+        return owners
 
     @translated
-    async def _load(self, location_id: str) -> WebhookTarget | None:
+    async def _load(self, account: ProviderAccount) -> tuple[WebhookTarget, ...]:
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(self._query, {"location_id": location_id})).all()
-        targets = sorted((_target(row) for row in rows), key=lambda t: t.integration_id)
-        # The newest that accepts deliveries, else the newest.
-        usable = [t for t in targets if t.accepts(EventKind.UNHANDLED)]
-        candidates = usable or targets
-        return candidates[-1] if candidates else None
+            result = await connection.execute(
+                self._query, {"kind": account.kind, "account_id": account.id}
+            )
+            return tuple(_target(row) for row in result.all())
 
 
 def _target(row: AnyRow) -> WebhookTarget:

@@ -123,6 +123,20 @@ class IntegrationRow(Base):
     version: Mapped[int]
 
 
+class IntegrationAccountRow(Base):
+    """A provider account an integration has proven it owns (domain.values.ProviderAccount):
+    the index that routes the account's webhooks to its owners."""
+
+    __tablename__ = "integration_accounts"
+    __table_args__ = (Index(None, "kind", "account_id"),)
+
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
 class DataKeyRow(Base):
     __tablename__ = "data_keys"
 
@@ -173,6 +187,7 @@ class OAuthTokenRow(Base):
 # The tables themselves, for Core statements (no identity map, no lazy loads).
 TEMPLATES = cast("Table", TemplateRow.__table__)
 INTEGRATIONS = cast("Table", IntegrationRow.__table__)
+INTEGRATION_ACCOUNTS = cast("Table", IntegrationAccountRow.__table__)
 DATA_KEYS = cast("Table", DataKeyRow.__table__)
 OUTBOX = cast("Table", OutboxRow.__table__)
 OAUTH_TOKENS = cast("Table", OAuthTokenRow.__table__)

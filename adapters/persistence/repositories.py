@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
@@ -26,12 +27,13 @@ from adapters.persistence.mappers import (
     template_from_row,
     template_to_row,
 )
-from adapters.persistence.models import INTEGRATIONS, TEMPLATES
+from adapters.persistence.models import INTEGRATION_ACCOUNTS, INTEGRATIONS, TEMPLATES
 from application.ports import IntegrationFilter, Page, PageRequest
 from domain.aggregate import Aggregate
 from domain.errors import AlreadyExistsError, ConcurrencyError
 from domain.integration import Integration
 from domain.template import IntegrationTemplate
+from domain.values import ProviderAccount
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -183,6 +185,24 @@ class SqlAlchemyIntegrationRepository:
         )
         _check_one_row(result, "integration", integration)
         self.seen.add(integration)
+
+    @translated
+    async def set_accounts(
+        self, integration_id: str, accounts: AbstractSet[ProviderAccount]
+    ) -> None:
+        await self._session.execute(
+            delete(INTEGRATION_ACCOUNTS).where(
+                INTEGRATION_ACCOUNTS.c.integration_id == integration_id
+            )
+        )
+        if accounts:
+            await self._session.execute(
+                insert(INTEGRATION_ACCOUNTS),
+                [
+                    {"integration_id": integration_id, "kind": a.kind, "account_id": a.id}
+                    for a in sorted(accounts)
+                ],
+            )
 
     async def _one(self, condition: ColumnElement[bool]) -> Integration | None:
         row = (await self._session.execute(select(INTEGRATIONS).where(condition))).first()

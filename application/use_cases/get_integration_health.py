@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from application.access import visible_integration
 from application.connection import ConnectionTester
 from application.dto import IntegrationView
+from application.ghl import rate_limit_key
 from application.observability import (
     BucketState,
     HealthState,
@@ -153,7 +154,7 @@ class GetIntegrationHealth:
             self._webhook_health(integration, now),
             self._sync_health(integration, now),
         )
-        rate_limits = await self._rate_limit_health(integration.id, now)
+        rate_limits = await self._rate_limit_health(rate_limit_key(integration), now)
         state = HealthState.worst(connection.state, webhooks.state, rate_limits.state, sync.state)
         if integration.status is IntegrationStatus.ERROR:
             state = HealthState.FAILING
@@ -276,9 +277,9 @@ class GetIntegrationHealth:
             oldest_due_age=due_age or timedelta(0),
         )
 
-    async def _rate_limit_health(self, integration_id: str, now: datetime) -> RateLimitHealth:
+    async def _rate_limit_health(self, key: str, now: datetime) -> RateLimitHealth:
         policy = self._policy
-        observed = await self._rate_limits.rate_limit_state(integration_id)
+        observed = await self._rate_limits.rate_limit_state(key)
         provider, bucket = observed.provider, observed.bucket
         found = _Findings()
         if provider is not None and provider.daily_remaining is not None:

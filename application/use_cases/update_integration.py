@@ -51,8 +51,8 @@ class UpdateIntegrationResult:
 class UpdateIntegration:
     """Rules: admins only; only masked paths change; a secret sent back masked (``••••1a2b``) or
     left out keeps its stored value, an empty one is removed; the merged config must satisfy
-    the template's schema; changed secrets are sealed afresh; any config change re-tests the
-    connection; `expected_version` (the etag) guards against lost updates."""
+    the template's schema; changed secrets are sealed afresh; any config change drops the
+    provider accounts the integration owned and re-tests the connection; `expected_version` (the etag) guards against lost updates."""
 
     def __init__(
         self,
@@ -119,6 +119,10 @@ class UpdateIntegration:
                 integration.change_config(
                     config=plain, secrets=sealed, credentials_changed=config_changed, now=now
                 )
+                if config_changed:
+                    # What the old config proved says nothing of the new one: the next
+                    # successful test proves its accounts again.
+                    await uow.integrations.set_accounts(integration.id, frozenset())
             await uow.integrations.update(integration)
             await uow.commit()
         test = None

@@ -25,6 +25,7 @@ from application.webhooks import (
     ReceiveWebhookResult,
     WebhookTargets,
     classify,
+    location_account,
     location_of,
     parse_payload,
 )
@@ -219,9 +220,13 @@ async def _refused(request: web.Request, err: DomainError, observer: IngressObse
     elif err.code is ErrorCode.WEBHOOK_SIGNATURE_INVALID:
         location = location_of(payload)
         try:
-            target = None if location is None else await observer.targets.find_by_location(location)
+            owners = (
+                ()
+                if location is None
+                else await observer.targets.find_owners(location_account(location))
+            )
         except Exception as lookup_error:  # the count above stands; the attribution is lost
             log.warning("webhook_refusal_unattributed", error_type=type(lookup_error).__name__)
             return
-        if target is not None:
+        for target in owners:
             observer.failures.record(target.integration_id, observer.clock.now())

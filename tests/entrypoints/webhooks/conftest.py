@@ -16,7 +16,13 @@ from pytest_aiohttp import AiohttpClient
 from application.inbox import EventKind
 from application.ports import SecretBinding
 from application.use_cases.webhook_deliveries import ListWebhookDeliveries, ReplayWebhookDelivery
-from application.webhooks import DeliveryStatus, NewDelivery, ReceiveWebhook, SignatureScheme
+from application.webhooks import (
+    DeliveryStatus,
+    NewDelivery,
+    ReceiveWebhook,
+    SignatureScheme,
+    location_account,
+)
 from domain.integration import Integration
 from domain.values import SecretStr
 from entrypoints.auth import JwtAuthenticator
@@ -80,6 +86,8 @@ class Inbox:
             integration.deactivate(now=self.clock.now())
         integration.pull_events()
         self.uow.store.integrations[integration.id] = integration
+        # As a successful connection test would have recorded.
+        self.uow.store.accounts[integration.id] = frozenset({location_account(location_id)})
         return integration
 
     async def delivery(

@@ -12,7 +12,7 @@ import pytest
 from adapters.ghl.client import RetryPolicy
 from adapters.ratelimit import TokenBucketRateLimiter
 from application.ghl import Priority, RateLimitObservation
-from domain.errors import RateLimitExceededError
+from domain.errors import InvalidCredentialsError, RateLimitExceededError
 from entrypoints.fake_ghl import FakeGhl, RateLimitConfig, ScriptedFault
 from tests.integration.ghl.support import FAST_RETRY, MakeClient, StartFake, pit_auth
 
@@ -112,16 +112,57 @@ async def test_the_templates_limit_per_minute_holds_calls_back_until_the_deadlin
     assert len(running.fake.log) == 2
 
 
-async def test_integrations_have_separate_buckets(
+async def test_locations_have_separate_buckets(
     start_fake: StartFake, make_client: MakeClient
 ) -> None:
     running = await start_fake()
     client = make_client(running)
 
     await client.get_location(pit_auth(integration_id="a", rate_limit_per_minute=1))
-    await client.get_location(pit_auth(integration_id="b", rate_limit_per_minute=1))
+    with pytest.raises(RateLimitExceededError):
+        await client.get_location(pit_auth(integration_id="b", rate_limit_per_minute=1))
+    # Another location's calls are not held back: this one reached the fake (which refuses the
+    # demo token for a location it does not belong to).
+    with pytest.raises(InvalidCredentialsError):
+        await client.get_location(
+            pit_auth(integration_id="c", location_id="loc-other", rate_limit_per_minute=1)
+        )
 
     assert len(running.fake.log) == 2
+
+
+async def test_integrations_on_one_location_stay_under_its_limit_together(
+    start_fake: StartFake, make_client: MakeClient
+) -> None:
+    running = await start_fake(rate_limit=RateLimitConfig(max_requests=20, interval_ms=500))
+    client = make_client(running, retry=RetryPolicy(total_seconds=30.0, rate_limit_wait=30.0))
+
+    await asyncio.gather(
+        *(client.get_location(pit_auth(integration_id=f"i-{n % 2}")) for n in range(130))
+    )
+
+    assert Counter(r.status for r in running.fake.log) == {200: 130}
+    assert _busiest_window(running.fake, 0.5) <= 20
+
+
+async def test_a_restarted_process_spends_only_what_is_left_of_the_window(
+    start_fake: StartFake, make_client: MakeClient
+) -> None:
+    running = await start_fake(rate_limit=RateLimitConfig(max_requests=20, interval_ms=2000))
+    retry = RetryPolicy(total_seconds=30.0, rate_limit_wait=30.0)
+    before = make_client(running, retry=retry)
+    await asyncio.gather(*(before.get_location(pit_auth()) for _ in range(15)))
+
+    # A new process (a fresh limiter) with ten integrations on the same location.
+    after = make_client(running, retry=retry)
+    await asyncio.gather(
+        *(after.get_location(pit_auth(integration_id=f"i-{n}")) for n in range(10))
+    )
+
+    statuses = Counter(r.status for r in running.fake.log)
+    assert statuses[200] == 25
+    assert statuses[429] <= 1  # at most its one probe, before it learnt what was left
+    assert _busiest_window(running.fake, 2.0) <= 20
 
 
 async def test_live_calls_are_served_before_background_ones() -> None:

@@ -23,6 +23,7 @@ from application.inbox import EventKind, HandlerOutcome, InboundEvent
 from application.ports import SecretBinding, UnitOfWorkFactory
 from application.use_cases.handle_message import HandleMessageEvent
 from application.use_cases.send_replies import SendPendingReplies
+from application.webhooks import location_account
 from domain.conversation import MessageStatus
 from domain.integration import Integration
 from domain.values import SecretStr
@@ -111,6 +112,9 @@ async def world(tmp_path: Path, bot_url: str, bot: FakeBot) -> AsyncIterator[Wor
         async with uow() as setup:
             await setup.templates.add(template)
             await setup.integrations.add(integration)
+            await setup.integrations.set_accounts(
+                integration.id, frozenset({location_account(DEMO_LOCATION_ID)})
+            )
             await setup.commit()
         yield World(
             uow=uow,

@@ -35,7 +35,7 @@ from application.use_cases.handle_contact import HandleContactEvent
 from application.use_cases.push_changes import PushPendingChanges
 from application.use_cases.sync_integration import SyncIntegration, SyncPolicy
 from application.use_cases.update_lead import UpdateLead
-from application.webhooks import ReceiveWebhook
+from application.webhooks import ReceiveWebhook, location_account
 from domain.integration import Integration
 from domain.values import SecretStr
 from entrypoints.fake_ghl import FAKE_GHL, create_app
@@ -157,6 +157,9 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
     async with uow() as setup:
         await setup.templates.add(template)
         await setup.integrations.add(integration)
+        await setup.integrations.set_accounts(
+            integration.id, frozenset({location_account(DEMO_LOCATION_ID)})
+        )
         await setup.commit()
     leases = SqlAlchemySyncLeases(create_session_factory(engine))
     leads = LeadSync(

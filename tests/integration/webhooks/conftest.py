@@ -21,7 +21,13 @@ from adapters.persistence.inbox import SqlAlchemyInboxWriter, SqlAlchemyWebhookT
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from application.inbox import EventKind
 from application.ports import SecretBinding
-from application.webhooks import DeliveryStatus, NewDelivery, ReceiveWebhook, SignatureScheme
+from application.webhooks import (
+    DeliveryStatus,
+    NewDelivery,
+    ReceiveWebhook,
+    SignatureScheme,
+    location_account,
+)
 from domain.integration import Integration
 from domain.template import IntegrationTemplate
 from domain.values import SecretStr
@@ -106,6 +112,7 @@ class Integrations:
         template: str = "gohighlevel",
         secret: str | None = None,
         active: bool = True,
+        owner: bool = True,
         **config: Any,
     ) -> Integration:
         integration = an_integration(
@@ -124,6 +131,10 @@ class Integrations:
             integration.deactivate(now=self.clock.now())
         async with self.uow() as uow:
             await uow.integrations.add(integration)
+            if owner:  # as a successful connection test would have recorded
+                await uow.integrations.set_accounts(
+                    integration.id, frozenset({location_account(location_id)})
+                )
             await uow.commit()
         return integration
 

@@ -20,6 +20,7 @@ from application.webhooks import (
     ClaimLostError,
     DeliveryFilter,
     DeliveryStatus,
+    location_account,
 )
 from domain.errors import InvalidTransitionError, NotFoundError
 from tests.fakes import FixedClock
@@ -303,28 +304,42 @@ async def test_deliveries_are_listed_by_filter_in_pages(
     assert none_done.items == []
 
 
-async def test_the_integration_of_a_location_is_found_and_cached(
+async def test_the_owners_of_a_location_are_found_and_cached(
     engine: AsyncEngine, integrations: Integrations, uow_factory: SqlAlchemyUnitOfWorkFactory
 ) -> None:
     older = await integrations.add("loc-1")
     newer = await integrations.add("loc-1", secret="a-secret-of-the-newer-one")
     switched_off = await integrations.add("loc-1", active=False)
+    # Names the location in its config, but never proved it reaches it.
+    claimant = await integrations.add("loc-1", sub_account_id="sa-other", owner=False)
     cached = SqlAlchemyWebhookTargets(engine, cache_seconds=60)
 
-    target = await cached.find_by_location("loc-1")
+    owners = await cached.find_owners(location_account("loc-1"))
 
-    assert target is not None
-    assert target.integration_id == newer.id != older.id
-    assert target.integration_id != switched_off.id
-    assert target.webhook_secret is not None
-    assert await cached.find_by_location("loc-unknown") is None
+    assert [t.integration_id for t in owners] == [older.id, newer.id, switched_off.id]
+    assert claimant.id not in {t.integration_id for t in owners}
+    assert owners[1].webhook_secret is not None
+    assert owners[2].is_active is False
+    assert await cached.find_owners(location_account("loc-unknown")) == ()
     async with uow_factory() as uow:
-        integration = await uow.integrations.get(newer.id)
-        assert integration is not None
-        integration.deactivate(now=integration.updated_at)
-        await uow.integrations.update(integration)
+        await uow.integrations.set_accounts(newer.id, frozenset())
         await uow.commit()
-    assert (await cached.find_by_location("loc-1")) == target
-    fresh = await SqlAlchemyWebhookTargets(engine, cache_seconds=0).find_by_location("loc-1")
-    assert fresh is not None
-    assert fresh.integration_id == older.id
+    assert await cached.find_owners(location_account("loc-1")) == owners
+    fresh = await SqlAlchemyWebhookTargets(engine, cache_seconds=0).find_owners(
+        location_account("loc-1")
+    )
+    assert [t.integration_id for t in fresh] == [older.id, switched_off.id]
+
+
+async def test_a_deleted_integration_owns_nothing(
+    engine: AsyncEngine, integrations: Integrations, uow_factory: SqlAlchemyUnitOfWorkFactory
+) -> None:
+    integration = await integrations.add("loc-1")
+    async with uow_factory() as uow:
+        stored = await uow.integrations.get(integration.id)
+        assert stored is not None
+        await uow.integrations.delete(stored)
+        await uow.commit()
+
+    targets = SqlAlchemyWebhookTargets(engine, cache_seconds=0)
+    assert await targets.find_owners(location_account("loc-1")) == ()

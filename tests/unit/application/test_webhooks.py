@@ -26,6 +26,7 @@ from application.webhooks import (
     accepted_schemes,
     classify,
     delivery_id_of,
+    location_account,
     sent_at_of,
 )
 from domain.errors import (
@@ -36,7 +37,7 @@ from domain.errors import (
     WebhookSignatureInvalidError,
 )
 from domain.integration import Integration, IntegrationStatus
-from domain.values import EncryptedSecret, SecretStr
+from domain.values import EncryptedSecret, ProviderAccount, SecretStr
 from tests.fakes import (
     FakeCipher,
     FakeUnitOfWorkFactory,
@@ -237,7 +238,8 @@ def test_other_templates_use_standard_webhooks_with_their_secret() -> None:
 
 @dataclass
 class FakeVerifier:
-    """Accepts `valid_signature` in ``x-test-signature``; records what it was asked."""
+    """Accepts ``x-test-signature: valid``, or ``hmac:<secret>`` when that is the integration's
+    secret and it accepts HMAC; records what it was asked."""
 
     scheme: SignatureScheme = SignatureScheme.GHL_ED25519
     sent_at: datetime | None = None
@@ -253,7 +255,14 @@ class FakeVerifier:
         secret: SecretStr | None,
     ) -> VerifiedSignature:
         self.calls.append((schemes, secret))
-        if headers.get("x-test-signature") != "valid":
+        signature = headers.get("x-test-signature")
+        if (
+            secret is not None
+            and SignatureScheme.HMAC_SHA256 in schemes
+            and signature == f"hmac:{secret.reveal()}"
+        ):
+            return VerifiedSignature(SignatureScheme.HMAC_SHA256)
+        if signature != "valid":
             raise WebhookSignatureInvalidError("bad signature")
         return VerifiedSignature(self.scheme, sent_at=self.sent_at, message_id=self.message_id)
 
@@ -276,6 +285,7 @@ class Receiver:
         status: IntegrationStatus = IntegrationStatus.ACTIVE,
         is_active: bool = True,
         integration_id: str = "int-1",
+        owner: bool = True,
     ) -> Integration:
         integration = Integration.create(
             id=integration_id,
@@ -294,6 +304,8 @@ class Receiver:
         integration.is_active = is_active
         integration.pull_events()
         self.uow.store.integrations[integration.id] = integration
+        if owner:  # as a successful connection test would have recorded
+            self.uow.store.accounts[integration.id] = frozenset({location_account(location_id)})
         return integration
 
     async def receive(
@@ -580,15 +592,65 @@ async def test_an_install_reaches_a_disconnected_integration(receiver: Receiver)
     assert stored.status is DeliveryStatus.PENDING
 
 
-async def test_of_two_integrations_on_one_location_the_newest_active_one_receives(
+async def test_a_delivery_reaches_every_owner_of_its_location_and_no_one_else(
     receiver: Receiver,
 ) -> None:
     await receiver.add_integration(integration_id="int-1")
-    await receiver.add_integration(integration_id="int-2", is_active=False)
+    await receiver.add_integration(integration_id="int-2", template="gohighlevel_oauth")
+    await receiver.add_integration(integration_id="int-3", is_active=False)
+    # Another sub-account naming the same location, whose test never proved it reaches it.
+    await receiver.add_integration(integration_id="int-4", owner=False)
 
     result = await receiver.receive({"type": "ContactCreate", "locationId": LOCATION})
 
-    assert result.integration_id == "int-1"
+    assert result.integration_ids == ("int-1", "int-2")
+    stored = {d.integration_id: d.status for d in receiver.uow.store.deliveries.values()}
+    assert stored == {
+        "int-1": DeliveryStatus.PENDING,
+        "int-2": DeliveryStatus.PENDING,
+        "int-3": DeliveryStatus.REJECTED,
+    }
+
+
+async def test_a_location_whose_only_claimant_never_proved_it_is_not_found(
+    receiver: Receiver,
+) -> None:
+    await receiver.add_integration(owner=False)
+
+    with pytest.raises(NotFoundError):
+        await receiver.receive({"type": "ContactCreate", "locationId": LOCATION})
+    assert receiver.uow.store.deliveries == {}
+
+
+async def test_a_delivery_signed_with_one_owners_secret_reaches_that_owner_only(
+    receiver: Receiver,
+) -> None:
+    await receiver.add_integration(integration_id="int-1", secret="first-secret")
+    await receiver.add_integration(integration_id="int-2", secret="second-secret")
+    body = json.dumps({"type": "ContactCreate", "locationId": LOCATION}).encode()
+
+    result = await receiver.use_case.execute(
+        ReceiveWebhookCommand(
+            body=body,
+            headers={"x-test-signature": "hmac:second-secret"},
+            route_event="contact.created",
+        )
+    )
+
+    assert result.integration_ids == ("int-2",)
+
+
+async def test_ghls_own_signatures_are_accepted_for_both_ghl_templates() -> None:
+    for template in ("gohighlevel", "gohighlevel_oauth"):
+        target = WebhookTarget(
+            integration_id="int-1",
+            sub_account_id="sa-1",
+            template_name=template,
+            is_active=True,
+            status=IntegrationStatus.ACTIVE,
+            config={},
+        )
+        assert accepted_schemes(target, routed=False) == GHL_SCHEMES, template
 
 
 async def test_storage_failures_reach_the_caller(receiver: Receiver) -> None:
@@ -620,12 +682,12 @@ class CachedTargets:
 
     def __init__(self, targets: InMemoryWebhookTargets) -> None:
         self._targets = targets
-        self._cached: dict[str, WebhookTarget | None] = {}
+        self._cached: dict[ProviderAccount, tuple[WebhookTarget, ...]] = {}
 
-    async def find_by_location(self, location_id: str) -> WebhookTarget | None:
-        if location_id not in self._cached:
-            self._cached[location_id] = await self._targets.find_by_location(location_id)
-        return self._cached[location_id]
+    async def find_owners(self, account: ProviderAccount) -> tuple[WebhookTarget, ...]:
+        if account not in self._cached:
+            self._cached[account] = await self._targets.find_owners(account)
+        return self._cached[account]
 
     def expire(self) -> None:
         self._cached.clear()
