@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
 from application.ghl import GhlApi
@@ -35,8 +34,9 @@ from tests.fakes import (
     SequentialIds,
 )
 from tests.support.builders import a_template
+from tests.support.reference import GHL_REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "ghl"
+REFERENCE = GHL_REFERENCE
 SUB_ACCOUNT = "sa-1"
 ANA = AssignedUser("u-ana", "strategy-fast")
 
