@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from adapters.ghl.location_settings import CachedGhlLocationSettings
 from application.ghl import GhlApi
 from application.inbox import EventKind, HandlerOutcome, InboundEvent
 from application.lead_sync import LeadSync
@@ -150,7 +151,12 @@ async def make_app(*, with_bot: bool = True) -> App:
     uow.store.outbox.clear()
     api = cast("GhlApi", ghl)
     leads = LeadSync(
-        directory=directory, timezones=timezones, ghl=api, cipher=cipher, ids=ids, clock=clock
+        directory=directory,
+        timezones=timezones,
+        locations=CachedGhlLocationSettings(api, clock=clock),
+        cipher=cipher,
+        ids=ids,
+        clock=clock,
     )
     return App(
         uow=uow,
