@@ -468,6 +468,15 @@ class GhlApi(Protocol):
     ) -> None: ...
 
 
+class GhlLocationSettings(Protocol):
+    """The settings of an integration's location that calls read (its timezone), as GHL gave
+    them at most an expiry window ago; askers of the same location at once share one call."""
+
+    async def location(self, auth: GhlAuth) -> GhlLocation:
+        """Raises as GhlApi.get_location does; a failure is not kept for later askers."""
+        ...
+
+
 # --- OAuth tokens ----------------------------------------------------------------------------
 
 

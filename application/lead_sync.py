@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from application import ghl_webhooks
-from application.ghl import GhlApi, GhlContact, Priority
+from application.ghl import GhlAuth, GhlContact, GhlLocationSettings, Priority
 from application.integration_auth import ghl_auth
 from application.ports import (
     AssignedUser,
@@ -30,6 +30,7 @@ from application.sync import (
     lead_values,
 )
 from domain.errors import DomainError
+from domain.integration import Integration
 from domain.lead import ContactDetails, Lead, provisional_external_id
 
 
@@ -73,14 +74,15 @@ class LeadSync:
 
     A new lead goes to the sub-account's first assignable user, with that user's strategy. Its
     timezone is the contact's own (when GHL has one), else detected from the address, else from
-    the phone number, else the GHL location's; when that too is unknown (or GHL cannot be
-    asked), the lead has none: a timezone never fails a delivery. An update re-detects the
-    timezone from the contact and keeps the lead's when nothing is detected.
+    the phone number, else the GHL location's (`locations`, kept for a while and shared by every
+    path); when that too is unknown (or GHL cannot be asked), the lead has none: a timezone never
+    fails a delivery. An update re-detects the timezone from the contact and keeps the lead's
+    when nothing is detected.
     """
 
     directory: TenantDirectory
     timezones: TimezoneResolver
-    ghl: GhlApi
+    locations: GhlLocationSettings
     cipher: Cipher
     ids: IdGenerator
     clock: Clock
@@ -123,7 +125,7 @@ class LeadSync:
         nothing. A lead with changes not pushed yet is merged field by field (application.
         reconcile), so that neither side's change is lost."""
         details = ghl_webhooks.contact_details(contact)
-        timezone = _zone(contact.timezone) or self._detect(details)
+        timezone = self._own_timezone(contact, details)
         now = self.clock.now()
         if batch is not None and contact.id in batch.leads:
             if contact.id in batch.unsaved:
@@ -207,6 +209,18 @@ class LeadSync:
         batch.claimable = await uow.sync.has_pending_creates(integration_id, RecordKind.LEAD)
         batch.unpushed = await uow.sync.pending_record_ids(integration_id, RecordKind.LEAD)
 
+    async def prepare(
+        self, batch: LeadBatch, auth: GhlAuth, contacts: Sequence[GhlContact]
+    ) -> None:
+        """Ask GHL, before a page's unit of work opens, for what applying `contacts` with
+        `batch` may need from it: the location's timezone, when one of them has none of its
+        own (asked once per batch)."""
+        if batch.location_known:
+            return
+        if any(self._own_timezone(c, ghl_webhooks.contact_details(c)) is None for c in contacts):
+            batch.location_timezone = await self.location_timezone(auth)
+            batch.location_known = True
+
     async def store(self, uow: UnitOfWork, batch: LeadBatch) -> None:
         """Insert the leads `apply` captured with `batch`, in one statement."""
         if batch.unsaved:
@@ -220,14 +234,15 @@ class LeadSync:
         integration_id: str,
         sub_account_id: str,
         details: ContactDetails,
+        timezone: str | None,
         assigned_user_id: str | None = None,
         strategy_id: str | None = None,
     ) -> Lead:
         """A lead a platform service created here, to be pushed to GHL: it has a provisional
-        external id until GHL gives it one. Timezone and assignee as for a captured contact,
-        unless the caller assigned it."""
+        external id until GHL gives it one. Its `timezone` is found by the caller before the
+        unit of work opened (`detect_timezone`, else `location_timezone`); its assignee is as
+        for a captured contact, unless the caller assigned it."""
         lead_id = self.ids.new_id()
-        timezone = self._detect(details) or await self._location_timezone(uow, integration_id)
         if assigned_user_id is None:
             assigned = await self.directory.first_assignable_user(sub_account_id)
             assigned_user_id = assigned.user_id if assigned else None
@@ -316,7 +331,12 @@ class LeadSync:
         await uow.sync.update_change(change)
         return lead
 
-    def _detect(self, details: ContactDetails) -> str | None:
+    def _own_timezone(self, contact: GhlContact, details: ContactDetails) -> str | None:
+        return _zone(contact.timezone) or self.detect_timezone(details)
+
+    def detect_timezone(self, details: ContactDetails) -> str | None:
+        """The timezone of a lead with `details`, from its address or phone; None when they
+        tell none."""
         return self.timezones.resolve(
             TimezoneHints(
                 postal_code=details.postal_code,
@@ -352,18 +372,34 @@ class LeadSync:
         await uow.leads.add(lead)
         return True
 
-    async def _location_timezone(
-        self, uow: UnitOfWork, integration_id: str, *, priority: Priority = Priority.LIVE
-    ) -> str | None:
-        integration = await uow.integrations.get(integration_id)
-        if integration is None:
-            return None
+    async def location_access(
+        self, uow: UnitOfWork, integration: Integration, *, priority: Priority = Priority.LIVE
+    ) -> GhlAuth | None:
+        """What asking GHL for `integration`'s location needs (its credentials, opened for
+        the call), read in `uow`; None when they cannot be read."""
         try:
-            auth = await ghl_auth(uow, self.cipher, integration, priority=priority)
-            location = await self.ghl.get_location(auth)
+            return await ghl_auth(uow, self.cipher, integration, priority=priority)
+        except DomainError:
+            return None
+
+    async def location_timezone(self, auth: GhlAuth) -> str | None:
+        """The GHL location's timezone; None when it has none or GHL cannot be asked now."""
+        try:
+            location = await self.locations.location(auth)
         except DomainError:
             return None
         return _zone(location.timezone)
+
+    async def _location_timezone(
+        self, uow: UnitOfWork, integration_id: str, *, priority: Priority = Priority.LIVE
+    ) -> str | None:
+        # Inside the caller's unit of work: GHL is asked only when the location's settings
+        # are not kept already (a webhook's handler runs in the worker's transaction).
+        integration = await uow.integrations.get(integration_id)
+        if integration is None:
+            return None
+        auth = await self.location_access(uow, integration, priority=priority)
+        return await self.location_timezone(auth) if auth is not None else None
 
 
 def _zone(name: str | None) -> str | None:

@@ -15,6 +15,7 @@ from adapters.crypto.key_manager import KeyManager
 from adapters.crypto.master_keys import MasterKeyRing
 from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ghl.provider import GhlProvider
 from adapters.ids import Uuid7Generator
 from adapters.persistence.data_keys import SqlAlchemyDataKeyStore
@@ -262,7 +263,9 @@ class Container(containers.DeclarativeContainer):
         base_url=settings.provided.ghl_api_base_url,
         clock=clock,
     )
+    # Connection tests ask GHL every time; leads read the location's settings kept a while.
     ghl_provider = providers.Singleton(GhlProvider, ghl)
+    ghl_location_settings = providers.Singleton(CachedGhlLocationSettings, ghl, clock=clock)
     provider_registry = providers.Singleton(
         StaticProviderRegistry,
         providers.Dict(gohighlevel=ghl_provider, gohighlevel_oauth=ghl_provider),
@@ -366,7 +369,7 @@ class Container(containers.DeclarativeContainer):
         LeadSync,
         directory=tenant_directory,
         timezones=timezones,
-        ghl=ghl,
+        locations=ghl_location_settings,
         cipher=cipher,
         ids=ids,
         clock=clock,

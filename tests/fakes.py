@@ -104,6 +104,8 @@ class _Store:
     bookings: dict[str, Booking] = field(default_factory=dict)
     messages: dict[str, ConversationMessage] = field(default_factory=dict)
     sync: SyncStore = field(default_factory=SyncStore)
+    open_units: int = 0
+    """Units of work entered and not exited yet: the transactions a real database would hold."""
 
 
 def _page(items: list[Any], page: PageRequest) -> Page[Any]:
@@ -264,6 +266,7 @@ class FakeUnitOfWork:
         self._on_commit = on_commit
 
     async def __aenter__(self) -> Self:
+        self._store.open_units += 1
         return self
 
     async def __aexit__(
@@ -272,7 +275,7 @@ class FakeUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        return None
+        self._store.open_units -= 1
 
     async def commit(self) -> None:
         if self._on_commit is not None:

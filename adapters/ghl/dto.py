@@ -501,11 +501,19 @@ def appointment_changes_body(changes: AppointmentChanges) -> Json:
     return body
 
 
+_SENT_MESSAGE_STATUS = "pending"
+
+
 def message_body(message: OutgoingMessage) -> Json:
-    # The current spec also marks subType and status required (API-NOTES §3.4 CONFLICT): every
-    # earlier spec required only type and contactId, and a status on send makes no sense, so
-    # neither is sent.
-    body: Json = {"type": message.type.value, "contactId": message.contact_id}
+    # GHL's spec requires subType and status since 2026-05-01 (API-NOTES §3.4). subType is "the
+    # type of message being sent" (the spec's example pairs type Email with subType Email); a
+    # message handed to GHL to send is pending until GHL reports it delivered, failed or read.
+    body: Json = {
+        "type": message.type.value,
+        "subType": message.type.value,
+        "contactId": message.contact_id,
+        "status": _SENT_MESSAGE_STATUS,
+    }
     _put_optional(
         body,
         message=message.message,

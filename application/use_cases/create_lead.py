@@ -38,7 +38,8 @@ class CreateLead:
     makes the push safe to repeat); it is written here with a provisional external id and a
     pending contact upsert, which PushPendingChanges delivers; a request id already used in the
     integration answers the lead it created. Assignment and timezone as for a captured contact,
-    unless the caller assigned it."""
+    unless the caller assigned it; GHL is asked for its location's timezone (when the details
+    tell none) only for a caller who may create the lead, and with no transaction open."""
 
     def __init__(
         self, *, uow: UnitOfWorkFactory, leads: LeadSync, ids: IdGenerator, clock: Clock
@@ -62,6 +63,14 @@ class CreateLead:
                     FieldViolation("phone", "an email or a phone is required"),
                 ),
             )
+        timezone = self._leads.detect_timezone(cmd.details)
+        if timezone is None:
+            async with self._uow() as uow:
+                integration = await writable_integration(
+                    uow, cmd.actor, cmd.integration_id, "creating a lead"
+                )
+                access = await self._leads.location_access(uow, integration)
+            timezone = await self._leads.location_timezone(access) if access is not None else None
         async with self._uow() as uow:
             integration = await writable_integration(
                 uow, cmd.actor, cmd.integration_id, "creating a lead"
@@ -78,6 +87,7 @@ class CreateLead:
                 integration_id=integration.id,
                 sub_account_id=integration.sub_account_id,
                 details=cmd.details,
+                timezone=timezone,
                 assigned_user_id=cmd.assigned_user_id,
                 strategy_id=cmd.strategy_id,
             )

@@ -245,6 +245,7 @@ class SyncIntegration:
                     # GHL serves the next page while this one is stored; the cursor still moves
                     # only with a stored page, so a failed run resumes after the last one.
                     next_page = fetch(page.next_cursor)
+                await self._leads.prepare(batch, auth, page.contacts)
                 position = await self._apply_contacts(
                     integration,
                     page.contacts,

@@ -11,10 +11,10 @@ Deliberate deviations from the specs, each for a documented reason (reference/gh
   ``in``; some calendars schemas and conversations parameters do not validate), so they are
   loaded without openapi-spec-validator's document check. Requests and answers are still
   validated against every schema.
-- ``SendMessageBodyDto.required`` is ``[type, subType, contactId, status]`` since the 2026-05-01
-  spec and ``[type, contactId]`` in every earlier one (API-NOTES §3.4 CONFLICT). A status on a
-  send is meaningless and ``subType`` is typed ``object``; we keep the long-standing
-  ``[type, contactId]``.
+- ``SendMessageBodyDto.subType`` is typed ``object``, yet described as the "Type of message
+  being sent" with the string ``"Email"`` as its example; a string is accepted. Its
+  ``required`` (``[type, subType, contactId, status]`` since the 2026-05-01 spec, API-NOTES
+  §3.4) is kept: a send without ``subType`` or ``status`` is refused, as GHL may now refuse it.
 - ``SearchBodyV2DTO`` (``POST /contacts/search``) is an empty schema that accepts anything; we
   check the body documented by GHL's white-label mirror instead (API-NOTES §3.1.1), so a search
   without ``locationId`` or ``pageLimit`` fails here as it fails at GHL.
@@ -62,7 +62,7 @@ _TIME_AS_STRING: dict[str, Any] = {"oneOf": [{"type": "string"}, {"type": "objec
 def _patch(family: str, spec: dict[str, Any]) -> dict[str, Any]:
     schemas = spec["components"]["schemas"]
     if family == "conversations":
-        schemas["SendMessageBodyDto"]["required"] = ["type", "contactId"]
+        schemas["SendMessageBodyDto"]["properties"]["subType"] = {"type": "string"}
     elif family == "contacts":
         schemas["SearchBodyV2DTO"] = copy.deepcopy(_SEARCH_BODY_FROM_MIRROR)
     elif family == "calendars":

@@ -445,8 +445,16 @@ async def delete_event(request: web.Request) -> web.Response:
 # --- conversations -----------------------------------------------------------------------------
 
 
+# Required by GHL's current spec (SendMessageBodyDto, API-NOTES §3.4); refused here even when
+# the contract check is off, in NestJS's words.
+_MESSAGE_REQUIRED = ("subType", "status")
+
+
 async def send_message(request: web.Request) -> web.Response:
     fake, body = _fake(request), await _body(request)
+    for key in _MESSAGE_REQUIRED:
+        if not body.get(key):
+            raise FakeHttpError(422, f"{key} should not be empty")
     contact = fake.state.contacts.get(str(body.get("contactId")))
     if contact is None or contact.get("locationId") != request[LOCATION]:
         raise FakeHttpError(400, "Contact not found")
@@ -465,6 +473,7 @@ async def send_message(request: web.Request) -> web.Response:
         "conversationId": conversation["id"],
         "contactId": contact["id"],
         "type": body["type"],
+        "subType": body["subType"],
         "body": body.get("message", ""),
         "dateAdded": FakeState.now_iso(),
         "direction": "outbound",

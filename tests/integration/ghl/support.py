@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -18,8 +17,9 @@ from domain.errors import StorageUnavailableError
 from domain.values import SecretStr
 from entrypoints.fake_ghl import FakeGhl
 from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
+from tests.support.reference import GHL_REFERENCE
 
-SPECS_DIR = Path(__file__).resolve().parents[4] / "shared" / "reference" / "ghl" / "openapi"
+SPECS_DIR = GHL_REFERENCE / "openapi"
 
 # Fast retries for tests; the shapes are the production ones.
 FAST_RETRY = RetryPolicy(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 
 from adapters.ghl.client import HttpGhlClient
@@ -20,7 +21,7 @@ from application.ghl import (
     OutgoingMessage,
 )
 from domain.errors import InvalidArgumentError, NotFoundError, ProviderError
-from entrypoints.fake_ghl.seed import DEFAULT_SEED, DEMO_LOCATION_ID
+from entrypoints.fake_ghl.seed import DEFAULT_SEED, DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from tests.integration.ghl.support import MakeClient, RunningFake, StartFake, pit_auth
 
 CALENDAR_ID = "fakeCalendar00000001"
@@ -325,6 +326,44 @@ async def test_send_message_queues_an_sms_in_the_contacts_conversation(
     assert sent.conversation_id == again.conversation_id
     assert sent.message_id != again.message_id
     assert running.fake.state.messages[sent.message_id]["body"] == "Hi!"
+
+
+@pytest.mark.parametrize("message_type", list(MessageType))
+async def test_each_message_type_is_sent_with_its_sub_type(
+    client: HttpGhlClient, auth: GhlAuth, running: RunningFake, message_type: MessageType
+) -> None:
+    sent = await client.send_message(
+        auth, OutgoingMessage(type=message_type, contact_id="fakeContact000000001", message="Hi")
+    )
+
+    stored = running.fake.state.messages[sent.message_id]
+    assert (stored["type"], stored["subType"]) == (message_type.value, message_type.value)
+
+
+@pytest.mark.parametrize("missing", ["subType", "status"])
+async def test_the_fake_refuses_a_message_without_a_field_the_current_spec_requires(
+    start_fake: StartFake, missing: str
+) -> None:
+    # Refused by the fake itself, not only by its contract check (which needs GHL's specs).
+    running = await start_fake(validate_requests_against=None)
+    body = {
+        "type": "SMS",
+        "subType": "SMS",
+        "status": "pending",
+        "contactId": "fakeContact000000001",
+        "message": "Hi",
+    }
+    del body[missing]
+    headers = {"Authorization": f"Bearer {DEMO_PRIVATE_TOKEN}", "Version": "2021-04-15"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{running.url}/conversations/messages", json=body, headers=headers) as resp,
+    ):
+        answer = await resp.json()
+
+    assert resp.status == 422
+    assert answer["message"] == [f"{missing} should not be empty"]
+    assert running.fake.state.messages == {}
 
 
 async def test_an_opportunity_is_read_and_its_status_changed(

@@ -105,11 +105,31 @@ async def test_a_contact_search_without_page_limit_is_caught(
     assert any("'pageLimit' is a required property" in e for e in errors)
 
 
-async def test_a_message_without_sub_type_and_status_passes_the_check(
+async def test_a_message_without_sub_type_or_status_is_caught(
     http: aiohttp.ClientSession, running: RunningFake
 ) -> None:
-    # The current spec requires both (API-NOTES §3.4 CONFLICT); the check keeps the older rule.
+    # Both are required by GHL's current spec (API-NOTES §3.4).
     body = {"type": "SMS", "contactId": "fakeContact000000001", "message": "hello"}
+    status, errors = await send(
+        http, running, "POST", "/conversations/messages", CONVERSATIONS, body
+    )
+
+    assert status == 422
+    assert any("'subType' is a required property" in e for e in errors)
+    assert any("'status' is a required property" in e for e in errors)
+
+
+async def test_a_message_with_its_sub_type_as_a_string_passes_the_check(
+    http: aiohttp.ClientSession, running: RunningFake
+) -> None:
+    # The spec types subType as an object, yet its own example is the string "Email".
+    body = {
+        "type": "SMS",
+        "subType": "SMS",
+        "contactId": "fakeContact000000001",
+        "message": "hello",
+        "status": "pending",
+    }
     status, errors = await send(
         http, running, "POST", "/conversations/messages", CONVERSATIONS, body
     )

@@ -33,8 +33,9 @@ from tests.fakes import FakeCipher, FixedClock, SequentialIds
 from tests.integration.salesbot.fake_bot import FakeBot
 from tests.support.builders import a_template
 from tests.support.databases import migrated_database
+from tests.support.reference import GHL_REFERENCE
 
-SPECS_DIR = Path(__file__).resolve().parents[4] / "shared" / "reference" / "ghl" / "openapi"
+SPECS_DIR = GHL_REFERENCE / "openapi"
 CONTACT_ID = "fakeContact000000001"  # the fake GHL's demo contact
 
 

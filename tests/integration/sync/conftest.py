@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.clock import SystemClock
 from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.inbox import SqlAlchemyInboxWriter, SqlAlchemyWebhookTargets
@@ -165,7 +166,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
     leads = LeadSync(
         directory=FakeTenantDirectory({SUB_ACCOUNT: AssignedUser("u-ana", "strategy-fast")}),
         timezones=FakeTimezoneResolver(),
-        ghl=client,
+        locations=CachedGhlLocationSettings(client, clock=clock),
         cipher=cipher,
         ids=ids,
         clock=clock,

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import contextlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -23,8 +22,9 @@ from adapters.crypto.signatures import (
 )
 from adapters.persistence.models import WEBHOOK_DELIVERIES
 from domain.values import SecretStr
+from tests.support.reference import GHL_REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "ghl"
+REFERENCE = GHL_REFERENCE
 
 
 def reference_payload(name: str) -> bytes:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from adapters.ghl.location_settings import CachedGhlLocationSettings
 from application.booking_sync import BookingSync
 from application.ghl import GhlApi, GhlAppointment, GhlAuth, GhlContact, Priority
 from application.inbox import EventKind, HandlerOutcome, InboundEvent
@@ -141,7 +142,7 @@ async def make_sync(*, calendar: bool = True) -> Sync:
     leads = LeadSync(
         directory=FakeTenantDirectory({SUB_ACCOUNT: AssignedUser("u-ana", "strategy-fast")}),
         timezones=FakeTimezoneResolver(),
-        ghl=api,
+        locations=CachedGhlLocationSettings(api, clock=clock),
         cipher=cipher,
         ids=ids,
         clock=clock,

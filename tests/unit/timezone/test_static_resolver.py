@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,8 +11,9 @@ import pytest
 from adapters.timezone import StaticTimezoneResolver, data
 from application import ghl_webhooks
 from application.ports import TimezoneHints
+from tests.support.reference import GHL_REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "ghl"
+REFERENCE = GHL_REFERENCE
 resolver = StaticTimezoneResolver()
 
 

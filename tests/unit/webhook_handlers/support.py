@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
+from adapters.ghl.location_settings import CachedGhlLocationSettings
 from application.ghl import GhlApi
 from application.inbox import EventKind, HandlerOutcome, InboundEvent
 from application.lead_sync import LeadSync
@@ -35,8 +35,9 @@ from tests.fakes import (
     SequentialIds,
 )
 from tests.support.builders import a_template
+from tests.support.reference import GHL_REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "ghl"
+REFERENCE = GHL_REFERENCE
 SUB_ACCOUNT = "sa-1"
 ANA = AssignedUser("u-ana", "strategy-fast")
 
@@ -150,7 +151,12 @@ async def make_app(*, with_bot: bool = True) -> App:
     uow.store.outbox.clear()
     api = cast("GhlApi", ghl)
     leads = LeadSync(
-        directory=directory, timezones=timezones, ghl=api, cipher=cipher, ids=ids, clock=clock
+        directory=directory,
+        timezones=timezones,
+        locations=CachedGhlLocationSettings(api, clock=clock),
+        cipher=cipher,
+        ids=ids,
+        clock=clock,
     )
     return App(
         uow=uow,
