@@ -76,7 +76,7 @@ def test_appointment_examples_read_with_booleans_sent_as_strings() -> None:
 def test_block_slot_message_and_opportunity_examples_read() -> None:
     block = dto.block_slot(example("block-slot-create-response"))
     sent = dto.message_sent(example("send-message-response"))
-    opportunity = dto.opportunity(example("opportunity-get-response"))
+    opportunity = dto.wrapped_opportunity(example("opportunity-get-response"))
 
     assert block.calendar_id == "CVokAlI8fgw4WYWoCtQz"
     assert sent.message_id == "t22c6DQcTDf3MjRhwf77"
