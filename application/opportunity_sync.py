@@ -59,7 +59,12 @@ class OpportunitySync:
         now = self.clock.now()
         values = status_values(status)
         if status is lead.status and await uow.sync.take_own_write(
-            integration_id, RecordKind.OPPORTUNITY, opportunity.id, fingerprint(values), now=now
+            integration_id,
+            RecordKind.OPPORTUNITY,
+            opportunity.id,
+            fingerprint(values),
+            now=now,
+            keep=True,  # GHL announces a status change twice (and the pull reads it again)
         ):
             return OpportunityApplied(lead, written=False, echo=True)
         changed_at = opportunity.updated_at

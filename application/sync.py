@@ -517,8 +517,10 @@ class SyncRepository(Protocol):
         fingerprint: str,
         *,
         now: datetime,
+        keep: bool = False,
     ) -> bool:
-        """Whether an unexpired own write of these values is kept; it is forgotten if so."""
+        """Whether an unexpired own write of these values is kept; it is forgotten if so, unless
+        `keep` (a provider that announces one write in several events echoes it several times)."""
         ...
 
     async def purge_own_writes(self, *, expired_before: datetime) -> int: ...

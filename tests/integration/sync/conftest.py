@@ -177,6 +177,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
         cipher=cipher,
         leads=leads,
         bookings=bookings,
+        opportunities=opportunities,
         leases=leases,
         ids=ids,
         clock=clock,

@@ -164,6 +164,7 @@ async def make_sync(*, calendar: bool = True) -> Sync:
         cipher=cipher,
         leads=leads,
         bookings=bookings,
+        opportunities=opportunities,
         leases=leases,
         ids=ids,
         clock=clock,
