@@ -16,7 +16,8 @@ BUILT_IN_TEMPLATES: tuple[dict[str, Any], ...] = (
             "1. In GoHighLevel, open Settings → Private Integrations and create a token with the "
             "contacts, calendars, conversations, locations and opportunities scopes.\n"
             "2. Paste the token as the API key and the sub-account's location id.\n"
-            "3. Optionally set a default calendar and a webhook secret."
+            "3. Optionally set a default calendar, the pipeline (and stage) of the "
+            "opportunities made for leads whose status is set here, and a webhook secret."
         ),
         "config_schema": {
             "type": "object",
@@ -35,6 +36,14 @@ BUILT_IN_TEMPLATES: tuple[dict[str, Any], ...] = (
                     "required": True,
                 },
                 "calendarId": {"type": "string", "title": "Default calendar id"},
+                "pipelineId": {
+                    "type": "string",
+                    "title": "Pipeline of the opportunities made for leads (default: the first)",
+                },
+                "pipelineStageId": {
+                    "type": "string",
+                    "title": "Their stage in that pipeline (default: its first)",
+                },
                 "webhookSecret": {
                     "type": "string",
                     "title": "Webhook signing secret",
@@ -75,6 +84,8 @@ BUILT_IN_TEMPLATES: tuple[dict[str, Any], ...] = (
                 },
                 "locationId": {"type": "string", "minLength": 1, "required": True},
                 "calendarId": {"type": "string"},
+                "pipelineId": {"type": "string"},
+                "pipelineStageId": {"type": "string"},
                 "webhookSecret": {"type": "string", "encrypted": True},
             },
         },

@@ -26,6 +26,8 @@ MAX_FREE_SLOTS_RANGE = timedelta(days=31)
 # POST /contacts/search: pageLimit at most 500, full-text query at most 75 characters.
 MAX_CONTACT_PAGE_SIZE = 500
 MAX_CONTACT_QUERY_LENGTH = 75
+# GET /opportunities/search: limit at most 100.
+MAX_OPPORTUNITY_PAGE_SIZE = 100
 
 
 # --- who a call acts for -----------------------------------------------------------------------
@@ -265,6 +267,32 @@ class GhlOpportunity:
     monetary_value: float | None = None
     assigned_to: str | None = None
     updated_at: datetime | None = None
+    """When its status last changed (``lastStatusChangeAt``), else when it last changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class GhlOpportunityPage:
+    """One page of an opportunity search; pass `next_cursor` back for the next (None: the end)."""
+
+    opportunities: tuple[GhlOpportunity, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GhlPipeline:
+    id: str
+    name: str | None = None
+    stage_ids: tuple[str, ...] = ()
+    """Its stages' ids, in the pipeline's order."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewOpportunity:
+    pipeline_id: str
+    contact_id: str
+    name: str
+    status: OpportunityStatus
+    pipeline_stage_id: str | None = None
 
 
 # --- what callers send -----------------------------------------------------------------------
@@ -457,6 +485,29 @@ class GhlApi(Protocol):
     async def send_message(self, auth: GhlAuth, message: OutgoingMessage) -> GhlMessageSent: ...
 
     async def get_opportunity(self, auth: GhlAuth, opportunity_id: str) -> GhlOpportunity: ...
+
+    async def search_opportunities(
+        self,
+        auth: GhlAuth,
+        *,
+        contact_id: str | None = None,
+        page_size: int = MAX_OPPORTUNITY_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> GhlOpportunityPage:
+        """The location's opportunities (only the contact's, with `contact_id`), `page_size`
+        (≤100) at a time in GHL's order. GHL's search index lags a few seconds behind its
+        writes, and the search takes no "changed since": a reconciliation reads them all."""
+        ...
+
+    async def create_opportunity(
+        self, auth: GhlAuth, opportunity: NewOpportunity
+    ) -> GhlOpportunity:
+        """Not retried once it may have reached GHL (not idempotent)."""
+        ...
+
+    async def list_pipelines(self, auth: GhlAuth) -> list[GhlPipeline]:
+        """The location's pipelines, in GHL's order."""
+        ...
 
     async def update_opportunity_status(
         self,

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from application.ghl import ContactFields, GhlAppointment
 from domain.booking import Booking, BookingStatus
-from domain.lead import ContactDetails
+from domain.lead import ContactDetails, LeadStatus
 from domain.sync import FieldConflict, Merge
 
 # --- what is synced ----------------------------------------------------------------------------
@@ -22,6 +22,9 @@ from domain.sync import FieldConflict, Merge
 class RecordKind(StrEnum):
     LEAD = "lead"
     BOOKING = "booking"
+    OPPORTUNITY = "opportunity"
+    """The provider's opportunity a lead's status follows (only its own writes are kept by it:
+    its changes and conflicts are the lead's)."""
 
 
 class SyncResource(StrEnum):
@@ -29,6 +32,7 @@ class SyncResource(StrEnum):
 
     CONTACTS = "contacts"
     APPOINTMENTS = "appointments"
+    OPPORTUNITIES = "opportunities"
 
 
 LEAD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ContactDetails))
@@ -93,6 +97,11 @@ def appointment_values(appointment: GhlAppointment, status: BookingStatus | None
     }
 
 
+def status_values(status: LeadStatus) -> dict[str, Any]:
+    """A lead's status as synced with its opportunity, JSON-ready."""
+    return {"status": str(status)}
+
+
 def fingerprint(values: Mapping[str, Any]) -> str:
     """A digest of a record's synced values: equal values, equal digests."""
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
@@ -129,6 +138,8 @@ class ChangeOperation(StrEnum):
     CREATE_CONTACT = "create_contact"
     """An upsert of the lead's contact (idempotent: GHL matches it by email or phone)."""
     UPDATE_CONTACT = "update_contact"
+    UPDATE_OPPORTUNITY_STATUS = "update_opportunity_status"
+    """The lead's status, to its opportunity (created in the configured pipeline if it has none)."""
     CREATE_APPOINTMENT = "create_appointment"
     CANCEL_APPOINTMENT = "cancel_appointment"
     CREATE_BLOCK_SLOT = "create_block_slot"
@@ -506,8 +517,10 @@ class SyncRepository(Protocol):
         fingerprint: str,
         *,
         now: datetime,
+        keep: bool = False,
     ) -> bool:
-        """Whether an unexpired own write of these values is kept; it is forgotten if so."""
+        """Whether an unexpired own write of these values is kept; it is forgotten if so, unless
+        `keep` (a provider that announces one write in several events echoes it several times)."""
         ...
 
     async def purge_own_writes(self, *, expired_before: datetime) -> int: ...

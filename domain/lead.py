@@ -80,6 +80,7 @@ class Lead(Aggregate):
         created_at: datetime,
         updated_at: datetime,
         version: int,
+        opportunity_id: str | None = None,
     ) -> None:
         super().__init__()
         self.id = id
@@ -97,6 +98,8 @@ class Lead(Aggregate):
         self.created_at = created_at
         self.updated_at = updated_at
         self.version = version
+        self.opportunity_id = opportunity_id
+        """The provider's opportunity whose status the lead follows (None: none known yet)."""
 
     @classmethod
     def capture(
@@ -219,26 +222,29 @@ class Lead(Aggregate):
         self._record(LeadUpdated(**self._event_base(now), changed_fields=("external_id",)))
 
     def change_status(
-        self, status: LeadStatus, *, now: datetime, changed_at: datetime | None = None
+        self,
+        status: LeadStatus,
+        *,
+        now: datetime,
+        changed_at: datetime | None = None,
+        opportunity_id: str | None = None,
     ) -> bool:
-        """The provider's opportunity status, changed at `changed_at` (its time, when known).
-        Returns whether the lead must be written. The same status again records nothing (the
-        provider announces one change in several events); an older change is ignored."""
-        if self.deleted:
-            return False
-        if (
-            changed_at is not None
-            and self.status_changed_at is not None
-            and changed_at < self.status_changed_at
-        ):
+        """The provider's opportunity status (of `opportunity_id`, when known), changed at
+        `changed_at` (its time, when known). Returns whether the lead must be written. The same
+        status again records nothing (the provider announces one change in several events); an
+        older change is ignored. The lead follows the opportunity of the change it takes."""
+        if self.deleted or self.is_status_older(changed_at):
             return False
         newer = changed_at is not None and (
             self.status_changed_at is None or changed_at > self.status_changed_at
         )
-        if status is self.status and not newer:
+        relinked = opportunity_id is not None and opportunity_id != self.opportunity_id
+        if status is self.status and not newer and not relinked:
             return False
         if changed_at is not None:
             self.status_changed_at = changed_at
+        if opportunity_id is not None:
+            self.opportunity_id = opportunity_id
         self.updated_at = now
         if status is not self.status:
             previous, self.status = self.status, status
@@ -247,6 +253,31 @@ class Lead(Aggregate):
                     **self._event_base(now), previous_status=str(previous), status=str(status)
                 )
             )
+        return True
+
+    def is_status_older(self, changed_at: datetime | None) -> bool:
+        """Whether a status change made at `changed_at` predates the one the lead holds."""
+        return (
+            changed_at is not None
+            and self.status_changed_at is not None
+            and changed_at < self.status_changed_at
+        )
+
+    def set_status(self, status: LeadStatus, *, now: datetime) -> bool:
+        """A status set in the platform (not at the provider), to be pushed to the lead's
+        opportunity. Returns whether it changed; a deleted lead cannot be changed. The status
+        time stays the provider's: the push brings the time the provider records."""
+        if self.deleted:
+            raise InvalidArgumentError("a deleted lead cannot be changed")
+        if status is self.status:
+            return False
+        previous, self.status = self.status, status
+        self.updated_at = now
+        self._record(
+            LeadStatusChanged(
+                **self._event_base(now), previous_status=str(previous), status=str(status)
+            )
+        )
         return True
 
     def mark_deleted(self, *, now: datetime) -> bool:

@@ -52,6 +52,7 @@ from application.connection import ConnectionTester
 from application.ghl import RateLimiter, TokenStore
 from application.inbox import EventHandler, EventKind
 from application.lead_sync import LeadSync
+from application.opportunity_sync import OpportunitySync
 from application.ports import Cipher, Clock, IdGenerator, UnitOfWorkFactory
 from application.sync import SyncLeases
 from application.use_cases.cancel_booking import CancelBooking
@@ -377,8 +378,13 @@ class Container(containers.DeclarativeContainer):
     contact_events = providers.Singleton(HandleContactEvent, leads=lead_sync)
     message_events = providers.Singleton(HandleMessageEvent, bot=sales_bot, ids=ids, clock=clock)
     appointment_events = providers.Singleton(HandleAppointmentEvent, ids=ids, clock=clock)
+    opportunity_sync = providers.Singleton(OpportunitySync, ids=ids, clock=clock)
     opportunity_events = providers.Singleton(
-        HandleOpportunityEvent, leads=lead_sync, ghl=ghl, cipher=cipher, clock=clock
+        HandleOpportunityEvent,
+        leads=lead_sync,
+        opportunities=opportunity_sync,
+        ghl=ghl,
+        cipher=cipher,
     )
     lifecycle_events = providers.Singleton(HandleAppLifecycleEvent, clock=clock)
     # The handler of each EventKind; a kind without one (UNHANDLED) is marked ignored.
@@ -463,6 +469,7 @@ class Container(containers.DeclarativeContainer):
         cipher=cipher,
         leads=lead_sync,
         bookings=booking_sync,
+        opportunities=opportunity_sync,
         leases=sync_leases,
         ids=ids,
         clock=clock,
@@ -474,6 +481,7 @@ class Container(containers.DeclarativeContainer):
         cipher=cipher,
         leads=lead_sync,
         bookings=booking_sync,
+        opportunities=opportunity_sync,
         push=push_changes,
         leases=sync_leases,
         ids=ids,

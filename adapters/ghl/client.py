@@ -24,6 +24,7 @@ from application.call_budget import rate_limit_wait
 from application.ghl import (
     MAX_CONTACT_PAGE_SIZE,
     MAX_CONTACT_QUERY_LENGTH,
+    MAX_OPPORTUNITY_PAGE_SIZE,
     AppointmentChanges,
     ContactFields,
     FreeSlots,
@@ -36,8 +37,11 @@ from application.ghl import (
     GhlLocation,
     GhlMessageSent,
     GhlOpportunity,
+    GhlOpportunityPage,
+    GhlPipeline,
     GhlUpsertedContact,
     NewAppointment,
+    NewOpportunity,
     OAuthClientCredentials,
     OpportunityStatus,
     OutgoingMessage,
@@ -420,7 +424,50 @@ class HttpGhlClient:
             idempotent=True,
             resource=("opportunity", opportunity_id),
         )
-        return dto.opportunity(body)
+        return dto.wrapped_opportunity(body)
+
+    async def search_opportunities(
+        self,
+        auth: GhlAuth,
+        *,
+        contact_id: str | None = None,
+        page_size: int = MAX_OPPORTUNITY_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> GhlOpportunityPage:
+        if not 1 <= page_size <= MAX_OPPORTUNITY_PAGE_SIZE:
+            raise InvalidArgumentError(f"page_size must be 1 to {MAX_OPPORTUNITY_PAGE_SIZE}")
+        body = await self._call(
+            auth,
+            "GET",
+            "/opportunities/search",
+            idempotent=True,
+            params=dto.opportunity_search_params(
+                auth.location_id, contact_id=contact_id, page_size=page_size, cursor=cursor
+            ),
+        )
+        return dto.opportunity_page(body, page_size=page_size)
+
+    async def create_opportunity(
+        self, auth: GhlAuth, opportunity: NewOpportunity
+    ) -> GhlOpportunity:
+        body = await self._call(
+            auth,
+            "POST",
+            "/opportunities/",
+            idempotent=False,
+            json_body=dto.opportunity_body(opportunity, location_id=auth.location_id),
+        )
+        return dto.wrapped_opportunity(body)
+
+    async def list_pipelines(self, auth: GhlAuth) -> list[GhlPipeline]:
+        body = await self._call(
+            auth,
+            "GET",
+            "/opportunities/pipelines",
+            idempotent=True,
+            params={"locationId": auth.location_id},
+        )
+        return dto.pipelines(body)
 
     async def update_opportunity_status(
         self,

@@ -23,8 +23,11 @@ from application.ghl import (
     GhlLocation,
     GhlMessageSent,
     GhlOpportunity,
+    GhlOpportunityPage,
+    GhlPipeline,
     GhlUpsertedContact,
     NewAppointment,
+    NewOpportunity,
     OAuthTokens,
     OutgoingMessage,
     RateLimitObservation,
@@ -307,8 +310,10 @@ def message_sent(body: object) -> GhlMessageSent:
     )
 
 
-def opportunity(body: object) -> GhlOpportunity:
-    data = _obj(body, "opportunity")
+def opportunity(data: object) -> GhlOpportunity:
+    """An opportunity object (``SearchOpportunitiesResponseSchema``)."""
+    if not isinstance(data, Mapping):
+        raise UnexpectedShapeError("GoHighLevel's opportunity is not an object")
     return GhlOpportunity(
         id=_required_str(data, "id", "opportunity"),
         location_id=_str(data, "locationId"),
@@ -319,8 +324,83 @@ def opportunity(body: object) -> GhlOpportunity:
         status=_str(data, "status"),
         monetary_value=_number(data, "monetaryValue"),
         assigned_to=_str(data, "assignedTo"),
-        updated_at=_datetime(data, "updatedAt"),
+        updated_at=_datetime(data, "lastStatusChangeAt") or _datetime(data, "updatedAt"),
     )
+
+
+def wrapped_opportunity(body: object) -> GhlOpportunity:
+    """``{opportunity: {...}}`` of ``GET /opportunities/{id}`` and ``POST /opportunities/``."""
+    return opportunity(_obj(body, "opportunity"))
+
+
+def opportunity_page(body: object, *, page_size: int) -> GhlOpportunityPage:
+    """``GET /opportunities/search`` answers ``{opportunities, meta: {startAfter, startAfterId,
+    ...}}``: the next page starts after the pair the meta names. A page shorter than asked, or
+    a meta without the pair, is the last."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("opportunities"), list):
+        raise UnexpectedShapeError("GoHighLevel's answer has no 'opportunities' list")
+    found = tuple(
+        opportunity(o) for o in body["opportunities"] if isinstance(o, dict) and _str(o, "id")
+    )
+    meta = body.get("meta")
+    next_cursor: str | None = None
+    if len(body["opportunities"]) >= page_size and isinstance(meta, Mapping):
+        after, after_id = meta.get("startAfter"), _str(meta, "startAfterId")
+        if isinstance(after, int | float | str) and not isinstance(after, bool) and after_id:
+            next_cursor = encode_cursor({"startAfter": str(after), "startAfterId": after_id})
+    return GhlOpportunityPage(opportunities=found, next_cursor=next_cursor)
+
+
+def opportunity_search_params(
+    location_id: str, *, contact_id: str | None, page_size: int, cursor: str | None
+) -> dict[str, str]:
+    """The snake_case query of ``GET /opportunities/search`` (its cursor in camelCase)."""
+    params = {"location_id": location_id, "limit": str(page_size)}
+    if contact_id is not None:
+        params["contact_id"] = contact_id
+    if cursor:
+        try:
+            state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        except (binascii.Error, ValueError) as err:
+            raise InvalidArgumentError("the opportunity page cursor is not valid") from err
+        if not isinstance(state, dict) or not all(
+            isinstance(state.get(k), str) for k in ("startAfter", "startAfterId")
+        ):
+            raise InvalidArgumentError("the opportunity page cursor is not valid")
+        params["startAfter"], params["startAfterId"] = state["startAfter"], state["startAfterId"]
+    return params
+
+
+def opportunity_body(new: NewOpportunity, *, location_id: str) -> Json:
+    """``CreateDto`` of ``POST /opportunities/``."""
+    body: Json = {
+        "pipelineId": new.pipeline_id,
+        "locationId": location_id,
+        "name": new.name,
+        "status": new.status.value,
+        "contactId": new.contact_id,
+    }
+    _put_optional(body, pipelineStageId=new.pipeline_stage_id)
+    return body
+
+
+def pipelines(body: object) -> list[GhlPipeline]:
+    """``{pipelines: [{id, name, stages: [{id, ...}]}]}`` of ``GET /opportunities/pipelines``
+    (the spec types stages loosely; GHL sends objects with an ``id``)."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("pipelines"), list):
+        raise UnexpectedShapeError("GoHighLevel's answer has no 'pipelines' list")
+    found = []
+    for raw in body["pipelines"]:
+        if not isinstance(raw, dict) or not _str(raw, "id"):
+            continue
+        stages = raw.get("stages")
+        stage_ids = tuple(
+            stage["id"]
+            for stage in (stages if isinstance(stages, list) else [])
+            if isinstance(stage, dict) and isinstance(stage.get("id"), str) and stage["id"]
+        )
+        found.append(GhlPipeline(id=raw["id"], name=_str(raw, "name"), stage_ids=stage_ids))
+    return found
 
 
 def oauth_tokens(body: object, now: datetime) -> OAuthTokens:

@@ -22,6 +22,7 @@ _ROUTE_SEGMENTS: Final = frozenset(
         "messages",
         "oauth",
         "opportunities",
+        "pipelines",
         "search",
         "status",
         "token",

@@ -266,6 +266,7 @@ class LeadRow(Base):
     strategy_id: Mapped[str | None] = mapped_column(String(128))
     external_updated_at: Mapped[datetime | None]
     status_changed_at: Mapped[datetime | None]
+    opportunity_id: Mapped[str | None] = mapped_column(String(128))
     deleted: Mapped[bool]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -319,17 +319,20 @@ class SqlAlchemySyncRepository:
         fingerprint: str,
         *,
         now: datetime,
+        keep: bool = False,
     ) -> bool:
         c = SYNC_OWN_WRITES.c
-        result = await self._session.execute(
-            delete(SYNC_OWN_WRITES).where(
-                (c.integration_id == integration_id)
-                & (c.record_kind == str(record_kind))
-                & (c.external_id == external_id)
-                & (c.fingerprint == fingerprint)
-                & (c.expires_at > now)
-            )
+        kept = (
+            (c.integration_id == integration_id)
+            & (c.record_kind == str(record_kind))
+            & (c.external_id == external_id)
+            & (c.fingerprint == fingerprint)
+            & (c.expires_at > now)
         )
+        if keep:
+            found = await self._session.execute(select(c.fingerprint).where(kept).limit(1))
+            return found.first() is not None
+        result = await self._session.execute(delete(SYNC_OWN_WRITES).where(kept))
         return cast("CursorResult[Any]", result).rowcount > 0
 
     @translated

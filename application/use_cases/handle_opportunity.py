@@ -7,7 +7,8 @@ from application.ghl import GhlApi, GhlContact, Priority
 from application.inbox import HandlerOutcome, InboundEvent
 from application.integration_auth import ghl_auth
 from application.lead_sync import LeadSync
-from application.ports import Cipher, Clock, UnitOfWork
+from application.opportunity_sync import OpportunitySync
+from application.ports import Cipher, UnitOfWork
 from domain.errors import NotFoundError
 
 
@@ -17,13 +18,17 @@ class HandleOpportunityEvent:
     to the lead's records nothing, so the change is applied once; a change older than the
     lead's last one (when the payload tells when it happened) is ignored. A contact this service
     has no lead for yet is fetched from GHL and captured first (GHL gone: ignored). A lead
-    follows the last status change of any of its contact's opportunities."""
+    follows the last status change of any of its contact's opportunities; the echo of the
+    service's own status write, and a status set here and not pushed yet, are handled as
+    OpportunitySync says."""
 
-    def __init__(self, *, leads: LeadSync, ghl: GhlApi, cipher: Cipher, clock: Clock) -> None:
+    def __init__(
+        self, *, leads: LeadSync, opportunities: OpportunitySync, ghl: GhlApi, cipher: Cipher
+    ) -> None:
         self._leads = leads
+        self._opportunities = opportunities
         self._ghl = ghl
         self._cipher = cipher
-        self._clock = clock
 
     async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
         opportunity = ghl_webhooks.opportunity(event.payload)
@@ -42,10 +47,10 @@ class HandleOpportunityEvent:
                 contact=contact,
                 changed_at=contact.date_updated or contact.date_added,
             )
-        if not lead.change_status(status, now=self._clock.now(), changed_at=opportunity.updated_at):
-            return HandlerOutcome.IGNORED
-        await uow.leads.update(lead)
-        return HandlerOutcome.APPLIED
+        applied = await self._opportunities.apply(
+            uow, integration_id=event.integration_id, opportunity=opportunity, lead=lead
+        )
+        return HandlerOutcome.APPLIED if applied.written else HandlerOutcome.IGNORED
 
     async def _fetch_contact(
         self, uow: UnitOfWork, integration_id: str, contact_id: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from application import ghl_webhooks
@@ -19,11 +19,15 @@ from application.ghl import (
     GhlAuth,
     GhlBlockSlot,
     GhlContact,
+    GhlOpportunity,
     NewAppointment,
+    NewOpportunity,
+    OpportunityStatus,
     Priority,
 )
 from application.integration_auth import ghl_auth
 from application.lead_sync import LeadSync
+from application.opportunity_sync import OpportunitySync
 from application.ports import Cipher, Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
 from application.sync import (
     ChangeOperation,
@@ -40,6 +44,7 @@ from application.sync import (
     contact_match_keys,
     fingerprint,
     lead_values,
+    status_values,
 )
 from domain.booking import Booking
 from domain.errors import (
@@ -56,6 +61,7 @@ from domain.lead import Lead, is_provisional
 
 T = TypeVar("T")
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RECORD_ATTEMPTS = 5
 """How often a transaction recording an outcome is retried when the record changed meanwhile."""
 
@@ -99,6 +105,10 @@ class PushPendingChanges:
       first looked for at GHL, and adopted when found, before it is made again;
     - before an update, GHL's current version is fetched and merged field by field with the
       changes (conflicts recorded, the newer side winning); only what is left is written;
+    - a lead's status goes to its opportunity (the one it follows, else the newest of its
+      contact's, found by search, preferring the configured ``pipelineId``); a contact with
+      none gets one, created with the status in the configured pipeline (else the location's
+      first) and its first stage (else the configured ``pipelineStageId``);
     - what GHL answers is applied like a webhook (so the lead or booking takes GHL's id and
       update time), and remembered as the service's own write so that its echo is ignored;
     - GHL unreachable or rate limiting: the change waits (backoff) and the push stops there;
@@ -114,6 +124,7 @@ class PushPendingChanges:
         cipher: Cipher,
         leads: LeadSync,
         bookings: BookingSync,
+        opportunities: OpportunitySync,
         leases: SyncLeases,
         ids: IdGenerator,
         clock: Clock,
@@ -125,6 +136,7 @@ class PushPendingChanges:
         self._cipher = cipher
         self._leads = leads
         self._bookings = bookings
+        self._opportunities = opportunities
         self._leases = leases
         self._ids = ids
         self._clock = clock
@@ -199,6 +211,9 @@ class PushPendingChanges:
         updates = [c for c in changes if c.operation is ChangeOperation.UPDATE_CONTACT]
         if updates and lead.on_provider:
             await self._update_contact(integration, auth, lead, updates, result)
+        statuses = [c for c in changes if c.operation is ChangeOperation.UPDATE_OPPORTUNITY_STATUS]
+        if statuses and lead.on_provider:
+            await self._push_status(integration, auth, lead, statuses, result)
 
     async def _create_contact(
         self,
@@ -343,6 +358,154 @@ class PushPendingChanges:
         await self._record(record)
         result.conflicts += seen.conflicts
         result.pushed += 1
+
+    async def _push_status(
+        self,
+        integration: Integration,
+        auth: GhlAuth,
+        lead: Lead,
+        changes: list[LocalChange],
+        result: PushResult,
+    ) -> None:
+        found = await self._call(
+            changes, result, lambda: self._opportunities_of(auth, integration, lead)
+        )
+        if found is None:
+            return
+        if not found:
+            await self._create_opportunity(integration, auth, lead, changes, result)
+            return
+        remote = found[0]
+
+        # GHL's current status first: a status both sides changed goes to the newer change.
+        seen = _Seen()
+
+        async def merge(uow: UnitOfWork, now: datetime) -> tuple[Lead | None, list[LocalChange]]:
+            applied = await self._opportunities.apply(
+                uow, integration_id=integration.id, opportunity=remote
+            )
+            seen.conflicts = applied.conflicts
+            left = [
+                c
+                for c in await uow.sync.changes_of(RecordKind.LEAD, lead.id)
+                if c.operation is ChangeOperation.UPDATE_OPPORTUNITY_STATUS
+            ]
+            return await uow.leads.get(lead.id), left
+
+        current, left = await self._record(merge)
+        result.conflicts += seen.conflicts
+        if current is None or not left:
+            return
+        status = OpportunityStatus(coalesce(left).values["status"])
+
+        async def write() -> GhlOpportunity:
+            await self._ghl.update_opportunity_status(auth, remote.id, status)
+            return await self._ghl.get_opportunity(auth, remote.id)
+
+        try:
+            answer = await self._call(left, result, write)
+        except _GoneError:
+            # Deleted at GHL meanwhile: the next push looks for (or makes) another.
+            await self._retry(
+                [c.id for c in left], "GoHighLevel no longer has the lead's opportunity", None
+            )
+            return
+        if answer is None:
+            return
+        await self._record_status(integration, lead, left, answer, result)
+
+    async def _create_opportunity(
+        self,
+        integration: Integration,
+        auth: GhlAuth,
+        lead: Lead,
+        changes: list[LocalChange],
+        result: PushResult,
+    ) -> None:
+        """The lead's contact has no opportunity at GHL: one is made with the status. Not
+        idempotent, but harmless to repeat: every push looks for the contact's first."""
+        status = OpportunityStatus(coalesce(changes).values["status"])
+
+        async def create() -> GhlOpportunity:
+            pipeline_id, stage_id = await self._pipeline_of(auth, integration)
+            return await self._ghl.create_opportunity(
+                auth,
+                NewOpportunity(
+                    pipeline_id=pipeline_id,
+                    pipeline_stage_id=stage_id,
+                    contact_id=lead.external_id,
+                    name=_opportunity_name(lead),
+                    status=status,
+                ),
+            )
+
+        try:
+            created = await self._call(changes, result, create)
+        except _GoneError:  # the contact or the pipeline is not at GHL
+            await self._refused(
+                [c.id for c in changes], "GoHighLevel refused the opportunity", result
+            )
+            return
+        if created is None:
+            return
+        await self._record_status(integration, lead, changes, created, result)
+
+    async def _record_status(
+        self,
+        integration: Integration,
+        lead: Lead,
+        changes: list[LocalChange],
+        answer: GhlOpportunity,
+        result: PushResult,
+    ) -> None:
+        async def record(uow: UnitOfWork, now: datetime) -> None:
+            await self._finish(
+                uow, [c.id for c in changes], now, versions={c.id: c.version for c in changes}
+            )
+            current = await uow.leads.get(lead.id)
+            await self._opportunities.apply(
+                uow, integration_id=integration.id, opportunity=answer, lead=current
+            )
+            status = ghl_webhooks.lead_status(answer.status)
+            if status is not None:
+                await self._remember(
+                    uow, integration, RecordKind.OPPORTUNITY, answer.id, status_values(status), now
+                )
+
+        await self._record(record)
+        result.pushed += 1
+
+    async def _opportunities_of(
+        self, auth: GhlAuth, integration: Integration, lead: Lead
+    ) -> list[GhlOpportunity]:
+        """The opportunity the lead's status goes to first: the one it follows, else its
+        contact's (in the configured pipeline first, the newest first); empty: none."""
+        if lead.opportunity_id is not None:
+            try:
+                return [await self._ghl.get_opportunity(auth, lead.opportunity_id)]
+            except NotFoundError:
+                pass  # deleted at GHL: the contact's others, if any
+        page = await self._ghl.search_opportunities(auth, contact_id=lead.external_id)
+        pipeline = integration.config.get("pipelineId")
+        return sorted(
+            page.opportunities,
+            key=lambda o: (o.pipeline_id != pipeline, -(o.updated_at or _EPOCH).timestamp()),
+        )
+
+    async def _pipeline_of(self, auth: GhlAuth, integration: Integration) -> tuple[str, str | None]:
+        """Where a new opportunity goes: the configured pipeline and stage, else the location's
+        first pipeline and its first stage."""
+        pipeline = integration.config.get("pipelineId")
+        stage = integration.config.get("pipelineStageId")
+        if isinstance(pipeline, str) and pipeline:
+            return pipeline, stage if isinstance(stage, str) and stage else None
+        pipelines = await self._ghl.list_pipelines(auth)
+        if not pipelines:
+            raise ProviderError(
+                "the GoHighLevel location has no pipeline for the lead's opportunity"
+            )
+        first = pipelines[0]
+        return first.id, first.stage_ids[0] if first.stage_ids else None
 
     async def _lead_gone(self, lead: Lead, changes: list[LocalChange]) -> None:
         """The contact no longer exists at GHL (deleted there): so is the lead."""
@@ -806,6 +969,13 @@ class _LeadNeverCreatedError(Exception):
 
 class _GoneError(Exception):
     """GHL no longer has what a change updates (404)."""
+
+
+def _opportunity_name(lead: Lead) -> str:
+    """A name for the lead's new opportunity (GHL requires one): the contact's."""
+    d = lead.details
+    full = " ".join(part for part in (d.first_name, d.last_name) if part)
+    return full or d.email or d.phone or "Lead"
 
 
 def _first(changes: Sequence[LocalChange], operation: ChangeOperation) -> LocalChange | None:

@@ -16,12 +16,15 @@ from application.ghl import (
     GhlAuth,
     GhlContact,
     GhlContactPage,
+    GhlOpportunity,
     Priority,
 )
 from application.integration_auth import ghl_auth
 from application.lead_sync import LeadBatch, LeadSync
+from application.opportunity_sync import OpportunitySync
 from application.ports import Cipher, Clock, IdGenerator, UnitOfWorkFactory
 from application.sync import (
+    RecordKind,
     RunTrigger,
     SyncCursor,
     SyncLeases,
@@ -64,6 +67,8 @@ class SyncInProgressError(ConcurrencyError):
 class SyncPolicy:
     page_size: int = 500
     """Contacts per search page (GHL's maximum)."""
+    opportunity_page_size: int = 100
+    """Opportunities per search page (GHL's maximum)."""
     overlap: timedelta = timedelta(minutes=2)
     """How far before its cursor the contact pull starts again: GHL's search index lags a few
     seconds behind its writes, and upserts are idempotent, so re-reading costs little."""
@@ -114,11 +119,14 @@ class SyncIntegration:
     - a run pushes the due local changes (PushPendingChanges), then pulls the contacts GHL
       changed since the contact cursor (least recently changed first, from a little before the
       cursor), then the appointments of the integration's calendars (its configured
-      ``calendarId``, else all of the location's) in a window around now; each page is applied
-      and the cursor saved in one transaction, so a failed run resumes where it stopped;
-    - pulled records go through the webhook handlers' logic (LeadSync, BookingSync): upserts
-      are idempotent, older changes never overwrite newer ones, unpushed local changes are
-      merged field by field, the echoes of the service's own writes change nothing;
+      ``calendarId``, else all of the location's) in a window around now, then every
+      opportunity of the location (GHL's search takes no "changed since": all are read, so a
+      missed status change is always caught); each page is applied and the cursor saved in
+      one transaction, so a failed run resumes where it stopped;
+    - pulled records go through the webhook handlers' logic (LeadSync, BookingSync,
+      OpportunitySync): upserts are idempotent, older changes never overwrite newer ones,
+      unpushed local changes are merged field by field, the echoes of the service's own writes
+      change nothing; an opportunity whose contact has no lead here is skipped;
     - a pulled record that was new or changed, and whose change is older than
       `webhook_grace` and newer than the first sync, was missed by webhooks (counted);
     - every run is recorded (``sync_runs``); a transient failure (GHL unreachable or rate
@@ -136,6 +144,7 @@ class SyncIntegration:
         cipher: Cipher,
         leads: LeadSync,
         bookings: BookingSync,
+        opportunities: OpportunitySync,
         push: PushPendingChanges,
         leases: SyncLeases,
         ids: IdGenerator,
@@ -148,6 +157,7 @@ class SyncIntegration:
         self._cipher = cipher
         self._leads = leads
         self._bookings = bookings
+        self._opportunities = opportunities
         self._push = push
         self._leases = leases
         self._ids = ids
@@ -218,6 +228,7 @@ class SyncIntegration:
             run.failures += pushed.failures
         await self._pull_contacts(integration, auth, run)
         await self._pull_appointments(integration, auth, run)
+        await self._pull_opportunities(integration, auth, run)
 
     # --- contacts ----------------------------------------------------------------------------
 
@@ -383,6 +394,86 @@ class SyncIntegration:
                 continue
             counts.add_to(run)
             return
+
+    # --- opportunities -----------------------------------------------------------------------
+
+    async def _pull_opportunities(
+        self, integration: Integration, auth: GhlAuth, run: SyncRun
+    ) -> None:
+        async with self._uow() as uow:
+            cursor = await uow.sync.get_cursor(integration.id, SyncResource.OPPORTUNITIES)
+        position = cursor.position if cursor else None
+        first = cursor.first_synced_at if cursor else run.started_at
+        horizon = cursor.first_synced_at if cursor else None
+        page_cursor: str | None = None
+        while True:
+            page = await self._ghl.search_opportunities(
+                auth, page_size=self._policy.opportunity_page_size, cursor=page_cursor
+            )
+            position = await self._apply_opportunities(
+                integration,
+                page.opportunities,
+                run,
+                horizon=horizon,
+                position=position,
+                first=first,
+            )
+            await self._renew(integration.id, run)
+            if page.next_cursor is None:
+                return
+            page_cursor = page.next_cursor
+
+    async def _apply_opportunities(
+        self,
+        integration: Integration,
+        opportunities: Sequence[GhlOpportunity],
+        run: SyncRun,
+        *,
+        horizon: datetime | None,
+        position: datetime | None,
+        first: datetime,
+    ) -> datetime | None:
+        """Apply a page and save the opportunity cursor (the newest status change read) after
+        it, in one transaction; returns the cursor's new position."""
+        contact_ids = list(dict.fromkeys(o.contact_id for o in opportunities if o.contact_id))
+        for attempt in range(_PAGE_ATTEMPTS):
+            counts = _Counts()
+            newest = position
+            try:
+                async with self._uow() as uow:
+                    leads = await uow.leads.get_many_by_external_id(integration.id, contact_ids)
+                    unpushed = await uow.sync.pending_record_ids(integration.id, RecordKind.LEAD)
+                    for opportunity in opportunities:
+                        changed_at = opportunity.updated_at
+                        if changed_at and (newest is None or changed_at > newest):
+                            newest = changed_at
+                        lead = leads.get(opportunity.contact_id or "")
+                        if lead is None:
+                            continue  # not a contact the service has a lead for
+                        counts.pulled += 1
+                        applied = await self._opportunities.apply(
+                            uow,
+                            integration_id=integration.id,
+                            opportunity=opportunity,
+                            lead=lead,
+                            unpushed=unpushed,
+                        )
+                        counts.conflicts += applied.conflicts
+                        counts.missed += self._missed(
+                            applied.changed and not applied.echo, changed_at, horizon, run
+                        )
+                    await uow.sync.save_cursor(
+                        self._cursor(integration, SyncResource.OPPORTUNITIES, newest, first)
+                    )
+                    await uow.commit()
+            except ConcurrencyError:
+                # A webhook wrote one of these leads meanwhile: apply the page afresh.
+                if attempt == _PAGE_ATTEMPTS - 1:
+                    raise
+                continue
+            counts.add_to(run)
+            return newest
+        raise AssertionError("unreachable")
 
     # --- bookkeeping -------------------------------------------------------------------------
 

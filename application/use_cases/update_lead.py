@@ -1,4 +1,4 @@
-"""UpdateLead: a platform service changes a lead's details here; the change is pushed to GHL."""
+"""UpdateLead: a platform service changes a lead's details or status here, then GHL's."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from application.sync import (
     LocalChange,
     RecordKind,
     lead_values,
+    status_values,
     with_values,
 )
 from application.sync_access import writable_integration
 from domain.errors import ConcurrencyError, FieldViolation, InvalidArgumentError, NotFoundError
+from domain.lead import LeadStatus
 from domain.values import Principal
 
 
@@ -27,17 +29,19 @@ class UpdateLeadCommand:
     integration_id: str
     lead_id: str
     changes: Mapping[str, Any]
-    """field → new value, for the fields of application.sync.LEAD_FIELDS named in the mask."""
+    """field → new value, for the fields of application.sync.LEAD_FIELDS named in the mask, and
+    ``status`` (a LeadStatus)."""
     expected_version: int | None = None
 
 
 class UpdateLead:
     """Rules: admins and services only, on an operational integration they can see; only the
-    contact's details change (LEAD_FIELDS); a deleted lead cannot be changed; `expected_version`
-    (the etag) must match, else ABORTED; the change is written here and a pending contact
-    update records each changed field with the value it replaces, so that a concurrent change
-    at GHL is merged field by field (the newer wins) when the push or a pull meets it. A change
-    that changes nothing records nothing."""
+    contact's details (LEAD_FIELDS) and the lead's status (``status``, a LeadStatus) change; a
+    deleted lead cannot be changed; `expected_version` (the etag) must match, else ABORTED; the
+    change is written here and a pending change records each changed field with the value it
+    replaces (a contact update; for the status, an update of the lead's opportunity), so that a
+    concurrent change at GHL is merged field by field (the newer wins) when the push or a pull
+    meets it. A change that changes nothing records nothing."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:
         self._uow = uow
@@ -45,16 +49,22 @@ class UpdateLead:
         self._clock = clock
 
     async def execute(self, cmd: UpdateLeadCommand) -> LeadView:
-        unknown = sorted(set(cmd.changes) - set(LEAD_FIELDS))
+        unknown = sorted(set(cmd.changes) - {*LEAD_FIELDS, _STATUS})
         if unknown:
             raise InvalidArgumentError(
-                "only a lead's contact details can be changed",
+                "only a lead's contact details and status can be changed",
                 tuple(FieldViolation(f, "cannot be changed") for f in unknown),
             )
         if "tags" in cmd.changes and not all(isinstance(t, str) for t in cmd.changes["tags"]):
             raise InvalidArgumentError(
                 "tags must be strings", (FieldViolation("tags", "must be strings"),)
             )
+        status = cmd.changes.get(_STATUS)
+        if _STATUS in cmd.changes and not isinstance(status, LeadStatus):
+            raise InvalidArgumentError(
+                "the status is not valid", (FieldViolation(_STATUS, "must be a lead status"),)
+            )
+        contact = {k: v for k, v in cmd.changes.items() if k != _STATUS}
         async with self._uow() as uow:
             integration = await writable_integration(
                 uow, cmd.actor, cmd.integration_id, "changing a lead"
@@ -68,23 +78,47 @@ class UpdateLead:
                     metadata={"resource": "lead", "id": lead.id},
                 )
             now = self._clock.now()
-            before = lead_values(lead.details)
-            changed = lead.edit(with_values(lead.details, cmd.changes), now=now)
-            if changed:
-                after = lead_values(lead.details)
-                await uow.leads.update(lead)
-                await uow.sync.add_change(
+            changes: list[LocalChange] = []
+
+            def pending(
+                operation: ChangeOperation, fields: dict[str, Any], base: dict[str, Any]
+            ) -> None:
+                changes.append(
                     LocalChange.new(
                         id=self._ids.new_id(),
                         integration_id=integration.id,
                         sub_account_id=integration.sub_account_id,
                         record_kind=RecordKind.LEAD,
                         record_id=lead.id,
-                        operation=ChangeOperation.UPDATE_CONTACT,
-                        fields={f: after[f] for f in changed},
-                        base={f: before[f] for f in changed},
+                        operation=operation,
+                        fields=fields,
+                        base=base,
                         now=now,
                     )
                 )
+
+            before = lead_values(lead.details)
+            changed = lead.edit(with_values(lead.details, contact), now=now) if contact else ()
+            if changed:
+                after = lead_values(lead.details)
+                pending(
+                    ChangeOperation.UPDATE_CONTACT,
+                    {f: after[f] for f in changed},
+                    {f: before[f] for f in changed},
+                )
+            previous = status_values(lead.status)
+            if isinstance(status, LeadStatus) and lead.set_status(status, now=now):
+                pending(
+                    ChangeOperation.UPDATE_OPPORTUNITY_STATUS,
+                    status_values(lead.status),
+                    previous,
+                )
+            if changes:
+                await uow.leads.update(lead)
+                for change in changes:
+                    await uow.sync.add_change(change)
                 await uow.commit()
         return LeadView.of(lead)
+
+
+_STATUS = "status"

@@ -20,7 +20,10 @@ Deliberate deviations from the specs, each for a documented reason (reference/gh
   without ``locationId`` or ``pageLimit`` fails here as it fails at GHL.
 - Answers: ``BlockedSlotSuccessfulResponseDto`` and ``CalendarEventDTO`` type their times as
   ``object``, yet GHL sends ISO 8601 strings (the spec's own examples and every webhook do);
-  strings are accepted there. Statuses the spec does not declare for an operation (403, 404,
+  strings are accepted there. ``PipelinesResponseSchema`` types each stage as an array (as it
+  types an opportunity's notes and tasks, loosely), yet a stage must carry the id that
+  opportunities name as ``pipelineStageId``: the fake sends ``{id, name, position}`` objects
+  (an inference, not confirmed by GHL's docs) and they are accepted there. Statuses the spec does not declare for an operation (403, 404,
   429, 5xx, which GHL sends all the same) are not checked.
 """
 
@@ -65,6 +68,10 @@ def _patch(family: str, spec: dict[str, Any]) -> dict[str, Any]:
         schemas["SendMessageBodyDto"]["properties"]["subType"] = {"type": "string"}
     elif family == "contacts":
         schemas["SearchBodyV2DTO"] = copy.deepcopy(_SEARCH_BODY_FROM_MIRROR)
+    elif family == "opportunities":
+        schemas["PipelinesResponseSchema"]["properties"]["stages"]["items"] = {
+            "oneOf": [{"type": "array"}, {"type": "object"}]
+        }
     elif family == "calendars":
         for name, fields in (
             ("BlockedSlotSuccessfulResponseDto", ("startTime", "endTime")),

@@ -108,6 +108,7 @@ async def dump_state(request: web.Request) -> web.Response:
         "events": state.events,
         "conversations": state.conversations,
         "messages": state.messages,
+        "pipelines": state.pipelines,
         "opportunities": state.opportunities,
     }
     return web.json_response(data, dumps=lambda v: json.dumps(v, default=str))

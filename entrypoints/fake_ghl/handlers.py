@@ -508,6 +508,25 @@ async def send_message(request: web.Request) -> web.Response:
 
 # --- opportunities -----------------------------------------------------------------------------
 
+_OPPORTUNITY_STATUSES = ("open", "won", "lost", "abandoned")
+_MAX_OPPORTUNITY_LIMIT = 100
+
+
+def _opportunity_event(opportunity: Json) -> Json:
+    """An opportunity webhook's fields (API-NOTES §4.2)."""
+    fields = {
+        k: opportunity.get(k)
+        for k in ("id", "assignedTo", "contactId", "monetaryValue", "name", "pipelineId",
+                  "pipelineStageId", "source", "status")
+    }  # fmt: skip
+    fields["dateAdded"] = opportunity.get("createdAt")
+    return fields
+
+
+def _epoch_ms(iso: str) -> int:
+    moment = parse_time(iso)
+    return int(moment.timestamp() * 1000) if moment else 0
+
 
 async def get_opportunity(request: web.Request) -> web.Response:
     opportunity = _in_location(
@@ -516,26 +535,121 @@ async def get_opportunity(request: web.Request) -> web.Response:
     return web.json_response({"opportunity": opportunity})
 
 
+async def search_opportunities(request: web.Request) -> web.Response:
+    """``GET /opportunities/search``: snake_case filters; oldest first (createdAt, then id),
+    paged by ``startAfter`` (the last one's createdAt, epoch ms) + ``startAfterId``, which the
+    answer's ``meta`` names. GHL's own order is not documented."""
+    fake, query = _fake(request), request.query
+    location_id = _own_location(request, query.get("location_id"))
+    limit = int(float(query.get("limit", "20")))
+    if not 1 <= limit <= _MAX_OPPORTUNITY_LIMIT:
+        raise FakeHttpError(422, f"limit must be 1 to {_MAX_OPPORTUNITY_LIMIT}")
+    status = query.get("status")
+    found = sorted(
+        (
+            o
+            for o in fake.state.opportunities.values()
+            if o.get("locationId") == location_id
+            and all(
+                query.get(param) in (None, o.get(field))
+                for param, field in (
+                    ("contact_id", "contactId"),
+                    ("pipeline_id", "pipelineId"),
+                    ("pipeline_stage_id", "pipelineStageId"),
+                    ("assigned_to", "assignedTo"),
+                    ("id", "id"),
+                )
+            )
+            and status in (None, "all", o.get("status"))
+        ),
+        key=lambda o: (_epoch_ms(o.get("createdAt", "")), o["id"]),
+    )
+    if "startAfterId" in query:
+        after = (int(float(query.get("startAfter", "0"))), query["startAfterId"])
+        found_after = [o for o in found if (_epoch_ms(o.get("createdAt", "")), o["id"]) > after]
+    else:
+        found_after = found
+    page = found_after[:limit]
+    meta: Json = {"total": len(found), "currentPage": 1}
+    if page:
+        meta["startAfter"] = _epoch_ms(page[-1].get("createdAt", ""))
+        meta["startAfterId"] = page[-1]["id"]
+    if len(found_after) > limit:
+        meta["nextPage"] = 2
+        meta["nextPageUrl"] = str(
+            request.url.update_query(
+                startAfter=str(meta["startAfter"]), startAfterId=meta["startAfterId"]
+            )
+        )
+    return web.json_response({"opportunities": page, "meta": meta, "aggregations": {}})
+
+
+async def create_opportunity(request: web.Request) -> web.Response:
+    fake, body = _fake(request), await _body(request)
+    location_id = _own_location(request, body.get("locationId"))
+    contact = fake.state.contacts.get(str(body.get("contactId")))
+    if contact is None or contact.get("locationId") != location_id:
+        raise FakeHttpError(400, "Contact not found")
+    pipeline = fake.state.pipelines.get(str(body.get("pipelineId")))
+    if pipeline is None or pipeline.get("locationId") != location_id:
+        raise FakeHttpError(400, "Pipeline not found")
+    stages = [stage["id"] for stage in pipeline.get("stages", [])]
+    stage = body.get("pipelineStageId") or (stages[0] if stages else None)
+    if stage not in stages:
+        raise FakeHttpError(400, "Pipeline stage not found")
+    if body.get("status") not in _OPPORTUNITY_STATUSES:
+        raise FakeHttpError(422, "status must be one of open, won, lost, abandoned")
+    settings = fake.state.locations[location_id].get("settings", {})
+    if not settings.get("allowDuplicateOpportunity", False) and any(
+        o.get("contactId") == contact["id"] and o.get("pipelineId") == pipeline["id"]
+        for o in fake.state.opportunities.values()
+    ):
+        # The location's "Allow Duplicate Opportunity" setting; GHL's wording is not documented.
+        raise FakeHttpError(400, "Can not create duplicate opportunity for the contact.")
+    now = FakeState.now_iso()
+    opportunity: Json = {
+        "id": fake.state.new_id(),
+        "name": body["name"],
+        "monetaryValue": body.get("monetaryValue", 0),
+        "pipelineId": pipeline["id"],
+        "pipelineStageId": stage,
+        "status": body["status"],
+        "source": "",
+        "lastStatusChangeAt": now,
+        "lastStageChangeAt": now,
+        "createdAt": now,
+        "updatedAt": now,
+        "contactId": contact["id"],
+        "locationId": location_id,
+    }
+    fake.state.opportunities[opportunity["id"]] = opportunity
+    # GHL sends both events for a create (API-NOTES §5, issue #27).
+    fake.emit("OpportunityCreate", location_id, _opportunity_event(opportunity))
+    fake.emit("OpportunityUpdate", location_id, _opportunity_event(opportunity))
+    return web.json_response({"opportunity": opportunity}, status=201)
+
+
+async def list_pipelines(request: web.Request) -> web.Response:
+    location_id = _own_location(request, request.query.get("locationId"))
+    pipelines = [
+        p for p in _fake(request).state.pipelines.values() if p.get("locationId") == location_id
+    ]
+    return web.json_response({"pipelines": pipelines})
+
+
 async def update_opportunity_status(request: web.Request) -> web.Response:
     fake, body = _fake(request), await _body(request)
     opportunity = _in_location(
         request, fake.state.opportunities, request.match_info["id"], "Opportunity"
     )
-    if body.get("status") not in ("open", "won", "lost", "abandoned"):
+    if body.get("status") not in _OPPORTUNITY_STATUSES:
         raise FakeHttpError(422, "status must be one of open, won, lost, abandoned")
-    now = FakeState.now_iso()
-    opportunity.update(status=body["status"], lastStatusChangeAt=now, updatedAt=now)
+    fake.state.set_opportunity_status(opportunity, body["status"])
     if "lostReasonId" in body:
         opportunity["lostReasonId"] = body["lostReasonId"]
     # GHL sends both events for a status change (API-NOTES §5, issue #27).
-    event_fields = {
-        k: opportunity.get(k)
-        for k in ("id", "assignedTo", "contactId", "monetaryValue", "name", "pipelineId",
-                  "pipelineStageId", "source", "status")
-    }  # fmt: skip
-    event_fields["dateAdded"] = opportunity.get("createdAt")
-    fake.emit("OpportunityStatusUpdate", opportunity["locationId"], event_fields)
-    fake.emit("OpportunityUpdate", opportunity["locationId"], event_fields)
+    fake.emit("OpportunityStatusUpdate", opportunity["locationId"], _opportunity_event(opportunity))
+    fake.emit("OpportunityUpdate", opportunity["locationId"], _opportunity_event(opportunity))
     return web.json_response({"succeded": True})
 
 
@@ -597,6 +711,9 @@ def add_routes(app: web.Application) -> None:
             web.delete("/calendars/events/{eventId}", delete_event),
             web.put("/calendars/events/appointments/{eventId}", update_appointment),
             web.post("/conversations/messages", send_message),
+            web.get("/opportunities/search", search_opportunities),
+            web.get("/opportunities/pipelines", list_pipelines),
+            web.post("/opportunities/", create_opportunity),
             web.get("/opportunities/{id}", get_opportunity),
             web.put("/opportunities/{id}/status", update_opportunity_status),
             web.post("/oauth/token", oauth_token),

@@ -70,6 +70,17 @@ DEFAULT_SEED: dict[str, Any] = {
             "openHours": _WEEKDAYS_9_TO_5,
         }
     ],
+    "pipelines": [
+        {
+            "id": "fakePipeline00000001",
+            "locationId": DEMO_LOCATION_ID,
+            "name": "Treatments",
+            "stages": [
+                {"id": "fakeStage00000000001", "name": "Interested", "position": 0},
+                {"id": "fakeStage00000000002", "name": "Booked", "position": 1},
+            ],
+        }
+    ],
     "opportunities": [
         {
             "id": "fakeOpportunity00001",
@@ -83,6 +94,7 @@ DEFAULT_SEED: dict[str, Any] = {
             "source": "demo",
             "createdAt": "2026-01-05T15:00:00.000Z",
             "updatedAt": "2026-01-05T15:00:00.000Z",
+            "lastStatusChangeAt": "2026-01-05T15:00:00.000Z",
         }
     ],
 }

@@ -1,5 +1,5 @@
 """The fake GHL's data: locations, tokens, contacts, calendars, events, conversations and
-opportunities, kept in memory in GHL's wire shapes and seeded from JSON.
+pipelines and opportunities, kept in memory in GHL's wire shapes and seeded from JSON.
 
 Seed file (every list optional; objects use GHL's field names)::
 
@@ -11,7 +11,8 @@ Seed file (every list optional; objects use GHL's field names)::
       "calendars": [{"id", "locationId", "name", "slotDuration", "slotInterval",
                      "openHours": [{"daysOfTheWeek": [1, 2], "hours": [{"openHour", ...}]}]}],
       "appointments": [{"id", "calendarId", "locationId", "contactId", "startTime", ...}],
-      "opportunities": [{"id", "locationId", "contactId", "status", ...}]
+      "pipelines": [{"id", "locationId", "name", "stages": [{"id", "name"}]}],
+      "opportunities": [{"id", "locationId", "contactId", "pipelineId", "status", ...}]
     }
 """
 
@@ -60,6 +61,7 @@ class FakeState:
         self.events: dict[str, Json] = {}  # appointments and block slots, by id
         self.conversations: dict[str, Json] = {}
         self.messages: dict[str, Json] = {}
+        self.pipelines: dict[str, Json] = {}
         self.opportunities: dict[str, Json] = {}
         self._load(copy.deepcopy(seed))
 
@@ -86,7 +88,12 @@ class FakeState:
         for event in seed.get("appointments", []):
             event.setdefault("kind", "appointment")
             self.events[event["id"]] = event
+        for pipeline in seed.get("pipelines", []):
+            self.pipelines[pipeline["id"]] = pipeline
         for opportunity in seed.get("opportunities", []):
+            opportunity.setdefault("createdAt", now)
+            opportunity.setdefault("updatedAt", opportunity["createdAt"])
+            opportunity.setdefault("lastStatusChangeAt", opportunity["createdAt"])
             self.opportunities[opportunity["id"]] = opportunity
 
     # --- helpers -----------------------------------------------------------------------------
@@ -158,6 +165,14 @@ class FakeState:
                 if isinstance(stored, str) and stored.lower() == value.lower():
                     return contact
         return None
+
+    # --- opportunities -----------------------------------------------------------------------
+
+    def set_opportunity_status(self, opportunity: Json, status: str) -> None:
+        """A status change, as GHL records it (a test may call this for a change made at GHL
+        whose webhook never came)."""
+        now = self.now_iso()
+        opportunity.update(status=status, lastStatusChangeAt=now, updatedAt=now)
 
     # --- calendars ---------------------------------------------------------------------------
 

@@ -180,19 +180,26 @@ class LeadServiceServicer(pb_grpc.LeadServiceServicer):
         integration_id, lead_id = lead_ids_of(lead.name, field="lead.name")
         paths = list(request.update_mask.paths)
         if paths == ["*"]:
-            paths = list(_CONTACT)
-        bad = [p for p in paths if p not in _CONTACT]
+            # Everything a caller may set; the state only when it names one.
+            paths = [*_CONTACT, *([_STATE] if lead.state else [])]
+        bad = [p for p in paths if p not in (*_CONTACT, _STATE)]
         if bad or not paths:
             raise mappers.invalid(
-                "update_mask", f"must name fields among {', '.join(_CONTACT)} (or *)"
+                "update_mask", f"must name fields among {', '.join((*_CONTACT, _STATE))} (or *)"
             )
+        changes: dict[str, object] = {p: getattr(lead, p) or None for p in paths if p != _STATE}
+        if _STATE in paths:
+            status = _LEAD_STATUSES.get(lead.state)
+            if status is None:
+                raise mappers.invalid("lead.state", "must be a state (not STATE_UNSPECIFIED)")
+            changes["status"] = status
         with request_fields(_LEAD_FIELDS):
             view = await self._uc.update_lead.execute(
                 UpdateLeadCommand(
                     actor=current_principal(),
                     integration_id=integration_id,
                     lead_id=lead_id,
-                    changes={p: getattr(lead, p) or None for p in paths},
+                    changes=changes,
                     expected_version=mappers.version_of(lead.etag, field="lead.etag"),
                 )
             )
@@ -254,7 +261,9 @@ class LeadServiceServicer(pb_grpc.LeadServiceServicer):
 
 # The lead's contact details a caller may set, named alike in the proto and ContactDetails.
 _CONTACT = ("first_name", "last_name", "email", "phone", "company")
-_LEAD_FIELDS = {f: f"lead.{f}" for f in _CONTACT}
+_STATE = "state"
+"""The lead's status: set here, it goes to the lead's provider opportunity."""
+_LEAD_FIELDS = {f: f"lead.{f}" for f in _CONTACT} | {"status": "lead.state"}
 _BOOKING_FIELDS = {
     "calendar_id": "booking.calendar_id",
     "start": "booking.start_time",

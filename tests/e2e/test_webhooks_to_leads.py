@@ -1,5 +1,6 @@
 """From a contact created at (the fake) GoHighLevel to a lead over gRPC: the fake sends its signed
-ContactCreate to the running service's webhook port, the worker turns it into a lead."""
+ContactCreate to the running service's webhook port, the worker turns it into a lead; a lead's
+state set over gRPC reaches its GHL opportunity, and a status changed at GHL comes back."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import grpc
 import pytest
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from google.protobuf import field_mask_pb2
 
 from entrypoints.fake_ghl import FAKE_GHL, FakeGhl, create_app
 from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
@@ -223,3 +225,81 @@ async def test_a_contact_created_at_ghl_becomes_a_lead_once_and_forged_webhooks_
     assert [d.delivery_id for d in await client.deliveries_of(parent)] == [webhook_id]
     assert await client.leads_of(parent) == [lead]  # same lead, same etag
     assert DEMO_PRIVATE_TOKEN not in service.logs()
+
+
+async def sync_now(client: Client, parent: str) -> integration_service_pb2.SyncRun:
+    """SyncIntegration, again while the push worker holds the integration's sync lease."""
+    for _ in range(100):
+        try:
+            reply = await client.integrations.SyncIntegration(
+                integration_service_pb2.SyncIntegrationRequest(name=parent),
+                metadata=client.admin,
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() is not grpc.StatusCode.ABORTED:
+                raise
+            await asyncio.sleep(0.1)
+        else:
+            return reply.sync_run
+    raise AssertionError("the integration's sync lease was never free")
+
+
+async def test_a_lead_state_set_over_grpc_reaches_its_ghl_opportunity_and_ghls_comes_back(
+    service: Service, fake_ghl: FakeGhlServer, client: Client
+) -> None:
+    fake_ghl.send_webhooks_to(service)
+    config = integration_pb2.Integration(
+        sub_account_id=SUB_ACCOUNT,
+        template="integrationTemplates/gohighlevel",
+        display_name="Clinic CRM",
+    )
+    config.config.update({"apiKey": DEMO_PRIVATE_TOKEN, "locationId": DEMO_LOCATION_ID})
+    created = await client.integrations.CreateIntegration(
+        integration_service_pb2.CreateIntegrationRequest(integration=config),
+        metadata=client.admin,
+    )
+    parent = created.integration.name
+    await sync_now(client, parent)  # the demo contact Ada, with her open opportunity
+    [ada] = await client.leads_of(parent)
+    [deal] = fake_ghl.fake.state.opportunities.values()
+    assert (ada.state, deal["contactId"]) == (lead_pb2.Lead.STATE_OPEN, ada.external_id)
+
+    updated = await client.leads.UpdateLead(
+        lead_service_pb2.UpdateLeadRequest(
+            lead=lead_pb2.Lead(name=ada.name, state=lead_pb2.Lead.STATE_WON),
+            update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+        ),
+        metadata=client.admin,
+    )
+    assert updated.lead.state == lead_pb2.Lead.STATE_WON
+
+    # The worker pushes it between syncs; GHL's two webhooks for it come back as echoes.
+    pushed = await eventually(lambda: _status_of(fake_ghl, deal["id"]), lambda s: s == "won")
+    assert pushed == "won"
+    echoes = await eventually(
+        lambda: client.deliveries_of(parent),
+        lambda found: (
+            len(found) == 2
+            and all(d.state == webhook_delivery_pb2.WebhookDelivery.STATE_IGNORED for d in found)
+        ),
+    )
+    assert sorted(d.event_type for d in echoes) == ["OpportunityStatusUpdate", "OpportunityUpdate"]
+
+    # Changed at GHL, and its webhook never sent: the next sync brings it.
+    fake_ghl.fake.state.set_opportunity_status(
+        fake_ghl.fake.state.opportunities[deal["id"]], "lost"
+    )
+    run = await sync_now(client, parent)
+
+    got = await client.leads.GetLead(
+        lead_service_pb2.GetLeadRequest(name=ada.name), metadata=client.admin
+    )
+    assert got.lead.state == lead_pb2.Lead.STATE_LOST
+    assert run.pushed_count == 0
+    assert await _status_of(fake_ghl, deal["id"]) == "lost"  # not pushed back
+
+
+async def _status_of(fake_ghl: FakeGhlServer, opportunity_id: str) -> str:
+    """The opportunity's status at the fake (a probe for `eventually`)."""
+    status: str = fake_ghl.fake.state.opportunities[opportunity_id]["status"]
+    return status

@@ -194,6 +194,7 @@ class InMemorySyncRepository:
         fingerprint: str,
         *,
         now: datetime,
+        keep: bool = False,
     ) -> bool:
         key = (integration_id, record_kind, external_id, fingerprint)
         write = (
@@ -201,7 +202,8 @@ class InMemorySyncRepository:
         )
         if write is None or write.expires_at <= now:
             return False
-        self._own_writes[key] = None
+        if not keep:
+            self._own_writes[key] = None
         return True
 
     async def purge_own_writes(self, *, expired_before: datetime) -> int:

@@ -151,6 +151,38 @@ async def test_update_lead_changes_the_masked_fields_and_checks_the_etag(stubs: 
     assert [v.field for v in unknown.bad_request.field_violations] == ["update_mask"]
 
 
+async def test_update_lead_sets_the_state_and_the_next_sync_takes_it_to_ghl(
+    stubs: Stubs,
+) -> None:
+    created = await create_lead(stubs, first_name="Neo")
+    await sync(stubs)
+
+    updated = await stubs.leads.UpdateLead(
+        lead_service_pb2.UpdateLeadRequest(
+            lead=lead_pb2.Lead(name=created.name, state=lead_pb2.Lead.State.STATE_WON),
+            update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+        ),
+        metadata=SERVICE_MD,
+    )
+    assert updated.lead.state == lead_pb2.Lead.State.STATE_WON
+    assert (await sync(stubs)).sync_run.pushed_count == 1
+
+    [opportunity] = stubs.app.ghl.opportunities.values()
+    assert (opportunity.status, opportunity.contact_id) == ("won", updated.lead.external_id)
+    unspecified = await rejected(
+        stubs.leads.UpdateLead(
+            lead_service_pb2.UpdateLeadRequest(
+                lead=lead_pb2.Lead(name=created.name),
+                update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+            ),
+            metadata=SERVICE_MD,
+        )
+    )
+    assert unspecified.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert unspecified.bad_request is not None
+    assert [v.field for v in unspecified.bad_request.field_violations] == ["lead.state"]
+
+
 async def test_a_lead_without_email_or_phone_is_refused_naming_both_fields(stubs: Stubs) -> None:
     rejection = await rejected(
         stubs.leads.CreateLead(

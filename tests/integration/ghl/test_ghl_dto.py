@@ -76,7 +76,7 @@ def test_appointment_examples_read_with_booleans_sent_as_strings() -> None:
 def test_block_slot_message_and_opportunity_examples_read() -> None:
     block = dto.block_slot(example("block-slot-create-response"))
     sent = dto.message_sent(example("send-message-response"))
-    opportunity = dto.opportunity(example("opportunity-get-response"))
+    opportunity = dto.wrapped_opportunity(example("opportunity-get-response"))
 
     assert block.calendar_id == "CVokAlI8fgw4WYWoCtQz"
     assert sent.message_id == "t22c6DQcTDf3MjRhwf77"
@@ -122,3 +122,25 @@ def test_rate_limit_headers_read_whatever_their_case() -> None:
     assert (observed.max_requests, observed.remaining, observed.interval_seconds) == (100, 7, 10.0)
     assert (observed.daily_limit, observed.daily_remaining) == (200_000, 199_000)
     assert observed.retry_after_seconds is None
+
+
+def test_an_opportunity_page_continues_after_the_pair_its_meta_names_until_a_short_page() -> None:
+    deal = {"id": "o1", "contactId": "c1", "status": "won", "updatedAt": "2026-01-05T15:00:00Z"}
+    full = {
+        "opportunities": [deal, deal | {"id": "o2"}],
+        "meta": {"startAfter": 17, "startAfterId": "o2"},
+    }
+
+    page = dto.opportunity_page(full, page_size=2)
+    params = dto.opportunity_search_params(
+        "loc", contact_id=None, page_size=2, cursor=page.next_cursor
+    )
+    short = dto.opportunity_page(full | {"opportunities": [deal]}, page_size=2)
+
+    assert [o.id for o in page.opportunities] == ["o1", "o2"]
+    assert (params["startAfter"], params["startAfterId"], params["limit"]) == ("17", "o2", "2")
+    assert short.next_cursor is None
+    assert (
+        dto.opportunity_page({"opportunities": [deal, deal], "meta": {}}, page_size=2).next_cursor
+        is None
+    )

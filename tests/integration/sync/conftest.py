@@ -27,12 +27,14 @@ from adapters.ratelimit import TokenBucketRateLimiter
 from application.booking_sync import BookingSync
 from application.inbox import EventKind
 from application.lead_sync import LeadSync
+from application.opportunity_sync import OpportunitySync
 from application.ports import AssignedUser, SecretBinding
 from application.use_cases.cancel_booking import CancelBooking
 from application.use_cases.create_booking import CreateBooking
 from application.use_cases.create_lead import CreateLead
 from application.use_cases.handle_appointment import HandleAppointmentEvent
 from application.use_cases.handle_contact import HandleContactEvent
+from application.use_cases.handle_opportunity import HandleOpportunityEvent
 from application.use_cases.push_changes import PushPendingChanges
 from application.use_cases.sync_integration import SyncIntegration, SyncPolicy
 from application.use_cases.update_lead import UpdateLead
@@ -172,12 +174,14 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
         clock=clock,
     )
     bookings = BookingSync(ids=ids, clock=clock)
+    opportunities = OpportunitySync(ids=ids, clock=clock)
     push = PushPendingChanges(
         uow=uow,
         ghl=client,
         cipher=cipher,
         leads=leads,
         bookings=bookings,
+        opportunities=opportunities,
         leases=leases,
         ids=ids,
         clock=clock,
@@ -189,6 +193,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
         cipher=cipher,
         leads=leads,
         bookings=bookings,
+        opportunities=opportunities,
         push=push,
         leases=leases,
         ids=ids,
@@ -197,6 +202,9 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
     )
     contacts = HandleContactEvent(leads=leads)
     appointments = HandleAppointmentEvent(ids=ids, clock=clock)
+    opportunity_events = HandleOpportunityEvent(
+        leads=leads, opportunities=opportunities, ghl=client, cipher=cipher
+    )
     worker = InboxWorker(
         uow=uow,
         handlers={
@@ -206,6 +214,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
             EventKind.APPOINTMENT_CREATED: appointments,
             EventKind.APPOINTMENT_UPDATED: appointments,
             EventKind.APPOINTMENT_DELETED: appointments,
+            EventKind.OPPORTUNITY_STATUS_CHANGED: opportunity_events,
         },
         clock=SystemClock(),  # deliveries are due by the real time they were received at
     )

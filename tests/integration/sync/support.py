@@ -32,6 +32,7 @@ from tests.fakes import FixedClock
 SUB_ACCOUNT = "sa-1"
 SERVICE = Principal("svc-booking", Role.SERVICE, SUB_ACCOUNT)
 CALENDAR = "fakeCalendar00000001"
+PIPELINE = "fakePipeline00000001"
 
 
 def seed() -> dict[str, Any]:
@@ -65,6 +66,30 @@ def add_contacts(fake: FakeGhl, count: int, *, changed: datetime, prefix: str = 
             "dateAdded": at,
             "dateUpdated": at,
         }
+
+
+def add_opportunities(
+    fake: FakeGhl, contact_ids: list[str], *, status: str, changed: datetime
+) -> list[str]:
+    """An opportunity in the demo pipeline for each contact, straight into the fake's state."""
+    ids = []
+    for n, contact_id in enumerate(contact_ids):
+        at = ghl_time(changed + timedelta(milliseconds=n))
+        opportunity_id = f"o{n:019d}"[-20:]
+        fake.state.opportunities[opportunity_id] = {
+            "id": opportunity_id,
+            "name": f"Deal {n}",
+            "pipelineId": PIPELINE,
+            "pipelineStageId": "fakeStage00000000001",
+            "status": status,
+            "contactId": contact_id,
+            "locationId": DEMO_LOCATION_ID,
+            "lastStatusChangeAt": at,
+            "createdAt": at,
+            "updatedAt": at,
+        }
+        ids.append(opportunity_id)
+    return ids
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """An in-memory GoHighLevel for the sync unit tests: contacts (with a search index that lags),
-calendars, appointments and block slots, scripted failures, and a log of the calls."""
+calendars, appointments and block slots, opportunities and pipelines, scripted failures, and a
+log of the calls."""
 
 from __future__ import annotations
 
@@ -18,8 +19,13 @@ from application.ghl import (
     GhlContact,
     GhlContactPage,
     GhlLocation,
+    GhlOpportunity,
+    GhlOpportunityPage,
+    GhlPipeline,
     GhlUpsertedContact,
     NewAppointment,
+    NewOpportunity,
+    OpportunityStatus,
 )
 from domain.errors import NotFoundError
 
@@ -56,6 +62,8 @@ class InMemoryGhl:
         self.appointments: dict[str, GhlAppointment] = {}
         self.blocks: dict[str, GhlBlockSlot] = {}
         self.calendars = [GhlCalendar(id="cal-1", location_id=location_id, name="Main")]
+        self.opportunities: dict[str, GhlOpportunity] = {}
+        self.pipelines = [GhlPipeline(id="pipe-1", name="Sales", stage_ids=("stage-1", "stage-2"))]
         self.index_lag = timedelta(0)
         self.unindexed: set[str] = set()
         """Contacts the search index has not caught up with yet, whatever their time."""
@@ -101,6 +109,24 @@ class InMemoryGhl:
         )
         self.appointments[appointment_id] = appointment
         return appointment
+
+    def add_opportunity(self, **fields: object) -> GhlOpportunity:
+        fields.setdefault("id", self._new_id("o"))
+        fields.setdefault("pipeline_id", "pipe-1")
+        fields.setdefault("status", "open")
+        fields.setdefault("updated_at", self.now())
+        opportunity = GhlOpportunity(location_id=self.location_id, **fields)  # type: ignore[arg-type]
+        self.opportunities[opportunity.id] = opportunity
+        return opportunity
+
+    def edit_opportunity(self, opportunity_id: str, **fields: object) -> GhlOpportunity:
+        opportunity = replace(
+            self.opportunities[opportunity_id],
+            updated_at=self.now(),
+            **fields,  # type: ignore[arg-type]
+        )
+        self.opportunities[opportunity_id] = opportunity
+        return opportunity
 
     def called(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -276,6 +302,69 @@ class InMemoryGhl:
             and self.appointments.pop(event_id, None) is None
         ):
             raise NotFoundError("calendar event", event_id)
+
+    async def get_opportunity(self, auth: GhlAuth, opportunity_id: str) -> GhlOpportunity:
+        self._enter("get_opportunity", opportunity_id=opportunity_id)
+        if opportunity_id not in self.opportunities:
+            raise NotFoundError("opportunity", opportunity_id)
+        return self.opportunities[opportunity_id]
+
+    async def search_opportunities(
+        self,
+        auth: GhlAuth,
+        *,
+        contact_id: str | None = None,
+        page_size: int = 100,
+        cursor: str | None = None,
+    ) -> GhlOpportunityPage:
+        """In id order, `page_size` at a time (the cursor: the last id of the page before)."""
+        self._enter("search_opportunities", contact_id=contact_id, cursor=cursor)
+        found = sorted(
+            (
+                o
+                for o in self.opportunities.values()
+                if (contact_id is None or o.contact_id == contact_id)
+                and (cursor is None or o.id > cursor)
+            ),
+            key=lambda o: o.id,
+        )
+        page = found[:page_size]
+        more = len(found) > page_size
+        return GhlOpportunityPage(
+            opportunities=tuple(page), next_cursor=page[-1].id if more else None
+        )
+
+    async def create_opportunity(
+        self, auth: GhlAuth, opportunity: NewOpportunity
+    ) -> GhlOpportunity:
+        self._enter("create_opportunity", opportunity=opportunity)
+        created = self.add_opportunity(
+            contact_id=opportunity.contact_id,
+            name=opportunity.name,
+            pipeline_id=opportunity.pipeline_id,
+            pipeline_stage_id=opportunity.pipeline_stage_id,
+            status=opportunity.status.value,
+        )
+        self._leave("create_opportunity")
+        return created
+
+    async def update_opportunity_status(
+        self,
+        auth: GhlAuth,
+        opportunity_id: str,
+        status: OpportunityStatus,
+        *,
+        lost_reason_id: str | None = None,
+    ) -> None:
+        self._enter("update_opportunity_status", opportunity_id=opportunity_id, status=status)
+        if opportunity_id not in self.opportunities:
+            raise NotFoundError("opportunity", opportunity_id)
+        self.edit_opportunity(opportunity_id, status=status.value)
+        self._leave("update_opportunity_status")
+
+    async def list_pipelines(self, auth: GhlAuth) -> list[GhlPipeline]:
+        self._enter("list_pipelines")
+        return list(self.pipelines)
 
 
 def _written(fields: ContactFields) -> dict[str, object]:

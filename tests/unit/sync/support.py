@@ -13,6 +13,7 @@ from application.ghl import GhlApi, GhlAppointment, GhlAuth, GhlContact, Priorit
 from application.inbox import EventKind, HandlerOutcome, InboundEvent
 from application.integration_auth import ghl_auth
 from application.lead_sync import LeadSync
+from application.opportunity_sync import OpportunitySync
 from application.ports import AssignedUser, SecretBinding
 from application.sync import ConflictRecord, LocalChange, SyncRun
 from application.use_cases.cancel_booking import CancelBooking
@@ -20,6 +21,7 @@ from application.use_cases.create_booking import CreateBooking
 from application.use_cases.create_lead import CreateLead
 from application.use_cases.handle_appointment import HandleAppointmentEvent
 from application.use_cases.handle_contact import HandleContactEvent
+from application.use_cases.handle_opportunity import HandleOpportunityEvent
 from application.use_cases.push_changes import PushPendingChanges
 from application.use_cases.sync_integration import (
     SyncIntegration,
@@ -58,6 +60,7 @@ class Sync:
     integration: Integration
     leads: LeadSync
     bookings: BookingSync
+    opportunities: OpportunitySync
     push: PushPendingChanges
     sync: SyncIntegration
     create_lead: CreateLead
@@ -66,11 +69,18 @@ class Sync:
     cancel_booking: CancelBooking
     contacts: HandleContactEvent
     appointments: HandleAppointmentEvent
+    opportunity_events: HandleOpportunityEvent
     sleeps: list[float] = field(default_factory=list)
 
     async def deliver(self, kind: EventKind, payload: dict[str, Any]) -> HandlerOutcome:
         """Run a webhook's handler as the inbox worker does."""
-        handler: Any = self.contacts if kind.value.startswith("contact.") else self.appointments
+        handler: Any = (
+            self.contacts
+            if kind.value.startswith("contact.")
+            else self.opportunity_events
+            if kind.value.startswith("opportunity.")
+            else self.appointments
+        )
         event = InboundEvent(
             delivery_id=f"d-{len(self.uow.outbox)}-{self.clock.now().timestamp()}",
             integration_id=self.integration.id,
@@ -148,12 +158,14 @@ async def make_sync(*, calendar: bool = True) -> Sync:
         clock=clock,
     )
     bookings = BookingSync(ids=ids, clock=clock)
+    opportunities = OpportunitySync(ids=ids, clock=clock)
     push = PushPendingChanges(
         uow=uow,
         ghl=api,
         cipher=cipher,
         leads=leads,
         bookings=bookings,
+        opportunities=opportunities,
         leases=leases,
         ids=ids,
         clock=clock,
@@ -170,11 +182,12 @@ async def make_sync(*, calendar: bool = True) -> Sync:
         cipher=cipher,
         leads=leads,
         bookings=bookings,
+        opportunities=opportunities,
         push=push,
         leases=leases,
         ids=ids,
         clock=clock,
-        policy=SyncPolicy(page_size=2),
+        policy=SyncPolicy(page_size=2, opportunity_page_size=2),
         sleep=sleep,
     )
     return Sync(
@@ -185,6 +198,7 @@ async def make_sync(*, calendar: bool = True) -> Sync:
         integration=integration,
         leads=leads,
         bookings=bookings,
+        opportunities=opportunities,
         push=push,
         sync=sync,
         create_lead=CreateLead(uow=uow, leads=leads, ids=ids, clock=clock),
@@ -193,6 +207,9 @@ async def make_sync(*, calendar: bool = True) -> Sync:
         cancel_booking=CancelBooking(uow=uow, ids=ids, clock=clock),
         contacts=HandleContactEvent(leads=leads),
         appointments=HandleAppointmentEvent(ids=ids, clock=clock),
+        opportunity_events=HandleOpportunityEvent(
+            leads=leads, opportunities=opportunities, ghl=api, cipher=cipher
+        ),
         sleeps=sleeps,
     )
 

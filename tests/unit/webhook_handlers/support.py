@@ -11,6 +11,7 @@ from adapters.ghl.location_settings import CachedGhlLocationSettings
 from application.ghl import GhlApi
 from application.inbox import EventKind, HandlerOutcome, InboundEvent
 from application.lead_sync import LeadSync
+from application.opportunity_sync import OpportunitySync
 from application.ports import AssignedUser, SecretBinding
 from application.use_cases.handle_app_lifecycle import HandleAppLifecycleEvent
 from application.use_cases.handle_appointment import HandleAppointmentEvent
@@ -170,7 +171,9 @@ async def make_app(*, with_bot: bool = True) -> App:
         contacts=HandleContactEvent(leads=leads),
         messages=HandleMessageEvent(bot=sales_bot if with_bot else None, ids=ids, clock=clock),
         appointments=HandleAppointmentEvent(ids=ids, clock=clock),
-        opportunities=HandleOpportunityEvent(leads=leads, ghl=api, cipher=cipher, clock=clock),
+        opportunities=HandleOpportunityEvent(
+            leads=leads, opportunities=OpportunitySync(ids=ids, clock=clock), ghl=api, cipher=cipher
+        ),
         lifecycle=HandleAppLifecycleEvent(clock=clock),
         send_replies=SendPendingReplies(uow=uow, ghl=api, cipher=cipher, clock=clock),
     )

@@ -34,15 +34,18 @@ async def test_ghls_two_events_for_one_status_change_apply_it_once(app: App) -> 
     assert (changed.previous_status, changed.status) == ("open", "won")
 
 
-async def test_the_documented_example_keeps_an_open_lead_open_and_records_nothing(
+async def test_the_documented_example_keeps_an_open_lead_open_and_links_its_opportunity(
     app: App,
 ) -> None:
     await with_lead(app)
+    example = opportunity("OpportunityStatusUpdate")
 
-    outcome = await app.deliver(CHANGED, opportunity("OpportunityStatusUpdate"))
+    outcome = await app.deliver(CHANGED, example)
+    again = await app.deliver(CHANGED, example)
 
-    assert outcome is HandlerOutcome.IGNORED
+    assert (outcome, again) == (HandlerOutcome.APPLIED, HandlerOutcome.IGNORED)
     assert app.events(LeadStatusChanged) == []
+    assert (app.leads[0].status, app.leads[0].opportunity_id) == (LeadStatus.OPEN, example["id"])
 
 
 async def test_each_real_change_is_applied(app: App) -> None:

@@ -1,0 +1,28 @@
+"""Leads follow one provider opportunity: its id, kept to push the lead's status to it.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-16 12:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("leads") as batch:
+        batch.add_column(sa.Column("opportunity_id", sa.String(128), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("leads") as batch:
+        batch.drop_column("opportunity_id")
