@@ -570,6 +570,13 @@ class TokenStore(Protocol):
         ...
 
 
+def connects_through_the_app(integration: Integration) -> bool:
+    """Whether the integration reaches GHL through the Marketplace app's OAuth tokens, which the
+    app's install and uninstall grant and revoke; a private-integration token (``apiKey``)
+    outlives them."""
+    return "apiKey" not in integration.secrets
+
+
 # --- rate limiting ---------------------------------------------------------------------------
 
 

@@ -32,6 +32,8 @@ GHL_TEMPLATES = frozenset({"gohighlevel", "gohighlevel_oauth"})
 """The templates whose integrations GHL signs deliveries for: a private-integration token's and
 the Marketplace app's."""
 LOCATION_ACCOUNT_KIND = "ghl.location"
+PLATFORM_SENDER = "ghl"
+"""The sender of deliveries that name no location (PlatformDelivery.sender)."""
 WEBHOOK_SECRET_FIELD = "webhookSecret"  # noqa: S105 - a field name, not a secret
 SCHEME_SETTING = "webhookSignatureScheme"
 """Optional config field naming the one scheme family an integration accepts (see
@@ -375,6 +377,34 @@ class NewDelivery:
     read again exactly), since `payload` may hold large integers as floats (`parse_payload`)."""
 
 
+@dataclass(slots=True, kw_only=True)  # not frozen: see NewDelivery
+class PlatformDelivery:
+    """A verified delivery that names no account an integration could own: a GHL agency's app
+    install or uninstall, a location created, GHL's test payload."""
+
+    id: str
+    sender: str
+    """Who sent it (``ghl``): delivery ids are unique per sender."""
+    delivery_id: str
+    event_type: str
+    kind: EventKind
+    signature_scheme: SignatureScheme
+    payload: dict[str, Any] = field(repr=False)
+    received_at: datetime
+
+
+class PlatformDeliveries(Protocol):
+    """Deliveries of the platform rather than of an integration, kept (and recorded as ignored
+    until a flow needs them, such as the Marketplace app's agency installs) so that none is
+    answered 404 and lost."""
+
+    async def record(self, delivery: PlatformDelivery) -> bool:
+        """Durably store the delivery unless one with the same (sender, delivery id) is stored;
+        returns whether it was new. Raises StorageUnavailableError when the database cannot
+        take it."""
+        ...
+
+
 class InboxWriter(Protocol):
     """The ingest path's one write. Kept to one method, so that batching concurrent deliveries
     into one statement and one commit (group commit) can be added behind it."""
@@ -600,7 +630,9 @@ class ReceiveWebhookResult:
 
 
 class ReceiveWebhook:
-    """Rules: the body is a JSON object; its ``locationId`` names an account that at least one
+    """Rules: the body is a JSON object; one that names no ``locationId`` is the platform's
+    (an agency's install, a location created, a test payload): signed by GHL, it is kept once
+    per delivery id (PlatformDeliveries); else its location is an account that at least one
     integration has proven it owns (else not found); the delivery goes to every owner whose
     accepted signature schemes (`accepted_schemes`) verify it over the raw bytes, and to none
     other (when none does, the first owner's verdict is the answer); a signed send time outside
@@ -615,6 +647,7 @@ class ReceiveWebhook:
         targets: WebhookTargets,
         verifier: SignatureVerifier,
         inbox: InboxWriter,
+        platform: PlatformDeliveries,
         cipher: Cipher,
         ids: IdGenerator,
         clock: Clock,
@@ -623,6 +656,7 @@ class ReceiveWebhook:
         self._targets = targets
         self._verifier = verifier
         self._inbox = inbox
+        self._platform = platform
         self._cipher = cipher
         self._ids = ids
         self._clock = clock
@@ -640,13 +674,11 @@ class ReceiveWebhook:
             )
         payload = parse_payload(cmd.body)
         location_id = location_of(payload)
-        owners = (
-            ()
-            if location_id is None
-            else await self._targets.find_owners(location_account(location_id))
-        )
+        if location_id is None:
+            return await self._receive_for_platform(cmd, payload)
+        owners = await self._targets.find_owners(location_account(location_id))
         if not owners:
-            raise _unknown_location(location_id)
+            raise NotFoundError("location", location_id)
 
         verified_for: list[tuple[WebhookTarget, VerifiedSignature]] = []
         refusal: WebhookSignatureInvalidError | None = None
@@ -660,11 +692,7 @@ class ReceiveWebhook:
             raise refusal
         now = self._clock.now()
         signed = verified_for[0][1]
-        sent_at = signed.sent_at or sent_at_of(payload)
-        if sent_at is not None and abs(now - sent_at) > self._tolerance:
-            raise WebhookSignatureInvalidError(
-                "the signed timestamp is outside the accepted window (a replay?)"
-            )
+        self._check_sent_at(signed.sent_at or sent_at_of(payload), now)
 
         event_type, kind = classify(cmd.route_event, payload)
         delivery_id = delivery_id_of(payload, cmd.body, standard_webhook_id=signed.message_id)
@@ -694,6 +722,42 @@ class ReceiveWebhook:
             duplicate=not new,
             integration_ids=tuple(d.integration_id for d, _ in accepted),
         )
+
+    async def _receive_for_platform(
+        self, cmd: ReceiveWebhookCommand, payload: dict[str, Any]
+    ) -> ReceiveWebhookResult:
+        """A delivery naming no location: only GHL's own signatures can vouch for it."""
+        verified = self._verifier.verify(
+            body=cmd.body, headers=cmd.headers, schemes=GHL_SCHEMES, secret=None
+        )
+        now = self._clock.now()
+        self._check_sent_at(verified.sent_at or sent_at_of(payload), now)
+        event_type, kind = classify(cmd.route_event, payload)
+        delivery = PlatformDelivery(
+            id=self._ids.new_id(),
+            sender=PLATFORM_SENDER,
+            delivery_id=delivery_id_of(payload, cmd.body),
+            event_type=event_type,
+            kind=kind,
+            signature_scheme=verified.scheme,
+            payload=payload,
+            received_at=now,
+        )
+        new = await self._platform.record(delivery)
+        return ReceiveWebhookResult(
+            id=delivery.id,
+            delivery_id=delivery.delivery_id,
+            integration_id="",
+            event_type=event_type,
+            kind=kind,
+            duplicate=not new,
+        )
+
+    def _check_sent_at(self, sent_at: datetime | None, now: datetime) -> None:
+        if sent_at is not None and abs(now - sent_at) > self._tolerance:
+            raise WebhookSignatureInvalidError(
+                "the signed timestamp is outside the accepted window (a replay?)"
+            )
 
     async def _verify(self, target: WebhookTarget, cmd: ReceiveWebhookCommand) -> VerifiedSignature:
         schemes = accepted_schemes(target, routed=cmd.route_event is not None)
@@ -748,11 +812,3 @@ class ReceiveWebhook:
         except SecretUnreadableError:
             # Shredded or tampered: schemes that need the secret cannot verify anything.
             return None
-
-
-def _unknown_location(location_id: str | None) -> NotFoundError:
-    error = NotFoundError("location", location_id or "")
-    if location_id is None:
-        error.message = "the payload names no locationId"
-        error.args = (error.message,)
-    return error

@@ -27,7 +27,11 @@ from adapters.persistence.engine import (
     create_session_factory,
 )
 from adapters.persistence.event_feed import PollingOutboxFeed
-from adapters.persistence.inbox import SqlAlchemyInboxWriter, SqlAlchemyWebhookTargets
+from adapters.persistence.inbox import (
+    SqlAlchemyInboxWriter,
+    SqlAlchemyPlatformDeliveries,
+    SqlAlchemyWebhookTargets,
+)
 from adapters.persistence.integration_reads import SqlAlchemyIntegrationReads
 from adapters.persistence.oauth_tokens import SqlAlchemyTokenStore
 from adapters.persistence.observability import (
@@ -86,7 +90,13 @@ from application.use_cases.update_integration import UpdateIntegration
 from application.use_cases.update_lead import UpdateLead
 from application.use_cases.update_template import UpdateTemplate
 from application.use_cases.webhook_deliveries import ListWebhookDeliveries, ReplayWebhookDelivery
-from application.webhooks import InboxWriter, ReceiveWebhook, SignatureVerifier, WebhookTargets
+from application.webhooks import (
+    InboxWriter,
+    PlatformDeliveries,
+    ReceiveWebhook,
+    SignatureVerifier,
+    WebhookTargets,
+)
 from domain.values import SecretStr
 from entrypoints.auth import JwtAuthenticator
 from entrypoints.config import Settings
@@ -166,6 +176,7 @@ def _receive_webhook(
     targets: WebhookTargets,
     verifier: SignatureVerifier,
     inbox: InboxWriter,
+    platform: PlatformDeliveries,
     cipher: Cipher,
     ids: IdGenerator,
     clock: Clock,
@@ -175,6 +186,7 @@ def _receive_webhook(
         targets=targets,
         verifier=verifier,
         inbox=inbox,
+        platform=platform,
         cipher=cipher,
         ids=ids,
         clock=clock,
@@ -340,6 +352,7 @@ class Container(containers.DeclarativeContainer):
         targets=webhook_targets,
         verifier=webhook_verifier,
         inbox=inbox_writer,
+        platform=providers.Singleton(SqlAlchemyPlatformDeliveries, engine),
         cipher=cipher,
         ids=ids,
         clock=clock,

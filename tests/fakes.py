@@ -45,6 +45,7 @@ from application.webhooks import (
     DeliveryFilter,
     DeliveryStatus,
     NewDelivery,
+    PlatformDelivery,
     SignatureScheme,
     WebhookDelivery,
     WebhookDeliveryView,
@@ -491,6 +492,20 @@ class InMemoryInboxWriter:
             last_error=delivery.last_error,
             processed_at=delivery.received_at if settled else None,
         )
+        return True
+
+
+class InMemoryPlatformDeliveries:
+    """PlatformDeliveries in a list, once per (sender, delivery id)."""
+
+    def __init__(self) -> None:
+        self.recorded: list[PlatformDelivery] = []
+
+    async def record(self, delivery: PlatformDelivery) -> bool:
+        key = (delivery.sender, delivery.delivery_id)
+        if any((d.sender, d.delivery_id) == key for d in self.recorded):
+            return False
+        self.recorded.append(copy.deepcopy(delivery))
         return True
 
 

@@ -29,11 +29,16 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as cast_
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from adapters.persistence.errors import translated
-from adapters.persistence.models import INTEGRATION_ACCOUNTS, INTEGRATIONS, WEBHOOK_DELIVERIES
+from adapters.persistence.models import (
+    INTEGRATION_ACCOUNTS,
+    INTEGRATIONS,
+    PLATFORM_DELIVERIES,
+    WEBHOOK_DELIVERIES,
+)
 from adapters.persistence.repositories import SeenAggregates
 from application.inbox import EventKind
 from application.ports import Page, PageRequest
@@ -45,6 +50,7 @@ from application.webhooks import (
     DeliveryFilter,
     DeliveryStatus,
     NewDelivery,
+    PlatformDelivery,
     SignatureScheme,
     WebhookDelivery,
     WebhookDeliveryView,
@@ -230,6 +236,39 @@ class SqlAlchemyInboxWriter:
         async with self._engine.begin() as connection:
             result = await connection.execute(_SQLITE_BATCH_INSERT, [_row(d) for d in deliveries])
             return {row[0] for row in result}
+
+
+class SqlAlchemyPlatformDeliveries:
+    """PlatformDeliveries: one INSERT … ON CONFLICT DO NOTHING per delivery, committed at once
+    (they are rare: an agency's installs, a location created)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert = (
+            dialect.insert(PLATFORM_DELIVERIES)
+            .on_conflict_do_nothing(index_elements=["sender", "delivery_id"])
+            .returning(PLATFORM_DELIVERIES.c.id)
+        )
+
+    @translated
+    async def record(self, delivery: PlatformDelivery) -> bool:
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                self._insert,
+                {
+                    "id": delivery.id,
+                    "sender": delivery.sender,
+                    "delivery_id": delivery.delivery_id,
+                    "event_type": delivery.event_type,
+                    "kind": delivery.kind.value,
+                    "status": DeliveryStatus.IGNORED.value,
+                    "signature_scheme": delivery.signature_scheme.value,
+                    "payload": delivery.payload,
+                    "received_at": delivery.received_at,
+                },
+            )
+            return result.first() is not None
 
 
 def _rows_document(deliveries: Sequence[NewDelivery]) -> str:

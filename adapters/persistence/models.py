@@ -233,6 +233,27 @@ class WebhookDeliveryRow(Base):
 WEBHOOK_DELIVERIES = cast("Table", WebhookDeliveryRow.__table__)
 
 
+class PlatformDeliveryRow(Base):
+    """Verified deliveries that name no account an integration could own (application.webhooks.
+    PlatformDelivery), once per (sender, sender's delivery id); recorded as ignored."""
+
+    __tablename__ = "platform_deliveries"
+    __table_args__ = (UniqueConstraint("sender", "delivery_id"), Index(None, "received_at"))
+
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(32))
+    delivery_id: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    signature_scheme: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+
+
+PLATFORM_DELIVERIES = cast("Table", PlatformDeliveryRow.__table__)
+
+
 class LeadRow(Base):
     """A synced GHL contact (domain.lead.Lead)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from application.ghl import connects_through_the_app
 from application.inbox import EventKind, HandlerOutcome, InboundEvent
 from application.ports import Clock, UnitOfWork
 from domain.integration import IntegrationStatus
@@ -12,14 +13,16 @@ class HandleAppLifecycleEvent:
     disconnected integration that its admin has left switched on returns it to pending, to be
     tested again (DESIGN's status machine: only a successful test makes an integration active,
     and disconnected → pending is the way back). An INSTALL never overrides the admin's off
-    switch, and changes nothing for an integration that is not disconnected."""
+    switch, and changes nothing for an integration that is not disconnected. Only integrations
+    that connect through the app are concerned: uninstalling it revokes the app's tokens, not a
+    private-integration token."""
 
     def __init__(self, *, clock: Clock) -> None:
         self._clock = clock
 
     async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
         integration = await uow.integrations.get(event.integration_id)
-        if integration is None:
+        if integration is None or not connects_through_the_app(integration):
             return HandlerOutcome.IGNORED
         disconnected = integration.status is IntegrationStatus.DISCONNECTED
         now = self._clock.now()

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.crypto.signatures import SIGNATURE_HEADERS
-from adapters.persistence.models import WEBHOOK_DELIVERIES
+from adapters.persistence.models import PLATFORM_DELIVERIES, WEBHOOK_DELIVERIES
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from application.inbox import EventKind, HandlerOutcome, InboundEvent
 from application.ports import UnitOfWork
@@ -135,9 +135,13 @@ def sign(signer: Signer, signing: str, body: bytes) -> dict[str, str]:
 
 
 async def stored(engine: AsyncEngine) -> int:
+    """Deliveries kept: the integrations' inbox and the platform's (those naming no location)."""
     async with engine.connect() as connection:
-        query = select(func.count()).select_from(WEBHOOK_DELIVERIES)
-        return int((await connection.execute(query)).scalar_one())
+        total = 0
+        for table in (WEBHOOK_DELIVERIES, PLATFORM_DELIVERIES):
+            query = select(func.count()).select_from(table)
+            total += int((await connection.execute(query)).scalar_one())
+        return total
 
 
 async def fuzz(

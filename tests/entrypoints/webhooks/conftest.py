@@ -43,6 +43,7 @@ from tests.fakes import (
     FakeUnitOfWorkFactory,
     FixedClock,
     InMemoryInboxWriter,
+    InMemoryPlatformDeliveries,
     InMemoryWebhookTargets,
     SequentialIds,
 )
@@ -133,6 +134,7 @@ def make_receiver(inbox: Inbox, signer: Signer) -> ReceiveWebhook:
         targets=InMemoryWebhookTargets(inbox.uow),
         verifier=signer.verifier(),
         inbox=inbox.writer,
+        platform=InMemoryPlatformDeliveries(),
         cipher=inbox.cipher,
         ids=inbox.ids,
         clock=inbox.clock,

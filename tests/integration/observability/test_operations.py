@@ -18,7 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine
-from adapters.persistence.inbox import SqlAlchemyInboxWriter, SqlAlchemyWebhookTargets
+from adapters.persistence.inbox import (
+    SqlAlchemyInboxWriter,
+    SqlAlchemyPlatformDeliveries,
+    SqlAlchemyWebhookTargets,
+)
 from adapters.persistence.observability import SqlAlchemyDatabaseProbe, SqlAlchemyInboxStats
 from application.webhooks import ReceiveWebhook
 from entrypoints.webhooks.app import create_webhook_app
@@ -47,6 +51,7 @@ def operations_app(engine: AsyncEngine, pool: Any, readiness: Readiness) -> web.
         targets=targets,
         verifier=WebhookSignatureVerifier.from_files(),
         inbox=SqlAlchemyInboxWriter(engine, pool),
+        platform=SqlAlchemyPlatformDeliveries(engine),
         cipher=FakeCipher(),
         ids=Uuid7Generator(),
         clock=clock,

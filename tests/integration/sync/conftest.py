@@ -20,7 +20,11 @@ from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine, create_session_factory
-from adapters.persistence.inbox import SqlAlchemyInboxWriter, SqlAlchemyWebhookTargets
+from adapters.persistence.inbox import (
+    SqlAlchemyInboxWriter,
+    SqlAlchemyPlatformDeliveries,
+    SqlAlchemyWebhookTargets,
+)
 from adapters.persistence.sync import SqlAlchemySyncLeases
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.ratelimit import TokenBucketRateLimiter
@@ -98,6 +102,7 @@ async def webhook_server(
             targets=SqlAlchemyWebhookTargets(engine, cache_seconds=0),
             verifier=WebhookSignatureVerifier(ghl_ed25519_key=signing_key.public_key()),
             inbox=SqlAlchemyInboxWriter(engine, writer_pool),
+            platform=SqlAlchemyPlatformDeliveries(engine),
             cipher=FakeCipher(),
             ids=Uuid7Generator(),
             clock=SystemClock(),  # the fake stamps its webhooks with the real time

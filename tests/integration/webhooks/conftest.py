@@ -17,7 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine, create_session_factory
-from adapters.persistence.inbox import SqlAlchemyInboxWriter, SqlAlchemyWebhookTargets
+from adapters.persistence.inbox import (
+    SqlAlchemyInboxWriter,
+    SqlAlchemyPlatformDeliveries,
+    SqlAlchemyWebhookTargets,
+)
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from application.inbox import EventKind
 from application.ports import SecretBinding
@@ -159,6 +163,7 @@ def make_receiver(
         targets=SqlAlchemyWebhookTargets(engine, cache_seconds=0),
         verifier=signer.verifier(),
         inbox=SqlAlchemyInboxWriter(engine, pool),
+        platform=SqlAlchemyPlatformDeliveries(engine),
         cipher=cipher,
         ids=Uuid7Generator(),
         clock=clock,

@@ -8,16 +8,18 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from pytest_aiohttp import AiohttpClient
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence import engine as engine_module
 from adapters.persistence.engine import create_engine
+from adapters.persistence.models import PLATFORM_DELIVERIES
 from application.inbox import EventKind
 from entrypoints.webhooks.app import create_webhook_app
 from tests.fakes import FakeCipher, FixedClock
@@ -31,15 +33,16 @@ from tests.integration.webhooks.support import (
 )
 from tests.support.databases import opened_driver_pool
 
-NOT_FOUND = 404
+PLATFORM = "platform"
 
 # What each documented example becomes when GHL posts it to the marketplace endpoint: its kind,
-# or 404 when it names no location (agency-level events: no integration can be found for them).
-MARKETPLACE: dict[str, EventKind | int] = {
-    "webhook-AppInstall-agency.json": NOT_FOUND,
+# or a delivery of the platform when it names no location (agency-level events: no integration
+# can own them), kept apart from the integrations' inbox.
+MARKETPLACE: dict[str, EventKind | str] = {
+    "webhook-AppInstall-agency.json": PLATFORM,
     "webhook-AppInstall-location-whitelabel.json": EventKind.APP_INSTALLED,
     "webhook-AppInstall-location.json": EventKind.APP_INSTALLED,
-    "webhook-AppUninstall-agency.json": NOT_FOUND,
+    "webhook-AppUninstall-agency.json": PLATFORM,
     "webhook-AppUninstall-location.json": EventKind.APP_UNINSTALLED,
     "webhook-AppointmentCreate.json": EventKind.APPOINTMENT_CREATED,
     # Doc bug: the Update and Delete examples say "type": "AppointmentCreate", and are byte for
@@ -57,7 +60,7 @@ MARKETPLACE: dict[str, EventKind | int] = {
     "webhook-InboundMessage-email.json": EventKind.MESSAGE_INBOUND,
     "webhook-InboundMessage-voicemail.json": EventKind.MESSAGE_INBOUND,
     "webhook-InboundMessage.json": EventKind.MESSAGE_INBOUND,
-    "webhook-LocationCreate.json": NOT_FOUND,
+    "webhook-LocationCreate.json": PLATFORM,
     "webhook-NoteCreate.json": EventKind.UNHANDLED,
     "webhook-OpportunityAssignedToUpdate.json": EventKind.UNHANDLED,
     "webhook-OpportunityCreate.json": EventKind.UNHANDLED,
@@ -76,7 +79,7 @@ MARKETPLACE: dict[str, EventKind | int] = {
     "webhook-ProviderOutboundMessage-SMS.json": EventKind.UNHANDLED,
     "webhook-TaskCreate.json": EventKind.UNHANDLED,
     # The guide's test body nests its fields under "data", with no locationId in them.
-    "webhook-test-payload-WebhookIntegrationGuide.json": NOT_FOUND,
+    "webhook-test-payload-WebhookIntegrationGuide.json": PLATFORM,
 }
 NOT_PAYLOADS = {"webhook-delivery-policy.json"}
 
@@ -109,6 +112,9 @@ async def post_reference(
     location = json.loads(body).get("locationId")
     if location is not None:
         await integrations.add(location)
+    sent_at = json.loads(body).get("timestamp")
+    if isinstance(sent_at, str):  # received as it was sent, not as a replay a year later
+        integrations.clock.current = datetime.fromisoformat(sent_at)
     url = "/webhooks/ghl" if route is None else f"/webhooks/ghl/{route}"
     response = await client.post(url, data=body, headers=signer.ghl(body))
     return response.status, await response.json()
@@ -123,10 +129,18 @@ async def test_each_documented_example_is_stored_with_its_kind(
     status, answer = await post_reference(client, signer, integrations, name, None)
 
     rows = await stored_deliveries(engine)
-    if expected == NOT_FOUND:
-        assert status == 404
-        assert answer["error"]["status"] == "NOT_FOUND"  # type: ignore[index]
+    if expected == PLATFORM:
+        assert status == 200, answer
         assert rows == []
+        async with engine.connect() as connection:
+            [kept] = (await connection.execute(select(PLATFORM_DELIVERIES))).all()
+        assert kept.event_type == json.loads(reference_payload(name))["type"]
+        assert (kept.status, kept.signature_scheme) == ("ignored", "ghl-ed25519")
+        assert kept.delivery_id == answer["deliveryId"]
+        again, _ = await post_reference(client, signer, integrations, name, None)
+        assert again == 200  # a retry is acknowledged, and kept once
+        async with engine.connect() as connection:
+            assert len((await connection.execute(select(PLATFORM_DELIVERIES))).all()) == 1
         return
     assert status == 200, answer
     [row] = rows

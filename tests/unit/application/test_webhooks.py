@@ -43,6 +43,7 @@ from tests.fakes import (
     FakeUnitOfWorkFactory,
     FixedClock,
     InMemoryInboxWriter,
+    InMemoryPlatformDeliveries,
     InMemoryWebhookTargets,
     SequentialIds,
 )
@@ -275,6 +276,7 @@ class Receiver:
     inbox: InMemoryInboxWriter
     cipher: FakeCipher
     use_case: ReceiveWebhook
+    platform: InMemoryPlatformDeliveries
 
     async def add_integration(
         self,
@@ -326,16 +328,18 @@ def receiver() -> Receiver:
     clock = FixedClock()
     verifier = FakeVerifier()
     inbox = InMemoryInboxWriter(uow)
+    platform = InMemoryPlatformDeliveries()
     cipher = FakeCipher()
     use_case = ReceiveWebhook(
         targets=InMemoryWebhookTargets(uow),
         verifier=verifier,
         inbox=inbox,
+        platform=platform,
         cipher=cipher,
         ids=SequentialIds("wd"),
         clock=clock,
     )
-    return Receiver(uow, clock, verifier, inbox, cipher, use_case)
+    return Receiver(uow, clock, verifier, inbox, cipher, use_case, platform)
 
 
 async def test_a_verified_delivery_is_stored_pending_with_its_kind(receiver: Receiver) -> None:
@@ -378,9 +382,37 @@ async def test_a_location_nobody_configured_is_not_found(receiver: Receiver) -> 
     assert receiver.uow.store.deliveries == {}
 
 
-async def test_a_payload_without_a_location_is_not_found(receiver: Receiver) -> None:
-    with pytest.raises(NotFoundError, match="names no locationId"):
-        await receiver.receive({"type": "INSTALL", "companyId": "c-1"})
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "INSTALL", "appId": "app-1", "companyId": "c-1", "webhookId": "w-1"},
+        {"type": "UNINSTALL", "appId": "app-1", "companyId": "c-1", "webhookId": "w-1"},
+        {"type": "LocationCreate", "id": "loc-new", "companyId": "c-1", "webhookId": "w-1"},
+        {"type": "ContactCreate", "webhookId": "w-1", "data": {"firstName": "John"}},
+    ],
+    ids=["agency install", "agency uninstall", "location created", "ghl's test payload"],
+)
+async def test_a_signed_payload_naming_no_location_is_kept_for_the_platform_once(
+    receiver: Receiver, payload: dict[str, Any]
+) -> None:
+    first = await receiver.receive(payload)
+    again = await receiver.receive(payload)
+
+    assert (first.duplicate, again.duplicate) == (False, True)
+    [recorded] = receiver.platform.recorded
+    assert (recorded.sender, recorded.delivery_id) == ("ghl", "w-1")
+    assert recorded.event_type == payload["type"]
+    assert receiver.uow.store.deliveries == {}
+    # Only GHL's own keys can vouch for it: no integration's secret is involved.
+    assert {calls for calls in receiver.verifier.calls} == {(GHL_SCHEMES, None)}
+
+
+async def test_an_unsigned_payload_naming_no_location_is_refused_and_kept_nowhere(
+    receiver: Receiver,
+) -> None:
+    with pytest.raises(WebhookSignatureInvalidError):
+        await receiver.receive({"type": "INSTALL", "companyId": "c-1"}, signed=False)
+    assert receiver.platform.recorded == []
 
 
 async def test_the_location_may_sit_inside_a_data_envelope(receiver: Receiver) -> None:
@@ -536,6 +568,7 @@ async def test_the_tolerance_is_configurable(receiver: Receiver) -> None:
         targets=InMemoryWebhookTargets(receiver.uow),
         verifier=receiver.verifier,
         inbox=receiver.inbox,
+        platform=receiver.platform,
         cipher=receiver.cipher,
         ids=SequentialIds("x"),
         clock=receiver.clock,
@@ -700,6 +733,7 @@ async def test_a_secret_is_decrypted_once_per_target_handed_out(receiver: Receiv
         targets=targets,
         verifier=receiver.verifier,
         inbox=receiver.inbox,
+        platform=receiver.platform,
         cipher=cipher,
         ids=SequentialIds("wd"),
         clock=receiver.clock,

@@ -122,7 +122,9 @@ class App:
         return [e for e in self.uow.outbox if not types or isinstance(e, types)]
 
 
-async def make_app(*, with_bot: bool = True) -> App:
+async def make_app(*, with_bot: bool = True, through_the_app: bool = False) -> App:
+    """`through_the_app`: the integration connects with the Marketplace app's OAuth client
+    rather than a private-integration token."""
     uow = FakeUnitOfWorkFactory()
     clock = FixedClock(datetime(2026, 1, 1, 12, tzinfo=UTC))
     ids = SequentialIds()
@@ -141,9 +143,15 @@ async def make_app(*, with_bot: bool = True) -> App:
         config={"locationId": "loc-1"},
         now=clock.now(),
     )
-    integration.secrets["apiKey"] = await cipher.encrypt(
-        SecretBinding(SUB_ACCOUNT, integration.id, "apiKey"), SecretStr("pit-test-token")
+    credentials = (
+        {"clientId": "app-client", "clientSecret": "app-secret"}
+        if through_the_app
+        else {"apiKey": "pit-test-token"}
     )
+    for name, value in credentials.items():
+        integration.secrets[name] = await cipher.encrypt(
+            SecretBinding(SUB_ACCOUNT, integration.id, name), SecretStr(value)
+        )
     integration.activate(now=clock.now())
     async with uow() as setup:
         await setup.templates.add(template)

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import pytest
+
 from application.inbox import EventKind, HandlerOutcome
 from domain.events import IntegrationDisconnected, IntegrationReset
 from domain.integration import Integration, IntegrationStatus
-from tests.unit.webhook_handlers.support import App, reference_payload
+from tests.unit.webhook_handlers.support import App, make_app, reference_payload
 
 INSTALLED, UNINSTALLED = EventKind.APP_INSTALLED, EventKind.APP_UNINSTALLED
+
+
+@pytest.fixture
+async def app() -> App:
+    """An integration that connects through the Marketplace app, which these events concern."""
+    return await make_app(through_the_app=True)
+
+
+async def test_the_apps_events_leave_an_integration_with_a_private_token_as_it_is() -> None:
+    app = await make_app()
+
+    uninstalled = await app.deliver(UNINSTALLED, reference_payload("AppUninstall-location"))
+    installed = await app.deliver(INSTALLED, reference_payload("AppInstall-location"))
+
+    assert (uninstalled, installed) == (HandlerOutcome.IGNORED, HandlerOutcome.IGNORED)
+    assert stored(app).status is IntegrationStatus.ACTIVE
+    assert app.events() == []
 
 
 def stored(app: App) -> Integration:

@@ -107,7 +107,12 @@ async def test_a_reply_that_waited_too_long_expires_unsent(app: App) -> None:
 
 async def test_a_reply_of_a_disconnected_integration_is_not_sent(app: App) -> None:
     reply = await queued_reply(app)
-    await app.deliver(EventKind.APP_UNINSTALLED, {"type": "UNINSTALL", "locationId": "loc-1"})
+    async with app.uow() as uow:
+        integration = await uow.integrations.get(app.integration.id)
+        assert integration is not None
+        integration.disconnect(reason="uninstalled", now=app.clock.now())
+        await uow.integrations.update(integration)
+        await uow.commit()
 
     result = await app.send_replies.execute()
 
