@@ -291,8 +291,9 @@ class PushPendingChanges:
                 if holder is None:
                     current.link(contact.id, external_updated_at=contact.date_updated, now=now)
                 else:
-                    # GHL matched a contact another lead already mirrors: that lead is the one.
-                    current.mark_deleted(now=now)
+                    # GHL matched a contact another lead already mirrors: that lead lives on,
+                    # and this one is merged into it (named, so that its callers can follow).
+                    current.merge_into(holder, contact_id=contact.id, now=now)
                     note = f"GoHighLevel matched contact {contact.id}, already lead {holder.id}"
                 await uow.leads.update(current)
             await self._finish(uow, [change.id], now, external_id=contact.id, note=note)
