@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from application.ports import (
     Cipher,
@@ -24,12 +26,17 @@ class ConnectionTester:
     """Runs a provider's connection test outside any transaction, then applies the result to
     the integration's status in a fresh one (retrying if the integration changed meanwhile).
     A successful test makes the integration the owner of the provider accounts it proved (whose
-    webhooks it then receives); refused credentials make it the owner of none."""
+    webhooks it then receives); refused credentials make it the owner of none.
+    A result is not applied over one recorded by a test that began after it: of tests run at
+    the same time (by several callers, or copies of the service), the status follows one."""
 
     uow_factory: UnitOfWorkFactory
     providers: ProviderRegistry
     cipher: Cipher
     clock: Clock
+    _flights: dict[str, asyncio.Future[tuple[Integration, ConnectionTestResult]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     async def test(
         self, integration: Integration, template: IntegrationTemplate | None
@@ -46,23 +53,59 @@ class ConnectionTester:
         )
 
     async def test_and_record(
-        self, integration_id: str
+        self, integration_id: str, *, record_inconclusive: bool = True
     ) -> tuple[Integration, ConnectionTestResult]:
+        """Test the integration and apply the result; one that concludes nothing (the provider
+        rate limits it) leaves the status alone unless `record_inconclusive`."""
+        began_at = self.clock.now()
         async with self.uow_factory() as uow:
             integration = await uow.integrations.get(integration_id)
             if integration is None:
                 raise NotFoundError("integration", integration_id)
             template = await uow.templates.get(integration.template_id)
         result = await self.test(integration, template)
-        return await self.record(integration_id, result), result
+        if not result.conclusive and not record_inconclusive:
+            return integration, result
+        return await self.record(integration_id, result, began_at=began_at), result
 
-    async def record(self, integration_id: str, result: ConnectionTestResult) -> Integration:
+    async def test_now(self, integration_id: str) -> tuple[Integration, ConnectionTestResult]:
+        """`test_and_record` for a caller waiting on the answer: concurrent calls for one
+        integration share one test (the provider is asked once), and a result that concludes
+        nothing leaves the status alone."""
+        flight = self._flights.get(integration_id)
+        if flight is None:
+            flight = asyncio.ensure_future(
+                self.test_and_record(integration_id, record_inconclusive=False)
+            )
+            self._flights[integration_id] = flight
+
+            def landed(done: asyncio.Future[tuple[Integration, ConnectionTestResult]]) -> None:
+                if self._flights.get(integration_id) is done:
+                    del self._flights[integration_id]
+                if not done.cancelled():
+                    done.exception()  # seen here, should every caller have gone
+
+            flight.add_done_callback(landed)
+        # One caller giving up (cancelled) does not cancel the test the others wait for.
+        return await asyncio.shield(flight)
+
+    async def record(
+        self,
+        integration_id: str,
+        result: ConnectionTestResult,
+        *,
+        began_at: datetime | None = None,
+    ) -> Integration:
+        """Apply a test result, unless a test that began after `began_at` (when the test that
+        found it began) was recorded meanwhile."""
         for _ in range(_MAX_ATTEMPTS):
             async with self.uow_factory() as uow:
                 integration = await uow.integrations.get(integration_id)
                 if integration is None:
                     raise NotFoundError("integration", integration_id)
-                if not _status_follows_tests(integration):
+                if not _status_follows_tests(integration) or _newer_test_recorded(
+                    integration, began_at
+                ):
                     return integration
                 now = self.clock.now()
                 if result.success:
@@ -84,6 +127,14 @@ class ConnectionTester:
                     continue
                 return integration
         raise ConcurrencyError("integration kept changing while its test result was recorded")
+
+
+def _newer_test_recorded(integration: Integration, began_at: datetime | None) -> bool:
+    return (
+        began_at is not None
+        and integration.last_tested_at is not None
+        and integration.last_tested_at > began_at
+    )
 
 
 def _status_follows_tests(integration: Integration) -> bool:

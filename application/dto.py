@@ -137,6 +137,7 @@ class LeadView:
     created_at: datetime
     updated_at: datetime
     version: int
+    merged_into_id: str | None = None
 
     @classmethod
     def of(cls, lead: Lead) -> LeadView:
@@ -157,6 +158,7 @@ class LeadView:
             assigned_user_id=lead.assigned_user_id,
             strategy_id=lead.strategy_id,
             deleted=lead.deleted,
+            merged_into_id=lead.merged_into_id,
             external_updated_at=lead.external_updated_at,
             created_at=lead.created_at,
             updated_at=lead.updated_at,

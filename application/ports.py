@@ -439,7 +439,9 @@ class ProviderContext:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionTestResult:
-    """The seed's test result shape: success, message, details; or the error."""
+    """The seed's test result shape: success, message, details; or the error.
+    `retry_after_seconds` is set when the provider would not answer now (it rate limits the
+    integration): such a test concludes nothing about the credentials or the connection."""
 
     success: bool
     message: str
@@ -448,6 +450,11 @@ class ConnectionTestResult:
     latency_ms: float | None = None
     accounts: frozenset[ProviderAccount] = frozenset()
     """On success, the provider accounts the test proved the credentials reach."""
+    retry_after_seconds: float | None = None
+
+    @property
+    def conclusive(self) -> bool:
+        return self.retry_after_seconds is None
 
 
 class IntegrationProvider(Protocol):

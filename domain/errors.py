@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
     SECRET_UNREADABLE = "SECRET_UNREADABLE"  # noqa: S105 - an error code, not a secret
+    CHANGES_PENDING = "CHANGES_PENDING"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,13 @@ class RateLimitExceededError(ProviderError):
     ) -> None:
         super().__init__(message, trace_id=trace_id)
         self.retry_after_seconds = retry_after_seconds
+
+
+class ChangesPendingError(DomainError):
+    """Changes accepted for an integration have not reached its provider yet, so it cannot
+    be deleted without dropping them."""
+
+    code = ErrorCode.CHANGES_PENDING
 
 
 class ProviderNotSupportedError(DomainError):

@@ -135,6 +135,17 @@ class LeadDeleted(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LeadMerged(DomainEvent):
+    """A lead created here turned out, at the provider, to be the contact another lead mirrors
+    (the provider merged them): that lead, `surviving_lead_id`, is the one that lives on."""
+
+    integration_id: str
+    external_id: str
+    """The provider's id of the contact both leads now stand for."""
+    surviving_lead_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LeadStatusChanged(DomainEvent):
     integration_id: str
     external_id: str

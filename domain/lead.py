@@ -9,7 +9,7 @@ from typing import Any
 
 from domain.aggregate import Aggregate
 from domain.errors import FieldViolation, InvalidArgumentError
-from domain.events import LeadCaptured, LeadDeleted, LeadStatusChanged, LeadUpdated
+from domain.events import LeadCaptured, LeadDeleted, LeadMerged, LeadStatusChanged, LeadUpdated
 
 _ID_MAX = 128
 PROVISIONAL_PREFIX = "local:"
@@ -81,6 +81,7 @@ class Lead(Aggregate):
         updated_at: datetime,
         version: int,
         opportunity_id: str | None = None,
+        merged_into_id: str | None = None,
     ) -> None:
         super().__init__()
         self.id = id
@@ -95,6 +96,8 @@ class Lead(Aggregate):
         self.external_updated_at = external_updated_at
         self.status_changed_at = status_changed_at
         self.deleted = deleted
+        self.merged_into_id = merged_into_id
+        """The lead this one was merged into (then it is deleted too); None if it was not."""
         self.created_at = created_at
         self.updated_at = updated_at
         self.version = version
@@ -279,6 +282,24 @@ class Lead(Aggregate):
             )
         )
         return True
+
+    def merge_into(self, survivor: Lead, *, contact_id: str, now: datetime) -> None:
+        """The provider merged the contact of this lead, made here and not at the provider yet,
+        into `contact_id`, which `survivor` mirrors: this lead ends (deleted, never changing
+        again) and names the survivor, which lives on for it."""
+        if self.on_provider or self.deleted:
+            raise InvalidArgumentError("only a live lead waiting for its contact can be merged")
+        if survivor.id == self.id or survivor.integration_id != self.integration_id:
+            raise InvalidArgumentError("a lead merges into another lead of its integration")
+        self.deleted = True
+        self.merged_into_id = survivor.id
+        self.updated_at = now
+        self._record(
+            LeadMerged(
+                **{**self._event_base(now), "external_id": contact_id},
+                surviving_lead_id=survivor.id,
+            )
+        )
 
     def mark_deleted(self, *, now: datetime) -> bool:
         """The contact was deleted at the provider. Returns False if it already was."""

@@ -327,7 +327,6 @@ class Container(containers.DeclarativeContainer):
             tester=tester,
             clock=clock,
         ),
-        delete_integration=providers.Factory(DeleteIntegration, uow=uow, clock=clock),
         test_integration=providers.Factory(TestIntegration, uow=uow, tester=tester),
         deactivate_integration=providers.Factory(DeactivateIntegration, uow=uow, clock=clock),
         reactivate_integration=providers.Factory(
@@ -508,7 +507,13 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         settings=settings,
     )
-    grpc_use_cases.add_kwargs(sync_integration=sync_integration)
+    grpc_use_cases.add_kwargs(
+        sync_integration=sync_integration,
+        # Changes accepted before a delete are pushed before the integration goes.
+        delete_integration=providers.Factory(
+            DeleteIntegration, uow=uow, clock=clock, pending=push_changes
+        ),
+    )
     lead_use_cases.add_kwargs(
         create_lead=providers.Factory(CreateLead, uow=uow, leads=lead_sync, ids=ids, clock=clock),
         update_lead=providers.Factory(UpdateLead, uow=uow, ids=ids, clock=clock),

@@ -406,6 +406,13 @@ class FakeProvider:
         return self.result
 
 
+class NoPendingChanges:
+    """PendingChanges with nothing to push (DeleteIntegration's, where no sync is wired)."""
+
+    async def deliver_now(self, integration_id: str) -> str | None:
+        return None
+
+
 class FakeProviderRegistry:
     def __init__(self, providers: dict[str, IntegrationProvider] | None = None) -> None:
         self.providers = dict(providers or {})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
+from application.call_budget import rate_limit_wait_at_most
 from application.ghl import GhlApi, GhlAuth
 from application.ports import ConnectionTestResult, ProviderContext
 from application.webhooks import location_account
@@ -17,10 +19,16 @@ from domain.errors import (
     RateLimitExceededError,
 )
 
+_TEST_RATE_LIMIT_WAIT = 1.0
+"""How long a connection test waits for a rate-limit slot: a person waits on its answer, and a
+throttled test concludes nothing anyway."""
+
 
 class GhlProvider:
     """Tests a connection by reading the integration's location, the cheapest call that proves
-    both the token and its access to that location (API-NOTES §3.2)."""
+    both the token and its access to that location (API-NOTES §3.2). While GHL rate limits the
+    integration, the test does not queue for long: it answers at once that it could not
+    conclude, and when to try again."""
 
     def __init__(self, client: GhlApi) -> None:
         self._client = client
@@ -39,7 +47,8 @@ class GhlProvider:
 
         try:
             auth = GhlAuth.from_context(ctx)
-            location = await self._client.get_location(auth)
+            with rate_limit_wait_at_most(_TEST_RATE_LIMIT_WAIT):
+                location = await self._client.get_location(auth)
         except ConfigSchemaInvalidError as err:
             return failed(ErrorCode.CONFIG_SCHEMA_INVALID, err.message, None)
         except InvalidCredentialsError as err:
@@ -49,8 +58,13 @@ class GhlProvider:
                 err.trace_id,
             )
         except RateLimitExceededError as err:
-            return failed(
-                ErrorCode.RATE_LIMIT_EXCEEDED, "GoHighLevel's rate limit was reached", err.trace_id
+            return replace(
+                failed(
+                    ErrorCode.RATE_LIMIT_EXCEEDED,
+                    "GoHighLevel's rate limit was reached",
+                    err.trace_id,
+                ),
+                retry_after_seconds=max(err.retry_after_seconds, 0.0),
             )
         except ConnectionFailedError as err:
             return failed(ErrorCode.CONNECTION_FAILED, err.message, err.trace_id)

@@ -41,6 +41,7 @@ def lead_from_row(row: Row[Any]) -> Lead:
         created_at=row.created_at,
         updated_at=row.updated_at,
         version=row.version,
+        merged_into_id=row.merged_into_id,
     )
 
 
@@ -73,6 +74,7 @@ def lead_to_row(lead: Lead) -> dict[str, Any]:
         "created_at": lead.created_at,
         "updated_at": lead.updated_at,
         "version": lead.version,
+        "merged_into_id": lead.merged_into_id,
     }
 
 

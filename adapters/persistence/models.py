@@ -289,6 +289,7 @@ class LeadRow(Base):
     status_changed_at: Mapped[datetime | None]
     opportunity_id: Mapped[str | None] = mapped_column(String(128))
     deleted: Mapped[bool]
+    merged_into_id: Mapped[str | None] = mapped_column(id_type())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int]

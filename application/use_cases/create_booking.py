@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from application.dto import BookingView
-from application.ports import Clock, IdGenerator, UnitOfWorkFactory
+from application.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
 from application.sync import (
     ChangeOperation,
     LocalChange,
@@ -19,7 +19,7 @@ from application.sync import (
 from application.sync_access import writable_integration
 from domain.booking import Booking, BookingDetails, BookingStatus
 from domain.errors import FieldViolation, InvalidArgumentError, NotFoundError
-from domain.lead import provisional_external_id
+from domain.lead import Lead, provisional_external_id
 from domain.values import Principal
 
 
@@ -44,7 +44,7 @@ class CreateBookingCommand:
 class CreateBooking:
     """Rules: admins and services only, on an operational integration they can see; the lead
     must be the integration's and not deleted (one created here and not pushed yet is fine:
-    its contact goes first); the calendar is the one given, else the integration's configured
+    its contact goes first; one merged into another lead books that lead); the calendar is the one given, else the integration's configured
     one; start and end carry a timezone and end after start. The booking is written here with a
     provisional external id and a pending appointment create (or block slot), which
     PushPendingChanges delivers; a request id already used answers the booking it created."""
@@ -69,6 +69,8 @@ class CreateBooking:
             lead = await uow.leads.get(cmd.lead_id)
             if lead is None or lead.integration_id != integration.id:
                 raise NotFoundError("lead", cmd.lead_id)
+            if lead.merged_into_id is not None:
+                lead = await _survivor(uow, lead.merged_into_id)
             if lead.deleted:
                 raise InvalidArgumentError(
                     "the lead was deleted", (FieldViolation("lead", "was deleted"),)
@@ -138,3 +140,12 @@ class CreateBooking:
             )
             await uow.commit()
         return BookingView.of(booking)
+
+
+async def _survivor(uow: UnitOfWork, lead_id: str) -> Lead:
+    """The lead a merged one was merged into (one that mirrors its contact at the provider,
+    so never merged in turn)."""
+    survivor = await uow.leads.get(lead_id)
+    if survivor is None:
+        raise NotFoundError("lead", lead_id)
+    return survivor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,13 @@ T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RECORD_ATTEMPTS = 5
 """How often a transaction recording an outcome is retried when the record changed meanwhile."""
+
+_LEASE_TRIES = 50
+_LEASE_POLL_SECONDS = 0.2
+"""How `deliver_now` waits for a push or sync run holding the lease: about 10 s in all."""
+
+_EVERYTHING_DUE = timedelta(days=36_500)
+"""Added to now, a time by which every pending change is due, retries waiting or not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,17 +175,57 @@ class PushPendingChanges:
         finally:
             await self._leases.release(integration_id, holder=holder)
 
+    async def deliver_now(self, integration_id: str) -> str | None:
+        """Push every pending change of the integration at once, those waiting for a retry
+        too, under its sync lease (waiting a few seconds for a run that holds it), as a person
+        waiting on the answer (the live rate-limit lane). Returns why changes are left pending
+        (GHL unreachable, rate limiting or refusing; the integration not connected), or None
+        when none are."""
+        holder = self._ids.new_id()
+        for _ in range(_LEASE_TRIES):
+            if await self._leases.acquire(
+                integration_id, holder=holder, now=self._clock.now(), ttl=self._policy.lease_ttl
+            ):
+                break
+            await asyncio.sleep(_LEASE_POLL_SECONDS)
+        else:
+            return "another sync of the integration is running"
+        try:
+            async with self._uow() as uow:
+                integration = await uow.integrations.get(integration_id)
+                if integration is None or not await _has_pending(uow, integration_id):
+                    return None
+                if not integration.is_operational:
+                    return f"the integration is {integration.status}"
+                auth = await ghl_auth(uow, self._cipher, integration, priority=Priority.LIVE)
+            # A change GHL refuses is retried up to `max_attempts` times, then failed.
+            for _ in range(self._policy.max_attempts):
+                await self.push(integration, auth, due_by=self._clock.now() + _EVERYTHING_DUE)
+                async with self._uow() as uow:
+                    if not await _has_pending(uow, integration_id):
+                        return None
+            return "GoHighLevel refused some of them"
+        except ProviderError as err:
+            return err.message
+        finally:
+            await self._leases.release(integration_id, holder=holder)
+
     async def push(
-        self, integration: Integration, auth: GhlAuth, result: PushResult | None = None
+        self,
+        integration: Integration,
+        auth: GhlAuth,
+        result: PushResult | None = None,
+        *,
+        due_by: datetime | None = None,
     ) -> PushResult:
-        """Push the due changes of `integration` (the caller holds its lease), counted into
-        `result`. Raises InvalidCredentialsError, ConnectionFailedError or
+        """Push the changes of `integration` due now (or by `due_by`; the caller holds its
+        lease), counted into `result`. Raises InvalidCredentialsError, ConnectionFailedError or
         RateLimitExceededError when GHL cannot take more now; what landed before is recorded
         (and counted)."""
         result = result if result is not None else PushResult()
         async with self._uow() as uow:
             due = await uow.sync.due_changes(
-                integration.id, now=self._clock.now(), limit=self._policy.batch_size
+                integration.id, now=due_by or self._clock.now(), limit=self._policy.batch_size
             )
         done: set[tuple[RecordKind, str]] = set()
         for change in due:
@@ -243,8 +291,9 @@ class PushPendingChanges:
                 if holder is None:
                     current.link(contact.id, external_updated_at=contact.date_updated, now=now)
                 else:
-                    # GHL matched a contact another lead already mirrors: that lead is the one.
-                    current.mark_deleted(now=now)
+                    # GHL matched a contact another lead already mirrors: that lead lives on,
+                    # and this one is merged into it (named, so that its callers can follow).
+                    current.merge_into(holder, contact_id=contact.id, now=now)
                     note = f"GoHighLevel matched contact {contact.id}, already lead {holder.id}"
                 await uow.leads.update(current)
             await self._finish(uow, [change.id], now, external_id=contact.id, note=note)
@@ -976,6 +1025,10 @@ def _opportunity_name(lead: Lead) -> str:
     d = lead.details
     full = " ".join(part for part in (d.first_name, d.last_name) if part)
     return full or d.email or d.phone or "Lead"
+
+
+async def _has_pending(uow: UnitOfWork, integration_id: str) -> bool:
+    return any([await uow.sync.pending_record_ids(integration_id, kind) for kind in RecordKind])
 
 
 def _first(changes: Sequence[LocalChange], operation: ChangeOperation) -> LocalChange | None:

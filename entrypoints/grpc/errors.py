@@ -52,6 +52,9 @@ STATUS_CODES: Mapping[ErrorCode, grpc.StatusCode] = {
     # The secret can no longer be decrypted (its data key was shredded): an admin must enter
     # the credentials again.
     ErrorCode.SECRET_UNREADABLE: grpc.StatusCode.FAILED_PRECONDITION,
+    # Deleting would drop changes accepted earlier: they must land first (or be discarded on
+    # purpose, with `force`).
+    ErrorCode.CHANGES_PENDING: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 _log = structlog.get_logger("entrypoints.grpc")

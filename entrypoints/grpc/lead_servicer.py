@@ -330,6 +330,9 @@ def lead_to_proto(view: LeadView) -> lead_pb2.Lead:
         create_time=_stamp(view.created_at),
         update_time=_stamp(view.updated_at),
         etag=mappers.etag_of(view.version),
+        merged_into=(
+            lead_name(view.integration_id, view.merged_into_id) if view.merged_into_id else ""
+        ),
     )
 
 

@@ -271,6 +271,7 @@ class IntegrationServiceServicer(pb_grpc.IntegrationServiceServicer):
                 actor=current_principal(),
                 integration_id=mappers.integration_id_of(request.name),
                 expected_version=mappers.version_of(request.etag, field="etag"),
+                force=request.force,
             )
         )
         return pb.DeleteIntegrationResponse()

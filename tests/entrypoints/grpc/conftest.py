@@ -41,6 +41,7 @@ from tests.fakes import (
     FakeProviderRegistry,
     FakeUnitOfWorkFactory,
     FixedClock,
+    NoPendingChanges,
     SequentialIds,
 )
 
@@ -176,7 +177,7 @@ def use_cases(
         update_integration=UpdateIntegration(
             uow=uow, validator=validator, cipher=cipher, tester=tester, clock=clock
         ),
-        delete_integration=DeleteIntegration(uow=uow, clock=clock),
+        delete_integration=DeleteIntegration(uow=uow, clock=clock, pending=NoPendingChanges()),
         test_integration=TestIntegration(uow=uow, tester=tester),
         deactivate_integration=DeactivateIntegration(uow=uow, clock=clock),
         reactivate_integration=ReactivateIntegration(uow=uow, tester=tester, clock=clock),

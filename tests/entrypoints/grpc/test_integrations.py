@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2
 
 from application.ports import ConnectionTestResult
 from domain.errors import ErrorCode
@@ -444,3 +445,30 @@ async def test_deactivating_disconnects_and_reactivating_tests_again(service: Se
     assert on.integration.is_active
     assert on.connection_test.success
     assert len(service.provider.calls) == 2
+
+
+async def test_a_throttled_test_is_resource_exhausted_with_retry_info_and_keeps_the_state(
+    service: Service,
+) -> None:
+    created = (await create_ghl(service)).integration
+    service.provider.result = ConnectionTestResult(
+        success=False,
+        message="GoHighLevel's rate limit was reached",
+        error_code=ErrorCode.RATE_LIMIT_EXCEEDED,
+        retry_after_seconds=4.5,
+    )
+
+    rejection = await rejected(
+        service.stub.TestIntegration(pb.TestIntegrationRequest(name=created.name), metadata=USER_MD)
+    )
+
+    assert rejection.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert rejection.error_info.reason == "RATE_LIMIT_EXCEEDED"
+    [retry] = [d for d in rejection.status.details if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR)]
+    info = error_details_pb2.RetryInfo()
+    retry.Unpack(info)
+    assert info.retry_delay.ToTimedelta().total_seconds() == 4.5
+    after = await service.stub.GetIntegration(
+        pb.GetIntegrationRequest(name=created.name), metadata=USER_MD
+    )
+    assert (after.integration.state, after.integration.error_code) == (State.STATE_ACTIVE, "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.client import HttpGhlClient, RetryPolicy
 from adapters.ghl.provider import GhlProvider
 from adapters.ratelimit import TokenBucketRateLimiter
 from application.ports import Credentials, IntegrationProvider, ProviderContext
@@ -113,3 +113,20 @@ async def test_a_refusal_by_ghl_is_a_provider_error(
 
     assert result.error_code is ErrorCode.PROVIDER_ERROR
     assert result.success is False
+
+
+async def test_a_test_ghl_throttles_concludes_nothing_instead_of_queueing_for_a_slot(
+    running: RunningFake, make_client: MakeClient
+) -> None:
+    """With the production retry policy: GHL's 429 holds the integration back for the fake's
+    10 s interval, which a connection test does not wait out."""
+    running.fake.inject(ScriptedFault(kind="status", status=429))
+    client = make_client(running, retry=RetryPolicy())
+
+    result = await GhlProvider(client).test_connection(context())
+
+    assert (result.success, result.error_code) == (False, ErrorCode.RATE_LIMIT_EXCEEDED)
+    assert not result.conclusive
+    assert result.retry_after_seconds is not None
+    assert 0 < result.retry_after_seconds <= 10.0
+    assert [r.status for r in running.fake.log] == [429]

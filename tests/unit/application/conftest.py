@@ -26,6 +26,7 @@ from tests.fakes import (
     FakeProviderRegistry,
     FakeUnitOfWorkFactory,
     FixedClock,
+    NoPendingChanges,
     SequentialIds,
 )
 
@@ -86,7 +87,7 @@ async def app() -> App:
         update=UpdateIntegration(
             uow=uow, validator=validator, cipher=cipher, tester=tester, clock=clock
         ),
-        delete=DeleteIntegration(uow=uow, clock=clock),
+        delete=DeleteIntegration(uow=uow, clock=clock, pending=NoPendingChanges()),
         test=TestIntegration(uow=uow, tester=tester),
         deactivate=DeactivateIntegration(uow=uow, clock=clock),
         reactivate=ReactivateIntegration(uow=uow, tester=tester, clock=clock),

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
 
-from application.ports import ConnectionTestResult, PageRequest
+from application.connection import ConnectionTester
+from application.ports import ConnectionTestResult, PageRequest, ProviderContext
 from application.use_cases.create_integration import CreateIntegrationCommand
 from application.use_cases.delete_integration import DeleteIntegrationCommand
 from application.use_cases.get_integration import GetIntegrationQuery, ListIntegrationsQuery
 from application.use_cases.switch_integration import SwitchIntegrationCommand
-from application.use_cases.test_integration import TestIntegrationCommand
+from application.use_cases.test_integration import TestIntegration, TestIntegrationCommand
 from application.use_cases.update_integration import UpdateIntegrationCommand
 from domain.errors import (
     ConcurrencyError,
@@ -20,10 +22,12 @@ from domain.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitExceededError,
 )
 from domain.events import IntegrationActivated, IntegrationCreated, IntegrationFailed
 from domain.integration import IntegrationStatus
 from domain.values import SecretStr
+from tests.fakes import FakeProvider, FakeProviderRegistry
 from tests.unit.application.conftest import ADMIN, OTHER_USER, USER, App
 
 API_KEY = "pit-7f3e2a1b-0000-4c1d-9a2b-5e6f7a8b1a2b"
@@ -315,3 +319,86 @@ async def test_deleting_removes_the_integration_and_records_it(app: App) -> None
         await app.delete.execute(
             DeleteIntegrationCommand(actor=ADMIN, integration_id=integration_id)
         )
+
+
+async def test_a_throttled_test_concludes_nothing_and_leaves_the_status_as_it_is(
+    app: App,
+) -> None:
+    integration_id = await create(app)
+    recorded = len(app.uow.outbox)
+    app.provider.result = ConnectionTestResult(
+        success=False,
+        message="GoHighLevel's rate limit was reached",
+        error_code=ErrorCode.RATE_LIMIT_EXCEEDED,
+        retry_after_seconds=7.5,
+    )
+    with pytest.raises(RateLimitExceededError) as raised:
+        await app.test.execute(TestIntegrationCommand(actor=USER, integration_id=integration_id))
+    assert raised.value.retry_after_seconds == 7.5
+    stored = app.uow.store.integrations[integration_id]
+    assert (stored.status, stored.error_code) == (IntegrationStatus.ACTIVE, None)
+    assert len(app.uow.outbox) == recorded
+
+
+class _GatedProvider(FakeProvider):
+    """Holds every test until the gate opens, so that calls overlap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def test_connection(self, ctx: ProviderContext) -> ConnectionTestResult:
+        self.calls.append(ctx)
+        self.started.set()
+        await self.gate.wait()
+        return self.result
+
+
+async def test_concurrent_tests_of_one_integration_share_one_provider_call(app: App) -> None:
+    integration_id = await create(app)
+    gated = _GatedProvider()
+    tester = ConnectionTester(
+        uow_factory=app.uow,
+        providers=FakeProviderRegistry({"gohighlevel": gated}),
+        cipher=app.cipher,
+        clock=app.clock,
+    )
+    test = TestIntegration(uow=app.uow, tester=tester)
+    calls = [
+        asyncio.create_task(
+            test.execute(TestIntegrationCommand(actor=USER, integration_id=integration_id))
+        )
+        for _ in range(20)
+    ]
+    await gated.started.wait()
+    for _ in range(5):  # let every call reach the tester before the test answers
+        await asyncio.sleep(0)
+    gated.gate.set()
+    results = await asyncio.gather(*calls)
+    assert len(gated.calls) == 1
+    assert {r.integration.status for r in results} == {IntegrationStatus.ACTIVE}
+
+
+async def test_a_test_that_began_before_a_newer_recorded_one_does_not_overwrite_it(
+    app: App,
+) -> None:
+    """Two copies test one integration at once: the result recorded last, by a test that began
+    earlier, does not move the status again (no flapping, no second event)."""
+    integration_id = await create(app)
+    copy = ConnectionTester(
+        uow_factory=app.uow,
+        providers=FakeProviderRegistry({"gohighlevel": FakeProvider()}),
+        cipher=app.cipher,
+        clock=app.clock,
+    )
+    began = app.clock.now()
+    app.clock.advance(seconds=1)
+    await copy.record(integration_id, ConnectionTestResult(success=True, message="ok"))
+    recorded = len(app.uow.outbox)
+    late = ConnectionTestResult(
+        success=False, message="refused", error_code=ErrorCode.CONNECTION_FAILED
+    )
+    stored = await copy.record(integration_id, late, began_at=began)
+    assert stored.status is IntegrationStatus.ACTIVE
+    assert len(app.uow.outbox) == recorded

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.errors import InvalidArgumentError
-from domain.events import LeadCaptured, LeadDeleted, LeadStatusChanged, LeadUpdated
+from domain.events import LeadCaptured, LeadDeleted, LeadMerged, LeadStatusChanged, LeadUpdated
 from domain.lead import ContactDetails, Lead, LeadStatus
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -187,3 +187,23 @@ def test_details_name_their_differences_in_declaration_order() -> None:
         "tags",
     )
     assert ADA.differences(ADA) == ()
+
+
+def test_a_lead_made_here_merged_at_the_provider_ends_naming_the_lead_that_lives_on() -> None:
+    made_here = captured(id="lead-2", external_id="local:lead-2")
+    survivor = captured()
+
+    made_here.merge_into(survivor, contact_id="ghl-contact-1", now=NOW)
+
+    [event] = made_here.pull_events()
+    assert isinstance(event, LeadMerged)
+    assert (event.aggregate_id, event.surviving_lead_id, event.external_id) == (
+        "lead-2",
+        "lead-1",
+        "ghl-contact-1",
+    )
+    assert (made_here.deleted, made_here.merged_into_id) == (True, "lead-1")
+    with pytest.raises(InvalidArgumentError):
+        made_here.merge_into(survivor, contact_id="ghl-contact-1", now=NOW)
+    with pytest.raises(InvalidArgumentError):  # a lead at the provider is not merged here
+        survivor.merge_into(captured(id="lead-3"), contact_id="ghl-contact-1", now=NOW)
