@@ -6,7 +6,14 @@ import errno
 import socket
 
 
-class PortInUseError(OSError):
+class CannotListenError(OSError):
+    """A server cannot listen where it was told to; the message says which, where and why."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class PortInUseError(CannotListenError):
     """Another process listens on the port; copies share one only when told to (REUSE_PORT)."""
 
     def __init__(self, server: str, host: str, port: int) -> None:
@@ -16,11 +23,8 @@ class PortInUseError(OSError):
             "another port, or set REUSE_PORT=true for copies meant to share it)",
         )
 
-    def __str__(self) -> str:
-        return str(self.strerror)
 
-
-def bind_error(server: str, host: str, port: int) -> OSError:
+def bind_error(server: str, host: str, port: int) -> CannotListenError:
     """Why `server` could not listen on host:port, for a server that does not say (gRPC's core
     only logs it): found by binding a socket there the same way."""
     try:
@@ -31,5 +35,9 @@ def bind_error(server: str, host: str, port: int) -> OSError:
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
             return PortInUseError(server, host, port)
-        return OSError(err.errno, f"{server}: cannot listen on {host}:{port}: {err.strerror}")
-    return OSError(f"{server}: cannot listen on {host}:{port}")
+        return cannot_listen(server, host, port, err)
+    return CannotListenError(0, f"{server}: cannot listen on {host}:{port}")
+
+
+def cannot_listen(server: str, host: str, port: int, err: OSError) -> CannotListenError:
+    return CannotListenError(err.errno, f"{server}: cannot listen on {host}:{port}: {err.strerror}")

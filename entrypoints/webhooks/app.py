@@ -7,7 +7,7 @@ import errno
 from aiohttp import web
 
 from application.webhooks import ReceiveWebhook
-from entrypoints.listening import PortInUseError
+from entrypoints.listening import PortInUseError, cannot_listen
 from entrypoints.webhooks.connections import WebhookRunner
 from entrypoints.webhooks.handlers import RETRY_AFTER_SECONDS, served, unrouted, webhook_route
 from entrypoints.webhooks.metrics import IngressMeter
@@ -77,9 +77,7 @@ async def start_webhook_server(
         await runner.cleanup()
         if err.errno == errno.EADDRINUSE:
             raise PortInUseError("webhooks", host, port) from None
-        raise OSError(
-            err.errno, f"webhooks: cannot listen on {host}:{port}: {err.strerror}"
-        ) from None
+        raise cannot_listen("webhooks", host, port, err) from None
     bound = runner.addresses[0][1]
     return runner, int(bound)
 
