@@ -19,7 +19,7 @@ _HMAC_ALGORITHM = "HS256"
 # can never be used as an HMAC secret (algorithm confusion).
 _JWKS_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
-_MIN_SECRET_BYTES = 32
+MIN_SECRET_BYTES = 32
 _SCHEME = "bearer"
 _ROLES = frozenset(r.value for r in Role)
 _VERIFIED_MAX = 10_000
@@ -152,8 +152,8 @@ def mint_token(
 
 def _secret_bytes(secret: str | bytes) -> bytes:
     raw = secret.encode() if isinstance(secret, str) else secret
-    if len(raw) < _MIN_SECRET_BYTES:
-        raise ValueError(f"an HS256 secret must be at least {_MIN_SECRET_BYTES} bytes long")
+    if len(raw) < MIN_SECRET_BYTES:
+        raise ValueError(f"an HS256 secret must be at least {MIN_SECRET_BYTES} bytes long")
     return raw
 
 

@@ -1,22 +1,32 @@
-"""The `integrations` command: serve, migrate, keys, token, fake-ghl."""
+"""The `integrations` command: serve, migrate, keys, token, directory, check-config, fake-ghl.
+Each command imports what it needs when it runs, so that `token`, `check-config` or `--help`
+do not load the whole service."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
 
-from domain.errors import InvalidArgumentError
-from entrypoints.config import ConfigurationError, Settings
-from entrypoints.logging import configure_logging
+    from entrypoints.config import Settings
 
-log = structlog.get_logger(__name__)
+
+class _Version(argparse.Action):
+    """`--version`: the installed package's version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.metadata import version
+
+        print(f"integrations {version('integrations')}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Connects sub-accounts to outside CRMs. Configured by environment variables "
         "(see the README).",
     )
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the service", description="Run the service.")
@@ -97,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file", type=Path, help="the JSON file")
 
     commands.add_parser(
+        "check-config",
+        help="check the configuration and exit (0: usable, 2: not)",
+        description="Check every environment variable as `serve` would, without starting or "
+        "writing anything; every problem is listed. Exit status 0 when the configuration is "
+        "usable, 2 when it is not.",
+    )
+
+    commands.add_parser(
         "fake-ghl",
         add_help=False,
         help="run a fake GoHighLevel on loopback (see `integrations fake-ghl --help`)",
@@ -107,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["fake-ghl"]:
+        import os
+
         from entrypoints.fake_ghl import main as fake_ghl
+        from entrypoints.logging import configure_logging
 
         configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"))
         return fake_ghl(args_list[1:])
@@ -118,31 +140,85 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(generate_master_key())
         return 0
-    log_format = os.environ.get("LOG_FORMAT")
-    configure_logging(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        json=None if log_format is None else log_format.lower() == "json",
-    )
-    try:
-        settings = Settings.from_env()
-    except ConfigurationError as err:
-        print(f"configuration error: {err}", file=sys.stderr)
-        return 2
-    from entrypoints import commands
+    from entrypoints.config import ConfigurationError, Settings
 
-    if args.command == "token":
-        try:
-            print(
-                commands.mint_dev_token(
-                    settings, args.role, args.sub_account, args.subject, args.ttl
-                )
-            )
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+    try:
+        # Checked whole before anything is done; check-config writes nothing, dev keys neither.
+        settings = Settings.from_env(keep_dev_secrets=args.command != "check-config")
+    except ConfigurationError as err:
+        count = len(err.problems)
+        print(f"configuration error ({count} problem{'s' * (count > 1)}):", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        print(_summary(settings))
         return 0
+    if args.command == "token":
+        return _token(settings, args)
+    from entrypoints.logging import configure_logging
+
+    configure_logging(
+        level=settings.log_level.upper(),
+        json=None if settings.log_format is None else settings.log_format == "json",
+    )
+    return _run(settings, args, parser)
+
+
+def _summary(settings: Settings) -> str:
+    """What check-config found, without a secret or the database's credentials."""
+    database = settings.database_url.partition("://")[0]
+    keys = (
+        "given"
+        if settings.dev_secrets_file is None
+        else f"development keys of {settings.dev_secrets_file}"
+    )
+    return (
+        f"configuration OK: {settings.environment}, database {database}, keys {keys}, "
+        f"gRPC {settings.grpc_host}:{settings.grpc_port}, "
+        f"webhooks {settings.webhook_host}:{settings.webhook_port}"
+    )
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from entrypoints.auth import mint_token
+
+    if settings.jwt_secret is None:
+        print("error: tokens can be minted only with JWT_SECRET (HS256)", file=sys.stderr)
+        return 2
+    try:
+        token = mint_token(
+            settings.jwt_secret,
+            subject=args.subject,
+            role=args.role,
+            sub_account_id=args.sub_account,
+            ttl=timedelta(seconds=args.ttl),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def _run(settings: Settings, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """The commands that open the database: they load the service."""
+    import asyncio
+
+    from domain.errors import InvalidArgumentError
+    from entrypoints import commands
+    from entrypoints.listening import CannotListenError
+
     if args.command == "serve":
-        return _run_fast(commands.serve(settings, only=args.only))
+        try:
+            return _run_fast(commands.serve(settings, only=args.only), settings.event_loop)
+        except CannotListenError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     if args.command == "migrate":
         return asyncio.run(commands.migrate(settings))
     if args.command == "keys" and args.keys_command == "rotate":
@@ -163,10 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.error(f"unknown command {args.command}")
 
 
-def _run_fast(main: Coroutine[Any, Any, int]) -> int:
+def _run_fast(main: Coroutine[Any, Any, int], event_loop: str) -> int:
     """Run on uvloop where it is installed (+10-20% on the hot paths: docs/performance.md), else
     on asyncio's own loop; INTEGRATIONS_EVENT_LOOP=asyncio forces the latter."""
-    if os.environ.get("INTEGRATIONS_EVENT_LOOP", "uvloop") == "asyncio":
+    import asyncio
+
+    if event_loop == "asyncio":
         return asyncio.run(main)
     try:
         import uvloop

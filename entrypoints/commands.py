@@ -10,7 +10,6 @@ import inspect
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -19,7 +18,6 @@ import structlog
 from adapters.persistence.directory import import_directory_file
 from adapters.persistence.migrate import upgrade
 from application.use_cases.rotate_data_keys import RotateDataKeysCommand
-from entrypoints.auth import mint_token
 from entrypoints.config import Settings
 from entrypoints.container import Container
 from entrypoints.grpc.server import start_server, stop_server
@@ -67,6 +65,8 @@ async def migrate(settings: Settings) -> int:
 
 async def serve(settings: Settings, *, only: str | None = None) -> int:
     """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    if settings.dev_secrets_file is not None:
+        log.warning("dev_secrets_in_use", path=str(settings.dev_secrets_file))
     if settings.is_embedded_database:
         # The embedded default migrates itself; a shared database is migrated once, by
         # `integrations migrate`, before the copies start.
@@ -107,6 +107,7 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
                     directory_use_cases=await resolve(container.directory_use_cases),
                     stream_events=await resolve(container.stream_events),
                     readiness=await resolve(container.readiness),
+                    reuse_port=settings.reuse_port,
                 )
                 running.push_async_callback(stop_server, server, settings.grpc_grace_seconds)
                 log.info("grpc_serving", host=settings.grpc_host, port=port)
@@ -116,11 +117,14 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
                     create_webhook_app(
                         await resolve(container.receive_webhook),
                         retry_after_seconds=settings.webhook_retry_after_seconds,
+                        body_timeout_seconds=settings.webhook_body_timeout_seconds,
                         operations=await resolve(container.operations),
                     ),
                     host=settings.webhook_host,
                     port=settings.webhook_port,
                     grace_seconds=settings.grpc_grace_seconds,
+                    header_timeout_seconds=settings.webhook_header_timeout_seconds,
+                    reuse_port=settings.reuse_port,
                 )
                 running.push_async_callback(stop_webhook_server, runner)
                 log.info("webhooks_serving", host=settings.webhook_host, port=webhook_port)
@@ -186,19 +190,3 @@ async def import_directory(settings: Settings, path: Path) -> int:
         summary = await import_directory_file(await resolve(container.tenant_directory), path)
     print(f"imported {summary.sub_accounts} sub-account(s) and {summary.users} user(s)")
     return 0
-
-
-def mint_dev_token(
-    settings: Settings, role: str, sub_account_id: str | None, subject: str, ttl: int
-) -> str:
-    if settings.jwt_secret is None:
-        raise ValueError("tokens can be minted only with JWT_SECRET (HS256)")
-    return mint_token(
-        settings.jwt_secret,
-        subject=subject,
-        role=role,
-        sub_account_id=sub_account_id,
-        ttl=timedelta(seconds=ttl),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-    )

@@ -1,25 +1,36 @@
-"""Settings, read once from the environment. Every variable is listed in the README."""
+"""Settings, read once from the environment and checked whole before anything is done.
+Every variable is listed in the README."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import os
-import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import structlog
-
-log = structlog.get_logger(__name__)
+from adapters.crypto.master_keys import MasterKeyError, MasterKeyRing
+from entrypoints.auth import MIN_SECRET_BYTES, JwtAuthenticator
+from entrypoints.dev_secrets import DevSecrets
+from entrypoints.env_reader import EnvReader
 
 DEFAULT_DATA_DIR = Path("var")
+ENVIRONMENTS = ("development", "production")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("json", "console")
+EVENT_LOOPS = ("uvloop", "asyncio")
+_DATABASE_DRIVERS = ("postgresql+asyncpg://", "sqlite+aiosqlite:///")
+_MAX_PORT = 65535
 
 
 class ConfigurationError(Exception):
-    """The environment is incomplete or inconsistent; the message says which variable."""
+    """The environment is incomplete or inconsistent: `problems` names every variable at fault,
+    never quoting a value."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,136 +73,218 @@ class Settings:
     """How often each integration is synced with its provider (± 10 % jitter)."""
     sync_push_interval_seconds: float = 2.0
     """How often local lead and booking changes due are pushed between syncs."""
+    webhook_header_timeout_seconds: float = 75.0
+    """How long a webhook connection may take to send a request's line and headers, from its
+    opening or its previous answer (so also how long an idle one stays open)."""
+    webhook_body_timeout_seconds: float = 30.0
+    """How long a webhook request's body may take to arrive (408 after)."""
+    reuse_port: bool = False
+    """Several copies on one host may listen on the same ports (SO_REUSEPORT)."""
+    log_level: str = "info"
+    log_format: str | None = None
+    """json or console; None: JSON unless stderr is a terminal."""
+    event_loop: str = "uvloop"
     data_dir: Path = DEFAULT_DATA_DIR
+    dev_secrets_file: Path | None = None
+    """Where the generated development keys in use are kept; None when every key was given."""
 
     @property
     def is_embedded_database(self) -> bool:
         return self.database_url.startswith("sqlite")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Production (`INTEGRATIONS_ENV=production`) requires every key to be given; anywhere
-        else, missing keys are generated once and kept in `<data dir>/dev-secrets.json`."""
-        env = os.environ if env is None else env
-        environment = env.get("INTEGRATIONS_ENV", "development")
-        data_dir = Path(env.get("INTEGRATIONS_DATA_DIR", str(DEFAULT_DATA_DIR)))
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, keep_dev_secrets: bool = True
+    ) -> Settings:
+        """Every variable, checked before anything is done: ConfigurationError lists every
+        problem at once. Production (`INTEGRATIONS_ENV=production`) requires every key to be
+        given; anywhere else, missing keys come from `<data dir>/dev-secrets.json`, which is
+        created, once the checks pass, with new ones (unless `keep_dev_secrets` is False)."""
+        read = EnvReader(os.environ if env is None else env)
+        environment = read.choice("INTEGRATIONS_ENV", "development", ENVIRONMENTS)
         production = environment == "production"
-        dev: dict[str, str] = {} if production else _dev_secrets(data_dir)
+        data_dir = read.path("INTEGRATIONS_DATA_DIR") or DEFAULT_DATA_DIR
+        dev = DevSecrets(data_dir)
 
-        master_keys = env.get("INTEGRATIONS_MASTER_KEYS", "")
-        keys_file = env.get("INTEGRATIONS_MASTER_KEYS_FILE") or None
-        if not master_keys and not keys_file:
+        def given_or_dev(name: str, dev_name: str, missing: str) -> str:
+            value = read.text(name)
+            if value is not None:
+                return value
             if production:
-                raise ConfigurationError(
-                    "set INTEGRATIONS_MASTER_KEYS or INTEGRATIONS_MASTER_KEYS_FILE"
-                )
-            master_keys = dev["master_keys"]
+                read.problem(missing)
+                return ""
+            return dev.value(dev_name) or ""
 
-        jwks = env.get("JWT_JWKS_FILE")
-        jwt_secret = env.get("JWT_SECRET") or (None if jwks or production else dev["jwt_secret"])
-        if production and not (jwt_secret or jwks):
-            raise ConfigurationError("set JWT_SECRET or JWT_JWKS_FILE")
-
-        page_key = env.get("PAGE_TOKEN_SECRET") or (
-            None if production else dev["page_token_secret"]
+        master_keys, keys_file = (
+            read.text("INTEGRATIONS_MASTER_KEYS"),
+            read.path("INTEGRATIONS_MASTER_KEYS_FILE"),
         )
-        if not page_key:
-            raise ConfigurationError("set PAGE_TOKEN_SECRET (shared by every copy)")
+        if master_keys is not None and keys_file is not None:
+            read.problem("set INTEGRATIONS_MASTER_KEYS or INTEGRATIONS_MASTER_KEYS_FILE, not both")
+        elif keys_file is not None:
+            _check_master_keys(read, "INTEGRATIONS_MASTER_KEYS_FILE", keys_file)
+        else:
+            master_keys = given_or_dev(
+                "INTEGRATIONS_MASTER_KEYS",
+                "master_keys",
+                "set INTEGRATIONS_MASTER_KEYS or INTEGRATIONS_MASTER_KEYS_FILE",
+            )
+            if master_keys:
+                _check_master_keys(read, "INTEGRATIONS_MASTER_KEYS", master_keys)
 
-        database_url = env.get("DATABASE_URL") or (
+        jwks = read.path("JWT_JWKS_FILE")
+        jwt_secret: str | None = None
+        if jwks is not None:
+            if read.text("JWT_SECRET") is not None:
+                read.problem("set JWT_SECRET or JWT_JWKS_FILE, not both")
+            _check_jwks(read, jwks)
+        else:
+            jwt_secret = given_or_dev("JWT_SECRET", "jwt_secret", "set JWT_SECRET or JWT_JWKS_FILE")
+            if jwt_secret and len(jwt_secret.encode()) < MIN_SECRET_BYTES:
+                read.problem(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
+
+        page_key = given_or_dev(
+            "PAGE_TOKEN_SECRET",
+            "page_token_secret",
+            "set PAGE_TOKEN_SECRET (shared by every copy)",
+        )
+        database_url = read.text("DATABASE_URL") or (
             "" if production else f"sqlite+aiosqlite:///{data_dir / 'integrations.db'}"
         )
         if not database_url:
-            raise ConfigurationError("set DATABASE_URL")
-        read_pool_size = _int(env, "READ_POOL_SIZE", 10)
-        if read_pool_size < 1:
-            raise ConfigurationError("READ_POOL_SIZE must be at least 1")
-        return cls(
+            read.problem("set DATABASE_URL")
+        else:
+            _check_database_url(read, database_url)
+        if dev.problem is not None:
+            read.problem(f"INTEGRATIONS_DATA_DIR: {dev.problem}")
+
+        settings = cls(
             environment=environment,
             database_url=database_url,
-            master_keys=master_keys,
-            master_keys_file=None if master_keys else Path(keys_file) if keys_file else None,
+            master_keys=master_keys or "",
+            master_keys_file=keys_file if master_keys is None else None,
             jwt_secret=jwt_secret,
-            jwt_jwks_file=Path(jwks) if jwks else None,
-            jwt_issuer=env.get("JWT_ISSUER") or None,
-            jwt_audience=env.get("JWT_AUDIENCE") or None,
+            jwt_jwks_file=jwks,
+            jwt_issuer=read.text("JWT_ISSUER"),
+            jwt_audience=read.text("JWT_AUDIENCE"),
             page_token_key=_derive_key(page_key),
-            read_pool_size=read_pool_size,
-            grpc_host=env.get("GRPC_HOST", "127.0.0.1"),
-            grpc_port=_int(env, "GRPC_PORT", 50051),
-            grpc_grace_seconds=float(env.get("GRPC_GRACE_SECONDS", "10")),
-            ghl_api_base_url=env.get("GHL_API_BASE_URL") or "https://services.leadconnectorhq.com",
-            redis_url=env.get("REDIS_URL") or None,
-            rate_limit_copies=_int(env, "RATE_LIMIT_COPIES", 1),
-            salesbot_url=env.get("SALESBOT_URL") or None,
-            salesbot_token=env.get("SALESBOT_TOKEN") or None,
-            salesbot_timeout_seconds=float(env.get("SALESBOT_TIMEOUT_SECONDS") or 10),
-            webhook_host=env.get("WEBHOOK_HOST", "127.0.0.1"),
-            webhook_port=_int(env, "WEBHOOK_PORT", 8080),
-            webhook_timestamp_tolerance_seconds=float(
-                env.get("WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS", "300")
+            read_pool_size=read.integer("READ_POOL_SIZE", 10, minimum=1),
+            grpc_host=read.text("GRPC_HOST") or "127.0.0.1",
+            grpc_port=read.integer("GRPC_PORT", 50051, minimum=0, maximum=_MAX_PORT),
+            grpc_grace_seconds=read.number("GRPC_GRACE_SECONDS", 10.0, unit="seconds", zero=True),
+            ghl_api_base_url=_http_url(read, "GHL_API_BASE_URL")
+            or "https://services.leadconnectorhq.com",
+            redis_url=_redis_url(read),
+            rate_limit_copies=read.integer("RATE_LIMIT_COPIES", 1, minimum=1),
+            salesbot_url=_http_url(read, "SALESBOT_URL"),
+            salesbot_token=read.text("SALESBOT_TOKEN"),
+            salesbot_timeout_seconds=read.number("SALESBOT_TIMEOUT_SECONDS", 10.0, unit="seconds"),
+            webhook_host=read.text("WEBHOOK_HOST") or "127.0.0.1",
+            webhook_port=read.integer("WEBHOOK_PORT", 8080, minimum=0, maximum=_MAX_PORT),
+            webhook_timestamp_tolerance_seconds=read.number(
+                "WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS", 300.0, unit="seconds"
             ),
-            webhook_retry_after_seconds=_int(env, "WEBHOOK_RETRY_AFTER_SECONDS", 60),
-            ghl_webhook_ed25519_key_file=_path(env, "GHL_WEBHOOK_ED25519_KEY_FILE"),
-            ghl_webhook_rsa_key_file=_path(env, "GHL_WEBHOOK_RSA_KEY_FILE"),
-            webhook_payload_retention_days=float(env.get("WEBHOOK_PAYLOAD_RETENTION_DAYS", "30")),
-            inbox_max_attempts=_int(env, "INBOX_MAX_ATTEMPTS", 8),
-            inbox_lease_seconds=float(env.get("INBOX_LEASE_SECONDS") or 120),
-            sync_interval_seconds=_positive(env, "SYNC_INTERVAL_SECONDS", 900.0),
-            sync_push_interval_seconds=_positive(env, "SYNC_PUSH_INTERVAL_SECONDS", 2.0),
+            webhook_retry_after_seconds=read.integer("WEBHOOK_RETRY_AFTER_SECONDS", 60, minimum=0),
+            ghl_webhook_ed25519_key_file=_public_key_file(read, "GHL_WEBHOOK_ED25519_KEY_FILE"),
+            ghl_webhook_rsa_key_file=_public_key_file(read, "GHL_WEBHOOK_RSA_KEY_FILE"),
+            webhook_payload_retention_days=read.number(
+                "WEBHOOK_PAYLOAD_RETENTION_DAYS", 30.0, unit="days"
+            ),
+            inbox_max_attempts=read.integer("INBOX_MAX_ATTEMPTS", 8, minimum=1),
+            inbox_lease_seconds=read.number("INBOX_LEASE_SECONDS", 120.0, unit="seconds"),
+            sync_interval_seconds=read.number("SYNC_INTERVAL_SECONDS", 900.0, unit="seconds"),
+            sync_push_interval_seconds=read.number(
+                "SYNC_PUSH_INTERVAL_SECONDS", 2.0, unit="seconds"
+            ),
+            webhook_header_timeout_seconds=read.number(
+                "WEBHOOK_HEADER_TIMEOUT_SECONDS", 75.0, unit="seconds"
+            ),
+            webhook_body_timeout_seconds=read.number(
+                "WEBHOOK_BODY_TIMEOUT_SECONDS", 30.0, unit="seconds"
+            ),
+            reuse_port=read.flag("REUSE_PORT", False),
+            log_level=read.choice("LOG_LEVEL", "info", LOG_LEVELS),
+            log_format=read.choice("LOG_FORMAT", "", LOG_FORMATS) or None,
+            event_loop=read.choice("INTEGRATIONS_EVENT_LOOP", "uvloop", EVENT_LOOPS),
             data_dir=data_dir,
+            dev_secrets_file=dev.path if dev.used else None,
         )
+        if read.problems:
+            raise ConfigurationError(read.problems)
+        if keep_dev_secrets and not dev.keep():
+            # Another process started at the same moment and kept its keys first: share them.
+            return cls.from_env(env, keep_dev_secrets=keep_dev_secrets)
+        return settings
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _check_master_keys(read: EnvReader, name: str, value: str | Path) -> None:
     try:
-        return int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be an integer") from None
+        if isinstance(value, Path):
+            MasterKeyRing.from_file(value)
+        else:
+            MasterKeyRing.parse(value)
+    except MasterKeyError as err:  # its messages name entries, never key material
+        read.problem(f"{name}: {err}")
 
 
-def _positive(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _check_jwks(read: EnvReader, path: Path) -> None:
     try:
-        value = float(raw)
+        JwtAuthenticator(jwks_file=path)
+    except ValueError as err:
+        read.problem(f"JWT_JWKS_FILE: {err}")
+
+
+def _check_database_url(read: EnvReader, url: str) -> None:
+    """The drivers the service speaks; the URL itself is never quoted (it may hold a
+    password)."""
+    if not url.startswith(_DATABASE_DRIVERS):
+        driver = url.partition("://")[0] if "://" in url else "none"
+        read.problem(
+            f"DATABASE_URL must start with {' or '.join(_DATABASE_DRIVERS)} (its driver: "
+            f"{driver[:40]!r})"
+        )
+        return
+    try:
+        urlsplit(url).port  # noqa: B018 - raises on a port that is not a number in range
     except ValueError:
-        raise ConfigurationError(f"{name} must be a number of seconds") from None
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive")
-    return value
+        read.problem("DATABASE_URL has a port that is not a number from 0 to 65535")
 
 
-def _path(env: Mapping[str, str], name: str) -> Path | None:
-    raw = env.get(name)
-    return Path(raw) if raw else None
+def _http_url(read: EnvReader, name: str) -> str | None:
+    url = read.text(name)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        read.problem(f"{name} must be an http:// or https:// URL")
+        return None
+    return url
+
+
+def _redis_url(read: EnvReader) -> str | None:
+    url = read.text("REDIS_URL")
+    if url is not None and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        read.problem("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+        return None
+    return url
+
+
+def _public_key_file(read: EnvReader, name: str) -> Path | None:
+    """A PEM public key file of the kind the variable names, loaded as the verifier will."""
+    path = read.path(name)
+    if path is None:
+        return None
+    from adapters.crypto.signatures import load_ed25519_public_key, load_rsa_public_key
+
+    load = load_rsa_public_key if "RSA" in name else load_ed25519_public_key
+    try:
+        load(path.read_bytes())
+    except OSError as err:
+        read.problem(f"{name}: cannot read {path}: {err.strerror}")
+    except ValueError as err:
+        read.problem(f"{name}: {path} is not a PEM public key of that kind ({err})")
+    return path
 
 
 def _derive_key(secret: str) -> bytes:
     return hashlib.sha256(b"integrations/page-token/v1\x00" + secret.encode()).digest()
-
-
-def _dev_secrets(data_dir: Path) -> dict[str, str]:
-    """Development keys, generated on first start and reused after, so tokens minted by
-    `integrations token` and stored secrets survive restarts. Never used in production."""
-    from adapters.crypto.master_keys import generate_master_key
-
-    path = data_dir / "dev-secrets.json"
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
-        return stored
-    data_dir.mkdir(parents=True, exist_ok=True)
-    values = {
-        "master_keys": generate_master_key(),
-        "jwt_secret": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        "page_token_secret": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(values, handle)
-    log.warning("dev_secrets_generated", path=str(path))
-    return values

@@ -17,12 +17,14 @@ from domain.values import Principal
 class UpdateTemplateCommand:
     actor: Principal
     template_id: str
+    """The template's id or its name (the API's slug)."""
     changes: dict[str, Any]
     expected_version: int | None = None
 
 
 class UpdateTemplate:
-    """Rules: admins only; only the fields named in `changes` change; a new schema is checked;
+    """Rules: admins only, checked before the template is looked up (a user learns nothing of
+    the catalogue's inactive entries); only the fields named in `changes` change; a new schema is checked;
     `expected_version` (the etag) guards against lost updates."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, validator: ConfigValidator, clock: Clock) -> None:
@@ -37,6 +39,8 @@ class UpdateTemplate:
             changes["config_schema"] = checked_schema(self._validator, changes["config_schema"])
         async with self._uow() as uow:
             template = await uow.templates.get(cmd.template_id)
+            if template is None:
+                template = await uow.templates.get_by_name(cmd.template_id)
             if template is None:
                 raise NotFoundError("template", cmd.template_id)
             if cmd.expected_version is not None and cmd.expected_version != template.version:

@@ -7,12 +7,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
+from inspect import isasyncgenfunction
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError
 
-from domain.errors import UnauthenticatedError
+from domain.errors import InvalidArgumentError, UnauthenticatedError
 from domain.values import Principal
 from entrypoints.auth import JwtAuthenticator
 from entrypoints.grpc.errors import abort_with
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     Continuation: TypeAlias = Callable[
         [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
     ]
+    Deserializer: TypeAlias = Callable[[bytes], Any]
 
 # Services any caller may use without a token: load balancers probe health, tools reflect.
 PUBLIC_SERVICES = (
@@ -35,6 +38,40 @@ PUBLIC_SERVICES = (
 _SERVER_ERRORS = frozenset(
     {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 )
+
+
+class _Undecodable:
+    """Stands for a request whose bytes are not the method's message. gRPC answers a
+    deserializer's exception with UNKNOWN; the wrapped behaviour answers this INVALID_ARGUMENT
+    instead, with the service's error details, once the caller is authenticated."""
+
+    __slots__ = ()
+
+
+_UNDECODABLE = _Undecodable()
+
+
+def _tolerant(deserializer: Deserializer | None) -> Deserializer | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError:
+            return _UNDECODABLE
+
+    return deserialize
+
+
+def _unreadable() -> InvalidArgumentError:
+    return InvalidArgumentError("the request is not a valid message of the method's type")
+
+
+def _readable(request: Any) -> None:
+    if request is _UNDECODABLE:
+        raise _unreadable()
+
 
 _principal: ContextVar[Principal | None] = ContextVar("grpc_principal", default=None)
 _log = structlog.get_logger("entrypoints.grpc")
@@ -72,6 +109,9 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
       the one error table; aborts and cancellations pass through untouched;
     - authentication: the caller becomes available to servicers through `current_principal()`.
 
+    Public services (health, reflection) are served without any of these, but a request of theirs
+    that does not parse is answered INVALID_ARGUMENT too, as every other method's (`_tolerant`).
+
     A client-streaming RPC, which it cannot guard, is not served (UNIMPLEMENTED). The wrapped
     handler of each method is built at its first call and reused: a call pays one wrapper, not
     a pass through an interceptor chain that builds fresh handlers."""
@@ -95,19 +135,21 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
     def _wrapped(
         self, handler: grpc.RpcMethodHandler[Any, Any] | None, method: str
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        if handler is None or _is_public(method):
-            return handler
+        if handler is None:
+            return None
+        if _is_public(method):
+            return _public(handler)
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream, method),  # type: ignore[arg-type]  # aio behaviours are async
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_unary is None:
             return None  # fail closed: the RPC is answered UNIMPLEMENTED
         return grpc.unary_unary_rpc_method_handler(
             self._wrap(handler.unary_unary, method),  # type: ignore[arg-type]  # aio behaviours are async
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -139,6 +181,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         try:
             token = _principal.set(self._authenticate(context, fields))
             try:
+                _readable(request)
                 return await behavior(request, context)
             finally:
                 _principal.reset(token)
@@ -158,6 +201,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                     # ends with it, and a stream the garbage collector closes would reset from
                     # another context.
                     _principal.set(self._authenticate(context, fields))
+                    _readable(request)
                     async for response in behavior(request, context):
                         sent += 1
                         yield response
@@ -184,6 +228,47 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         fields["role"] = principal.role.value
         fields["sub_account_id"] = principal.sub_account_id
         return principal
+
+
+def _public(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    """A public service's unary or server-streaming method, its unreadable requests answered
+    INVALID_ARGUMENT; other kinds (reflection streams both ways) as they are."""
+    deserializer = _tolerant(handler.request_deserializer)
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            _checked(handler.unary_unary),  # type: ignore[arg-type]  # aio behaviours are async
+            request_deserializer=deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.unary_stream is not None:
+        behavior: Any = handler.unary_stream
+        # Health's Watch writes through the context instead of yielding: keep its shape.
+        checked = _checked_stream(behavior) if isasyncgenfunction(behavior) else _checked(behavior)
+        return grpc.unary_stream_rpc_method_handler(
+            checked,
+            request_deserializer=deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return handler
+
+
+def _checked(behavior: Behavior) -> Behavior:
+    async def served(request: Any, context: Context) -> Any:
+        if request is _UNDECODABLE:
+            await abort_with(context, _unreadable())
+        return await behavior(request, context)
+
+    return served
+
+
+def _checked_stream(behavior: StreamBehavior) -> StreamBehavior:
+    async def served(request: Any, context: Context) -> AsyncIterator[Any]:
+        if request is _UNDECODABLE:
+            await abort_with(context, _unreadable())
+        async for response in behavior(request, context):
+            yield response
+
+    return served
 
 
 def _start_request(context: Context, method: str) -> tuple[dict[str, Any], float]:

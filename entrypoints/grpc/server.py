@@ -19,6 +19,7 @@ from entrypoints.grpc.lead_servicer import LeadServiceServicer, LeadUseCases
 from entrypoints.grpc.pagination import PageTokens
 from entrypoints.grpc.servicers import GrpcUseCases, IntegrationServiceServicer
 from entrypoints.grpc.webhook_servicer import WebhookServiceServicer, WebhookUseCases
+from entrypoints.listening import bind_error
 from integrations.v1 import (
     directory_service_pb2,
     directory_service_pb2_grpc,
@@ -71,15 +72,21 @@ async def start_server(
     stream_events: StreamEvents | None = None,
     readiness: ReadinessProbe | None = None,
     health_probe_interval: float = DEFAULT_PROBE_INTERVAL,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """Start serving on host:port (port 0 picks a free one); returns the server and its port.
+    A port in use is a PortInUseError, unless `reuse_port` lets several processes share it
+    (SO_REUSEPORT, which gRPC would otherwise set silently).
     With `readiness`, the health service follows it (HealthReporter): NOT_SERVING while the
     database is unreachable or the copy drains.
 
     One interceptor wraps every RPC outside the public services, outermost first: logging (binds
     the request id, logs the outcome), error mapping (turns exceptions into statuses),
     authentication (sets the caller)."""
-    server = grpc.aio.server(interceptors=[ServingInterceptor(authenticator)])
+    server = grpc.aio.server(
+        interceptors=[ServingInterceptor(authenticator)],
+        options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
+    )
     integration_service_pb2_grpc.add_IntegrationServiceServicer_to_server(
         IntegrationServiceServicer(use_cases, PageTokens(page_token_key)), server
     )
@@ -110,9 +117,12 @@ async def start_server(
         (*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-    bound = server.add_insecure_port(address)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:  # gRPC's core logs why; the exception does not say
+        bound = 0
     if bound == 0:
-        raise OSError(f"cannot listen on {address}")
+        raise bind_error("gRPC", host, port)
     for service in ("", *services):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     await server.start()

@@ -157,15 +157,11 @@ class IntegrationServiceServicer(pb_grpc.IntegrationServiceServicer):
         slug = mappers.template_id_of(template.name, field="integration_template.name")
         expected = mappers.version_of(template.etag, field="integration_template.etag")
         changes = mappers.template_changes(template, request.update_mask)
-        # The API names templates by slug; the use case takes the template's id.
-        current = await self._uc.get_template.execute(
-            GetTemplateQuery(actor=actor, template_id=slug)
-        )
         with request_fields(_TEMPLATE_FIELDS):
             view = await self._uc.update_template.execute(
                 UpdateTemplateCommand(
                     actor=actor,
-                    template_id=current.id,
+                    template_id=slug,
                     changes=changes,
                     expected_version=expected,
                 )

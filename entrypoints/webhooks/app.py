@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+
 from aiohttp import web
 
 from application.webhooks import ReceiveWebhook
+from entrypoints.listening import PortInUseError, cannot_listen
+from entrypoints.webhooks.connections import WebhookRunner
 from entrypoints.webhooks.handlers import RETRY_AFTER_SECONDS, served, unrouted, webhook_route
 from entrypoints.webhooks.metrics import IngressMeter
 from entrypoints.webhooks.ops import Operations, install_operations
 
 MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_RETRY_AFTER_SECONDS = 60
+DEFAULT_HEADER_TIMEOUT_SECONDS = 75.0
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 
 
 def create_webhook_app(
@@ -18,17 +24,22 @@ def create_webhook_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     retry_after_seconds: int = DEFAULT_RETRY_AFTER_SECONDS,
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS,
     operations: Operations | None = None,
 ) -> web.Application:
     """``POST /webhooks/ghl`` (GHL's marketplace format, the event in the body's ``type``) and
     ``POST /webhooks/ghl/{eventType}`` (the seed's routes); bodies over `max_body_bytes` are
-    refused with 413. `retry_after_seconds` is sent with every 429. With `operations`, also
+    refused with 413, bodies not received within `body_timeout_seconds` with 408.
+    `retry_after_seconds` is sent with every 429. With `operations`, also
     ``GET /metrics``, ``/healthz`` and ``/readyz``, and the deliveries are counted."""
     meter = None if operations is None else IngressMeter(operations.ingress)
     app = web.Application(client_max_size=max_body_bytes)
     app[RETRY_AFTER_SECONDS] = retry_after_seconds
     for route in ("/webhooks/ghl", "/webhooks/ghl/{eventType}"):
-        app.router.add_post(route, webhook_route(receive, route=route, meter=meter))
+        app.router.add_post(
+            route,
+            webhook_route(receive, route=route, meter=meter, body_timeout=body_timeout_seconds),
+        )
     if operations is not None:
         install_operations(app, operations)
     # Last: the router tries a path's more specific resources first, and this one matches any.
@@ -37,14 +48,36 @@ def create_webhook_app(
 
 
 async def start_webhook_server(
-    app: web.Application, *, host: str, port: int, grace_seconds: float = 10.0
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    grace_seconds: float = 10.0,
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS,
+    reuse_port: bool = False,
 ) -> tuple[web.AppRunner, int]:
     """Serve `app` on host:port (0 picks a free port); returns the runner and the bound port.
-    Each route logs its requests, so aiohttp's access log is off (it halves throughput)."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace_seconds)
+    Each route logs its requests, so aiohttp's access log is off (it halves throughput).
+
+    A connection is closed when a request's line and headers have not all arrived within
+    `header_timeout_seconds` of its opening or of its previous answer (aiohttp's keep-alive
+    timer, which covers both): slow or idle clients cannot hold connections. A port in use is
+    a PortInUseError, unless `reuse_port` lets several processes share it (SO_REUSEPORT)."""
+    runner = WebhookRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=grace_seconds,
+        keepalive_timeout=header_timeout_seconds,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+    try:
+        await site.start()
+    except OSError as err:
+        await runner.cleanup()
+        if err.errno == errno.EADDRINUSE:
+            raise PortInUseError("webhooks", host, port) from None
+        raise cannot_listen("webhooks", host, port, err) from None
     bound = runner.addresses[0][1]
     return runner, int(bound)
 

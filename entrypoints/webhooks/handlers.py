@@ -4,6 +4,7 @@ GHL retries), never a 5xx."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -47,10 +48,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def webhook_route(
-    receive: ReceiveWebhook, *, route: str, meter: IngressMeter | None = None
+    receive: ReceiveWebhook,
+    *,
+    route: str,
+    body_timeout: float,
+    meter: IngressMeter | None = None,
 ) -> Handler:
     """``POST /webhooks/ghl`` and ``POST /webhooks/ghl/{eventType}`` (`route`): the body, as
-    read, to `receive`, answered once it is stored. Served as `served` serves the other routes,
+    read, to `receive`, answered once it is stored; a body still incomplete `body_timeout`
+    seconds after the handler starts is answered 408. Served as `served` serves the other routes,
     written out in one coroutine because every delivery takes it: each layer of coroutines costs
     every delivery its frames (docs/performance.md)."""
 
@@ -60,7 +66,10 @@ def webhook_route(
         started = time.perf_counter()
         try:
             # Beyond the app's client_max_size, read() raises HTTPRequestEntityTooLarge.
-            body = await request.read()
+            if request.content.is_eof():  # all there already, as nearly always: no timer
+                body = await request.read()
+            else:
+                body = await _read_within(request, body_timeout)
             result = await receive.execute(
                 ReceiveWebhookCommand(
                     # Looked up case-insensitively: the verifiers read a few headers by name.
@@ -86,6 +95,16 @@ def webhook_route(
         return response
 
     return receive_webhook
+
+
+async def _read_within(request: web.Request, seconds: float) -> bytes:
+    try:
+        async with asyncio.timeout(seconds):
+            return await request.read()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            reason=f"the body did not arrive within {seconds:g} s"
+        ) from None
 
 
 _ACCEPTED = b'{"status": "accepted", "deliveryId": '
@@ -131,10 +150,15 @@ async def _failed(
     meter: IngressMeter | None,
 ) -> web.Response:
     """The answer to a request that failed with `err`: domain errors by DESIGN.md §5, aiohttp's
-    own (a body too large, an unknown route) by their status, anything else 429 with
-    Retry-After and its traceback logged; counted by `meter` (the webhook routes') and logged
-    at INFO."""
-    if isinstance(err, DomainError):
+    own (a body too large or too slow, an unknown route) by their status, a client gone before
+    its request was read as 499 (never sent: the line says what happened), anything else 429
+    with Retry-After and its traceback logged; counted by `meter` (the webhook routes') and
+    logged at INFO."""
+    if isinstance(err, ConnectionError):
+        response = error_response(
+            499, "CANCELLED", "CANCELLED", "the client went away", request_id, {}, None
+        )
+    elif isinstance(err, DomainError):
         if meter is not None:
             await meter.refused(request, err, time.perf_counter() - started)
         response = _domain_error(request, err, request_id)
@@ -211,7 +235,7 @@ def _http_error(err: web.HTTPException, request_id: str) -> web.Response:
     else:
         status, reason = "INVALID_ARGUMENT", ErrorCode.INVALID_ARGUMENT.value
     allow = err.headers.get("Allow")
-    return error_response(
+    response = error_response(
         err.status,
         status,
         reason,
@@ -220,6 +244,10 @@ def _http_error(err: web.HTTPException, request_id: str) -> web.Response:
         {},
         {"Allow": allow} if allow else None,
     )
+    if err.status == 408:
+        # Closed rather than left to aiohttp, which would go on reading the slow body.
+        response.force_close()
+    return response
 
 
 def _retry_later(request: web.Request, request_id: str, message: str) -> web.Response:

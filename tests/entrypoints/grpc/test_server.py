@@ -21,6 +21,7 @@ from entrypoints.auth import JwtAuthenticator
 from entrypoints.grpc.interceptors import ServingInterceptor
 from entrypoints.grpc.server import SERVICE_NAME, start_server, stop_server
 from entrypoints.grpc.servicers import GrpcUseCases
+from entrypoints.listening import PortInUseError
 from entrypoints.logging import merge_request_fields
 from integrations.v1 import integration_service_pb2 as pb
 from integrations.v1 import integration_service_pb2_grpc
@@ -87,6 +88,35 @@ async def test_stopping_the_server_reports_not_serving_first(
 
     assert first.status == SERVING
     assert second.status == NOT_SERVING
+
+
+async def test_a_port_in_use_is_a_clear_error_unless_sharing_is_asked_for(
+    use_cases: tuple[GrpcUseCases, FakeUnitOfWorkFactory, FakeProvider],
+) -> None:
+    async def started(port: int, *, reuse_port: bool = False) -> tuple[grpc.aio.Server, int]:
+        return await start_server(
+            use_cases[0],
+            JwtAuthenticator(hs256_secret=JWT_SECRET),
+            page_token_key=PAGE_TOKEN_KEY,
+            host="127.0.0.1",
+            port=port,
+            reuse_port=reuse_port,
+        )
+
+    first, port = await started(0)
+    try:
+        with pytest.raises(PortInUseError, match=f"gRPC: 127.0.0.1:{port} is already in use"):
+            await started(port)
+    finally:
+        await stop_server(first, grace=None)
+
+    shared, port = await started(0, reuse_port=True)
+    try:
+        second, again = await started(port, reuse_port=True)
+        await stop_server(second, grace=None)
+    finally:
+        await stop_server(shared, grace=None)
+    assert again == port
 
 
 async def test_each_rpc_is_logged_once_with_its_request_id_and_no_body(service: Service) -> None:

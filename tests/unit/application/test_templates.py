@@ -69,6 +69,25 @@ async def test_non_admins_cannot_write_the_catalogue(app: App) -> None:
         )
 
 
+async def test_a_user_is_denied_an_update_whether_or_not_the_template_exists_or_is_active(
+    app: App,
+) -> None:
+    hidden = await app.create_template.execute(command(is_active=False))
+    for template_id in (hidden.id, "hubspot", "no_such_template"):
+        with pytest.raises(PermissionDeniedError):
+            await app.update_template.execute(
+                UpdateTemplateCommand(actor=USER, template_id=template_id, changes={"icon": "x"})
+            )
+
+
+async def test_an_admin_updates_a_template_named_by_its_name(app: App) -> None:
+    created = await app.create_template.execute(command())
+    updated = await app.update_template.execute(
+        UpdateTemplateCommand(actor=ADMIN, template_id="hubspot", changes={"icon": "x"})
+    )
+    assert (updated.id, updated.icon) == (created.id, "x")
+
+
 async def test_a_template_name_is_unique(app: App) -> None:
     with pytest.raises(AlreadyExistsError):
         await app.create_template.execute(command(name="gohighlevel"))
