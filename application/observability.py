@@ -71,7 +71,11 @@ class InboxStatsReader(Protocol):
 @dataclass(frozen=True, slots=True)
 class UnverifiedDeliveries:
     count: int
+    """Deliveries that carried a signature of a scheme the integration uses, and failed it."""
     last_at: datetime | None
+    unsigned: int = 0
+    """Deliveries that carried no signature of a scheme the integration uses: anyone can send
+    them, so they are counted apart and say nothing about the integration's signing."""
 
 
 class UnverifiedDeliveryLog(Protocol):
@@ -81,7 +85,7 @@ class UnverifiedDeliveryLog(Protocol):
 
     def unverified_since(self, integration_id: str, since: datetime) -> UnverifiedDeliveries:
         """How many of the integration's deliveries this copy refused since `since`, and when it
-        last refused one (whenever that was)."""
+        last refused one whose signature failed (whenever that was); the unsigned apart."""
         ...
 
 

@@ -23,6 +23,7 @@ from domain.errors import (
     NotFoundError,
     SecretUnreadableError,
     WebhookSignatureInvalidError,
+    WebhookUnsignedError,
 )
 from domain.events import WebhookDeadLettered
 from domain.integration import IntegrationStatus
@@ -348,7 +349,8 @@ class SignatureVerifier(Protocol):
         """Verify with the first of `schemes` whose header is present (Ed25519, RSA, Standard
         Webhooks, HMAC, in that order): a present but wrong signature is final, never a reason
         to try another. `headers` are keyed by lower-case name; `secret` is the integration's
-        own, for the HMAC and Standard Webhooks schemes. Raises WebhookSignatureInvalidError."""
+        own, for the HMAC and Standard Webhooks schemes. Raises WebhookSignatureInvalidError,
+        WebhookUnsignedError when no header of `schemes` is present."""
         ...
 
 
@@ -686,7 +688,9 @@ class ReceiveWebhook:
             try:
                 verified_for.append((target, await self._verify(target, cmd)))
             except WebhookSignatureInvalidError as err:
-                refusal = refusal or err
+                # A signature that failed says more than a missing one (WebhookUnsignedError).
+                if refusal is None or isinstance(refusal, WebhookUnsignedError):
+                    refusal = err
         if not verified_for:
             assert refusal is not None
             raise refusal

@@ -105,6 +105,11 @@ class WebhookSignatureInvalidError(DomainError):
     code = ErrorCode.WEBHOOK_SIGNATURE_INVALID
 
 
+class WebhookUnsignedError(WebhookSignatureInvalidError):
+    """A webhook that carries no signature of a scheme its integration uses: anyone's request,
+    which says nothing about how the integration's own deliveries are signed."""
+
+
 class PermissionDeniedError(DomainError):
     code = ErrorCode.PERMISSION_DENIED
 

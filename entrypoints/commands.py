@@ -21,11 +21,13 @@ from application.use_cases.rotate_data_keys import RotateDataKeysCommand
 from entrypoints.config import Settings
 from entrypoints.container import Container
 from entrypoints.grpc.server import start_server, stop_server
+from entrypoints.in_flight import InFlight
 from entrypoints.webhooks.app import (
     create_webhook_app,
     start_webhook_server,
     stop_webhook_server,
 )
+from entrypoints.webhooks.ops import Readiness
 from entrypoints.worker.inbox import InboxWorker
 from entrypoints.worker.replies import ReplySender
 from entrypoints.worker.sync_scheduler import SyncScheduler
@@ -79,6 +81,8 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         parts = set(PARTS) if only is None else {only}
         serving: dict[str, str] = {}
+        readiness = await resolve(container.readiness)
+        in_flight = container.in_flight()
         # Parts stop in the reverse order they started: the webhook app first (deliveries in
         # flight are answered), then gRPC, then the worker (it finishes the delivery in hand and
         # hands back the rest of its batch). A part that fails to start stops those before it.
@@ -106,7 +110,8 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
                     lead_use_cases=await resolve(container.lead_use_cases),
                     directory_use_cases=await resolve(container.directory_use_cases),
                     stream_events=await resolve(container.stream_events),
-                    readiness=await resolve(container.readiness),
+                    readiness=readiness,
+                    in_flight=in_flight,
                     reuse_port=settings.reuse_port,
                 )
                 running.push_async_callback(stop_server, server, settings.grpc_grace_seconds)
@@ -119,6 +124,7 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
                         retry_after_seconds=settings.webhook_retry_after_seconds,
                         body_timeout_seconds=settings.webhook_body_timeout_seconds,
                         operations=await resolve(container.operations),
+                        in_flight=in_flight,
                     ),
                     host=settings.webhook_host,
                     port=settings.webhook_port,
@@ -137,10 +143,21 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
             )
             _freeze_startup_objects()
             await stop.wait()
-            log.info("shutting_down")
-            # /readyz answers 503 from now on, while the parts stop.
-            (await resolve(container.readiness)).drain()
+            await _drain(readiness, in_flight, settings.grpc_grace_seconds)
     return 0
+
+
+async def _drain(readiness: Readiness, in_flight: InFlight, grace: float) -> None:
+    """Report draining (/readyz 503, gRPC health NOT_SERVING) while the listeners stay open,
+    until the requests in flight are answered or `grace` seconds pass: a balancer probing the
+    copy meanwhile hears that it is leaving rather than finds it gone. The parts stop after."""
+    log.info("shutting_down", requests_in_flight=in_flight.count)
+    readiness.drain()
+    try:
+        async with asyncio.timeout(grace):
+            await in_flight.idle()
+    except TimeoutError:
+        log.warning("drain_grace_expired", requests_in_flight=in_flight.count)
 
 
 def _freeze_startup_objects() -> None:

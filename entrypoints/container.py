@@ -104,6 +104,7 @@ from entrypoints.grpc.directory_servicer import DirectoryUseCases
 from entrypoints.grpc.lead_servicer import LeadUseCases
 from entrypoints.grpc.servicers import GrpcUseCases
 from entrypoints.grpc.webhook_servicer import WebhookUseCases
+from entrypoints.in_flight import InFlight
 from entrypoints.webhooks.metrics import IngressObserver, SignatureFailureLog
 from entrypoints.webhooks.ops import CachedSyncStats, Operations, Readiness
 from entrypoints.worker.inbox import BackoffPolicy, InboxWorker
@@ -438,6 +439,7 @@ class Container(containers.DeclarativeContainer):
 
     # --- observability: health, metrics and readiness, the event stream ------------------------
     signature_failures = providers.Singleton(SignatureFailureLog)
+    in_flight = providers.Singleton(InFlight)
     readiness = providers.Singleton(
         _readiness, providers.Singleton(SqlAlchemyDatabaseProbe, engine)
     )

@@ -9,7 +9,7 @@ import re
 import sys
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from structlog.typing import EventDict, Processor
@@ -108,6 +108,19 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+_QUIETER_LOGGERS: Final = {
+    # aiohttp's access log at INFO halves the webhook ceiling (docs/performance.md); requests
+    # are logged once, as structured lines, by the apps themselves.
+    "aiohttp.access": logging.WARNING,
+    # The database layers log statements with their parameter values at DEBUG (SQLAlchemy's
+    # echo at INFO): contacts' names, emails and phones. Kept above, whatever LOG_LEVEL says.
+    "sqlalchemy": logging.WARNING,
+    "aiosqlite": logging.WARNING,
+    "asyncpg": logging.WARNING,
+    "alembic.runtime.plugins": logging.WARNING,
+}
+
+
 def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     """Configure structlog and route the standard library's loggers (aiohttp, grpc, sqlalchemy)
     through the same processors, so every line is JSON and redacted. Idempotent."""
@@ -136,8 +149,5 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiohttp's access log at INFO halves the webhook ceiling (PERFORMANCE-NOTES.md); requests
-    # are logged once, as structured lines, by the apps themselves.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    for name, floor in _QUIETER_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, root.level))

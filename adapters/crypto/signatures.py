@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from adapters.crypto.ghl_public_keys import GHL_ED25519_PUBLIC_KEY_PEM, GHL_RSA_PUBLIC_KEY_PEM
 from application.webhooks import SignatureScheme, VerifiedSignature
-from domain.errors import WebhookSignatureInvalidError
+from domain.errors import WebhookSignatureInvalidError, WebhookUnsignedError
 from domain.values import SecretStr
 
 GHL_ED25519_HEADER = "x-ghl-signature"
@@ -150,9 +150,7 @@ class WebhookSignatureVerifier:
             return _standard_webhooks_check(body, headers, secret)
         if SignatureScheme.HMAC_SHA256 in schemes and HMAC_HEADER in headers:
             return _hmac_check(body, headers[HMAC_HEADER], secret)
-        raise WebhookSignatureInvalidError(
-            "the delivery carries no signature this integration accepts"
-        )
+        raise WebhookUnsignedError("the delivery carries no signature this integration accepts")
 
     def _ed25519_check(self, body: bytes, header: str) -> VerifiedSignature:
         signature = _b64(header)

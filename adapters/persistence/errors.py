@@ -17,8 +17,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # SQLSTATE classes that mean "try again": connection exception, transaction rollback
-# (serialization failure, deadlock), insufficient resources, operator intervention.
-_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+# (serialization failure, deadlock), insufficient resources, operator intervention; and the
+# refusals of a connection to a database or role that is gone (invalid catalog name, invalid
+# authorization), which come back when it does.
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "3D", "28"})
 
 
 def is_transient(err: BaseException) -> bool:
@@ -51,6 +53,16 @@ def is_transient(err: BaseException) -> bool:
         | OSError  # asyncpg raises the socket's error when it cannot connect
         | TimeoutError,
     )
+
+
+_DRIVER_ERRORS = (exc.SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, sqlite3.Error)
+
+
+def is_database_unavailable(err: BaseException) -> bool:
+    """Whether `err` is the database layer's own error (SQLAlchemy's, a driver's) saying the
+    database is unreachable or busy: for the entrypoints' safety nets, which may meet one that
+    no adapter translated."""
+    return isinstance(err, _DRIVER_ERRORS) and is_transient(err)
 
 
 def is_bad_value(err: BaseException) -> bool:

@@ -51,6 +51,9 @@ class WebhookHealth:
     dead_lettered: int
     backlog: int
     oldest_due_age: timedelta
+    unauthenticated: int = 0
+    """Requests naming the integration that carried no signature of a scheme it uses: anyone
+    can send them, so they are counted here and never make the check worse."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,7 +120,9 @@ class GetIntegrationHealth:
     """Rules: visible like GetIntegration (another tenant's integration is not found). The
     connection check calls the provider live, bounded by the policy's timeout, and never moves
     the integration's state (TestIntegration does); a switched-off or disconnected integration
-    is not called and its connection fails the check. The rate-limit check runs after the live
+    is not called and its connection fails the check. Only deliveries that carry a signature of
+    a scheme the integration uses and fail it count against its webhooks; unsigned requests,
+    which anyone can send, are only counted. The rate-limit check runs after the live
     call, so the provider's limits it reports are fresh. The overall state is the worst check's,
     and failing whenever the integration is in error."""
 
@@ -275,6 +280,7 @@ class GetIntegrationHealth:
             dead_lettered=stored.dead_lettered,
             backlog=stored.backlog,
             oldest_due_age=due_age or timedelta(0),
+            unauthenticated=unverified.unsigned,
         )
 
     async def _rate_limit_health(self, key: str, now: datetime) -> RateLimitHealth:

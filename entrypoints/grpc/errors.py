@@ -12,18 +12,23 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from adapters.persistence.errors import is_database_unavailable
 from domain.errors import (
     DomainError,
     ErrorCode,
     FieldViolation,
     InvalidArgumentError,
     RateLimitExceededError,
+    StorageUnavailableError,
 )
 from entrypoints.logging import request_field
 
 ERROR_DOMAIN = "integrations"
 INTERNAL_REASON = "INTERNAL"
 _INTERNAL_MESSAGE = "internal error"
+STORAGE_RETRY_DELAY_SECONDS = 2.0
+"""The RetryInfo of an unreachable database: the readiness probe's period, after which the
+balancer has taken this copy out of rotation or the database answers again."""
 
 STATUS_CODES: Mapping[ErrorCode, grpc.StatusCode] = {
     ErrorCode.CONFIG_SCHEMA_INVALID: grpc.StatusCode.INVALID_ARGUMENT,
@@ -62,8 +67,11 @@ _log = structlog.get_logger("entrypoints.grpc")
 
 def rpc_status_of(error: BaseException) -> Any:
     """The google.rpc.Status for an error: the table's code and the error's (secret-free)
-    message for a DomainError; INTERNAL with a generic message for anything else. Every status
-    carries an ErrorInfo, and the request id as RequestInfo."""
+    message for a DomainError (a database driver's connection error that reached here untranslated
+    counts as StorageUnavailableError); INTERNAL with a generic message for anything else. Every
+    status carries an ErrorInfo, and the request id as RequestInfo; a retryable one, RetryInfo."""
+    if not isinstance(error, DomainError) and is_database_unavailable(error):
+        error = StorageUnavailableError("the database is unavailable, try again")
     if isinstance(error, DomainError):
         code, message, reason = STATUS_CODES[error.code], error.message, error.code.value
         metadata = error.metadata
@@ -84,9 +92,10 @@ def rpc_status_of(error: BaseException) -> Any:
                 ]
             )
         )
-    if isinstance(error, RateLimitExceededError):
+    retry_after = _retry_after(error)
+    if retry_after is not None:
         delay = duration_pb2.Duration()
-        delay.FromNanoseconds(round(max(error.retry_after_seconds, 0.0) * 1e9))
+        delay.FromNanoseconds(round(max(retry_after, 0.0) * 1e9))
         details.append(error_details_pb2.RetryInfo(retry_delay=delay))
     request_id = request_field("request_id")
     if request_id:
@@ -97,11 +106,23 @@ def rpc_status_of(error: BaseException) -> Any:
     return status
 
 
+def _retry_after(error: BaseException) -> float | None:
+    """Seconds after which the same call may succeed, for errors that say so."""
+    if isinstance(error, RateLimitExceededError):
+        return error.retry_after_seconds
+    if isinstance(error, StorageUnavailableError):
+        return STORAGE_RETRY_DELAY_SECONDS
+    return None
+
+
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> NoReturn:
     """End the RPC with the status of `error`. An unexpected error is logged with its
     traceback; the caller learns only that something went wrong, never the error's text."""
     if not isinstance(error, DomainError):
-        _log.error("rpc_unexpected_error", exc_info=error)
+        if is_database_unavailable(error):
+            _log.warning("rpc_storage_unavailable", error_type=type(error).__name__)
+        else:
+            _log.error("rpc_unexpected_error", exc_info=error)
     status = rpc_status.to_status(rpc_status_of(error))
     await context.abort(status.code, status.details, status.trailing_metadata)
 

@@ -58,6 +58,7 @@ def health_to_proto(health: IntegrationHealth) -> pb.IntegrationHealth:
             dead_letter_count=webhooks.dead_lettered,
             backlog_count=webhooks.backlog,
             oldest_due_age=_duration(webhooks.oldest_due_age),
+            unauthenticated_count=webhooks.unauthenticated,
         ),
         rate_limits=pb.RateLimitCheck(
             state=STATES[limits.state],

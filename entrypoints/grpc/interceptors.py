@@ -18,6 +18,7 @@ from domain.errors import InvalidArgumentError, UnauthenticatedError
 from domain.values import Principal
 from entrypoints.auth import JwtAuthenticator
 from entrypoints.grpc.errors import abort_with
+from entrypoints.in_flight import InFlight
 from entrypoints.logging import request_id_of, start_request
 
 if TYPE_CHECKING:
@@ -112,12 +113,15 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
     Public services (health, reflection) are served without any of these, but a request of theirs
     that does not parse is answered INVALID_ARGUMENT too, as every other method's (`_tolerant`).
 
-    A client-streaming RPC, which it cannot guard, is not served (UNIMPLEMENTED). The wrapped
-    handler of each method is built at its first call and reused: a call pays one wrapper, not
-    a pass through an interceptor chain that builds fresh handlers."""
+    Unary RPCs count in `in_flight` while they run (a draining copy waits for them; streams
+    end when it stops). A client-streaming RPC, which it cannot guard, is not served
+    (UNIMPLEMENTED). The wrapped handler of each method is built at its first call and reused:
+    a call pays one wrapper, not a pass through an interceptor chain that builds fresh
+    handlers."""
 
-    def __init__(self, authenticator: JwtAuthenticator) -> None:
+    def __init__(self, authenticator: JwtAuthenticator, in_flight: InFlight | None = None) -> None:
         self._authenticator = authenticator
+        self._in_flight = in_flight or InFlight()
         # Only methods the server serves are kept, so the callers' method names cannot grow it.
         self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -156,9 +160,12 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
     def _wrap(self, behavior: Behavior, method: str) -> Behavior:
         read = _is_read(method)
 
+        in_flight = self._in_flight
+
         async def served(request: Any, context: Context) -> Any:
             fields, started = _start_request(context, method)
             code = grpc.StatusCode.UNKNOWN
+            in_flight.started()
             try:
                 response = await self._call(behavior, request, context, fields)
                 code = grpc.StatusCode.OK
@@ -170,6 +177,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                 code = _aborted_code(context)
                 raise
             finally:
+                in_flight.finished()
                 _log_finished(code, started, read=read)
 
         return served

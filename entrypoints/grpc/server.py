@@ -19,6 +19,7 @@ from entrypoints.grpc.lead_servicer import LeadServiceServicer, LeadUseCases
 from entrypoints.grpc.pagination import PageTokens
 from entrypoints.grpc.servicers import GrpcUseCases, IntegrationServiceServicer
 from entrypoints.grpc.webhook_servicer import WebhookServiceServicer, WebhookUseCases
+from entrypoints.in_flight import InFlight
 from entrypoints.listening import bind_error
 from integrations.v1 import (
     directory_service_pb2,
@@ -73,18 +74,19 @@ async def start_server(
     readiness: ReadinessProbe | None = None,
     health_probe_interval: float = DEFAULT_PROBE_INTERVAL,
     reuse_port: bool = False,
+    in_flight: InFlight | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start serving on host:port (port 0 picks a free one); returns the server and its port.
     A port in use is a PortInUseError, unless `reuse_port` lets several processes share it
     (SO_REUSEPORT, which gRPC would otherwise set silently).
     With `readiness`, the health service follows it (HealthReporter): NOT_SERVING while the
-    database is unreachable or the copy drains.
+    database is unreachable or the copy drains. Unary RPCs count in `in_flight` while they run.
 
     One interceptor wraps every RPC outside the public services, outermost first: logging (binds
     the request id, logs the outcome), error mapping (turns exceptions into statuses),
     authentication (sets the caller)."""
     server = grpc.aio.server(
-        interceptors=[ServingInterceptor(authenticator)],
+        interceptors=[ServingInterceptor(authenticator, in_flight)],
         options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
     )
     integration_service_pb2_grpc.add_IntegrationServiceServicer_to_server(

@@ -7,6 +7,7 @@ import errno
 from aiohttp import web
 
 from application.webhooks import ReceiveWebhook
+from entrypoints.in_flight import InFlight
 from entrypoints.listening import PortInUseError, cannot_listen
 from entrypoints.webhooks.connections import WebhookRunner
 from entrypoints.webhooks.handlers import RETRY_AFTER_SECONDS, served, unrouted, webhook_route
@@ -26,19 +27,27 @@ def create_webhook_app(
     retry_after_seconds: int = DEFAULT_RETRY_AFTER_SECONDS,
     body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS,
     operations: Operations | None = None,
+    in_flight: InFlight | None = None,
 ) -> web.Application:
     """``POST /webhooks/ghl`` (GHL's marketplace format, the event in the body's ``type``) and
     ``POST /webhooks/ghl/{eventType}`` (the seed's routes); bodies over `max_body_bytes` are
     refused with 413, bodies not received within `body_timeout_seconds` with 408.
     `retry_after_seconds` is sent with every 429. With `operations`, also
-    ``GET /metrics``, ``/healthz`` and ``/readyz``, and the deliveries are counted."""
+    ``GET /metrics``, ``/healthz`` and ``/readyz``, and the deliveries are counted. Deliveries
+    count in `in_flight` while they are served."""
     meter = None if operations is None else IngressMeter(operations.ingress)
     app = web.Application(client_max_size=max_body_bytes)
     app[RETRY_AFTER_SECONDS] = retry_after_seconds
     for route in ("/webhooks/ghl", "/webhooks/ghl/{eventType}"):
         app.router.add_post(
             route,
-            webhook_route(receive, route=route, meter=meter, body_timeout=body_timeout_seconds),
+            webhook_route(
+                receive,
+                route=route,
+                meter=meter,
+                body_timeout=body_timeout_seconds,
+                in_flight=in_flight,
+            ),
         )
     if operations is not None:
         install_operations(app, operations)

@@ -17,6 +17,7 @@ from aiohttp.hdrs import CONTENT_TYPE
 
 from application.webhooks import ReceiveWebhook, ReceiveWebhookCommand, ReceiveWebhookResult
 from domain.errors import DomainError, ErrorCode
+from entrypoints.in_flight import InFlight
 from entrypoints.logging import request_id_of, start_request
 from entrypoints.webhooks.metrics import IngressMeter
 
@@ -53,17 +54,21 @@ def webhook_route(
     route: str,
     body_timeout: float,
     meter: IngressMeter | None = None,
+    in_flight: InFlight | None = None,
 ) -> Handler:
     """``POST /webhooks/ghl`` and ``POST /webhooks/ghl/{eventType}`` (`route`): the body, as
     read, to `receive`, answered once it is stored; a body still incomplete `body_timeout`
-    seconds after the handler starts is answered 408. Served as `served` serves the other routes,
-    written out in one coroutine because every delivery takes it: each layer of coroutines costs
-    every delivery its frames (docs/performance.md)."""
+    seconds after the handler starts is answered 408; in `in_flight` until its outcome is known.
+    Served as `served` serves the other routes, written out in one coroutine because every
+    delivery takes it: each layer of coroutines costs every delivery its frames
+    (docs/performance.md)."""
+    deliveries = in_flight or InFlight()
 
     async def receive_webhook(request: web.Request) -> web.Response:
         request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
         context = start_request(request_id=request_id, method=request.method, route=route)
         started = time.perf_counter()
+        deliveries.started()
         try:
             # Beyond the app's client_max_size, read() raises HTTPRequestEntityTooLarge.
             if request.content.is_eof():  # all there already, as nearly always: no timer
@@ -80,6 +85,8 @@ def webhook_route(
             )
         except Exception as err:
             return await _failed(request, err, request_id, context, started, meter)
+        finally:
+            deliveries.finished()
         if meter is not None:
             meter.answered(result, time.perf_counter() - started)
         # Every delivery is answered this way: the body is written out rather than serialized.

@@ -1,5 +1,6 @@
 """Metrics of the webhook ingress: deliveries received, verified, rejected and duplicate by event
-type, and the per-integration log of deliveries whose signature failed (for health)."""
+type, and the per-integration log of deliveries whose signature failed or was missing (for
+health)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from application.webhooks import (
     location_of,
     parse_payload,
 )
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, WebhookUnsignedError
 
 log = structlog.get_logger(__name__)
 
@@ -73,8 +74,9 @@ class IngressCounts(Collector):
         )
         rejected = CounterMetricFamily(
             "integrations_webhooks_rejected",
-            "Webhook deliveries refused, by reason: invalid, unknown_location, signature, "
-            "integration_not_active, too_large.",
+            "Webhook deliveries refused, by reason: invalid, unknown_location, signature (a "
+            "signature of a scheme the integration uses did not verify), unsigned (none of its "
+            "schemes' signatures was sent: anyone's request), integration_not_active, too_large.",
             labels=["event_type", "reason"],
         )
         for (kind, reason), count in sorted(self.rejected.items()):
@@ -126,34 +128,48 @@ class _Tally:
     hours: deque[tuple[int, int]] = field(default_factory=deque)  # (hour number, count)
     last_at: datetime | None = None
 
+    def add(self, at: datetime, keep_hours: int) -> None:
+        hour = _hour(at)
+        if self.hours and self.hours[-1][0] == hour:
+            self.hours[-1] = (hour, self.hours[-1][1] + 1)
+        else:
+            self.hours.append((hour, 1))
+        while self.hours and self.hours[0][0] <= hour - keep_hours:
+            self.hours.popleft()
+        self.last_at = at if self.last_at is None else max(self.last_at, at)
+
+    def since(self, at: datetime) -> int:
+        # Hourly resolution: the hour `at` falls in counts whole.
+        first = _hour(at)
+        return sum(n for h, n in self.hours if h >= first)
+
+
+_NONE: Final = _Tally()
+
 
 class SignatureFailureLog:
     """An UnverifiedDeliveryLog in memory: per integration, hourly counts for a day and the
-    newest failure. Only integrations that exist are tallied (a delivery is attributed through
-    its location), so forged traffic cannot grow it beyond them."""
+    newest failure, and apart from them the deliveries that came unsigned. Only integrations
+    that exist are tallied (a delivery is attributed through its location), so forged traffic
+    cannot grow it beyond them."""
 
     def __init__(self, *, keep: timedelta = timedelta(hours=25)) -> None:
         self._keep_hours = int(keep.total_seconds() // 3600) + 1
-        self._tallies: dict[str, _Tally] = {}
+        self._failed: dict[str, _Tally] = {}
+        self._unsigned: dict[str, _Tally] = {}
 
-    def record(self, integration_id: str, at: datetime) -> None:
-        tally = self._tallies.setdefault(integration_id, _Tally())
-        hour = _hour(at)
-        if tally.hours and tally.hours[-1][0] == hour:
-            tally.hours[-1] = (hour, tally.hours[-1][1] + 1)
-        else:
-            tally.hours.append((hour, 1))
-        while tally.hours and tally.hours[0][0] <= hour - self._keep_hours:
-            tally.hours.popleft()
-        tally.last_at = at if tally.last_at is None else max(tally.last_at, at)
+    def record(self, integration_id: str, at: datetime, *, unsigned: bool = False) -> None:
+        """A delivery for the integration refused: its signature failed, or, `unsigned`, it
+        carried none of a scheme the integration uses."""
+        tallies = self._unsigned if unsigned else self._failed
+        tallies.setdefault(integration_id, _Tally()).add(at, self._keep_hours)
 
     def unverified_since(self, integration_id: str, since: datetime) -> UnverifiedDeliveries:
-        tally = self._tallies.get(integration_id)
-        if tally is None:
-            return UnverifiedDeliveries(0, None)
-        # Hourly resolution: the hour `since` falls in counts whole.
-        first = _hour(since)
-        return UnverifiedDeliveries(sum(n for h, n in tally.hours if h >= first), tally.last_at)
+        failed = self._failed.get(integration_id, _NONE)
+        unsigned = self._unsigned.get(integration_id, _NONE)
+        return UnverifiedDeliveries(
+            failed.since(since), failed.last_at, unsigned=unsigned.since(since)
+        )
 
 
 def _hour(at: datetime) -> int:
@@ -214,7 +230,8 @@ async def _refused(request: web.Request, err: DomainError, observer: IngressObse
     if reason is None:  # STORAGE_UNAVAILABLE and the like: answered 429, retried by the sender
         INGRESS.deferred[kind] += 1
         return
-    INGRESS.rejected[kind, reason] += 1
+    unsigned = isinstance(err, WebhookUnsignedError)
+    INGRESS.rejected[kind, "unsigned" if unsigned else reason] += 1
     if err.code is ErrorCode.INTEGRATION_NOT_ACTIVE:
         INGRESS.verified[kind] += 1
     elif err.code is ErrorCode.WEBHOOK_SIGNATURE_INVALID:
@@ -229,4 +246,4 @@ async def _refused(request: web.Request, err: DomainError, observer: IngressObse
             log.warning("webhook_refusal_unattributed", error_type=type(lookup_error).__name__)
             return
         for target in owners:
-            observer.failures.record(target.integration_id, observer.clock.now())
+            observer.failures.record(target.integration_id, observer.clock.now(), unsigned=unsigned)

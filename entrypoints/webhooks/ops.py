@@ -117,9 +117,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    problems = await request.app[OPERATIONS].readiness.problems()
+    """Readiness: 503 while the database does not answer, or ("draining") while the copy
+    finishes what it serves before it stops."""
+    readiness = request.app[OPERATIONS].readiness
+    problems = await readiness.problems()
     if problems:
-        return web.json_response({"status": "not ready", "problems": problems}, status=503)
+        status = "draining" if readiness.draining else "not ready"
+        return web.json_response({"status": status, "problems": problems}, status=503)
     return web.json_response({"status": "ready"})
 
 

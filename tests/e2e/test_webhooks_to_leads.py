@@ -303,3 +303,74 @@ async def _status_of(fake_ghl: FakeGhlServer, opportunity_id: str) -> str:
     """The opportunity's status at the fake (a probe for `eventually`)."""
     status: str = fake_ghl.fake.state.opportunities[opportunity_id]["status"]
     return status
+
+
+async def test_personal_data_of_contacts_and_leads_never_reaches_the_logs_even_at_debug(
+    service: Service, fake_ghl: FakeGhlServer, client: Client
+) -> None:
+    fake_ghl.send_webhooks_to(service)
+    config = integration_pb2.Integration(
+        sub_account_id=SUB_ACCOUNT,
+        template="integrationTemplates/gohighlevel",
+        display_name="Clinic CRM",
+    )
+    config.config.update({"apiKey": DEMO_PRIVATE_TOKEN, "locationId": DEMO_LOCATION_ID})
+    created = await client.integrations.CreateIntegration(
+        integration_service_pb2.CreateIntegrationRequest(integration=config),
+        metadata=client.admin,
+    )
+    parent = created.integration.name
+    # A contact made at GHL arrives as a signed delivery, is stored, and becomes a lead...
+    await create_contact(
+        fake_ghl,
+        firstName="Ottoline",
+        lastName="Quarrington",
+        email="ottoline.quarrington@example.org",
+        phone="+12065557341",
+        postalCode="98101",
+        country="US",
+    )
+    # ...and a lead made here is pushed to GHL as a contact.
+    await client.leads.CreateLead(
+        lead_service_pb2.CreateLeadRequest(
+            parent=parent,
+            lead=lead_pb2.Lead(
+                first_name="Barnaby",
+                last_name="Wintergreen",
+                email="barnaby.wintergreen@example.org",
+                phone="+13125559187",
+            ),
+        ),
+        metadata=client.admin,
+    )
+    ours = {"Quarrington", "Wintergreen"}
+    leads = await eventually(
+        lambda: client.leads_of(parent),
+        lambda found: ours <= {lead.last_name for lead in found if lead.external_id},
+    )
+    assert ours <= {lead.last_name for lead in leads if lead.external_id}
+    # The contact's delivery processed, and the echoes of the pushed lead recognised as ours.
+    settled = {
+        webhook_delivery_pb2.WebhookDelivery.STATE_DONE,
+        webhook_delivery_pb2.WebhookDelivery.STATE_IGNORED,
+    }
+    deliveries = await eventually(
+        lambda: client.deliveries_of(parent),
+        lambda found: len(found) >= 2 and all(d.state in settled for d in found),
+    )
+    assert webhook_delivery_pb2.WebhookDelivery.STATE_DONE in {d.state for d in deliveries}
+    assert {d.state for d in deliveries} <= settled
+    logs = service.logs()
+
+    assert '"level": "debug"' in logs  # DEBUG lines were written
+    for personal in (
+        "Ottoline",
+        "Quarrington",
+        "ottoline.quarrington@example.org",
+        "2065557341",
+        "Barnaby",
+        "Wintergreen",
+        "barnaby.wintergreen@example.org",
+        "3125559187",
+    ):
+        assert personal not in logs, f"{personal} is in the logs"

@@ -79,6 +79,23 @@ def test_standard_library_loggers_are_rendered_as_redacted_json(
     }
 
 
+def test_database_drivers_log_no_statements_even_at_debug(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(level="DEBUG", json=True)
+    try:
+        for driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine.Engine", "sqlalchemy.pool"):
+            logger = logging.getLogger(driver)
+            logger.debug("executing INSERT INTO leads VALUES (%r)", "ada@example.com")
+            logger.info("INSERT INTO leads VALUES (%r)", "ada@example.com")
+        logging.getLogger("entrypoints.grpc").debug("rpc_finished")
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
+    assert [line["event"] for line in lines] == ["rpc_finished"]
+
+
 async def test_lines_logged_while_serving_a_request_carry_its_context_and_only_its_own() -> None:
     async def serve(request_id: str, *, fail: bool) -> list[dict[str, object]]:
         context = start_request(request_id=request_id, route="/webhooks/ghl")

@@ -6,6 +6,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
 from google.rpc import error_details_pb2
+from sqlalchemy import exc
 
 from domain.errors import (
     ConfigSchemaInvalidError,
@@ -16,6 +17,7 @@ from domain.errors import (
     NotFoundError,
     ProviderNotSupportedError,
     RateLimitExceededError,
+    StorageUnavailableError,
 )
 from entrypoints.grpc import mappers
 from entrypoints.grpc.errors import STATUS_CODES, request_fields, rpc_status_of
@@ -73,6 +75,23 @@ def test_a_rate_limit_carries_retry_info() -> None:
     assert status.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     (retry,) = _unpack(status, error_details_pb2.RetryInfo)
     assert retry.retry_delay.ToMilliseconds() == 1500
+
+
+def test_an_unreachable_database_is_unavailable_with_retry_info() -> None:
+    untranslated = exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+
+    for error in (StorageUnavailableError("the database is unavailable"), untranslated):
+        status = rpc_status_of(error)
+
+        assert status.code == grpc.StatusCode.UNAVAILABLE.value[0]
+        (info,) = _unpack(status, error_details_pb2.ErrorInfo)
+        assert info.reason == "STORAGE_UNAVAILABLE"
+        (retry,) = _unpack(status, error_details_pb2.RetryInfo)
+        assert retry.retry_delay.ToMilliseconds() > 0
+    # An OSError of anything else says nothing about the database.
+    assert (
+        rpc_status_of(ConnectionRefusedError("refused")).code == grpc.StatusCode.INTERNAL.value[0]
+    )
 
 
 def test_error_metadata_travels_in_error_info() -> None:

@@ -3,14 +3,19 @@ then fails, then works again."""
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import pytest
 
+from adapters.crypto.signatures import hmac_signature
+from domain.values import SecretStr
 from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID
 from integrations.v1 import integration_health_pb2, integration_pb2, integration_service_pb2
 from tests.integration.observability.conftest import (
     OTHER_USER_MD,
     USER_MD,
+    WEBHOOK_SECRET,
     Service,
 )
 
@@ -109,3 +114,48 @@ async def test_webhooks_failing_verification_then_verified_show_in_the_webhook_c
     assert verified.HasField("last_verify_time")
     assert verified.backlog_count == 1
     assert verified.last_receive_time == verified.last_verify_time
+
+
+async def test_deliveries_without_the_integrations_signature_are_counted_apart_from_failures(
+    service: Service,
+) -> None:
+    integration = await service.create_ghl_integration()
+    payload = {"type": "ContactCreate", "locationId": DEMO_LOCATION_ID, "id": "ctc-1"}
+    body = json.dumps(payload).encode()
+    before = await service.scrape()
+    anyones = (
+        ("/webhooks/ghl/contact.created", {}),  # unsigned
+        # The seed's HMAC on GHL's marketplace route, where the integration accepts only GHL's.
+        ("/webhooks/ghl", {"x-webhook-signature": hmac_signature(SecretStr(WEBHOOK_SECRET), body)}),
+        # Standard Webhooks headers: a scheme this integration does not use.
+        ("/webhooks/ghl/contact.created", {"webhook-id": "m-1", "webhook-signature": "v1,AAAA"}),
+    )
+    for path, headers in anyones:
+        async with service.http.post(
+            f"{service.webhook_url}{path}",
+            data=body,
+            headers={"content-type": "application/json", **headers},
+        ) as response:
+            assert response.status == 401
+
+    health = await health_of(service, integration.name)
+    after = await service.scrape()
+
+    assert health.state == Health.STATE_OK
+    assert health.webhooks.state == Health.STATE_OK
+    assert health.webhooks.reason == "no webhook received yet"
+    assert health.webhooks.rejected_count == 0
+    assert health.webhooks.unauthenticated_count == 3
+    assert not health.webhooks.HasField("last_receive_time")
+    rejected = "integrations_webhooks_rejected_total"
+    for reason, added in (("unsigned", 3), ("signature", 0)):
+        labels = {"event_type": "contact.created", "reason": reason}
+        assert after.value(rejected, **labels) - before.value(rejected, **labels) == added
+
+    # A delivery that carries the integration's own scheme and fails it still counts.
+    assert await service.post_webhook("contact.created", payload, secret="stale-secret") == 401
+    forged = (await health_of(service, integration.name)).webhooks
+
+    assert forged.state == Health.STATE_FAILING
+    assert forged.rejected_count == 1
+    assert forged.unauthenticated_count == 3

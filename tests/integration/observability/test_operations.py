@@ -98,7 +98,7 @@ async def test_a_draining_copy_is_alive_but_not_ready(ops: Ops) -> None:
 
     assert ready.status == 503
     assert await ready.json() == {
-        "status": "not ready",
+        "status": "draining",
         "problems": ["draining: the service is shutting down"],
     }
     assert (await ops.client.get("/healthz")).status == 200

@@ -35,6 +35,7 @@ from domain.errors import (
     NotFoundError,
     StorageUnavailableError,
     WebhookSignatureInvalidError,
+    WebhookUnsignedError,
 )
 from domain.integration import Integration, IntegrationStatus
 from domain.values import EncryptedSecret, ProviderAccount, SecretStr
@@ -240,7 +241,8 @@ def test_other_templates_use_standard_webhooks_with_their_secret() -> None:
 @dataclass
 class FakeVerifier:
     """Accepts ``x-test-signature: valid``, or ``hmac:<secret>`` when that is the integration's
-    secret and it accepts HMAC; records what it was asked."""
+    secret and it accepts HMAC; no signature, or ``hmac:...`` for an integration without HMAC,
+    is unsigned (WebhookUnsignedError); records what it was asked."""
 
     scheme: SignatureScheme = SignatureScheme.GHL_ED25519
     sent_at: datetime | None = None
@@ -257,12 +259,11 @@ class FakeVerifier:
     ) -> VerifiedSignature:
         self.calls.append((schemes, secret))
         signature = headers.get("x-test-signature")
-        if (
-            secret is not None
-            and SignatureScheme.HMAC_SHA256 in schemes
-            and signature == f"hmac:{secret.reveal()}"
-        ):
+        hmac = secret is not None and SignatureScheme.HMAC_SHA256 in schemes
+        if hmac and secret is not None and signature == f"hmac:{secret.reveal()}":
             return VerifiedSignature(SignatureScheme.HMAC_SHA256)
+        if signature is None or (signature.startswith("hmac:") and not hmac):
+            raise WebhookUnsignedError("no signature this integration accepts")
         if signature != "valid":
             raise WebhookSignatureInvalidError("bad signature")
         return VerifiedSignature(self.scheme, sent_at=self.sent_at, message_id=self.message_id)
@@ -671,6 +672,26 @@ async def test_a_delivery_signed_with_one_owners_secret_reaches_that_owner_only(
     )
 
     assert result.integration_ids == ("int-2",)
+
+
+async def test_a_signature_one_owner_uses_and_fails_is_the_refusal_not_anothers_missing_one(
+    receiver: Receiver,
+) -> None:
+    await receiver.add_integration(integration_id="int-1")  # no secret: GHL's signatures only
+    await receiver.add_integration(integration_id="int-2", secret="second-secret")
+    body = json.dumps({"type": "ContactCreate", "locationId": LOCATION}).encode()
+
+    with pytest.raises(WebhookSignatureInvalidError) as refused:
+        await receiver.use_case.execute(
+            ReceiveWebhookCommand(
+                body=body,
+                headers={"x-test-signature": "hmac:stale-secret"},
+                route_event="contact.created",
+            )
+        )
+
+    assert not isinstance(refused.value, WebhookUnsignedError)
+    assert receiver.uow.store.deliveries == {}
 
 
 async def test_ghls_own_signatures_are_accepted_for_both_ghl_templates() -> None:

@@ -24,7 +24,7 @@ from adapters.crypto.signatures import (
     standard_webhooks_signature,
 )
 from application.webhooks import GHL_SCHEMES, SignatureScheme
-from domain.errors import WebhookSignatureInvalidError
+from domain.errors import WebhookSignatureInvalidError, WebhookUnsignedError
 from domain.values import SecretStr
 
 BODY = b'{"type":"ContactCreate","locationId":"loc-1","id":"c-1"}'
@@ -126,13 +126,14 @@ def test_the_same_json_reserialized_does_not_verify(
 ) -> None:
     spaced = BODY.replace(b",", b", ")
 
-    with pytest.raises(WebhookSignatureInvalidError, match="does not match"):
+    with pytest.raises(WebhookSignatureInvalidError, match="does not match") as caught:
         verifier.verify(
             body=spaced,
             headers={"x-ghl-signature": ed25519_header(ed25519_key, BODY)},
             schemes=GHL_SCHEMES,
             secret=None,
         )
+    assert not isinstance(caught.value, WebhookUnsignedError)  # signed, wrongly: it counts
 
 
 def test_ghls_legacy_rsa_signature_verifies(
@@ -281,7 +282,7 @@ def test_standard_webhooks_binds_the_id_and_timestamp_into_the_signature(
 def test_a_signature_of_a_scheme_the_integration_does_not_accept_is_no_signature(
     verifier: WebhookSignatureVerifier, ed25519_key: Ed25519PrivateKey
 ) -> None:
-    with pytest.raises(WebhookSignatureInvalidError, match="no signature this integration"):
+    with pytest.raises(WebhookUnsignedError, match="no signature this integration"):
         verifier.verify(
             body=BODY,
             headers={
@@ -296,7 +297,7 @@ def test_a_signature_of_a_scheme_the_integration_does_not_accept_is_no_signature
 def test_no_signature_at_all_is_refused_whatever_is_accepted(
     verifier: WebhookSignatureVerifier,
 ) -> None:
-    with pytest.raises(WebhookSignatureInvalidError):
+    with pytest.raises(WebhookUnsignedError):
         verifier.verify(body=BODY, headers={}, schemes=ALL, secret=HMAC_SECRET)
 
 
