@@ -28,7 +28,9 @@ from tests.integration.ghl.test_ghl_rate_limit import (
     test_a_429_pauses_the_integration_for_ghls_interval_then_succeeds,
     test_a_burst_of_500_calls_completes_at_the_fakes_limit,
     test_a_client_following_the_headers_never_gets_a_429,
-    test_integrations_have_separate_buckets,
+    test_a_restarted_process_spends_only_what_is_left_of_the_window,
+    test_integrations_on_one_location_stay_under_its_limit_together,
+    test_locations_have_separate_buckets,
     test_the_templates_limit_per_minute_holds_calls_back_until_the_deadline,
 )
 from tests.integration.ratelimit.conftest import MakeLimiter
@@ -40,7 +42,9 @@ __all__ = [
     "test_a_429_pauses_the_integration_for_ghls_interval_then_succeeds",
     "test_a_burst_of_500_calls_completes_at_the_fakes_limit",
     "test_a_client_following_the_headers_never_gets_a_429",
-    "test_integrations_have_separate_buckets",
+    "test_a_restarted_process_spends_only_what_is_left_of_the_window",
+    "test_integrations_on_one_location_stay_under_its_limit_together",
+    "test_locations_have_separate_buckets",
     "test_the_templates_limit_per_minute_holds_calls_back_until_the_deadline",
 ]
 
