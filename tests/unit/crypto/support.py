@@ -8,6 +8,7 @@ import functools
 import inspect
 import random
 from collections.abc import Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -19,6 +20,7 @@ from adapters.crypto.master_keys import MasterKeyRing, generate_master_key
 from adapters.ids import Uuid7Generator
 from application.connection import ConnectionTester
 from application.ports import (
+    DataKeyRotation,
     DataKeyStore,
     IdGenerator,
     IntegrationFilter,
@@ -265,8 +267,15 @@ async def rotation_under_concurrent_writes(
         for n in range(integrations_per_sub_account)
     ]
     keys_before = {key.key_id for key in await store.list_all()}
+    # The writers must get going while the rotation runs: on a slow machine it could otherwise
+    # end before they did. The old keys are deleted only once they have.
+    overlapped = asyncio.Event()
     rotate = RotateDataKeys(
-        uow=uow, cipher=crypto.cipher, keys=crypto.keys, clock=clock, settle_seconds=settle_seconds
+        uow=uow,
+        cipher=crypto.cipher,
+        keys=_DeletesOnce(crypto.keys, overlapped),
+        clock=clock,
+        settle_seconds=settle_seconds,
     )
     rotation = asyncio.create_task(rotate.execute(RotateDataKeysCommand()))
     writes_during_rotation = 0
@@ -287,6 +296,8 @@ async def rotation_under_concurrent_writes(
             await retrying(functools.partial(update.execute, command))
             latest[(integration_id, "apiKey")] = value
             writes_during_rotation += not rotation.done()
+            if writes_during_rotation > len(existing):
+                overlapped.set()
             await asyncio.sleep(rng.uniform(0, jitter_seconds))
 
     async def creator(sub_account_id: str) -> None:
@@ -319,3 +330,18 @@ async def rotation_under_concurrent_writes(
     assert result.secrets_skipped == 0
     assert result.sub_accounts == len(sub_accounts)
     return result
+
+
+class _DeletesOnce:
+    """A DataKeyRotation whose deletions of old keys wait (a generous bound) for `ready`."""
+
+    def __init__(self, inner: DataKeyRotation, ready: asyncio.Event) -> None:
+        self._inner = inner
+        self._ready = ready
+
+    async def create_data_key(self, sub_account_id: str) -> str:
+        return await self._inner.create_data_key(sub_account_id)
+
+    async def delete_unused_data_keys(self, sub_account_id: str, in_use: AbstractSet[str]) -> int:
+        await asyncio.wait_for(self._ready.wait(), timeout=120)
+        return await self._inner.delete_unused_data_keys(sub_account_id, in_use)
