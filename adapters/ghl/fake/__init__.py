@@ -1,10 +1,14 @@
-"""A stateful fake of GoHighLevel's API that speaks GHL's wire format."""
+"""A stateful fake of GoHighLevel's API that speaks GHL's wire format (`integrations fake-ghl`).
 
-from entrypoints.fake_ghl.app import create_app
-from entrypoints.fake_ghl.cli import main
-from entrypoints.fake_ghl.core import FAKE_GHL, FakeGhl, LoggedRequest
-from entrypoints.fake_ghl.faults import FaultPlan, ScriptedFault
-from entrypoints.fake_ghl.limits import RateLimitConfig
+A test double, not part of the service: import-linter forbids the service's modules to import it;
+only the `fake-ghl` subcommand of entrypoints.cli does, when it is run.
+"""
+
+from adapters.ghl.fake.app import create_app
+from adapters.ghl.fake.cli import main
+from adapters.ghl.fake.core import FAKE_GHL, FakeGhl, LoggedRequest
+from adapters.ghl.fake.faults import FaultPlan, ScriptedFault
+from adapters.ghl.fake.limits import RateLimitConfig
 
 __all__ = [
     "FAKE_GHL",

@@ -1,7 +1,7 @@
-"""``python -m entrypoints.fake_ghl``."""
+"""``python -m adapters.ghl.fake``."""
 
 import sys
 
-from entrypoints.fake_ghl.cli import main
+from adapters.ghl.fake.cli import main
 
 sys.exit(main(sys.argv[1:]))
