@@ -35,9 +35,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from adapters.crypto.master_keys import generate_master_key
+from adapters.ghl.fake import FAKE_GHL, FakeGhl, RateLimitConfig, create_app
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from entrypoints.auth import mint_token
-from entrypoints.fake_ghl import FAKE_GHL, FakeGhl, RateLimitConfig, create_app
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from integrations.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,6 +23,8 @@ from typing import Any
 
 import grpc
 
+from adapters.ghl.fake import RateLimitConfig
+from adapters.ghl.fake.seed import DEFAULT_SEED
 from bench.common import (
     LOCATION,
     Keys,
@@ -38,8 +40,6 @@ from bench.common import (
     sql,
     start_service,
 )
-from entrypoints.fake_ghl import RateLimitConfig
-from entrypoints.fake_ghl.seed import DEFAULT_SEED
 from integrations.v1 import integration_service_pb2 as pb
 from integrations.v1 import integration_service_pb2_grpc
 

@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list[:1] == ["fake-ghl"]:
         import os
 
-        from entrypoints.fake_ghl import main as fake_ghl
+        from adapters.ghl.fake import main as fake_ghl
         from entrypoints.logging import configure_logging
 
         configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"))

@@ -13,8 +13,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from entrypoints.fake_ghl import FAKE_GHL, FakeGhl, create_app
-from entrypoints.fake_ghl.seed import (
+from adapters.ghl.fake import FAKE_GHL, FakeGhl, create_app
+from adapters.ghl.fake.seed import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_LOCATION_ID,

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from integrations.v1 import (
     integration_pb2,
     integration_service_pb2,

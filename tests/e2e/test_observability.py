@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from entrypoints.fake_ghl import create_app
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
+from adapters.ghl.fake import create_app
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from integrations.v1 import (
     event_service_pb2,
     event_service_pb2_grpc,

@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import field_mask_pb2
 
-from entrypoints.fake_ghl import FAKE_GHL, FakeGhl, create_app
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
+from adapters.ghl.fake import FAKE_GHL, FakeGhl, create_app
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from integrations.v1 import (
     directory_pb2,
     directory_service_pb2,

@@ -151,3 +151,31 @@ def test_serving_on_a_port_in_use_is_a_clear_start_up_error(
     assert done.returncode == 1, done.stdout
     assert "Traceback" not in done.stderr
     assert f"127.0.0.1:{taken_port} is already in use" in done.stderr.splitlines()[-1]
+
+
+def _project_fakes(loaded: set[str]) -> set[str]:
+    project = ("domain.", "application.", "adapters.", "entrypoints.")
+    return {name for name in loaded if name.startswith(project) and "fake" in name}
+
+
+def test_fake_ghl_runs_from_the_ghl_provider_package_not_from_the_service_entrypoints(
+    tmp_path: Path,
+) -> None:
+    done = _run(_env(tmp_path), "fake-ghl", "--help", python=("-X", "importtime"))
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: integrations fake-ghl")
+    fakes = _project_fakes(_imported(done.stderr))
+    assert "adapters.ghl.fake.cli" in fakes
+    assert {name for name in fakes if name.startswith("entrypoints.")} == set()
+
+
+def test_serving_loads_no_fake(tmp_path: Path, taken_port: int) -> None:
+    env = _env(tmp_path, GRPC_PORT="0", WEBHOOK_PORT=str(taken_port))
+
+    done = _run(env, "serve", "--only", "webhooks", python=("-X", "importtime"))
+
+    assert done.returncode == 1, done.stdout  # stopped at the port, after loading the service
+    loaded = _imported(done.stderr)
+    assert {"entrypoints.commands", "entrypoints.container"} <= loaded
+    assert _project_fakes(loaded) == set()

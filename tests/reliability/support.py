@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy.engine import make_url
 
+from adapters.ghl.fake import FakeGhl, RateLimitConfig
 from adapters.persistence.migrate import upgrade
 from bench.common import (
     PATHS,
@@ -32,7 +33,6 @@ from bench.common import (
     sql,
     start_service,
 )
-from entrypoints.fake_ghl import FakeGhl, RateLimitConfig
 
 UNSETTLED = "('pending', 'processing', 'failed')"
 

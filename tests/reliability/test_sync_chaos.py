@@ -13,9 +13,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from adapters.ghl.fake import FaultPlan, RateLimitConfig, ScriptedFault
 from bench.common import LOCATION, sql
 from bench.sync import seed
-from entrypoints.fake_ghl import FaultPlan, RateLimitConfig, ScriptedFault
 from integrations.v1 import integration_service_pb2 as pb
 from integrations.v1 import (
     integration_service_pb2_grpc,

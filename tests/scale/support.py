@@ -20,6 +20,8 @@ import aiohttp
 import grpc
 from google.protobuf import struct_pb2
 
+from adapters.ghl.fake import FakeGhl, RateLimitConfig
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from adapters.persistence.migrate import upgrade
 from bench.common import (
     Keys,
@@ -30,8 +32,6 @@ from bench.common import (
     sql,
     start_service,
 )
-from entrypoints.fake_ghl import FakeGhl, RateLimitConfig
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from integrations.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

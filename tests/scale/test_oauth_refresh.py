@@ -15,6 +15,13 @@ from aiohttp.test_utils import TestServer
 from dependency_injector import providers
 
 from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.fake import FAKE_GHL, FakeGhl, create_app
+from adapters.ghl.fake.seed import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_LOCATION_ID,
+    DEMO_REFRESH_TOKEN,
+)
 from application.ghl import GhlAuth, OAuthClientCredentials
 from application.use_cases.create_integration import CreateIntegrationCommand
 from bench.common import Keys
@@ -22,13 +29,6 @@ from domain.values import Principal, Role, SecretStr
 from entrypoints.commands import migrate, resolve
 from entrypoints.config import Settings
 from entrypoints.container import Container
-from entrypoints.fake_ghl import FAKE_GHL, FakeGhl, create_app
-from entrypoints.fake_ghl.seed import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    DEMO_LOCATION_ID,
-    DEMO_REFRESH_TOKEN,
-)
 from tests.support.databases import Kind, empty_database
 
 ADMIN = Principal("admin-scale", Role.ADMIN)

@@ -15,9 +15,9 @@ import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
+from adapters.ghl.fake import LoggedRequest, RateLimitConfig
+from adapters.ghl.fake.seed import DEFAULT_SEED
 from bench.common import sql
-from entrypoints.fake_ghl import LoggedRequest, RateLimitConfig
-from entrypoints.fake_ghl.seed import DEFAULT_SEED
 from integrations.v1 import integration_service_pb2, integration_service_pb2_grpc
 from tests.scale.support import Cluster, cluster, create_integration
 

@@ -16,8 +16,8 @@ import pytest
 from google.protobuf import struct_pb2
 
 from adapters.crypto.master_keys import generate_master_key
+from adapters.ghl.fake.seed import DEMO_PRIVATE_TOKEN
 from bench.common import ROOT, contact_body, create_ghl_integration, sql
-from entrypoints.fake_ghl.seed import DEMO_PRIVATE_TOKEN
 from integrations.v1 import integration_pb2 as resources
 from integrations.v1 import integration_service_pb2 as pb
 from integrations.v1 import integration_service_pb2_grpc

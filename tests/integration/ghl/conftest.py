@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
+from adapters.ghl.fake import FAKE_GHL, create_app
 from adapters.ratelimit import TokenBucketRateLimiter
 from application.ghl import GhlAuth, TokenStore
-from entrypoints.fake_ghl import FAKE_GHL, create_app
 from tests.integration.ghl.support import (
     FAST_RETRY,
     FAST_TIMEOUTS,

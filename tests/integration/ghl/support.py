@@ -12,11 +12,11 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
+from adapters.ghl.fake import FakeGhl
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from application.ghl import GhlAuth, OAuthTokens, PrivateIntegrationToken, TokenStore
 from domain.errors import StorageUnavailableError
 from domain.values import SecretStr
-from entrypoints.fake_ghl import FakeGhl
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from tests.support.reference import GHL_REFERENCE
 
 SPECS_DIR = GHL_REFERENCE / "openapi"

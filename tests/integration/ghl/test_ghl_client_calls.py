@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.fake.seed import DEFAULT_SEED, DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from application.ghl import (
     AppointmentChanges,
     AppointmentStatus,
@@ -21,7 +22,6 @@ from application.ghl import (
     OutgoingMessage,
 )
 from domain.errors import InvalidArgumentError, NotFoundError, ProviderError
-from entrypoints.fake_ghl.seed import DEFAULT_SEED, DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from tests.integration.ghl.support import MakeClient, RunningFake, StartFake, pit_auth
 
 CALENDAR_ID = "fakeCalendar00000001"

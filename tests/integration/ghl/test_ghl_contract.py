@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from entrypoints.fake_ghl.contract import ContractChecker
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
+from adapters.ghl.fake.contract import ContractChecker
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from tests.integration.ghl.support import SPECS_DIR, RunningFake
 
 pytestmark = pytest.mark.skipif(not SPECS_DIR.is_dir(), reason="GHL's specs are not here")

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 
 from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.fake import ScriptedFault
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from application.ghl import GhlAuth
 from domain.errors import ProviderError
-from entrypoints.fake_ghl import ScriptedFault
 from tests.fakes import FixedClock
 from tests.integration.ghl.support import RunningFake, pit_auth
 

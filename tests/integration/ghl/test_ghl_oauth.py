@@ -10,15 +10,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from structlog.testing import capture_logs
 
-from application.ghl import GhlAuth, OAuthClientCredentials
-from domain.errors import InvalidCredentialsError, StorageUnavailableError
-from domain.values import SecretStr
-from entrypoints.fake_ghl.seed import (
+from adapters.ghl.fake.seed import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_LOCATION_ID,
     DEMO_REFRESH_TOKEN,
 )
+from application.ghl import GhlAuth, OAuthClientCredentials
+from domain.errors import InvalidCredentialsError, StorageUnavailableError
+from domain.values import SecretStr
 from tests.integration.ghl.support import InMemoryTokenStore, MakeClient, RunningFake
 
 

@@ -6,13 +6,13 @@ import socket
 from typing import Any
 
 from adapters.ghl.client import HttpGhlClient, RetryPolicy
+from adapters.ghl.fake import ScriptedFault
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from adapters.ghl.provider import GhlProvider
 from adapters.ratelimit import TokenBucketRateLimiter
 from application.ports import Credentials, IntegrationProvider, ProviderContext
 from domain.errors import ErrorCode
 from domain.values import SecretStr
-from entrypoints.fake_ghl import ScriptedFault
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from tests.integration.ghl.support import FAST_RETRY, FAST_TIMEOUTS, MakeClient, RunningFake
 
 

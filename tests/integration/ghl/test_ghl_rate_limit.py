@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 
 from adapters.ghl.client import RetryPolicy
+from adapters.ghl.fake import FakeGhl, RateLimitConfig, ScriptedFault
 from adapters.ratelimit import TokenBucketRateLimiter
 from application.ghl import Priority, RateLimitObservation
 from domain.errors import InvalidCredentialsError, RateLimitExceededError
-from entrypoints.fake_ghl import FakeGhl, RateLimitConfig, ScriptedFault
 from tests.integration.ghl.support import FAST_RETRY, MakeClient, StartFake, pit_auth
 
 

@@ -13,6 +13,8 @@ from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
+from adapters.ghl.fake import FAKE_GHL, RateLimitConfig, ScriptedFault, create_app
+from adapters.ghl.fake.seed import DEMO_PRIVATE_TOKEN
 from adapters.ratelimit import TokenBucketRateLimiter
 from application.ghl import GhlAuth, MessageType, NewAppointment, OutgoingMessage
 from domain.errors import (
@@ -21,8 +23,6 @@ from domain.errors import (
     NotFoundError,
     ProviderError,
 )
-from entrypoints.fake_ghl import FAKE_GHL, RateLimitConfig, ScriptedFault, create_app
-from entrypoints.fake_ghl.seed import DEMO_PRIVATE_TOKEN
 from tests.integration.ghl.support import (
     FAST_RETRY,
     FAST_TIMEOUTS,

@@ -21,14 +21,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from adapters.crypto.master_keys import generate_master_key
 from adapters.crypto.signatures import hmac_signature
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
+from adapters.ghl.fake import FAKE_GHL, FakeGhl, create_app
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from adapters.persistence.engine import create_engine
 from domain.values import Role, SecretStr
 from entrypoints.auth import mint_token
 from entrypoints.commands import resolve
 from entrypoints.config import Settings
 from entrypoints.container import Container
-from entrypoints.fake_ghl import FAKE_GHL, FakeGhl, create_app
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from entrypoints.grpc.server import start_server, stop_server
 from entrypoints.webhooks.app import create_webhook_app, start_webhook_server, stop_webhook_server
 from integrations.v1 import (

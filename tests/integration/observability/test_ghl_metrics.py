@@ -9,16 +9,16 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
-from adapters.ratelimit import TokenBucketRateLimiter
-from application.ghl import GhlAuth, OAuthClientCredentials, PrivateIntegrationToken
-from domain.errors import ConnectionFailedError, InvalidCredentialsError
-from domain.values import SecretStr
-from entrypoints.fake_ghl.seed import (
+from adapters.ghl.fake.seed import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_LOCATION_ID,
     DEMO_REFRESH_TOKEN,
 )
+from adapters.ratelimit import TokenBucketRateLimiter
+from application.ghl import GhlAuth, OAuthClientCredentials, PrivateIntegrationToken
+from domain.errors import ConnectionFailedError, InvalidCredentialsError
+from domain.values import SecretStr
 from tests.integration.ghl.support import InMemoryTokenStore
 
 

@@ -9,8 +9,8 @@ import grpc
 import pytest
 
 from adapters.crypto.signatures import hmac_signature
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID
 from domain.values import SecretStr
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID
 from integrations.v1 import integration_health_pb2, integration_pb2, integration_service_pb2
 from tests.integration.observability.conftest import (
     OTHER_USER_MD,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from entrypoints.commands import resolve
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from integrations.v1 import integration_service_pb2
 from tests.integration.observability.conftest import (
     JWT_SECRET,

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
+from adapters.ghl.fake import RateLimitConfig
 from adapters.ratelimit import TokenBucketRateLimiter
 from application.ghl import RateLimiter, TokenStore
-from entrypoints.fake_ghl import RateLimitConfig
 from tests.integration.ghl.conftest import start_fake
 from tests.integration.ghl.support import (
     FAST_RETRY,

@@ -15,6 +15,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
+from adapters.ghl.fake import FAKE_GHL, FakeGhl, create_app
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.ratelimit import TokenBucketRateLimiter
@@ -27,8 +29,6 @@ from application.webhooks import location_account
 from domain.conversation import MessageStatus
 from domain.integration import Integration
 from domain.values import SecretStr
-from entrypoints.fake_ghl import FAKE_GHL, FakeGhl, create_app
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from tests.fakes import FakeCipher, FixedClock, SequentialIds
 from tests.integration.salesbot.fake_bot import FakeBot
 from tests.support.builders import a_template

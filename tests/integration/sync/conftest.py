@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.clock import SystemClock
 from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.fake import FAKE_GHL, create_app
+from adapters.ghl.fake.limits import RateLimitConfig
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine, create_session_factory
@@ -45,9 +48,6 @@ from application.use_cases.update_lead import UpdateLead
 from application.webhooks import ReceiveWebhook, location_account
 from domain.integration import Integration
 from domain.values import SecretStr
-from entrypoints.fake_ghl import FAKE_GHL, create_app
-from entrypoints.fake_ghl.limits import RateLimitConfig
-from entrypoints.fake_ghl.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from entrypoints.webhooks.app import create_webhook_app
 from entrypoints.worker.inbox import InboxWorker
 from tests.fakes import FakeCipher, FakeTenantDirectory, FakeTimezoneResolver, FixedClock

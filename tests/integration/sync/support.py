@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.fake import FakeGhl
+from adapters.ghl.fake.seed import DEFAULT_SEED, DEMO_LOCATION_ID
 from adapters.persistence.models import BOOKINGS, LEADS, SYNC_CONFLICTS, WEBHOOK_DELIVERIES
 from adapters.persistence.sync import SqlAlchemySyncLeases
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -24,8 +26,6 @@ from application.use_cases.sync_integration import SyncIntegration, SyncIntegrat
 from application.use_cases.update_lead import UpdateLead
 from domain.integration import Integration
 from domain.values import Principal, Role
-from entrypoints.fake_ghl import FakeGhl
-from entrypoints.fake_ghl.seed import DEFAULT_SEED, DEMO_LOCATION_ID
 from entrypoints.worker.inbox import InboxWorker
 from tests.fakes import FixedClock
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.ghl.fake.faults import ScriptedFault
 from application.sync import RecordKind
 from application.use_cases.cancel_booking import CancelBookingCommand
 from application.use_cases.delete_integration import DeleteIntegration, DeleteIntegrationCommand
 from domain.errors import ChangesPendingError
 from domain.values import Principal, Role
-from entrypoints.fake_ghl.faults import ScriptedFault
 from tests.integration.sync.support import SyncStack
 from tests.integration.sync.test_push import appointments_at_ghl, book, create_lead
 

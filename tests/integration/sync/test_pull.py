@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from adapters.ghl.fake.faults import ScriptedFault
 from application.sync import RecordKind, RunStatus, SyncResource
 from application.use_cases.create_lead import CreateLeadCommand
 from domain.lead import ContactDetails
-from entrypoints.fake_ghl.faults import ScriptedFault
 from tests.integration.sync.support import SERVICE, SyncStack, add_contacts
 
 

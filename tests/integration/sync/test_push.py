@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from adapters.ghl.fake.faults import ScriptedFault
 from adapters.persistence.models import SYNC_CONFLICTS
 from application.ghl import ContactFields
 from application.sync import RunStatus
@@ -16,7 +17,6 @@ from application.use_cases.create_booking import CreateBookingCommand
 from application.use_cases.create_lead import CreateLeadCommand
 from application.use_cases.update_lead import UpdateLeadCommand
 from domain.lead import ContactDetails
-from entrypoints.fake_ghl.faults import ScriptedFault
 from tests.integration.ghl.support import pit_auth
 from tests.integration.sync.support import (
     CALENDAR,

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from entrypoints.fake_ghl.core import FAKE_GHL, LOCATION, TRACE_ID, FakeGhl, FakeHttpError
-from entrypoints.fake_ghl.state import FakeState, Json, parse_time
+from adapters.ghl.fake.core import FAKE_GHL, LOCATION, TRACE_ID, FakeGhl, FakeHttpError
+from adapters.ghl.fake.state import FakeState, Json, parse_time
 
 _MAX_SLOT_RANGE_MS = 31 * 24 * 3600 * 1000
 _CONTACT_INPUT_FIELDS = (

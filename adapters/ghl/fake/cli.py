@@ -8,10 +8,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from entrypoints.fake_ghl.app import create_app
-from entrypoints.fake_ghl.core import FAKE_GHL
-from entrypoints.fake_ghl.faults import FaultPlan
-from entrypoints.fake_ghl.limits import RateLimitConfig
+from adapters.ghl.fake.app import create_app
+from adapters.ghl.fake.core import FAKE_GHL
+from adapters.ghl.fake.faults import FaultPlan
+from adapters.ghl.fake.limits import RateLimitConfig
 
 
 def _parser() -> argparse.ArgumentParser:

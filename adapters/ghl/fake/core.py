@@ -10,11 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
-from entrypoints.fake_ghl.contract import ContractChecker
-from entrypoints.fake_ghl.faults import FaultPlan, ScriptedFault
-from entrypoints.fake_ghl.limits import RateLimitConfig, RateLimits
-from entrypoints.fake_ghl.state import FakeState, Json
-from entrypoints.fake_ghl.webhooks import WebhookSender
+from adapters.ghl.fake.contract import ContractChecker
+from adapters.ghl.fake.faults import FaultPlan, ScriptedFault
+from adapters.ghl.fake.limits import RateLimitConfig, RateLimits
+from adapters.ghl.fake.state import FakeState, Json
+from adapters.ghl.fake.webhooks import WebhookSender
 
 # Set by the middleware on each authenticated request.
 LOCATION = web.RequestKey("fake_ghl_location", str)

@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from entrypoints.fake_ghl.core import FAKE_GHL
-from entrypoints.fake_ghl.faults import FaultPlan, ScriptedFault
-from entrypoints.fake_ghl.limits import RateLimitConfig, RateLimits
+from adapters.ghl.fake.core import FAKE_GHL
+from adapters.ghl.fake.faults import FaultPlan, ScriptedFault
+from adapters.ghl.fake.limits import RateLimitConfig, RateLimits
 
 
 async def _json(request: web.Request) -> Any:

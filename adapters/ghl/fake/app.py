@@ -16,9 +16,9 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from entrypoints.fake_ghl.contract import ContractChecker
-from entrypoints.fake_ghl.control import add_control_routes
-from entrypoints.fake_ghl.core import (
+from adapters.ghl.fake.contract import ContractChecker
+from adapters.ghl.fake.control import add_control_routes
+from adapters.ghl.fake.core import (
     FAKE_GHL,
     LOCATION,
     TRACE_ID,
@@ -26,12 +26,12 @@ from entrypoints.fake_ghl.core import (
     FakeHttpError,
     LoggedRequest,
 )
-from entrypoints.fake_ghl.faults import FaultPlan, ScriptedFault
-from entrypoints.fake_ghl.handlers import add_routes
-from entrypoints.fake_ghl.limits import RateLimitConfig
-from entrypoints.fake_ghl.seed import DEFAULT_SEED
-from entrypoints.fake_ghl.state import FakeState
-from entrypoints.fake_ghl.webhooks import WebhookSender
+from adapters.ghl.fake.faults import FaultPlan, ScriptedFault
+from adapters.ghl.fake.handlers import add_routes
+from adapters.ghl.fake.limits import RateLimitConfig
+from adapters.ghl.fake.seed import DEFAULT_SEED
+from adapters.ghl.fake.state import FakeState
+from adapters.ghl.fake.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
