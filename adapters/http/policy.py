@@ -98,9 +98,11 @@ class ProviderPolicy(Protocol[CallT_contra]):
         ...
 
     def observe(self, answer: HttpAnswer) -> RateLimitObservation:
-        """What the answer says about the provider's limits (headers or body). `throttled`: the
-        provider refused the request for its rate, whatever the status (429, or Meta's 400
-        with a throttling code); `retry_after_seconds`: how long it asked to wait."""
+        """What the answer says about the provider's limits (headers or body), handed to the
+        rate limiter. `throttled` on a failure: the provider refused the request for its rate,
+        whatever the status (429, or Meta's 400 with a throttling code), and it is repeated once
+        the limiter allows; on a success: the request was served but the key must pause (usage
+        nearly spent). `retry_after_seconds`: how long the provider asked to wait."""
         ...
 
     def is_transient(self, answer: HttpAnswer) -> bool:

@@ -78,6 +78,10 @@ class FakePolicy:
         return "/items/{id}" if path.startswith("/items/") else path
 
     def observe(self, answer: HttpAnswer) -> RateLimitObservation:
+        slow_down = answer.headers.get("Fake-Slow-Down")
+        if answer.status < 300 and slow_down is not None:
+            # Its usage is nearly spent: served, but asks for a pause before the next request.
+            return RateLimitObservation(throttled=True, retry_after_seconds=float(slow_down))
         code, wait = _error_code(answer.body), _error_wait(answer.body)
         throttled = answer.status == 400 and code in THROTTLE_CODES
         retry_after = answer.headers.get("Retry-After")

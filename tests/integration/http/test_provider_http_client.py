@@ -46,10 +46,12 @@ async def test_a_transient_answer_is_retried_no_sooner_than_its_retry_after(
     make_client: MakeClient, provider: FakeProviderServer
 ) -> None:
     provider.answer(Scripted(503, {"error": {"code": 2}}, {"Retry-After": "0.3"}))
+    retried = count("retries_total", endpoint="/items/{id}", reason="server_error")
 
     answer = await make_client().call(CALL, get("a"))
 
     assert (answer.status, answer.body) == (200, {"id": "a"})
+    assert count("retries_total", endpoint="/items/{id}", reason="server_error") == retried + 1
     first, second = provider.received
     assert second.at - first.at >= 0.3
     # Every attempt carries the policy's headers and the authorizer's.
@@ -131,6 +133,23 @@ async def test_a_throttle_longer_than_the_deadline_fails_with_rate_limit_exceede
     # Failed at once, with the provider's wait, rather than sleeping through it.
     assert 29.0 < raised.value.retry_after_seconds <= 30.0
     assert len(provider.received) == 1
+
+
+async def test_a_success_asking_to_slow_down_is_returned_and_pauses_the_key(
+    make_client: MakeClient, provider: FakeProviderServer
+) -> None:
+    client = make_client(retry=RetryPolicy(rate_limit_wait=0.2, total_seconds=5.0))
+    throttled = count("throttled_total", endpoint="/items/{id}")
+    provider.answer(Scripted(200, {"id": "a"}, {"Fake-Slow-Down": "30"}))
+
+    answer = await client.call(CALL, get("a"))
+
+    assert answer.body == {"id": "a"}
+    assert count("throttled_total", endpoint="/items/{id}") == throttled  # it was served
+    with pytest.raises(RateLimitExceededError) as raised:
+        await client.call(CALL, get("b"))
+    assert 29.0 < raised.value.retry_after_seconds <= 30.0
+    assert provider.paths() == ["/items/a"]
 
 
 async def test_throttled_on_every_attempt_ends_in_the_policys_rate_limit_error(
