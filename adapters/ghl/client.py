@@ -1,26 +1,19 @@
-"""HttpGhlClient: GoHighLevel's API v2 over one shared aiohttp session, rate-limited per
-integration, retried with backoff, failures mapped to the domain's errors."""
+"""HttpGhlClient: GoHighLevel's API v2 through the shared outbound HTTP machinery (rate-limited
+per location, retried with backoff, failures mapped to the domain's errors by GhlHttpPolicy)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import random
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-import structlog
-from multidict import CIMultiDict
-
 from adapters.clock import SystemClock
-from adapters.ghl import dto, metrics
+from adapters.ghl import dto
+from adapters.ghl.http_policy import GhlHttpPolicy
 from adapters.ghl.oauth import DEFAULT_REFRESH_MARGIN, OAuthTokenManager
-from application.call_budget import rate_limit_wait
+from adapters.http import HttpRequest, ProviderHttpClient, RetryPolicy, TransportError
+from adapters.http import HttpTimeouts as GhlTimeouts
 from application.ghl import (
     MAX_CONTACT_PAGE_SIZE,
     MAX_CONTACT_QUERY_LENGTH,
@@ -42,99 +35,19 @@ from application.ghl import (
     GhlUpsertedContact,
     NewAppointment,
     NewOpportunity,
-    OAuthClientCredentials,
     OpportunityStatus,
     OutgoingMessage,
     RateLimiter,
-    RateLimitObservation,
     TokenStore,
     check_free_slots_range,
-    location_rate_limit_key,
 )
 from application.ports import Clock
-from domain.errors import (
-    ConnectionFailedError,
-    DomainError,
-    InvalidArgumentError,
-    InvalidCredentialsError,
-    NotFoundError,
-    ProviderError,
-    RateLimitExceededError,
-)
-from domain.values import SecretStr
-
-log = structlog.get_logger(__name__)
+from domain.errors import ConnectionFailedError, InvalidArgumentError
 
 DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
 
-# The `Version` header per endpoint family: the single enum value of each family's Version
-# parameter in GHL's specs (reference/ghl/version-headers.json). /oauth/token declares none.
-_VERSIONS = {
-    "contacts": "2021-07-28",
-    "locations": "2021-07-28",
-    "opportunities": "2021-07-28",
-    "calendars": "2021-04-15",
-    "conversations": "2021-04-15",
-}
-
-_RETRYABLE_STATUSES = frozenset({502, 503, 504})
-
-
-def version_for(path: str) -> str:
-    family = path.lstrip("/").split("/", 1)[0]
-    return _VERSIONS[family]
-
-
-@dataclass(frozen=True, slots=True)
-class GhlTimeouts:
-    connect: float = 5.0  # TCP + TLS handshake
-    read: float = 30.0  # between two reads of the answer
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Retries of one call: exponential backoff with full jitter (a random delay between 0 and
-    `base_delay` * 2^(attempt-1), capped at `max_delay`), at most `max_attempts` attempts and
-    `total_seconds` overall. `rate_limit_wait` bounds each wait for a rate-limit slot."""
-
-    max_attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    total_seconds: float = 30.0
-    rate_limit_wait: float = 10.0
-
-
-class _TransportError(Exception):
-    """No HTTP answer. `unsent`: the request certainly never reached GHL (safe to repeat even
-    when it is not idempotent); `retryable`: the failure is worth another attempt."""
-
-    def __init__(self, reason: str, *, unsent: bool, retryable: bool = True) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.unsent = unsent
-        self.retryable = retryable
-
-
-def _transport_error(err: BaseException) -> _TransportError:
-    # Order matters: the TLS and connect-timeout classes subclass the broader ones below.
-    if isinstance(err, aiohttp.ClientSSLError):
-        return _TransportError("TLS handshake failed", unsent=True, retryable=False)
-    if isinstance(err, aiohttp.ClientConnectorDNSError):
-        return _TransportError("DNS lookup failed", unsent=True)
-    if isinstance(err, aiohttp.ClientConnectorError):
-        return _TransportError("connection refused or unreachable", unsent=True)
-    if isinstance(err, aiohttp.ConnectionTimeoutError):
-        return _TransportError("connect timeout", unsent=True)
-    if isinstance(err, TimeoutError):
-        return _TransportError("read timeout", unsent=False)
-    return _TransportError("connection dropped", unsent=False)
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: Any  # parsed JSON, or None
+# GhlTimeouts and RetryPolicy are the shared machinery's, under the names GHL's callers use.
+__all__ = ["DEFAULT_BASE_URL", "GhlTimeouts", "HttpGhlClient", "RetryPolicy"]
 
 
 class HttpGhlClient:
@@ -153,12 +66,6 @@ class HttpGhlClient:
         refresh_margin_seconds: float = DEFAULT_REFRESH_MARGIN.total_seconds(),
         rng: random.Random | None = None,
     ) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._limiter = rate_limiter
-        self._timeouts = timeouts
-        self._retry = retry
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._session: aiohttp.ClientSession | None = None
         self._oauth = (
             OAuthTokenManager(
                 store=token_store,
@@ -169,11 +76,17 @@ class HttpGhlClient:
             if token_store is not None
             else None
         )
+        self._http = ProviderHttpClient(
+            GhlHttpPolicy(oauth=self._oauth),
+            rate_limiter=rate_limiter,
+            base_url=base_url,
+            timeouts=timeouts,
+            retry=retry,
+            rng=rng,
+        )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     # --- the API -----------------------------------------------------------------------------
 
@@ -489,7 +402,7 @@ class HttpGhlClient:
             resource=("opportunity", opportunity_id),
         )
 
-    # --- one call: rate limit, send, retry, map ----------------------------------------------
+    # --- one call: through the shared machinery ----------------------------------------------
 
     async def _call(
         self,
@@ -502,209 +415,35 @@ class HttpGhlClient:
         json_body: dict[str, Any] | None = None,
         resource: tuple[str, str] | None = None,
     ) -> Any:
-        deadline = time.monotonic() + self._retry.total_seconds
-        attempt = 0
-        reauthorised = False
-        endpoint = metrics.endpoint_of(path)
-        while True:
-            attempt += 1
-            bearer = await self._bearer(auth)
-            permit = await self._limiter.acquire(
-                location_rate_limit_key(auth.location_id),
-                limit_per_minute=auth.rate_limit_per_minute,
-                max_wait=max(
-                    0.0,
-                    min(rate_limit_wait(self._retry.rate_limit_wait), deadline - time.monotonic()),
-                ),
-                priority=auth.priority,
+        answer = await self._http.call(
+            auth,
+            HttpRequest(
+                method,
+                path,
+                idempotent=idempotent,
+                params=params,
+                json=json_body,
+                resource=resource,
+            ),
+        )
+        if answer.body is None and method != "DELETE":
+            raise dto.UnexpectedShapeError(
+                f"GoHighLevel answered HTTP {answer.status} without JSON"
             )
-            sent = time.perf_counter()
-            try:
-                answer = await self._send(
-                    method, path, bearer=bearer, params=params, json_body=json_body
-                )
-            except _TransportError as failure:
-                _measure(method, endpoint, "error", sent)
-                await permit.release(None)
-                may_repeat = failure.retryable and (idempotent or failure.unsent)
-                delay = self._backoff(attempt, deadline) if may_repeat else None
-                if delay is None:
-                    raise ConnectionFailedError(
-                        f"GoHighLevel could not be reached: {failure.reason}"
-                    ) from failure.__cause__
-                self._log_retry(auth, method, path, attempt, failure.reason, delay)
-                await asyncio.sleep(delay)
-                continue
-            except BaseException:
-                await permit.release(None)
-                raise
-            _measure(method, endpoint, str(answer.status), sent)
-            observed = dto.rate_limit_observation(answer.headers, throttled=answer.status == 429)
-            await permit.release(observed)
-            status, body = answer.status, answer.body
-            if status < 300:
-                if body is None and method != "DELETE":
-                    raise dto.UnexpectedShapeError(
-                        f"GoHighLevel answered HTTP {status} without JSON"
-                    )
-                return body
-            oauth = self._oauth if isinstance(auth.credentials, OAuthClientCredentials) else None
-            if status == 401 and oauth is not None and not reauthorised:
-                # The SDKs' rule: on a 401, refresh once and repeat once.
-                reauthorised = True
-                oauth.reject(auth.integration_id, bearer)
-                metrics.RETRIES.labels(endpoint, "reauthorised").inc()
-                attempt -= 1
-                continue
-            if status == 429 and attempt < self._retry.max_attempts:
-                # A refused request did nothing, so it is safe to repeat even when not
-                # idempotent. The limiter now holds this integration back for GHL's interval;
-                # the next acquire fails with RATE_LIMIT_EXCEEDED if that outlasts the deadline.
-                self._log_retry(auth, method, path, attempt, "HTTP 429", 0.0)
-                continue
-            if status in _RETRYABLE_STATUSES and idempotent:
-                delay = self._backoff(attempt, deadline, observed.retry_after_seconds)
-                if delay is not None:
-                    self._log_retry(auth, method, path, attempt, f"HTTP {status}", delay)
-                    await asyncio.sleep(delay)
-                    continue
-            log.warning(
-                "ghl_call_failed",
-                integration_id=auth.integration_id,
-                method=method,
-                path=path,
-                status=status,
-                trace_id=dto.trace_id(body),
-            )
-            raise _error_for(status, body, observed, resource)
-
-    def _backoff(
-        self, attempt: int, deadline: float, retry_after: float | None = None
-    ) -> float | None:
-        """The delay before the next attempt, or None when attempts or time are used up."""
-        if attempt >= self._retry.max_attempts:
-            return None
-        ceiling = min(self._retry.max_delay, self._retry.base_delay * 2 ** (attempt - 1))
-        delay = self._rng.uniform(0.0, ceiling)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        if time.monotonic() + delay >= deadline:
-            return None
-        return delay
-
-    async def _bearer(self, auth: GhlAuth) -> SecretStr:
-        credentials = auth.credentials
-        if isinstance(credentials, OAuthClientCredentials):
-            if self._oauth is None:
-                raise InvalidCredentialsError("OAuth credentials need a token store")
-            return await self._oauth.access_token(auth.integration_id, credentials)
-        return credentials.token
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        bearer: SecretStr,
-        params: dict[str, str] | None,
-        json_body: dict[str, Any] | None,
-    ) -> _Answer:
-        headers = {
-            "Authorization": f"Bearer {bearer.reveal()}",
-            "Version": version_for(path),
-            "Accept": "application/json",
-        }
-        return await self._exchange(method, path, headers=headers, params=params, json=json_body)
+        return answer.body
 
     async def _request_tokens(self, form: dict[str, str]) -> tuple[int, object]:
-        # Form-encoded, no Version header and no bearer (oauth.json, get-access-token).
+        # Form-encoded, no Version header and no bearer (oauth.json, get-access-token); sent
+        # once, never retried (a lost answer has already spent the refresh token).
         try:
-            answer = await self._exchange(
+            answer = await self._http.send_once(
                 "POST", "/oauth/token", headers={"Accept": "application/json"}, data=form
             )
-        except _TransportError as failure:
+        except TransportError as failure:
             raise ConnectionFailedError(
                 f"GoHighLevel's token endpoint could not be reached: {failure.reason}"
             ) from failure.__cause__
         return answer.status, answer.body
-
-    async def _exchange(self, method: str, path: str, **kwargs: Any) -> _Answer:
-        try:
-            async with self._get_session().request(
-                method, self._base_url + path, allow_redirects=False, **kwargs
-            ) as resp:
-                raw = await resp.read()
-                return _Answer(resp.status, CIMultiDict(resp.headers), _parse_json(raw))
-        except (aiohttp.ClientError, TimeoutError) as err:
-            raise _transport_error(err) from err
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(
-                total=None, connect=self._timeouts.connect, sock_read=self._timeouts.read
-            )
-            self._session = aiohttp.ClientSession(timeout=timeout)
-        return self._session
-
-    @staticmethod
-    def _log_retry(
-        auth: GhlAuth, method: str, path: str, attempt: int, reason: str, delay: float
-    ) -> None:
-        metrics.RETRIES.labels(metrics.endpoint_of(path), metrics.retry_reason(reason)).inc()
-        log.info(
-            "ghl_call_retried",
-            integration_id=auth.integration_id,
-            method=method,
-            path=path,
-            attempt=attempt,
-            reason=reason,
-            delay_s=round(delay, 3),
-        )
-
-
-def _error_for(
-    status: int,
-    body: object,
-    observed: RateLimitObservation,
-    resource: tuple[str, str] | None,
-) -> DomainError:
-    """The domain error for a final non-2xx answer (DESIGN.md §5), with GHL's traceId."""
-    trace_id = dto.trace_id(body)
-    if status in (401, 403):
-        # 403: the token lacks a scope or access to this location: a person must act, too.
-        return InvalidCredentialsError(
-            f"GoHighLevel refused the credentials (HTTP {status})", trace_id=trace_id
-        )
-    if status == 429:
-        return RateLimitExceededError(
-            "GoHighLevel's rate limit was still exceeded after retries",
-            retry_after_seconds=observed.retry_after_seconds or observed.interval_seconds or 10.0,
-            trace_id=trace_id,
-        )
-    if status >= 500:
-        return ConnectionFailedError(f"GoHighLevel answered HTTP {status}", trace_id=trace_id)
-    if status == 404 and resource is not None:
-        not_found = NotFoundError(*resource)
-        if trace_id:
-            not_found.metadata["trace_id"] = trace_id
-        return not_found
-    return ProviderError(dto.error_message(body, status), trace_id=trace_id)
-
-
-def _measure(method: str, endpoint: str, status: str, sent: float) -> None:
-    metrics.REQUESTS.labels(method, endpoint, status).inc()
-    metrics.REQUEST_SECONDS.labels(method, endpoint).observe(time.perf_counter() - sent)
-    if status == "429":
-        metrics.THROTTLED.labels(endpoint).inc()
-
-
-def _parse_json(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
 
 
 def _event_window(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.ghl.metrics import endpoint_of, retry_reason
+from adapters.ghl.metrics import endpoint_of
 from entrypoints.webhooks.metrics import SignatureFailureLog
 
 
@@ -31,17 +31,6 @@ def test_a_request_path_is_labelled_by_its_template_never_by_an_id(
     path: str, template: str
 ) -> None:
     assert endpoint_of(path) == template
-
-
-def test_retry_reasons_are_a_fixed_vocabulary() -> None:
-    reasons = ["HTTP 429", "HTTP 503", "HTTP 502", "read timeout", "DNS lookup failed"]
-    assert [retry_reason(r) for r in reasons] == [
-        "throttled",
-        "server_error",
-        "server_error",
-        "transport",
-        "transport",
-    ]
 
 
 def test_signature_failures_are_counted_per_integration_over_the_window() -> None:
