@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from application.dto import BookingView
 from application.ports import Clock, IdGenerator, UnitOfWorkFactory
-from application.sync import ChangeOperation, LocalChange, RecordKind
-from application.sync_access import writable_integration
+from application.record_access import writable_integration
+from application.sync_records import ChangeOperation, LocalChange, RecordKind
 from domain.booking import BookingStatus
 from domain.errors import ConcurrencyError, NotFoundError
 from domain.values import Principal

@@ -8,7 +8,8 @@ from datetime import datetime
 
 from application.dto import BookingView
 from application.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
-from application.sync import (
+from application.record_access import writable_integration
+from application.sync_records import (
     ChangeOperation,
     LocalChange,
     RecordKind,
@@ -16,7 +17,6 @@ from application.sync import (
     block_match_key,
     booking_values,
 )
-from application.sync_access import writable_integration
 from domain.booking import Booking, BookingDetails, BookingStatus
 from domain.errors import FieldViolation, InvalidArgumentError, NotFoundError
 from domain.lead import Lead, provisional_external_id

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from application.dto import LeadView
 from application.lead_sync import LeadSync
 from application.ports import Clock, IdGenerator, UnitOfWorkFactory
-from application.sync import (
+from application.record_access import writable_integration
+from application.sync_records import (
     ChangeOperation,
     LocalChange,
     RecordKind,
     contact_match_keys,
     lead_values,
 )
-from application.sync_access import writable_integration
 from domain.errors import FieldViolation, InvalidArgumentError, NotFoundError
 from domain.lead import ContactDetails
 from domain.values import Principal

@@ -8,7 +8,8 @@ from typing import Any
 
 from application.dto import LeadView
 from application.ports import Clock, IdGenerator, UnitOfWorkFactory
-from application.sync import (
+from application.record_access import writable_integration
+from application.sync_records import (
     LEAD_FIELDS,
     ChangeOperation,
     LocalChange,
@@ -17,7 +18,6 @@ from application.sync import (
     status_values,
     with_values,
 )
-from application.sync_access import writable_integration
 from domain.errors import ConcurrencyError, FieldViolation, InvalidArgumentError, NotFoundError
 from domain.lead import LeadStatus
 from domain.values import Principal
@@ -29,7 +29,7 @@ class UpdateLeadCommand:
     integration_id: str
     lead_id: str
     changes: Mapping[str, Any]
-    """field → new value, for the fields of application.sync.LEAD_FIELDS named in the mask, and
+    """field → new value, for the fields of application.sync_records.LEAD_FIELDS named in the mask, and
     ``status`` (a LeadStatus)."""
     expected_version: int | None = None
 

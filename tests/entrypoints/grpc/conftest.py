@@ -24,9 +24,9 @@ from application.use_cases.delete_integration import DeleteIntegration
 from application.use_cases.get_free_slots import GetFreeSlots
 from application.use_cases.get_integration import GetIntegration, ListIntegrations
 from application.use_cases.get_template import GetTemplate, ListTemplates
+from application.use_cases.run_connection_test import TestIntegration
 from application.use_cases.seed_templates import SeedTemplates
 from application.use_cases.switch_integration import DeactivateIntegration, ReactivateIntegration
-from application.use_cases.test_integration import TestIntegration
 from application.use_cases.update_integration import UpdateIntegration
 from application.use_cases.update_template import UpdateTemplate
 from domain.values import Role

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from application.sync import RecordKind
+from application.sync_records import RecordKind
 from application.use_cases.cancel_booking import CancelBookingCommand
 from application.use_cases.delete_integration import DeleteIntegration, DeleteIntegrationCommand
 from domain.errors import ChangesPendingError

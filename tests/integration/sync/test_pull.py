@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from application.sync import RecordKind, RunStatus, SyncResource
+from application.sync_records import RecordKind, RunStatus, SyncResource
 from application.use_cases.create_lead import CreateLeadCommand
 from domain.lead import ContactDetails
 from entrypoints.fake_ghl.faults import ScriptedFault
