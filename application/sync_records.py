@@ -77,7 +77,7 @@ def fingerprint(values: Mapping[str, Any]) -> str:
 
 def contact_match_keys(email: str | None, phone: str | None) -> tuple[str, ...]:
     """How a contact made here is recognised when the provider reports it back before the
-    service learnt its id: by email, else by phone (as GHL's upsert matches)."""
+    service learnt its id: by email, else by phone (as the CRM's upsert matches)."""
     keys = []
     if email:
         keys.append("email:" + email.strip().lower())
@@ -104,7 +104,7 @@ def utc_text(moment: datetime) -> str:
 
 class ChangeOperation(StrEnum):
     CREATE_CONTACT = "create_contact"
-    """An upsert of the lead's contact (idempotent: GHL matches it by email or phone)."""
+    """An upsert of the lead's contact (idempotent: the CRM matches it by email or phone)."""
     UPDATE_CONTACT = "update_contact"
     UPDATE_OPPORTUNITY_STATUS = "update_opportunity_status"
     """The lead's status, to its opportunity (created in the configured pipeline if it has none)."""

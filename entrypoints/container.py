@@ -105,6 +105,7 @@ from application.webhooks import ReceiveWebhook
 from domain.values import SecretStr
 from domain.webhook_delivery import EventKind
 from entrypoints.auth import JwtAuthenticator
+from entrypoints.catalogue import BUILT_IN_TEMPLATES
 from entrypoints.config import Settings
 from entrypoints.grpc.directory_servicer import DirectoryUseCases
 from entrypoints.grpc.lead_servicer import LeadUseCases
@@ -299,7 +300,12 @@ class Container(containers.DeclarativeContainer):
     )
 
     seed_templates = providers.Factory(
-        SeedTemplates, uow=uow, validator=validator, ids=ids, clock=clock
+        SeedTemplates,
+        uow=uow,
+        validator=validator,
+        ids=ids,
+        clock=clock,
+        templates=BUILT_IN_TEMPLATES,
     )
     rotate_data_keys = providers.Factory(
         RotateDataKeys, uow=uow, cipher=cipher, keys=key_manager, clock=clock

@@ -52,7 +52,7 @@ class ConnectionTestResult:
 
 
 class IntegrationProvider(Protocol):
-    """One external system (GoHighLevel, Facebook Ads, ...)."""
+    """One external system (a CRM, an ad platform, an analytics property, ...)."""
 
     async def test_connection(self, ctx: ProviderContext) -> ConnectionTestResult:
         """Try the credentials against the provider. Expected failures (bad credentials, the

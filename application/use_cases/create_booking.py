@@ -1,5 +1,5 @@
 """CreateBooking: a platform service books a lead here; the appointment (or a block of the
-calendar's time) is pushed to GoHighLevel."""
+calendar's time) is pushed to the CRM."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ class CreateBooking:
                 key = (
                     appointment_match_key(calendar_id, lead.external_id, cmd.start)
                     if lead.on_provider
-                    else None  # known once the lead's contact is at GHL
+                    else None  # known once the lead's contact is at the CRM
                 )
             fields = booking_values(booking)
             if cmd.ignore_free_slot_validation:

@@ -1,4 +1,4 @@
-"""UpdateLead: a platform service changes a lead's details or status here, then GHL's."""
+"""UpdateLead: a platform service changes a lead's details or status here, then the CRM's."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class UpdateLead:
     deleted lead cannot be changed; `expected_version` (the etag) must match, else ABORTED; the
     change is written here and a pending change records each changed field with the value it
     replaces (a contact update; for the status, an update of the lead's opportunity), so that a
-    concurrent change at GHL is merged field by field (the newer wins) when the push or a pull
+    concurrent change at the CRM is merged field by field (the newer wins) when the push or a pull
     meets it. A change that changes nothing records nothing."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:

@@ -19,6 +19,7 @@ from application.use_cases.switch_integration import DeactivateIntegration, Reac
 from application.use_cases.update_integration import UpdateIntegration
 from application.use_cases.update_template import UpdateTemplate
 from domain.values import Principal, Role
+from entrypoints.catalogue import BUILT_IN_TEMPLATES
 from tests.fakes import (
     FakeCipher,
     FakeIntegrationReads,
@@ -69,7 +70,9 @@ async def app() -> App:
         cipher=cipher,
         clock=clock,
     )
-    await SeedTemplates(uow=uow, validator=validator, ids=ids, clock=clock).execute()
+    await SeedTemplates(
+        uow=uow, validator=validator, ids=ids, clock=clock, templates=BUILT_IN_TEMPLATES
+    ).execute()
     return App(
         uow=uow,
         clock=clock,
