@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from application import ghl_webhooks
+from application.crm_values import appointment_values
 from application.ghl import GhlAppointment
 from application.ports import Clock, IdGenerator, UnitOfWork
 from application.reconcile import reconcile
-from application.sync import (
+from application.sync_records import (
     ChangeOperation,
     RecordKind,
     appointment_match_key,
-    appointment_values,
     booking_values,
     fingerprint,
 )

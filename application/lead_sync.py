@@ -21,7 +21,7 @@ from application.ports import (
     UnitOfWork,
 )
 from application.reconcile import reconcile
-from application.sync import (
+from application.sync_records import (
     ChangeOperation,
     RecordKind,
     contact_match_keys,

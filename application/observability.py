@@ -94,7 +94,7 @@ class UnverifiedDeliveryLog(Protocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderLimitReport:
-    """The provider's limits as its newest answer that reported them said (GHL's
+    """The provider's limits as its newest answer that reported them said (the provider's
     ``X-RateLimit-*`` headers); None where it said nothing."""
 
     reported_at: datetime

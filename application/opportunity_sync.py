@@ -8,7 +8,7 @@ from application import ghl_webhooks
 from application.ghl import GhlOpportunity
 from application.ports import Clock, IdGenerator, UnitOfWork
 from application.reconcile import reconcile
-from application.sync import ChangeOperation, RecordKind, fingerprint, status_values
+from application.sync_records import ChangeOperation, RecordKind, fingerprint, status_values
 from domain.lead import Lead, LeadStatus
 
 

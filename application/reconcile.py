@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from application.ports import IdGenerator, UnitOfWork
-from application.sync import ConflictRecord, LocalChange, RecordKind, coalesce, rebase
-from domain.sync import Merge, merge
+from application.sync_records import ConflictRecord, LocalChange, RecordKind, coalesce, rebase
+from domain.sync_merge import Merge, merge
 
 
 async def reconcile(
@@ -27,7 +27,7 @@ async def reconcile(
     now: datetime,
 ) -> Merge:
     """Merge the provider's values (`remote`) with the record's pending `changes` (its values
-    here are `local`), field by field (domain.sync.merge). Records the conflicts with both
+    here are `local`), field by field (domain.sync_merge.merge). Records the conflicts with both
     versions, and rewrites the changes to what is left to push."""
     pending = coalesce(changes)
     result = merge(

@@ -14,7 +14,7 @@ from domain.events import LeadCaptured, LeadDeleted, LeadMerged, LeadStatusChang
 _ID_MAX = 128
 PROVISIONAL_PREFIX = "local:"
 """The external id of a lead created in this service until the provider gives it an id of its
-own (no provider id starts so: GHL's are letters and digits)."""
+own (no provider id starts so: the CRM's are letters and digits)."""
 
 
 def provisional_external_id(record_id: str) -> str:

@@ -86,7 +86,7 @@ class ConfigSchema:
 
 
 class IntegrationTemplate(Aggregate):
-    """A kind of integration that admins offer (GoHighLevel CRM, Facebook Ads, ...)."""
+    """A kind of integration that admins offer (a CRM, an ad platform, an analytics property, ...)."""
 
     UPDATABLE = frozenset(
         {

@@ -77,7 +77,7 @@ class ProviderAccount:
     Only the integrations that own an account receive its webhooks."""
 
     kind: str
-    """The provider's name for this kind of account, e.g. ``ghl.location``."""
+    """The provider's name for this kind of account, e.g. ``crm.location``."""
     id: str
 
     def __post_init__(self) -> None:

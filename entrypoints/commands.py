@@ -28,7 +28,7 @@ from entrypoints.webhooks.app import (
     stop_webhook_server,
 )
 from entrypoints.webhooks.ops import Readiness
-from entrypoints.worker.inbox import InboxWorker
+from entrypoints.worker.inbox_worker import InboxWorker
 from entrypoints.worker.replies import ReplySender
 from entrypoints.worker.sync_scheduler import SyncScheduler
 

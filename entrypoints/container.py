@@ -27,11 +27,6 @@ from adapters.persistence.engine import (
     create_session_factory,
 )
 from adapters.persistence.event_feed import PollingOutboxFeed
-from adapters.persistence.inbox import (
-    SqlAlchemyInboxWriter,
-    SqlAlchemyPlatformDeliveries,
-    SqlAlchemyWebhookTargets,
-)
 from adapters.persistence.integration_reads import SqlAlchemyIntegrationReads
 from adapters.persistence.oauth_tokens import SqlAlchemyTokenStore
 from adapters.persistence.observability import (
@@ -42,8 +37,13 @@ from adapters.persistence.observability import (
     SqlAlchemyWebhookActivity,
 )
 from adapters.persistence.outbox import SqlAlchemyOutboxReader
-from adapters.persistence.sync import SqlAlchemySyncLeases
+from adapters.persistence.sync_repository import SqlAlchemySyncLeases
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from adapters.persistence.webhook_inbox import (
+    SqlAlchemyInboxWriter,
+    SqlAlchemyPlatformDeliveries,
+    SqlAlchemyWebhookTargets,
+)
 from adapters.providers.registry import StaticProviderRegistry
 from adapters.ratelimit import RedisRateLimiter, TokenBucketRateLimiter
 from adapters.ratelimit.observed import ObservedRateLimiter
@@ -53,12 +53,23 @@ from adapters.timezone import StaticTimezoneResolver
 from application.booking_sync import BookingSync
 from application.calendar_access import GhlCalendarAccess
 from application.connection import ConnectionTester
+from application.delivery_handlers import handlers_by_kind
+from application.delivery_policy import BackoffPolicy
 from application.ghl import RateLimiter, TokenStore
-from application.inbox import EventHandler, EventKind
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
-from application.ports import Cipher, Clock, IdGenerator, UnitOfWorkFactory
-from application.sync import SyncLeases
+from application.ports import (
+    Cipher,
+    Clock,
+    EventHandler,
+    IdGenerator,
+    InboxWriter,
+    PlatformDeliveries,
+    SignatureVerifier,
+    UnitOfWorkFactory,
+    WebhookTargets,
+)
+from application.sync_records import SyncLeases
 from application.use_cases.cancel_booking import CancelBooking
 from application.use_cases.create_block_slot import CreateBlockSlot
 from application.use_cases.create_booking import CreateBooking
@@ -80,25 +91,21 @@ from application.use_cases.handle_opportunity import HandleOpportunityEvent
 from application.use_cases.list_bookings import ListBookings
 from application.use_cases.push_changes import PushPendingChanges
 from application.use_cases.rotate_data_keys import RotateDataKeys
+from application.use_cases.run_connection_test import TestIntegration
 from application.use_cases.seed_templates import SeedTemplates
 from application.use_cases.send_replies import SendPendingReplies
 from application.use_cases.stream_events import StreamEvents
 from application.use_cases.switch_integration import DeactivateIntegration, ReactivateIntegration
 from application.use_cases.sync_integration import SyncIntegration
-from application.use_cases.test_integration import TestIntegration
 from application.use_cases.update_integration import UpdateIntegration
 from application.use_cases.update_lead import UpdateLead
 from application.use_cases.update_template import UpdateTemplate
 from application.use_cases.webhook_deliveries import ListWebhookDeliveries, ReplayWebhookDelivery
-from application.webhooks import (
-    InboxWriter,
-    PlatformDeliveries,
-    ReceiveWebhook,
-    SignatureVerifier,
-    WebhookTargets,
-)
+from application.webhooks import ReceiveWebhook
 from domain.values import SecretStr
+from domain.webhook_delivery import EventKind
 from entrypoints.auth import JwtAuthenticator
+from entrypoints.catalogue import BUILT_IN_TEMPLATES
 from entrypoints.config import Settings
 from entrypoints.grpc.directory_servicer import DirectoryUseCases
 from entrypoints.grpc.lead_servicer import LeadUseCases
@@ -107,7 +114,7 @@ from entrypoints.grpc.webhook_servicer import WebhookUseCases
 from entrypoints.in_flight import InFlight
 from entrypoints.webhooks.metrics import IngressObserver, SignatureFailureLog
 from entrypoints.webhooks.ops import CachedSyncStats, Operations, Readiness
-from entrypoints.worker.inbox import BackoffPolicy, InboxWorker
+from entrypoints.worker.inbox_worker import InboxWorker
 from entrypoints.worker.replies import ReplySender
 from entrypoints.worker.sync_scheduler import SyncScheduler
 
@@ -293,7 +300,12 @@ class Container(containers.DeclarativeContainer):
     )
 
     seed_templates = providers.Factory(
-        SeedTemplates, uow=uow, validator=validator, ids=ids, clock=clock
+        SeedTemplates,
+        uow=uow,
+        validator=validator,
+        ids=ids,
+        clock=clock,
+        templates=BUILT_IN_TEMPLATES,
     )
     rotate_data_keys = providers.Factory(
         RotateDataKeys, uow=uow, cipher=cipher, keys=key_manager, clock=clock
@@ -400,21 +412,13 @@ class Container(containers.DeclarativeContainer):
         cipher=cipher,
     )
     lifecycle_events = providers.Singleton(HandleAppLifecycleEvent, clock=clock)
-    # The handler of each EventKind; a kind without one (UNHANDLED) is marked ignored.
-    event_handlers = providers.Dict(
-        {
-            EventKind.CONTACT_CREATED: contact_events,
-            EventKind.CONTACT_UPDATED: contact_events,
-            EventKind.CONTACT_DELETED: contact_events,
-            EventKind.MESSAGE_INBOUND: message_events,
-            EventKind.MESSAGE_OUTBOUND: message_events,
-            EventKind.APPOINTMENT_CREATED: appointment_events,
-            EventKind.APPOINTMENT_UPDATED: appointment_events,
-            EventKind.APPOINTMENT_DELETED: appointment_events,
-            EventKind.OPPORTUNITY_STATUS_CHANGED: opportunity_events,
-            EventKind.APP_INSTALLED: lifecycle_events,
-            EventKind.APP_UNINSTALLED: lifecycle_events,
-        }
+    event_handlers = providers.Singleton(
+        handlers_by_kind,
+        contacts=contact_events,
+        messages=message_events,
+        appointments=appointment_events,
+        opportunities=opportunity_events,
+        app_lifecycle=lifecycle_events,
     )
     reply_sender = providers.Singleton(
         ReplySender,

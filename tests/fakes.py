@@ -20,38 +20,31 @@ from application.ghl import (
     GhlMessageSent,
     OutgoingMessage,
 )
-from application.inbox import EventKind
 from application.ports import (
     AssignedUser,
     BookingFilter,
+    ClaimedDelivery,
+    ClaimLostError,
     ConnectionTestResult,
+    DeliveryFilter,
     IntegrationFilter,
     IntegrationProvider,
     LeadFilter,
+    NewDelivery,
     Page,
     PageRequest,
+    PlatformDelivery,
     ProviderContext,
     ReplyContext,
     SecretBinding,
-    TimezoneHints,
-    WrappedDataKey,
-)
-from application.webhooks import (
-    PURGEABLE,
-    REPLAYABLE,
-    WEBHOOK_SECRET_FIELD,
-    ClaimedDelivery,
-    ClaimLostError,
-    DeliveryFilter,
-    DeliveryStatus,
-    NewDelivery,
-    PlatformDelivery,
     SignatureScheme,
-    WebhookDelivery,
+    TimezoneHints,
     WebhookDeliveryView,
     WebhookTarget,
+    WrappedDataKey,
     accepts_deliveries,
 )
+from application.webhooks import WEBHOOK_SECRET_FIELD
 from domain.aggregate import Aggregate
 from domain.booking import Booking
 from domain.conversation import ConversationMessage, MessageDirection, MessageStatus
@@ -67,6 +60,12 @@ from domain.integration import Integration
 from domain.lead import Lead
 from domain.template import IntegrationTemplate
 from domain.values import EncryptedSecret, ProviderAccount, SecretStr
+from domain.webhook_delivery import (
+    PURGEABLE,
+    REPLAYABLE,
+    DeliveryStatus,
+    EventKind,
+)
 from tests.support.sync_fakes import InMemorySyncRepository, SyncStore
 
 
@@ -671,7 +670,7 @@ class InMemoryInbox:
 
     async def dead_letter(self, claim: ClaimedDelivery, *, error: str, now: datetime) -> None:
         self._settle(claim, DeliveryStatus.DEAD, now, error=error)
-        self._seen.add(WebhookDelivery.dead_lettered(claim, error=error, now=now))
+        self._seen.add(claim.dead_lettered(error=error, now=now))
 
     async def mark_rejected(self, claim: ClaimedDelivery, *, error: str, now: datetime) -> None:
         self._settle(claim, DeliveryStatus.REJECTED, now, error=error)

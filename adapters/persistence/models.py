@@ -401,7 +401,7 @@ DIRECTORY_USERS = cast("Table", DirectoryUserRow.__table__)
 
 class SyncChangeRow(Base):
     """A local change to a lead or booking, pushed to the provider until it lands
-    (application.sync.LocalChange)."""
+    (application.sync_records.LocalChange)."""
 
     __tablename__ = "sync_changes"
     __table_args__ = (

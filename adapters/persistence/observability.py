@@ -19,8 +19,8 @@ from application.observability import (
     SyncActivity,
     SyncRunSummary,
 )
-from application.sync import RunStatus
-from application.webhooks import DeliveryStatus
+from application.sync_records import RunStatus
+from domain.webhook_delivery import DeliveryStatus
 
 T = WEBHOOK_DELIVERIES
 R = SYNC_RUNS

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.clock import SystemClock
 from adapters.ids import Uuid7Generator
 from adapters.persistence.errors import storage_errors, translated
-from adapters.persistence.inbox import SqlAlchemyInbox
 from adapters.persistence.leads import (
     SqlAlchemyBookingRepository,
     SqlAlchemyLeadRepository,
@@ -22,18 +21,19 @@ from adapters.persistence.repositories import (
     SqlAlchemyIntegrationRepository,
     SqlAlchemyTemplateRepository,
 )
-from adapters.persistence.sync import SqlAlchemySyncRepository
+from adapters.persistence.sync_repository import SqlAlchemySyncRepository
+from adapters.persistence.webhook_inbox import SqlAlchemyInbox
 from application.ports import (
     BookingRepository,
     Clock,
     IdGenerator,
+    Inbox,
     IntegrationRepository,
     LeadRepository,
     MessageRepository,
     TemplateRepository,
 )
-from application.sync import SyncRepository
-from application.webhooks import Inbox
+from application.sync_records import SyncRepository
 
 _EVENT_IDS = Uuid7Generator()
 _CLOCK = SystemClock()

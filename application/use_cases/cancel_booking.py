@@ -1,4 +1,4 @@
-"""CancelBooking: a platform service cancels a booking here; the cancellation is pushed to GHL."""
+"""CancelBooking: a platform service cancels a booking here; the cancellation is pushed to the CRM."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from application.dto import BookingView
 from application.ports import Clock, IdGenerator, UnitOfWorkFactory
-from application.sync import ChangeOperation, LocalChange, RecordKind
-from application.sync_access import writable_integration
+from application.record_access import writable_integration
+from application.sync_records import ChangeOperation, LocalChange, RecordKind
 from domain.booking import BookingStatus
 from domain.errors import ConcurrencyError, NotFoundError
 from domain.values import Principal
@@ -24,10 +24,10 @@ class CancelBookingCommand:
 class CancelBooking:
     """Rules: admins and services only, on an operational integration they can see;
     `expected_version` (the etag) must match, else ABORTED; a booking already cancelled is
-    answered as it is. A booking whose create never reached GHL is simply not created there;
-    otherwise the appointment is cancelled at GHL (its status), or the block slot deleted,
+    answered as it is. A booking whose create never reached the CRM is simply not created there;
+    otherwise the appointment is cancelled at the CRM (its status), or the block slot deleted,
     through a pending change that PushPendingChanges delivers (merged with a status change at
-    GHL: the newer wins)."""
+    the CRM: the newer wins)."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:
         self._uow = uow
@@ -55,7 +55,7 @@ class CancelBooking:
             history = await uow.sync.changes_of(RecordKind.BOOKING, booking.id, pending_only=False)
             create = next((c for c in history if c.operation.creates), None)
             if create is not None and create.pending and not create.uncertain:
-                create.supersede(now=now)  # it never reached GHL: nothing to undo there
+                create.supersede(now=now)  # it never reached the CRM: nothing to undo there
                 await uow.sync.update_change(create)
             else:
                 blocked = create is not None and (

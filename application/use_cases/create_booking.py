@@ -1,5 +1,5 @@
 """CreateBooking: a platform service books a lead here; the appointment (or a block of the
-calendar's time) is pushed to GoHighLevel."""
+calendar's time) is pushed to the CRM."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import datetime
 
 from application.dto import BookingView
 from application.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
-from application.sync import (
+from application.record_access import writable_integration
+from application.sync_records import (
     ChangeOperation,
     LocalChange,
     RecordKind,
@@ -16,7 +17,6 @@ from application.sync import (
     block_match_key,
     booking_values,
 )
-from application.sync_access import writable_integration
 from domain.booking import Booking, BookingDetails, BookingStatus
 from domain.errors import FieldViolation, InvalidArgumentError, NotFoundError
 from domain.lead import Lead, provisional_external_id
@@ -118,7 +118,7 @@ class CreateBooking:
                 key = (
                     appointment_match_key(calendar_id, lead.external_id, cmd.start)
                     if lead.on_provider
-                    else None  # known once the lead's contact is at GHL
+                    else None  # known once the lead's contact is at the CRM
                 )
             fields = booking_values(booking)
             if cmd.ignore_free_slot_validation:

@@ -1,4 +1,4 @@
-"""CreateLead: a lead made by a platform service, written here first and pushed to GoHighLevel."""
+"""CreateLead: a lead made by a platform service, written here first and pushed to the CRM."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from application.dto import LeadView
 from application.lead_sync import LeadSync
 from application.ports import Clock, IdGenerator, UnitOfWorkFactory
-from application.sync import (
+from application.record_access import writable_integration
+from application.sync_records import (
     ChangeOperation,
     LocalChange,
     RecordKind,
     contact_match_keys,
     lead_values,
 )
-from application.sync_access import writable_integration
 from domain.errors import FieldViolation, InvalidArgumentError, NotFoundError
 from domain.lead import ContactDetails
 from domain.values import Principal
@@ -34,11 +34,11 @@ class CreateLeadCommand:
 
 class CreateLead:
     """Rules: admins and services only, on an integration they can see that is switched on and
-    connected; the lead needs an email or a phone (GHL's upsert finds a contact by them, which
+    connected; the lead needs an email or a phone (the CRM's upsert finds a contact by them, which
     makes the push safe to repeat); it is written here with a provisional external id and a
     pending contact upsert, which PushPendingChanges delivers; a request id already used in the
     integration answers the lead it created. Assignment and timezone as for a captured contact,
-    unless the caller assigned it; GHL is asked for its location's timezone (when the details
+    unless the caller assigned it; the CRM is asked for its account's timezone (when the details
     tell none) only for a caller who may create the lead, and with no transaction open."""
 
     def __init__(

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from application.access import require_admin, visible_integration
 from application.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from application.sync import RecordKind
+from application.sync_records import RecordKind
 from domain.errors import ChangesPendingError, ConcurrencyError
 from domain.values import Principal
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from application.ghl import connects_through_the_app
-from application.inbox import EventKind, HandlerOutcome, InboundEvent
-from application.ports import Clock, UnitOfWork
+from application.ports import Clock, HandlerOutcome, InboundEvent, UnitOfWork
 from domain.integration import IntegrationStatus
+from domain.webhook_delivery import EventKind
 
 
 class HandleAppLifecycleEvent:

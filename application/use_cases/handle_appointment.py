@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from application import ghl_webhooks
 from application.booking_sync import BookingSync
-from application.inbox import EventKind, HandlerOutcome, InboundEvent
-from application.ports import Clock, IdGenerator, UnitOfWork
+from application.ports import Clock, HandlerOutcome, IdGenerator, InboundEvent, UnitOfWork
+from domain.webhook_delivery import EventKind
 
 
 class HandleAppointmentEvent:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from application import ghl_webhooks
-from application.inbox import EventKind, HandlerOutcome, InboundEvent
 from application.lead_sync import LeadSync
-from application.ports import UnitOfWork
+from application.ports import HandlerOutcome, InboundEvent, UnitOfWork
+from domain.webhook_delivery import EventKind
 
 
 class HandleContactEvent:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from application import ghl_webhooks
-from application.inbox import EventKind, HandlerOutcome, InboundEvent
 from application.ports import (
     BotContact,
     Clock,
+    HandlerOutcome,
     IdGenerator,
+    InboundEvent,
     ReplyContext,
     SalesBot,
     UnitOfWork,
 )
 from domain.conversation import ConversationMessage
 from domain.lead import Lead
+from domain.webhook_delivery import EventKind
 
 
 class HandleMessageEvent:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from application import ghl_webhooks
 from application.ghl import GhlApi, GhlContact, Priority
-from application.inbox import HandlerOutcome, InboundEvent
 from application.integration_auth import ghl_auth
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
-from application.ports import Cipher, UnitOfWork
+from application.ports import Cipher, HandlerOutcome, InboundEvent, UnitOfWork
 from domain.errors import NotFoundError
 
 

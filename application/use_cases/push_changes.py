@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from application import ghl_webhooks
 from application.booking_sync import BookingSync
+from application.crm_values import appointment_values, contact_fields
 from application.ghl import (
     AppointmentChanges,
     AppointmentStatus,
@@ -30,7 +31,7 @@ from application.integration_auth import ghl_auth
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
 from application.ports import Cipher, Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
-from application.sync import (
+from application.sync_records import (
     ChangeOperation,
     ChangeStatus,
     LocalChange,
@@ -38,10 +39,8 @@ from application.sync import (
     RecordKind,
     SyncLeases,
     appointment_match_key,
-    appointment_values,
     block_match_key,
     coalesce,
-    contact_fields,
     contact_match_keys,
     fingerprint,
     lead_values,

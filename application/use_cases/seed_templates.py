@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.catalogue import BUILT_IN_TEMPLATES
 from application.ports import Clock, ConfigValidator, IdGenerator, UnitOfWorkFactory
 from application.use_cases.create_template import checked_schema
 from domain.errors import AlreadyExistsError
@@ -12,7 +11,7 @@ from domain.template import IntegrationTemplate
 
 
 class SeedTemplates:
-    """Rules: creates only the templates whose name is missing; never overwrites an admin's
+    """Rules: creates only the templates (each provider's catalogue entries) whose name is missing; never overwrites an admin's
     edits. Safe to run concurrently from several copies (a lost insert race is ignored)."""
 
     def __init__(
@@ -22,7 +21,7 @@ class SeedTemplates:
         validator: ConfigValidator,
         ids: IdGenerator,
         clock: Clock,
-        templates: tuple[dict[str, Any], ...] = BUILT_IN_TEMPLATES,
+        templates: tuple[dict[str, Any], ...],
     ) -> None:
         self._uow = uow
         self._validator = validator

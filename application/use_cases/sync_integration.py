@@ -23,7 +23,8 @@ from application.integration_auth import ghl_auth
 from application.lead_sync import LeadBatch, LeadSync
 from application.opportunity_sync import OpportunitySync
 from application.ports import Cipher, Clock, IdGenerator, UnitOfWorkFactory
-from application.sync import (
+from application.record_access import check_operational
+from application.sync_records import (
     RecordKind,
     RunTrigger,
     SyncCursor,
@@ -31,7 +32,6 @@ from application.sync import (
     SyncResource,
     SyncRun,
 )
-from application.sync_access import check_operational
 from application.use_cases.push_changes import PushPendingChanges, PushResult
 from domain.errors import (
     AlreadyExistsError,

@@ -1,4 +1,4 @@
-"""UpdateLead: a platform service changes a lead's details or status here, then GHL's."""
+"""UpdateLead: a platform service changes a lead's details or status here, then the CRM's."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 from application.dto import LeadView
 from application.ports import Clock, IdGenerator, UnitOfWorkFactory
-from application.sync import (
+from application.record_access import writable_integration
+from application.sync_records import (
     LEAD_FIELDS,
     ChangeOperation,
     LocalChange,
@@ -17,7 +18,6 @@ from application.sync import (
     status_values,
     with_values,
 )
-from application.sync_access import writable_integration
 from domain.errors import ConcurrencyError, FieldViolation, InvalidArgumentError, NotFoundError
 from domain.lead import LeadStatus
 from domain.values import Principal
@@ -29,7 +29,7 @@ class UpdateLeadCommand:
     integration_id: str
     lead_id: str
     changes: Mapping[str, Any]
-    """field → new value, for the fields of application.sync.LEAD_FIELDS named in the mask, and
+    """field → new value, for the fields of application.sync_records.LEAD_FIELDS named in the mask, and
     ``status`` (a LeadStatus)."""
     expected_version: int | None = None
 
@@ -40,7 +40,7 @@ class UpdateLead:
     deleted lead cannot be changed; `expected_version` (the etag) must match, else ABORTED; the
     change is written here and a pending change records each changed field with the value it
     replaces (a contact update; for the status, an update of the lead's opportunity), so that a
-    concurrent change at GHL is merged field by field (the newer wins) when the push or a pull
+    concurrent change at the CRM is merged field by field (the newer wins) when the push or a pull
     meets it. A change that changes nothing records nothing."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:

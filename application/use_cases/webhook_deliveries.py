@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from application.access import require_admin, visible_integration
-from application.inbox import EventKind
-from application.ports import Clock, Page, PageRequest, UnitOfWorkFactory
-from application.webhooks import DeliveryFilter, DeliveryStatus, WebhookDeliveryView
+from application.ports import (
+    Clock,
+    DeliveryFilter,
+    Page,
+    PageRequest,
+    UnitOfWorkFactory,
+    WebhookDeliveryView,
+)
 from domain.errors import NotFoundError, PermissionDeniedError
 from domain.values import Principal
+from domain.webhook_delivery import DeliveryStatus, EventKind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,13 +28,13 @@ from application.use_cases.get_template import (
     ListTemplates,
     ListTemplatesQuery,
 )
+from application.use_cases.run_connection_test import TestIntegration, TestIntegrationCommand
 from application.use_cases.switch_integration import (
     DeactivateIntegration,
     ReactivateIntegration,
     SwitchIntegrationCommand,
 )
 from application.use_cases.sync_integration import SyncIntegration, SyncIntegrationCommand
-from application.use_cases.test_integration import TestIntegration, TestIntegrationCommand
 from application.use_cases.update_integration import UpdateIntegration, UpdateIntegrationCommand
 from application.use_cases.update_template import UpdateTemplate, UpdateTemplateCommand
 from domain.template import DEFAULT_RATE_LIMIT_PER_MINUTE

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from google.protobuf import timestamp_pb2
 
-from application.sync import RunStatus, SyncRun
+from application.sync_records import RunStatus, SyncRun
 from entrypoints.grpc import mappers
 from integrations.v1 import integration_service_pb2 as pb
 

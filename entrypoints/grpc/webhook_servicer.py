@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import grpc
 from google.protobuf import timestamp_pb2
 
-from application.inbox import EventKind
+from application.ports import WebhookDeliveryView
 from application.use_cases.webhook_deliveries import (
     ListWebhookDeliveries,
     ListWebhookDeliveriesQuery,
     ReplayWebhookDelivery,
     ReplayWebhookDeliveryCommand,
 )
-from application.webhooks import DeliveryStatus, WebhookDeliveryView
+from domain.webhook_delivery import DeliveryStatus, EventKind
 from entrypoints.grpc import mappers
 from entrypoints.grpc.interceptors import current_principal
 from entrypoints.grpc.pagination import PageTokens, Scope

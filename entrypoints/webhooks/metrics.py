@@ -19,18 +19,17 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from application.inbox import EventKind
 from application.observability import UnverifiedDeliveries
-from application.ports import Clock
+from application.ports import Clock, WebhookTargets
 from application.webhooks import (
     ReceiveWebhookResult,
-    WebhookTargets,
     classify,
     location_account,
     location_of,
     parse_payload,
 )
 from domain.errors import DomainError, ErrorCode, WebhookUnsignedError
+from domain.webhook_delivery import EventKind
 
 log = structlog.get_logger(__name__)
 

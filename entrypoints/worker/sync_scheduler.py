@@ -13,7 +13,7 @@ from datetime import timedelta
 import structlog
 
 from application.ports import Clock
-from application.sync import RunStatus, RunTrigger, SyncLeases
+from application.sync_records import RunStatus, RunTrigger, SyncLeases
 from application.use_cases.push_changes import PushPendingChanges
 from application.use_cases.sync_integration import (
     SyncInProgressError,

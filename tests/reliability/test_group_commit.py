@@ -18,12 +18,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.engine import create_engine, create_session_factory
-from adapters.persistence.inbox import SqlAlchemyInboxWriter
 from adapters.persistence.models import WEBHOOK_DELIVERIES
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from application.inbox import EventKind
-from application.webhooks import DeliveryStatus, NewDelivery, SignatureScheme, parse_payload
+from adapters.persistence.webhook_inbox import SqlAlchemyInboxWriter
+from application.ports import NewDelivery, SignatureScheme
+from application.webhooks import parse_payload
 from domain.errors import StorageUnavailableError
+from domain.webhook_delivery import DeliveryStatus, EventKind
 from tests.support.builders import a_template, an_integration
 from tests.support.databases import clean_tables, migrated_database, opened_driver_pool
 

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.crypto.signatures import SIGNATURE_HEADERS
 from adapters.persistence.models import PLATFORM_DELIVERIES, WEBHOOK_DELIVERIES
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from application.inbox import EventKind, HandlerOutcome, InboundEvent
-from application.ports import UnitOfWork
-from entrypoints.worker.inbox import InboxWorker
+from application.ports import HandlerOutcome, InboundEvent, UnitOfWork
+from domain.webhook_delivery import EventKind
+from entrypoints.worker.inbox_worker import InboxWorker
 from tests.fakes import FixedClock
 from tests.integration.webhooks.conftest import Client, Integrations
 from tests.integration.webhooks.support import Signer

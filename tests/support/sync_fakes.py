@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from application.sync import (
+from application.sync_records import (
     ChangeStatus,
     ConflictRecord,
     DueSync,

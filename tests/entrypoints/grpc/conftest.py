@@ -24,13 +24,14 @@ from application.use_cases.delete_integration import DeleteIntegration
 from application.use_cases.get_free_slots import GetFreeSlots
 from application.use_cases.get_integration import GetIntegration, ListIntegrations
 from application.use_cases.get_template import GetTemplate, ListTemplates
+from application.use_cases.run_connection_test import TestIntegration
 from application.use_cases.seed_templates import SeedTemplates
 from application.use_cases.switch_integration import DeactivateIntegration, ReactivateIntegration
-from application.use_cases.test_integration import TestIntegration
 from application.use_cases.update_integration import UpdateIntegration
 from application.use_cases.update_template import UpdateTemplate
 from domain.values import Role
 from entrypoints.auth import JwtAuthenticator, mint_token
+from entrypoints.catalogue import BUILT_IN_TEMPLATES
 from entrypoints.grpc.server import start_server, stop_server
 from entrypoints.grpc.servicers import GrpcUseCases
 from integrations.v1 import integration_pb2, integration_service_pb2, integration_service_pb2_grpc
@@ -208,7 +209,11 @@ async def service(
 ) -> AsyncIterator[Service]:
     cases, uow, provider = use_cases
     await SeedTemplates(
-        uow=uow, validator=JsonSchemaConfigValidator(), ids=SequentialIds("tpl"), clock=FixedClock()
+        uow=uow,
+        validator=JsonSchemaConfigValidator(),
+        ids=SequentialIds("tpl"),
+        clock=FixedClock(),
+        templates=BUILT_IN_TEMPLATES,
     ).execute()
     async for channel, port in serve(cases):
         yield Service(

@@ -13,18 +13,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
-from application.inbox import EventKind
-from application.ports import SecretBinding
+from application.ports import NewDelivery, SecretBinding, SignatureScheme
 from application.use_cases.webhook_deliveries import ListWebhookDeliveries, ReplayWebhookDelivery
-from application.webhooks import (
-    DeliveryStatus,
-    NewDelivery,
-    ReceiveWebhook,
-    SignatureScheme,
-    location_account,
-)
+from application.webhooks import ReceiveWebhook, location_account
 from domain.integration import Integration
 from domain.values import SecretStr
+from domain.webhook_delivery import DeliveryStatus, EventKind
 from entrypoints.auth import JwtAuthenticator
 from entrypoints.grpc.server import start_server, stop_server
 from entrypoints.grpc.servicers import GrpcUseCases

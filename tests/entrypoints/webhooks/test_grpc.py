@@ -10,10 +10,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from application.inbox import EventKind, HandlerOutcome, InboundEvent
-from application.ports import UnitOfWork
-from application.webhooks import DeliveryStatus
-from entrypoints.worker.inbox import BackoffPolicy, InboxWorker
+from application.delivery_policy import BackoffPolicy
+from application.ports import HandlerOutcome, InboundEvent, UnitOfWork
+from domain.webhook_delivery import DeliveryStatus, EventKind
+from entrypoints.worker.inbox_worker import InboxWorker
 from integrations.v1 import webhook_delivery_pb2
 from integrations.v1 import webhook_service_pb2 as pb
 from tests.entrypoints.grpc.conftest import (

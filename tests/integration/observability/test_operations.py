@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine
-from adapters.persistence.inbox import (
+from adapters.persistence.observability import SqlAlchemyDatabaseProbe, SqlAlchemyInboxStats
+from adapters.persistence.webhook_inbox import (
     SqlAlchemyInboxWriter,
     SqlAlchemyPlatformDeliveries,
     SqlAlchemyWebhookTargets,
 )
-from adapters.persistence.observability import SqlAlchemyDatabaseProbe, SqlAlchemyInboxStats
 from application.webhooks import ReceiveWebhook
 from entrypoints.webhooks.app import create_webhook_app
 from entrypoints.webhooks.metrics import IngressObserver, SignatureFailureLog

@@ -14,7 +14,7 @@ from adapters.persistence.outbox import SqlAlchemyOutboxReader
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from application.connection import ConnectionTester
 from application.ports import ConnectionTestResult, ProviderContext
-from application.use_cases.test_integration import TestIntegration, TestIntegrationCommand
+from application.use_cases.run_connection_test import TestIntegration, TestIntegrationCommand
 from domain.errors import ErrorCode, RateLimitExceededError
 from domain.integration import IntegrationStatus
 from domain.values import Principal, Role

@@ -21,14 +21,14 @@ from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.ratelimit import TokenBucketRateLimiter
 from adapters.salesbot import HttpSalesBot
-from application.inbox import EventKind, HandlerOutcome, InboundEvent
-from application.ports import SecretBinding, UnitOfWorkFactory
+from application.ports import HandlerOutcome, InboundEvent, SecretBinding, UnitOfWorkFactory
 from application.use_cases.handle_message import HandleMessageEvent
 from application.use_cases.send_replies import SendPendingReplies
 from application.webhooks import location_account
 from domain.conversation import MessageStatus
 from domain.integration import Integration
 from domain.values import SecretStr
+from domain.webhook_delivery import EventKind
 from tests.fakes import FakeCipher, FixedClock, SequentialIds
 from tests.integration.salesbot.fake_bot import FakeBot
 from tests.support.builders import a_template

@@ -23,16 +23,15 @@ from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine, create_session_factory
-from adapters.persistence.inbox import (
+from adapters.persistence.sync_repository import SqlAlchemySyncLeases
+from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from adapters.persistence.webhook_inbox import (
     SqlAlchemyInboxWriter,
     SqlAlchemyPlatformDeliveries,
     SqlAlchemyWebhookTargets,
 )
-from adapters.persistence.sync import SqlAlchemySyncLeases
-from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.ratelimit import TokenBucketRateLimiter
 from application.booking_sync import BookingSync
-from application.inbox import EventKind
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
 from application.ports import AssignedUser, SecretBinding
@@ -48,8 +47,9 @@ from application.use_cases.update_lead import UpdateLead
 from application.webhooks import ReceiveWebhook, location_account
 from domain.integration import Integration
 from domain.values import SecretStr
+from domain.webhook_delivery import EventKind
 from entrypoints.webhooks.app import create_webhook_app
-from entrypoints.worker.inbox import InboxWorker
+from entrypoints.worker.inbox_worker import InboxWorker
 from tests.fakes import FakeCipher, FakeTenantDirectory, FakeTimezoneResolver, FixedClock
 from tests.integration.ghl.support import FAST_RETRY, FAST_TIMEOUTS, SPECS_DIR
 from tests.integration.sync.support import CALENDAR, SUB_ACCOUNT, SyncStack, seed

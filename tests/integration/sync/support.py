@@ -14,10 +14,10 @@ from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.fake import FakeGhl
 from adapters.ghl.fake.seed import DEFAULT_SEED, DEMO_LOCATION_ID
 from adapters.persistence.models import BOOKINGS, LEADS, SYNC_CONFLICTS, WEBHOOK_DELIVERIES
-from adapters.persistence.sync import SqlAlchemySyncLeases
+from adapters.persistence.sync_repository import SqlAlchemySyncLeases
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from application.lead_sync import LeadSync
-from application.sync import SyncRun
+from application.sync_records import SyncRun
 from application.use_cases.cancel_booking import CancelBooking
 from application.use_cases.create_booking import CreateBooking
 from application.use_cases.create_lead import CreateLead
@@ -26,7 +26,7 @@ from application.use_cases.sync_integration import SyncIntegration, SyncIntegrat
 from application.use_cases.update_lead import UpdateLead
 from domain.integration import Integration
 from domain.values import Principal, Role
-from entrypoints.worker.inbox import InboxWorker
+from entrypoints.worker.inbox_worker import InboxWorker
 from tests.fakes import FixedClock
 
 SUB_ACCOUNT = "sa-1"

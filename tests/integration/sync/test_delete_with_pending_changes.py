@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.ghl.fake.faults import ScriptedFault
-from application.sync import RecordKind
+from application.sync_records import RecordKind
 from application.use_cases.cancel_booking import CancelBookingCommand
 from application.use_cases.delete_integration import DeleteIntegration, DeleteIntegrationCommand
 from domain.errors import ChangesPendingError

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from adapters.persistence.models import LEADS
-from application.sync import RunStatus, SyncResource
+from application.sync_records import RunStatus, SyncResource
 from application.use_cases.update_lead import UpdateLeadCommand
 from domain.lead import LeadStatus
 from tests.integration.sync.support import (

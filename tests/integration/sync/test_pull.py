@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from adapters.ghl.fake.faults import ScriptedFault
-from application.sync import RecordKind, RunStatus, SyncResource
+from application.sync_records import RecordKind, RunStatus, SyncResource
 from application.use_cases.create_lead import CreateLeadCommand
 from domain.lead import ContactDetails
 from tests.integration.sync.support import SERVICE, SyncStack, add_contacts

@@ -6,7 +6,7 @@ import asyncio
 import random
 from datetime import timedelta
 
-from application.sync import RunTrigger
+from application.sync_records import RunTrigger
 from domain.integration import Integration
 from entrypoints.worker.sync_scheduler import SyncScheduler
 from tests.integration.sync.support import SUB_ACCOUNT, SyncStack

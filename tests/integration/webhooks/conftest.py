@@ -17,24 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine, create_session_factory
-from adapters.persistence.inbox import (
+from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from adapters.persistence.webhook_inbox import (
     SqlAlchemyInboxWriter,
     SqlAlchemyPlatformDeliveries,
     SqlAlchemyWebhookTargets,
 )
-from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from application.inbox import EventKind
-from application.ports import SecretBinding
-from application.webhooks import (
-    DeliveryStatus,
-    NewDelivery,
-    ReceiveWebhook,
-    SignatureScheme,
-    location_account,
-)
+from application.ports import NewDelivery, SecretBinding, SignatureScheme
+from application.webhooks import ReceiveWebhook, location_account
 from domain.integration import Integration
 from domain.template import IntegrationTemplate
 from domain.values import SecretStr
+from domain.webhook_delivery import DeliveryStatus, EventKind
 from entrypoints.webhooks.app import create_webhook_app
 from tests.fakes import FakeCipher, FixedClock
 from tests.integration.webhooks.support import Signer

@@ -10,19 +10,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.engine import create_session_factory
-from adapters.persistence.inbox import SqlAlchemyWebhookTargets
 from adapters.persistence.outbox import SqlAlchemyOutboxReader
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from application.inbox import EventKind
-from application.ports import PageRequest
-from application.webhooks import (
-    ClaimedDelivery,
-    ClaimLostError,
-    DeliveryFilter,
-    DeliveryStatus,
-    location_account,
-)
+from adapters.persistence.webhook_inbox import SqlAlchemyWebhookTargets
+from application.ports import ClaimedDelivery, ClaimLostError, DeliveryFilter, PageRequest
+from application.webhooks import location_account
 from domain.errors import InvalidTransitionError, NotFoundError
+from domain.webhook_delivery import DeliveryStatus, EventKind
 from tests.fakes import FixedClock
 from tests.integration.webhooks.conftest import Deliveries, Integrations
 from tests.integration.webhooks.support import stored_deliveries

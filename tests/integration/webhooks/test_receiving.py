@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.persistence import engine as engine_module
 from adapters.persistence.engine import create_engine
 from adapters.persistence.models import PLATFORM_DELIVERIES
-from application.inbox import EventKind
+from domain.webhook_delivery import EventKind
 from entrypoints.webhooks.app import create_webhook_app
 from tests.fakes import FakeCipher, FixedClock
 from tests.integration.webhooks.conftest import Client, Integrations, make_receiver

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.persistence.engine import create_session_factory
 from adapters.persistence.outbox import SqlAlchemyOutboxReader
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from application.inbox import EventHandler, EventKind, HandlerOutcome, InboundEvent
-from application.ports import UnitOfWork
-from application.webhooks import DeliveryStatus
-from entrypoints.worker.inbox import BackoffPolicy, InboxWorker
+from application.delivery_policy import BackoffPolicy
+from application.ports import EventHandler, HandlerOutcome, InboundEvent, UnitOfWork
+from domain.webhook_delivery import DeliveryStatus, EventKind
+from entrypoints.worker.inbox_worker import InboxWorker
 from tests.fakes import FixedClock
 from tests.integration.webhooks.conftest import Deliveries
 from tests.integration.webhooks.support import stored_deliveries

@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.ids import Uuid7Generator
 from adapters.persistence.models import WEBHOOK_DELIVERIES as T
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from application.inbox import EventHandler, EventKind, HandlerOutcome, InboundEvent
-from application.ports import UnitOfWork
+from application.delivery_policy import BackoffPolicy
+from application.ports import EventHandler, HandlerOutcome, InboundEvent, UnitOfWork
 from domain.errors import InvalidArgumentError, RateLimitExceededError
 from domain.integration import Integration
-from entrypoints.worker.inbox import BackoffPolicy, InboxWorker
+from domain.webhook_delivery import EventKind
+from entrypoints.worker.inbox_worker import InboxWorker
 from tests.fakes import FixedClock
 from tests.integration.webhooks.conftest import Integrations
 

@@ -13,12 +13,13 @@ from application.use_cases.create_template import CreateTemplate
 from application.use_cases.delete_integration import DeleteIntegration
 from application.use_cases.get_integration import GetIntegration, ListIntegrations
 from application.use_cases.get_template import GetTemplate, ListTemplates
+from application.use_cases.run_connection_test import TestIntegration
 from application.use_cases.seed_templates import SeedTemplates
 from application.use_cases.switch_integration import DeactivateIntegration, ReactivateIntegration
-from application.use_cases.test_integration import TestIntegration
 from application.use_cases.update_integration import UpdateIntegration
 from application.use_cases.update_template import UpdateTemplate
 from domain.values import Principal, Role
+from entrypoints.catalogue import BUILT_IN_TEMPLATES
 from tests.fakes import (
     FakeCipher,
     FakeIntegrationReads,
@@ -69,7 +70,9 @@ async def app() -> App:
         cipher=cipher,
         clock=clock,
     )
-    await SeedTemplates(uow=uow, validator=validator, ids=ids, clock=clock).execute()
+    await SeedTemplates(
+        uow=uow, validator=validator, ids=ids, clock=clock, templates=BUILT_IN_TEMPLATES
+    ).execute()
     return App(
         uow=uow,
         clock=clock,

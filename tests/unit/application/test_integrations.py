@@ -12,8 +12,8 @@ from application.ports import ConnectionTestResult, PageRequest, ProviderContext
 from application.use_cases.create_integration import CreateIntegrationCommand
 from application.use_cases.delete_integration import DeleteIntegrationCommand
 from application.use_cases.get_integration import GetIntegrationQuery, ListIntegrationsQuery
+from application.use_cases.run_connection_test import TestIntegration, TestIntegrationCommand
 from application.use_cases.switch_integration import SwitchIntegrationCommand
-from application.use_cases.test_integration import TestIntegration, TestIntegrationCommand
 from application.use_cases.update_integration import UpdateIntegrationCommand
 from domain.errors import (
     ConcurrencyError,

@@ -17,6 +17,7 @@ from domain.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from entrypoints.catalogue import BUILT_IN_TEMPLATES
 from tests.fakes import SequentialIds
 from tests.unit.application.conftest import ADMIN, USER, App
 
@@ -46,7 +47,11 @@ async def test_the_built_in_catalogue_is_seeded_once(app: App) -> None:
     ghl = next(t for t in page.items if t.name == "gohighlevel")
     assert ghl.secret_fields == {"apiKey", "webhookSecret"}
     again = SeedTemplates(
-        uow=app.uow, validator=JsonSchemaConfigValidator(), ids=SequentialIds("x"), clock=app.clock
+        uow=app.uow,
+        validator=JsonSchemaConfigValidator(),
+        ids=SequentialIds("x"),
+        clock=app.clock,
+        templates=BUILT_IN_TEMPLATES,
     )
     assert await again.execute() == []
 

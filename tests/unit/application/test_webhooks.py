@@ -12,17 +12,12 @@ from typing import Any
 
 import pytest
 
-from application.inbox import EventKind
-from application.ports import SecretBinding
+from application.ports import SecretBinding, SignatureScheme, VerifiedSignature, WebhookTarget
 from application.webhooks import (
     GHL_SCHEMES,
     MAX_PAYLOAD_DEPTH,
-    DeliveryStatus,
     ReceiveWebhook,
     ReceiveWebhookCommand,
-    SignatureScheme,
-    VerifiedSignature,
-    WebhookTarget,
     accepted_schemes,
     classify,
     delivery_id_of,
@@ -39,6 +34,7 @@ from domain.errors import (
 )
 from domain.integration import Integration, IntegrationStatus
 from domain.values import EncryptedSecret, ProviderAccount, SecretStr
+from domain.webhook_delivery import DeliveryStatus, EventKind
 from tests.fakes import (
     FakeCipher,
     FakeUnitOfWorkFactory,

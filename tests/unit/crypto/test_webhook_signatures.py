@@ -23,7 +23,8 @@ from adapters.crypto.signatures import (
     load_rsa_public_key,
     standard_webhooks_signature,
 )
-from application.webhooks import GHL_SCHEMES, SignatureScheme
+from application.ports import SignatureScheme
+from application.webhooks import GHL_SCHEMES
 from domain.errors import WebhookSignatureInvalidError, WebhookUnsignedError
 from domain.values import SecretStr
 

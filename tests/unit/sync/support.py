@@ -10,12 +10,11 @@ from typing import Any, cast
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from application.booking_sync import BookingSync
 from application.ghl import GhlApi, GhlAppointment, GhlAuth, GhlContact, Priority
-from application.inbox import EventKind, HandlerOutcome, InboundEvent
 from application.integration_auth import ghl_auth
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
-from application.ports import AssignedUser, SecretBinding
-from application.sync import ConflictRecord, LocalChange, SyncRun
+from application.ports import AssignedUser, HandlerOutcome, InboundEvent, SecretBinding
+from application.sync_records import ConflictRecord, LocalChange, SyncRun
 from application.use_cases.cancel_booking import CancelBooking
 from application.use_cases.create_booking import CreateBooking
 from application.use_cases.create_lead import CreateLead
@@ -34,6 +33,7 @@ from domain.events import DomainEvent
 from domain.integration import Integration
 from domain.lead import Lead
 from domain.values import Principal, Role, SecretStr
+from domain.webhook_delivery import EventKind
 from tests.fakes import (
     FakeCipher,
     FakeTenantDirectory,

@@ -4,11 +4,12 @@ with both versions, and what this side still has to say is pushed."""
 from __future__ import annotations
 
 from application.ghl import ContactFields
-from application.inbox import EventKind, HandlerOutcome
-from application.sync import ChangeStatus, RecordKind
+from application.ports import HandlerOutcome
+from application.sync_records import ChangeStatus, RecordKind
 from application.use_cases.update_lead import UpdateLeadCommand
 from domain.errors import ConnectionFailedError
 from domain.lead import Lead
+from domain.webhook_delivery import EventKind
 from tests.unit.sync.support import (
     SERVICE,
     Sync,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from application.inbox import EventKind, HandlerOutcome
-from application.sync import ChangeStatus
+from application.ports import HandlerOutcome
+from application.sync_records import ChangeStatus
 from application.use_cases.create_booking import CreateBookingCommand
 from application.use_cases.create_lead import CreateLeadCommand
 from application.use_cases.update_lead import UpdateLeadCommand
 from domain.errors import ConnectionFailedError
 from domain.events import BookingUpdated, LeadCaptured, LeadUpdated
 from domain.lead import ContactDetails
+from domain.webhook_delivery import EventKind
 from tests.unit.sync.support import (
     SERVICE,
     START,

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from application.ghl import ContactFields
-from application.sync import ChangeOperation, ChangeStatus
+from application.sync_records import ChangeOperation, ChangeStatus
 from application.use_cases.cancel_booking import CancelBookingCommand
 from application.use_cases.create_booking import CreateBookingCommand
 from application.use_cases.create_lead import CreateLeadCommand

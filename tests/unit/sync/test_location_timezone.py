@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 
 from adapters.ghl.location_settings import LOCATION_SETTINGS_TTL
 from application.ghl import GhlAuth, GhlLocation
-from application.inbox import EventKind
 from application.use_cases.create_lead import CreateLeadCommand
 from domain.errors import ConnectionFailedError
 from domain.lead import ContactDetails
+from domain.webhook_delivery import EventKind
 from tests.unit.sync.support import SERVICE, Sync, contact_payload, run_sync
 
 

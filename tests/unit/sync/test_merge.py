@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from domain.sync import FieldConflict, Side, merge
+from domain.sync_merge import FieldConflict, Side, merge
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LOCAL_AT = {"email": T0, "phone": T0}

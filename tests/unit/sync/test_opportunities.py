@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from application.ghl import GhlOpportunity
-from application.inbox import EventKind
-from application.sync import ChangeOperation, ChangeStatus, RunStatus, SyncResource
+from application.sync_records import ChangeOperation, ChangeStatus, RunStatus, SyncResource
 from application.use_cases.update_lead import UpdateLeadCommand
 from domain.events import LeadStatusChanged
 from domain.lead import LeadStatus
+from domain.webhook_delivery import EventKind
 from tests.unit.sync.support import SERVICE, Sync, conflicts_of, ghl_auth_of, run_sync
 
 

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from application.ghl import GhlContactPage
-from application.inbox import EventKind
 from application.lead_sync import LeadBatch
-from application.sync import RunStatus, SyncResource
+from application.sync_records import RunStatus, SyncResource
 from domain.booking import BookingStatus
 from domain.errors import ConnectionFailedError, StorageUnavailableError
 from domain.events import LeadCaptured, LeadUpdated
 from domain.lead import Lead
+from domain.webhook_delivery import EventKind
 from tests.fakes import InMemoryLeadRepository
 from tests.unit.sync.support import START, SUB_ACCOUNT, Sync, contact_payload, run_sync
 

@@ -7,7 +7,7 @@ import asyncio
 import random
 from datetime import timedelta
 
-from application.sync import RunTrigger
+from application.sync_records import RunTrigger
 from application.use_cases.create_lead import CreateLeadCommand
 from domain.integration import Integration
 from domain.lead import ContactDetails

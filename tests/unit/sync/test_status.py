@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from application.sync import RunStatus
+from application.sync_records import RunStatus
 from application.use_cases.sync_integration import SyncInProgressError, SyncIntegrationCommand
 from domain.errors import (
     ConnectionFailedError,

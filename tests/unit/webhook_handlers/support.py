@@ -9,10 +9,9 @@ from typing import Any, cast
 
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from application.ghl import GhlApi
-from application.inbox import EventKind, HandlerOutcome, InboundEvent
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
-from application.ports import AssignedUser, SecretBinding
+from application.ports import AssignedUser, HandlerOutcome, InboundEvent, SecretBinding
 from application.use_cases.handle_app_lifecycle import HandleAppLifecycleEvent
 from application.use_cases.handle_appointment import HandleAppointmentEvent
 from application.use_cases.handle_contact import HandleContactEvent
@@ -25,6 +24,7 @@ from domain.events import DomainEvent
 from domain.integration import Integration
 from domain.lead import Lead
 from domain.values import SecretStr
+from domain.webhook_delivery import EventKind
 from tests.fakes import (
     FakeCipher,
     FakeGhlApi,

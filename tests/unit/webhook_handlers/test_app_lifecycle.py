@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from application.inbox import EventKind, HandlerOutcome
+from application.ports import HandlerOutcome
 from domain.events import IntegrationDisconnected, IntegrationReset
 from domain.integration import Integration, IntegrationStatus
+from domain.webhook_delivery import EventKind
 from tests.unit.webhook_handlers.support import App, make_app, reference_payload
 
 INSTALLED, UNINSTALLED = EventKind.APP_INSTALLED, EventKind.APP_UNINSTALLED

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from application.inbox import EventKind, HandlerOutcome
+from application.ports import HandlerOutcome
 from domain.booking import BookingStatus
 from domain.events import BookingCancelled, BookingCreated, BookingUpdated
+from domain.webhook_delivery import EventKind
 from tests.unit.webhook_handlers.support import App, reference_payload
 
 CREATED, UPDATED, DELETED = (

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.inbox import EventKind, HandlerOutcome
+from application.ports import HandlerOutcome
 from domain.errors import ConnectionFailedError
 from domain.events import LeadCaptured, LeadDeleted, LeadUpdated
+from domain.webhook_delivery import EventKind
 from tests.unit.webhook_handlers.support import ANA, App, reference_payload
 
 CREATED, UPDATED, DELETED = (

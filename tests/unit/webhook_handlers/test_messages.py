@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 from application.ghl import MessageType
-from application.inbox import EventKind, HandlerOutcome
+from application.ports import HandlerOutcome
 from domain.conversation import MessageDirection, MessageStatus
 from domain.errors import ConnectionFailedError
 from domain.events import MessageReceived, ReplyQueued, ReplySent
+from domain.webhook_delivery import EventKind
 from tests.unit.webhook_handlers.support import App, make_app, reference_payload
 
 INBOUND, OUTBOUND = EventKind.MESSAGE_INBOUND, EventKind.MESSAGE_OUTBOUND

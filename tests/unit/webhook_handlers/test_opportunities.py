@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from application.ghl import GhlContact
-from application.inbox import EventKind, HandlerOutcome
+from application.ports import HandlerOutcome
 from domain.events import LeadCaptured, LeadStatusChanged
 from domain.lead import LeadStatus
+from domain.webhook_delivery import EventKind
 from tests.unit.webhook_handlers.support import App, reference_payload
 
 CHANGED = EventKind.OPPORTUNITY_STATUS_CHANGED

@@ -8,11 +8,11 @@ from typing import cast
 import pytest
 
 from application.ghl import GhlApi
-from application.inbox import EventKind
 from application.use_cases.send_replies import SendPendingReplies
 from domain.conversation import ConversationMessage, MessageStatus
 from domain.errors import ConnectionFailedError, InvalidCredentialsError, RateLimitExceededError
 from domain.events import ReplyFailed
+from domain.webhook_delivery import EventKind
 from tests.fakes import InMemoryMessageRepository
 from tests.unit.webhook_handlers.support import App
 

@@ -40,23 +40,20 @@ from adapters.persistence.models import (
     WEBHOOK_DELIVERIES,
 )
 from adapters.persistence.repositories import SeenAggregates
-from application.inbox import EventKind
-from application.ports import Page, PageRequest
-from application.webhooks import (
-    REPLAYABLE,
-    WEBHOOK_SECRET_FIELD,
+from application.ports import (
     ClaimedDelivery,
     ClaimLostError,
     DeliveryFilter,
-    DeliveryStatus,
     NewDelivery,
+    Page,
+    PageRequest,
     PlatformDelivery,
     SignatureScheme,
-    WebhookDelivery,
     WebhookDeliveryView,
     WebhookTarget,
     accepts_deliveries,
 )
+from application.webhooks import WEBHOOK_SECRET_FIELD
 from domain.errors import (
     ConcurrencyError,
     InvalidTransitionError,
@@ -65,6 +62,7 @@ from domain.errors import (
 )
 from domain.integration import IntegrationStatus
 from domain.values import EncryptedSecret, ProviderAccount
+from domain.webhook_delivery import REPLAYABLE, DeliveryStatus, EventKind
 
 T = WEBHOOK_DELIVERIES
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -523,7 +521,7 @@ class SqlAlchemyInbox:
 
     async def dead_letter(self, claim: ClaimedDelivery, *, error: str, now: datetime) -> None:
         await self._settle(claim, DeliveryStatus.DEAD, now=now, last_error=error)
-        self._seen.add(WebhookDelivery.dead_lettered(claim, error=error, now=now))
+        self._seen.add(claim.dead_lettered(error=error, now=now))
 
     async def mark_rejected(self, claim: ClaimedDelivery, *, error: str, now: datetime) -> None:
         await self._settle(claim, DeliveryStatus.REJECTED, now=now, last_error=error)

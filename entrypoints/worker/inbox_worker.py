@@ -9,16 +9,22 @@ import functools
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
 
 from application.call_budget import rate_limit_wait_at_most
-from application.inbox import EventHandler, EventKind, HandlerOutcome, can_never_succeed
-from application.ports import Clock, UnitOfWorkFactory
-from application.webhooks import ClaimedDelivery, ClaimLostError, error_text
+from application.delivery_policy import BackoffPolicy, can_never_succeed, error_text
+from application.ports import (
+    ClaimedDelivery,
+    ClaimLostError,
+    Clock,
+    EventHandler,
+    HandlerOutcome,
+    UnitOfWorkFactory,
+)
 from domain.errors import RateLimitExceededError
+from domain.webhook_delivery import EventKind
 from entrypoints.worker import metrics
 
 log = structlog.get_logger(__name__)
@@ -26,26 +32,6 @@ log = structlog.get_logger(__name__)
 DEFAULT_LEASE = timedelta(minutes=2)
 DEFAULT_PAYLOAD_RETENTION = timedelta(days=30)
 DEFAULT_PURGE_INTERVAL = timedelta(hours=1)
-
-
-@dataclass(frozen=True, slots=True)
-class BackoffPolicy:
-    """Exponential backoff with full jitter: retry n waits a uniform time in
-    [0, min(cap, base * 2**(n-1))], so that deliveries failing together do not retry together.
-    After `max_attempts` attempts a delivery is dead-lettered."""
-
-    base: timedelta = timedelta(seconds=5)
-    cap: timedelta = timedelta(minutes=15)
-    max_attempts: int = 8
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.base <= timedelta(0) or self.cap < self.base:
-            raise ValueError("backoff needs max_attempts >= 1 and 0 < base <= cap")
-
-    def delay(self, attempt: int, rng: random.Random) -> timedelta:
-        """How long to wait after the `attempt`-th attempt failed."""
-        ceiling: timedelta = min(self.cap, self.base * 2 ** min(attempt - 1, 32))
-        return ceiling * rng.random()
 
 
 # How long a delivery's provider calls may wait for a rate-limit slot before its integration's

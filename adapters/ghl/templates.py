@@ -1,10 +1,11 @@
-"""The built-in catalogue: templates every installation starts with."""
+"""GoHighLevel's catalogue entries: a private-integration token's template and the Marketplace
+app's (OAuth 2.0), with their config schemas."""
 
 from __future__ import annotations
 
 from typing import Any
 
-BUILT_IN_TEMPLATES: tuple[dict[str, Any], ...] = (
+TEMPLATES: tuple[dict[str, Any], ...] = (
     {
         "name": "gohighlevel",
         "display_name": "GoHighLevel CRM",
@@ -87,51 +88,6 @@ BUILT_IN_TEMPLATES: tuple[dict[str, Any], ...] = (
                 "pipelineId": {"type": "string"},
                 "pipelineStageId": {"type": "string"},
                 "webhookSecret": {"type": "string", "encrypted": True},
-            },
-        },
-    },
-    {
-        "name": "facebook_ads",
-        "display_name": "Facebook Ads",
-        "description": "Receive leads from Facebook Lead Ads forms.",
-        "category": "Advertising",
-        "icon": "facebook",
-        "api_version": "v21.0",
-        "setup_instructions": "Create a system-user token with the leads_retrieval permission.",
-        "config_schema": {
-            "type": "object",
-            "properties": {
-                "accessToken": {
-                    "type": "string",
-                    "minLength": 1,
-                    "required": True,
-                    "encrypted": True,
-                },
-                "adAccountId": {"type": "string", "pattern": "^act_[0-9]+$", "required": True},
-                "pageId": {"type": "string", "required": True},
-                "appSecret": {"type": "string", "encrypted": True},
-            },
-        },
-    },
-    {
-        "name": "google_analytics",
-        "display_name": "Google Analytics",
-        "description": "Send conversion events to a GA4 property (Measurement Protocol).",
-        "category": "Analytics",
-        "icon": "google-analytics",
-        "api_version": "v1beta",
-        "setup_instructions": "Create a Measurement Protocol API secret in the GA4 data stream.",
-        "config_schema": {
-            "type": "object",
-            "properties": {
-                "measurementId": {"type": "string", "pattern": "^G-[A-Z0-9]+$", "required": True},
-                "apiSecret": {
-                    "type": "string",
-                    "minLength": 1,
-                    "required": True,
-                    "encrypted": True,
-                },
-                "propertyId": {"type": "string", "pattern": "^[0-9]+$"},
             },
         },
     },

@@ -11,10 +11,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from application.ghl import ContactFields, GhlAppointment
-from domain.booking import Booking, BookingStatus
+from domain.booking import Booking
 from domain.lead import ContactDetails, LeadStatus
-from domain.sync import FieldConflict, Merge
+from domain.sync_merge import FieldConflict, Merge
 
 # --- what is synced ----------------------------------------------------------------------------
 
@@ -52,48 +51,16 @@ def lead_details(values: Mapping[str, Any]) -> ContactDetails:
     return ContactDetails(**known)
 
 
-def contact_fields(details: ContactDetails, only: Sequence[str] | None = None) -> ContactFields:
-    """What to write to the provider for `details` (all of them, or the fields in `only`). A
-    value that was cleared here is written as an empty string: None would leave it as is."""
-    names = LEAD_FIELDS if only is None else tuple(only)
-    values = lead_values(details)
-    written: dict[str, Any] = {}
-    for name in names:
-        if name == "tags":
-            written["tags"] = tuple(values["tags"])
-        elif only is not None or values[name] is not None:
-            written[_CONTACT_FIELD.get(name, name)] = (
-                values[name] if values[name] is not None else ""
-            )
-    return ContactFields(**written)
-
-
-_CONTACT_FIELD = {"company": "company_name"}
-"""ContactFields' name of a lead field, where the two differ."""
-
-
 def booking_values(booking: Booking) -> dict[str, Any]:
     """A booking's synced fields, JSON-ready (times as UTC ISO strings)."""
     d = booking.details
     return {
         "calendar_id": d.calendar_id,
         "contact_external_id": d.contact_external_id,
-        "start": _utc(d.start),
-        "end": _utc(d.end),
+        "start": utc_text(d.start),
+        "end": utc_text(d.end),
         "title": d.title,
         "status": str(booking.status),
-    }
-
-
-def appointment_values(appointment: GhlAppointment, status: BookingStatus | None) -> dict[str, Any]:
-    """The same fields, as the provider reports an appointment."""
-    return {
-        "calendar_id": appointment.calendar_id,
-        "contact_external_id": appointment.contact_id,
-        "start": _utc(appointment.start) if appointment.start else None,
-        "end": _utc(appointment.end) if appointment.end else None,
-        "title": appointment.title,
-        "status": str(status) if status else None,
     }
 
 
@@ -110,7 +77,7 @@ def fingerprint(values: Mapping[str, Any]) -> str:
 
 def contact_match_keys(email: str | None, phone: str | None) -> tuple[str, ...]:
     """How a contact made here is recognised when the provider reports it back before the
-    service learnt its id: by email, else by phone (as GHL's upsert matches)."""
+    service learnt its id: by email, else by phone (as the CRM's upsert matches)."""
     keys = []
     if email:
         keys.append("email:" + email.strip().lower())
@@ -120,14 +87,15 @@ def contact_match_keys(email: str | None, phone: str | None) -> tuple[str, ...]:
 
 
 def appointment_match_key(calendar_id: str, contact_id: str, start: datetime) -> str:
-    return f"appointment:{calendar_id}|{contact_id}|{_utc(start)}"
+    return f"appointment:{calendar_id}|{contact_id}|{utc_text(start)}"
 
 
 def block_match_key(calendar_id: str, start: datetime, end: datetime) -> str:
-    return f"block:{calendar_id}|{_utc(start)}|{_utc(end)}"
+    return f"block:{calendar_id}|{utc_text(start)}|{utc_text(end)}"
 
 
-def _utc(moment: datetime) -> str:
+def utc_text(moment: datetime) -> str:
+    """A moment as the sync compares and stores it: UTC, ISO 8601, to the second."""
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
@@ -136,7 +104,7 @@ def _utc(moment: datetime) -> str:
 
 class ChangeOperation(StrEnum):
     CREATE_CONTACT = "create_contact"
-    """An upsert of the lead's contact (idempotent: GHL matches it by email or phone)."""
+    """An upsert of the lead's contact (idempotent: the CRM matches it by email or phone)."""
     UPDATE_CONTACT = "update_contact"
     UPDATE_OPPORTUNITY_STATUS = "update_opportunity_status"
     """The lead's status, to its opportunity (created in the configured pipeline if it has none)."""

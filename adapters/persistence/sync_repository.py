@@ -30,7 +30,7 @@ from adapters.persistence.models import (
     SYNC_OWN_WRITES,
     SYNC_RUNS,
 )
-from application.sync import (
+from application.sync_records import (
     ChangeOperation,
     ChangeStatus,
     ConflictRecord,

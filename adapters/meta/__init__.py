@@ -1,0 +1,1 @@
+"""Facebook Ads (Meta): Lead Ads in, lead stages out through the Conversions API."""
