@@ -20,17 +20,17 @@ from bench.common import Keys, Service, fresh_database, service_env, start_servi
 from entrypoints.grpc.health import HealthReporter
 from entrypoints.webhooks.ops import Readiness
 from tests.integration.webhooks.support import TcpProxy
+from tests.support.waiting import PATIENCE_SECONDS
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE = "integrations.v1.IntegrationService"
-# How long a change of health may take to show: generous, for a loaded machine (a probe every
-# 2 s, each waiting at most 2 s for the database, takes about 4 s on an idle one).
-WITHIN = 60.0
 
 
 async def status_of(stub: health_pb2_grpc.HealthStub, service: str = "") -> int:
-    reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=WITHIN)
+    reply = await stub.Check(
+        health_pb2.HealthCheckRequest(service=service), timeout=PATIENCE_SECONDS
+    )
     status: int = reply.status
     return status
 
@@ -85,13 +85,13 @@ async def test_health_follows_the_database_and_stays_not_serving_once_draining(
 
         assert await every_service_is(SERVING)
         database.down = True
-        await eventually(lambda: every_service_is(NOT_SERVING), within=WITHIN)
+        await eventually(lambda: every_service_is(NOT_SERVING), within=PATIENCE_SECONDS)
         database.down = False
-        await eventually(lambda: every_service_is(SERVING), within=WITHIN)
+        await eventually(lambda: every_service_is(SERVING), within=PATIENCE_SECONDS)
 
         readiness.drain()
-        await eventually(lambda: every_service_is(NOT_SERVING), within=WITHIN)
-        await asyncio.wait_for(reporter, WITHIN)  # done: nothing will set SERVING again
+        await eventually(lambda: every_service_is(NOT_SERVING), within=PATIENCE_SECONDS)
+        await asyncio.wait_for(reporter, PATIENCE_SECONDS)  # done: nothing will set SERVING again
         await servicer.set(SERVICE, SERVING)  # ignored after a graceful shutdown began
         assert await every_service_is(NOT_SERVING)
 
@@ -131,19 +131,19 @@ async def _check_health_through_an_outage_and_a_drain(copy: Service, proxy: TcpP
         assert await ready_status() == 200
 
         proxy.cut()
-        await eventually(lambda: _is(stub, NOT_SERVING), within=WITHIN)
+        await eventually(lambda: _is(stub, NOT_SERVING), within=PATIENCE_SECONDS)
         assert await status_of(stub, SERVICE) == NOT_SERVING
         assert await ready_status() == 503
 
         proxy.restore()
-        await eventually(lambda: _is(stub, SERVING), within=WITHIN)
+        await eventually(lambda: _is(stub, SERVING), within=PATIENCE_SECONDS)
         assert await ready_status() == 200
 
         watch = stub.Watch(health_pb2.HealthCheckRequest(service=""))
         assert (await watch.read()).status == SERVING
         copy.process.send_signal(signal.SIGTERM)
         # Reported as soon as draining starts, while the copy still finishes what it holds.
-        assert (await asyncio.wait_for(watch.read(), WITHIN)).status == NOT_SERVING
+        assert (await asyncio.wait_for(watch.read(), PATIENCE_SECONDS)).status == NOT_SERVING
         watch.cancel()
 
 

@@ -5,6 +5,7 @@ while it was away and those committed concurrently; and who may see which events
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import grpc
@@ -29,6 +30,7 @@ from tests.integration.observability.conftest import (
     user_md,
 )
 from tests.support.builders import an_integration
+from tests.support.waiting import PATIENCE_SECONDS
 
 Stream = Any  # grpc.aio.UnaryStreamCall[StreamEventsRequest, StreamEventsResponse]
 
@@ -43,7 +45,7 @@ def open_stream(service: Service, md: Metadata, after: int = 0, sub_account: str
 async def receive(stream: Stream, count: int) -> list[event_pb2.Event]:
     events = []
     for _ in range(count):
-        response = await asyncio.wait_for(stream.read(), timeout=10)
+        response = await asyncio.wait_for(stream.read(), timeout=PATIENCE_SECONDS)
         assert response is not grpc.aio.EOF
         events.append(response.event)
     return events
@@ -140,9 +142,9 @@ async def test_a_cancelled_stream_ends_cleanly_on_the_server(service: Service) -
         stream = open_stream(service, admin_md())
         await receive(stream, count)
         stream.cancel()
-        for _ in range(100):
-            if any(e["event"] == "rpc_finished" for e in logs):
-                break
+        give_up = time.monotonic() + PATIENCE_SECONDS
+        while not any(e["event"] == "rpc_finished" for e in logs):
+            assert time.monotonic() < give_up, "the server never finished the cancelled stream"
             await asyncio.sleep(0.02)
     finished = [e for e in logs if e["event"] == "rpc_finished"]
     assert finished[0]["code"] == "CANCELLED"
@@ -150,13 +152,17 @@ async def test_a_cancelled_stream_ends_cleanly_on_the_server(service: Service) -
 
 
 async def test_a_server_shutting_down_ends_its_streams_with_unavailable(service: Service) -> None:
-    stream = open_stream(service, admin_md(), after=10**9)
-    await asyncio.sleep(0.1)  # the stream is open, waiting for events
+    await service.create_ghl_integration()
+    stream = open_stream(service, admin_md())
+    await receive(stream, len(await committed(service)))  # open, waiting for more events
 
-    await asyncio.wait_for(stop_server(service.server, grace=5.0), timeout=2.0)
+    # Ended by the server at once, not after the grace the stop gives calls in flight.
+    await asyncio.wait_for(
+        stop_server(service.server, grace=2 * PATIENCE_SECONDS), PATIENCE_SECONDS
+    )
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await asyncio.wait_for(stream.read(), timeout=5)
+        await asyncio.wait_for(stream.read(), timeout=PATIENCE_SECONDS)
     assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
     status = await rpc_status.aio.from_call(stream)
     info = error_details_pb2.ErrorInfo()

@@ -26,6 +26,7 @@ from domain.errors import InvalidTransitionError, NotFoundError
 from tests.fakes import FixedClock
 from tests.integration.webhooks.conftest import Deliveries, Integrations
 from tests.integration.webhooks.support import stored_deliveries
+from tests.support.waiting import PATIENCE_SECONDS
 
 LEASE = timedelta(minutes=2)
 
@@ -150,7 +151,7 @@ async def test_concurrent_workers_skip_each_others_claims_instead_of_waiting(
     async with uow_factory() as first:
         mine = await first.inbox.claim_due(now=clock.now(), limit=2, lease=LEASE)
         # Not committed: the rows stay locked while the second worker claims.
-        theirs = await asyncio.wait_for(claim(uow_factory, clock), timeout=5)
+        theirs = await asyncio.wait_for(claim(uow_factory, clock), PATIENCE_SECONDS)
         await first.commit()
 
     assert len(mine) == 2
