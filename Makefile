@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PROTOS := $(shell find protos -name '*.proto')
+# protos/google: googleapis' error types, vendored for other languages' clients (docs/api-errors.md);
+# Python has them from googleapis-common-protos, which stubs of ours in gen/google would shadow.
+PROTOS := $(shell find protos -name '*.proto' -not -path 'protos/google/*')
 GEN_STAMP := gen/.stamp
 BUF := npx --yes @bufbuild/buf@1.75.0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen

@@ -23,6 +23,7 @@ from integrations.v1 import (
     integration_service_pb2_grpc,
 )
 from tests.e2e.conftest import Service
+from tests.support.waiting import PATIENCE_SECONDS
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ async def test_the_running_service_reports_its_health_metrics_and_events(
         stream = events.StreamEvents(
             event_service_pb2.StreamEventsRequest(), metadata=service.metadata("user", "sa-ops")
         )
-        first = await asyncio.wait_for(stream.read(), timeout=10)
+        first = await asyncio.wait_for(stream.read(), timeout=PATIENCE_SECONDS)
         stream.cancel()
     assert isinstance(first, event_service_pb2.StreamEventsResponse)
     assert first.event.event_type == "IntegrationCreated"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from integrations.v1 import (
 )
 from tests.e2e.conftest import Service
 from tests.integration.ghl.support import SPECS_DIR
+from tests.support.waiting import PATIENCE_SECONDS
 
 SUB_ACCOUNT = "sa-ghl"
 T = TypeVar("T")
@@ -113,12 +115,11 @@ async def client(service: Service) -> AsyncIterator[Client]:
 
 
 async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
-    """Probe until `done` holds, for up to 15 seconds (the worker processes deliveries after
-    they are answered); returns the last value probed."""
+    """Probe until `done` holds (the worker processes deliveries after they are answered), for
+    as long as a loaded machine may need; returns the last value probed."""
+    give_up = time.monotonic() + PATIENCE_SECONDS
     value = await probe()
-    for _ in range(150):
-        if done(value):
-            break
+    while not done(value) and time.monotonic() < give_up:
         await asyncio.sleep(0.1)
         value = await probe()
     return value

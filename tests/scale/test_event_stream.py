@@ -18,6 +18,7 @@ from tests.scale.support import (
     send_webhooks,
     wait_until_settled,
 )
+from tests.support.waiting import PATIENCE_SECONDS
 
 pytestmark = pytest.mark.postgres
 
@@ -60,7 +61,7 @@ async def test_events_written_through_one_copy_stream_identically_from_another(
         bodies = [contact_body("stream", i) for i in range(CONTACTS)]
         await send_webhooks(lambda: [running.webhook_url(0)], running.keys, bodies)
         await wait_until_settled(running.database_url, expected=CONTACTS, within=60)
-        from_a, from_b = await asyncio.wait_for(asyncio.gather(*live), 30)
+        from_a, from_b = await asyncio.wait_for(asyncio.gather(*live), PATIENCE_SECONDS)
         [(total,)] = await sql(running.database_url, "SELECT count(*) FROM outbox")
         half = len(from_a) // 2
         resumed_on_b = await read_events(running, 1, after=from_a[half][0], count=total - half - 1)

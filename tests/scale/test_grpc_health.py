@@ -20,6 +20,7 @@ from bench.common import Keys, Service, fresh_database, service_env, start_servi
 from entrypoints.grpc.health import HealthReporter
 from entrypoints.webhooks.ops import Readiness
 from tests.integration.webhooks.support import TcpProxy
+from tests.support.waiting import PATIENCE_SECONDS
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -27,7 +28,9 @@ SERVICE = "integrations.v1.IntegrationService"
 
 
 async def status_of(stub: health_pb2_grpc.HealthStub, service: str = "") -> int:
-    reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+    reply = await stub.Check(
+        health_pb2.HealthCheckRequest(service=service), timeout=PATIENCE_SECONDS
+    )
     status: int = reply.status
     return status
 
@@ -82,13 +85,13 @@ async def test_health_follows_the_database_and_stays_not_serving_once_draining(
 
         assert await every_service_is(SERVING)
         database.down = True
-        await eventually(lambda: every_service_is(NOT_SERVING), within=2)
+        await eventually(lambda: every_service_is(NOT_SERVING), within=PATIENCE_SECONDS)
         database.down = False
-        await eventually(lambda: every_service_is(SERVING), within=2)
+        await eventually(lambda: every_service_is(SERVING), within=PATIENCE_SECONDS)
 
         readiness.drain()
-        await eventually(lambda: every_service_is(NOT_SERVING), within=0.5)
-        await asyncio.wait_for(reporter, 1)  # done: nothing will set SERVING again
+        await eventually(lambda: every_service_is(NOT_SERVING), within=PATIENCE_SECONDS)
+        await asyncio.wait_for(reporter, PATIENCE_SECONDS)  # done: nothing will set SERVING again
         await servicer.set(SERVICE, SERVING)  # ignored after a graceful shutdown began
         assert await every_service_is(NOT_SERVING)
 
@@ -128,20 +131,19 @@ async def _check_health_through_an_outage_and_a_drain(copy: Service, proxy: TcpP
         assert await ready_status() == 200
 
         proxy.cut()
-        # A probe every 2 s, each waiting at most 2 s for the database.
-        await eventually(lambda: _is(stub, NOT_SERVING), within=8)
+        await eventually(lambda: _is(stub, NOT_SERVING), within=PATIENCE_SECONDS)
         assert await status_of(stub, SERVICE) == NOT_SERVING
         assert await ready_status() == 503
 
         proxy.restore()
-        await eventually(lambda: _is(stub, SERVING), within=8)
+        await eventually(lambda: _is(stub, SERVING), within=PATIENCE_SECONDS)
         assert await ready_status() == 200
 
         watch = stub.Watch(health_pb2.HealthCheckRequest(service=""))
         assert (await watch.read()).status == SERVING
         copy.process.send_signal(signal.SIGTERM)
         # Reported as soon as draining starts, while the copy still finishes what it holds.
-        assert (await asyncio.wait_for(watch.read(), 5)).status == NOT_SERVING
+        assert (await asyncio.wait_for(watch.read(), PATIENCE_SECONDS)).status == NOT_SERVING
         watch.cancel()
 
 

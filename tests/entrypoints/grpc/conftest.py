@@ -66,9 +66,16 @@ def bearer(
     return (("authorization", f"Bearer {token}"),)
 
 
-ADMIN_MD = bearer(Role.ADMIN)
-USER_MD = bearer(Role.USER, TENANT)
-OTHER_USER_MD = bearer(Role.USER, OTHER_TENANT)
+def admin_md() -> Metadata:
+    return bearer(Role.ADMIN)
+
+
+def user_md() -> Metadata:
+    return bearer(Role.USER, TENANT)
+
+
+def other_user_md() -> Metadata:
+    return bearer(Role.USER, OTHER_TENANT)
 
 
 @dataclass
@@ -247,5 +254,5 @@ async def create_ghl(
         integration_service_pb2.CreateIntegrationRequest(
             integration=ghl_integration(sub_account_id, **config)
         ),
-        metadata=ADMIN_MD,
+        metadata=admin_md(),
     )

@@ -11,13 +11,13 @@ from domain.errors import InvalidCredentialsError
 from integrations.v1 import integration_pb2
 from integrations.v1 import integration_service_pb2 as pb
 from tests.entrypoints.grpc.conftest import (
-    ADMIN_MD,
     API_KEY,
-    OTHER_USER_MD,
-    USER_MD,
     Service,
+    admin_md,
     create_ghl,
+    other_user_md,
     rejected,
+    user_md,
 )
 
 START = datetime(2026, 12, 1, 14, tzinfo=UTC)
@@ -47,7 +47,7 @@ async def test_free_slots_come_from_the_default_calendar_with_the_integrations_k
         service, apiKey=API_KEY, locationId="loc-1", calendarId="cal-default"
     )
     response = await service.stub.GetFreeSlots(
-        slots_request(created.integration.name), metadata=USER_MD
+        slots_request(created.integration.name), metadata=user_md()
     )
     assert response.time_zone == "America/Chicago"
     assert [d.date for d in response.days] == ["2026-12-01"]
@@ -69,7 +69,7 @@ async def test_a_block_slot_goes_to_the_calendar_asked_for(service: Service) -> 
             end_time=stamp(START + timedelta(hours=1)),
             title="Lunch",
         ),
-        metadata=USER_MD,
+        metadata=user_md(),
     )
     assert response.block_slot.id == "block-1"
     assert response.block_slot.calendar_id == "cal-7"
@@ -79,10 +79,10 @@ async def test_a_block_slot_goes_to_the_calendar_asked_for(service: Service) -> 
 async def test_a_switched_off_integration_answers_integration_not_active(service: Service) -> None:
     created = await create_ghl(service, apiKey=API_KEY, locationId="l", calendarId="c")
     await service.stub.DeactivateIntegration(
-        pb.DeactivateIntegrationRequest(name=created.integration.name), metadata=ADMIN_MD
+        pb.DeactivateIntegrationRequest(name=created.integration.name), metadata=admin_md()
     )
     rejection = await rejected(
-        service.stub.GetFreeSlots(slots_request(created.integration.name), metadata=USER_MD)
+        service.stub.GetFreeSlots(slots_request(created.integration.name), metadata=user_md())
     )
     assert rejection.code == grpc.StatusCode.FAILED_PRECONDITION
     assert rejection.error_info.reason == "INTEGRATION_NOT_ACTIVE"
@@ -100,7 +100,7 @@ async def test_a_range_over_31_days_and_a_bad_zone_are_refused_before_any_call(
                 end_time=stamp(START + timedelta(days=32)),
                 time_zone="Mars/Olympus",
             ),
-            metadata=USER_MD,
+            metadata=user_md(),
         )
     )
     assert rejection.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -112,7 +112,7 @@ async def test_a_range_over_31_days_and_a_bad_zone_are_refused_before_any_call(
 async def test_no_calendar_anywhere_is_an_invalid_argument(service: Service) -> None:
     created = await create_ghl(service)  # no calendarId in its config
     rejection = await rejected(
-        service.stub.GetFreeSlots(slots_request(created.integration.name), metadata=USER_MD)
+        service.stub.GetFreeSlots(slots_request(created.integration.name), metadata=user_md())
     )
     assert rejection.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in rejection.bad_request.field_violations] == ["calendar_id"]
@@ -121,7 +121,7 @@ async def test_no_calendar_anywhere_is_an_invalid_argument(service: Service) -> 
 async def test_another_tenant_cannot_reach_the_calendar(service: Service) -> None:
     created = await create_ghl(service, apiKey=API_KEY, locationId="l", calendarId="c")
     rejection = await rejected(
-        service.stub.GetFreeSlots(slots_request(created.integration.name), metadata=OTHER_USER_MD)
+        service.stub.GetFreeSlots(slots_request(created.integration.name), metadata=other_user_md())
     )
     assert rejection.code == grpc.StatusCode.NOT_FOUND
 
@@ -130,12 +130,12 @@ async def test_refused_credentials_move_the_integration_to_error(service: Servic
     created = await create_ghl(service, apiKey=API_KEY, locationId="l", calendarId="c")
     service.calendars.error = InvalidCredentialsError("GoHighLevel refused the token")
     rejection = await rejected(
-        service.stub.GetFreeSlots(slots_request(created.integration.name), metadata=USER_MD)
+        service.stub.GetFreeSlots(slots_request(created.integration.name), metadata=user_md())
     )
     assert rejection.code == grpc.StatusCode.FAILED_PRECONDITION
     assert rejection.error_info.reason == "INVALID_CREDENTIALS"
     fetched = await service.stub.GetIntegration(
-        pb.GetIntegrationRequest(name=created.integration.name), metadata=USER_MD
+        pb.GetIntegrationRequest(name=created.integration.name), metadata=user_md()
     )
     assert fetched.integration.state == integration_pb2.Integration.STATE_ERROR
     assert fetched.integration.error_code == "INVALID_CREDENTIALS"

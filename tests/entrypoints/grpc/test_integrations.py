@@ -12,16 +12,16 @@ from domain.errors import ErrorCode
 from integrations.v1 import integration_pb2
 from integrations.v1 import integration_service_pb2 as pb
 from tests.entrypoints.grpc.conftest import (
-    ADMIN_MD,
     API_KEY,
     OTHER_TENANT,
     TENANT,
-    USER_MD,
     WEBHOOK_SECRET,
     Service,
+    admin_md,
     create_ghl,
     ghl_integration,
     rejected,
+    user_md,
 )
 
 State = integration_pb2.Integration.State
@@ -58,10 +58,10 @@ async def test_no_response_of_a_full_lifecycle_holds_a_plaintext_secret(service:
     name = created.integration.name
     responses: list[Message] = [created]
     responses.append(
-        await service.stub.GetIntegration(pb.GetIntegrationRequest(name=name), metadata=USER_MD)
+        await service.stub.GetIntegration(pb.GetIntegrationRequest(name=name), metadata=user_md())
     )
     responses.append(
-        await service.stub.ListIntegrations(pb.ListIntegrationsRequest(), metadata=ADMIN_MD)
+        await service.stub.ListIntegrations(pb.ListIntegrationsRequest(), metadata=admin_md())
     )
     change = integration_pb2.Integration(name=name)
     change.config.update({"apiKey": new_key})
@@ -71,20 +71,20 @@ async def test_no_response_of_a_full_lifecycle_holds_a_plaintext_secret(service:
                 integration=change,
                 update_mask=field_mask_pb2.FieldMask(paths=["config.apiKey"]),
             ),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
     )
     responses.append(
-        await service.stub.TestIntegration(pb.TestIntegrationRequest(name=name), metadata=USER_MD)
+        await service.stub.TestIntegration(pb.TestIntegrationRequest(name=name), metadata=user_md())
     )
     responses.append(
         await service.stub.DeactivateIntegration(
-            pb.DeactivateIntegrationRequest(name=name), metadata=ADMIN_MD
+            pb.DeactivateIntegrationRequest(name=name), metadata=admin_md()
         )
     )
     responses.append(
         await service.stub.ReactivateIntegration(
-            pb.ReactivateIntegrationRequest(name=name), metadata=ADMIN_MD
+            pb.ReactivateIntegrationRequest(name=name), metadata=admin_md()
         )
     )
 
@@ -102,7 +102,7 @@ async def test_a_config_breaking_the_schema_lists_every_violation_by_request_pat
 
     rejection = await rejected(
         service.stub.CreateIntegration(
-            pb.CreateIntegrationRequest(integration=integration), metadata=ADMIN_MD
+            pb.CreateIntegrationRequest(integration=integration), metadata=admin_md()
         )
     )
 
@@ -130,7 +130,7 @@ async def test_an_unsupported_provider_leaves_the_integration_in_error(service: 
     )
 
     response = await service.stub.CreateIntegration(
-        pb.CreateIntegrationRequest(integration=integration), metadata=ADMIN_MD
+        pb.CreateIntegrationRequest(integration=integration), metadata=admin_md()
     )
 
     assert response.integration.state == State.STATE_ERROR
@@ -164,8 +164,8 @@ async def test_a_retried_create_with_the_same_request_id_returns_the_first_integ
         integration=ghl_integration(), request_id="6f1d8a3e-33b9-4bb1-9e0c-2f8f5d1a7c11"
     )
 
-    first = await service.stub.CreateIntegration(request, metadata=ADMIN_MD)
-    second = await service.stub.CreateIntegration(request, metadata=ADMIN_MD)
+    first = await service.stub.CreateIntegration(request, metadata=admin_md())
+    second = await service.stub.CreateIntegration(request, metadata=admin_md())
 
     assert second.integration.name == first.integration.name
     assert not second.HasField("connection_test")
@@ -176,7 +176,7 @@ async def test_an_integration_is_read_back_by_its_name(service: Service) -> None
     created = (await create_ghl(service)).integration
 
     fetched = await service.stub.GetIntegration(
-        pb.GetIntegrationRequest(name=created.name), metadata=USER_MD
+        pb.GetIntegrationRequest(name=created.name), metadata=user_md()
     )
 
     assert fetched.integration == created
@@ -185,7 +185,7 @@ async def test_an_integration_is_read_back_by_its_name(service: Service) -> None
 async def test_a_malformed_name_is_invalid_argument(service: Service) -> None:
     rejection = await rejected(
         service.stub.GetIntegration(
-            pb.GetIntegrationRequest(name="integrations/a/b"), metadata=USER_MD
+            pb.GetIntegrationRequest(name="integrations/a/b"), metadata=user_md()
         )
     )
 
@@ -202,7 +202,7 @@ async def test_integrations_page_through_with_a_page_token(service: Service) -> 
     pages = 0
     while True:
         page = await service.stub.ListIntegrations(
-            pb.ListIntegrationsRequest(page_size=2, page_token=token), metadata=USER_MD
+            pb.ListIntegrationsRequest(page_size=2, page_token=token), metadata=user_md()
         )
         names += [i.name for i in page.integrations]
         pages += 1
@@ -219,14 +219,14 @@ async def test_a_tampered_page_token_is_invalid_argument(service: Service) -> No
         await create_ghl(service, display_name=f"n{i}")
     token = (
         await service.stub.ListIntegrations(
-            pb.ListIntegrationsRequest(page_size=1), metadata=ADMIN_MD
+            pb.ListIntegrationsRequest(page_size=1), metadata=admin_md()
         )
     ).next_page_token
     tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
 
     rejection = await rejected(
         service.stub.ListIntegrations(
-            pb.ListIntegrationsRequest(page_size=1, page_token=tampered), metadata=ADMIN_MD
+            pb.ListIntegrationsRequest(page_size=1, page_token=tampered), metadata=admin_md()
         )
     )
 
@@ -242,14 +242,14 @@ async def test_a_page_token_reused_with_other_filters_is_invalid_argument(
         await create_ghl(service, display_name=f"n{i}")
     token = (
         await service.stub.ListIntegrations(
-            pb.ListIntegrationsRequest(page_size=1), metadata=ADMIN_MD
+            pb.ListIntegrationsRequest(page_size=1), metadata=admin_md()
         )
     ).next_page_token
 
     rejection = await rejected(
         service.stub.ListIntegrations(
             pb.ListIntegrationsRequest(page_size=1, page_token=token, states=[State.STATE_ERROR]),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
     )
 
@@ -258,7 +258,7 @@ async def test_a_page_token_reused_with_other_filters_is_invalid_argument(
 
 async def test_a_negative_page_size_is_invalid_argument(service: Service) -> None:
     rejection = await rejected(
-        service.stub.ListIntegrations(pb.ListIntegrationsRequest(page_size=-1), metadata=USER_MD)
+        service.stub.ListIntegrations(pb.ListIntegrationsRequest(page_size=-1), metadata=user_md())
     )
 
     assert rejection.code is grpc.StatusCode.INVALID_ARGUMENT
@@ -275,7 +275,7 @@ async def test_integrations_are_filtered_by_state_template_and_sub_account(
     failed = (await create_ghl(service)).integration
 
     errors = await service.stub.ListIntegrations(
-        pb.ListIntegrationsRequest(states=[State.STATE_ERROR]), metadata=ADMIN_MD
+        pb.ListIntegrationsRequest(states=[State.STATE_ERROR]), metadata=admin_md()
     )
     mine = await service.stub.ListIntegrations(
         pb.ListIntegrationsRequest(
@@ -283,11 +283,11 @@ async def test_integrations_are_filtered_by_state_template_and_sub_account(
             states=[State.STATE_ACTIVE, State.STATE_ERROR],
             template="integrationTemplates/gohighlevel",
         ),
-        metadata=ADMIN_MD,
+        metadata=admin_md(),
     )
     other_template = await service.stub.ListIntegrations(
         pb.ListIntegrationsRequest(template="integrationTemplates/facebook_ads"),
-        metadata=ADMIN_MD,
+        metadata=admin_md(),
     )
 
     assert [i.name for i in errors.integrations] == [failed.name]
@@ -298,7 +298,7 @@ async def test_integrations_are_filtered_by_state_template_and_sub_account(
 async def test_an_unspecified_state_filter_is_invalid_argument(service: Service) -> None:
     rejection = await rejected(
         service.stub.ListIntegrations(
-            pb.ListIntegrationsRequest(states=[State.STATE_UNSPECIFIED]), metadata=ADMIN_MD
+            pb.ListIntegrationsRequest(states=[State.STATE_UNSPECIFIED]), metadata=admin_md()
         )
     )
 
@@ -315,7 +315,7 @@ async def test_an_update_changes_the_display_name_and_keeps_the_secrets(service:
         pb.UpdateIntegrationRequest(
             integration=change, update_mask=field_mask_pb2.FieldMask(paths=["display_name"])
         ),
-        metadata=ADMIN_MD,
+        metadata=admin_md(),
     )
 
     assert response.integration.display_name == "Acme CRM (EU)"
@@ -334,7 +334,7 @@ async def test_new_credentials_are_re_tested_and_masked(service: Service) -> Non
         pb.UpdateIntegrationRequest(
             integration=change, update_mask=field_mask_pb2.FieldMask(paths=["config.apiKey"])
         ),
-        metadata=ADMIN_MD,
+        metadata=admin_md(),
     )
 
     assert response.connection_test.success
@@ -352,7 +352,7 @@ async def test_an_update_with_a_stale_etag_is_aborted(service: Service) -> None:
             ),
             update_mask=field_mask_pb2.FieldMask(paths=["description"]),
         ),
-        metadata=ADMIN_MD,
+        metadata=admin_md(),
     )
 
     rejection = await rejected(
@@ -363,7 +363,7 @@ async def test_an_update_with_a_stale_etag_is_aborted(service: Service) -> None:
                 ),
                 update_mask=field_mask_pb2.FieldMask(paths=["description"]),
             ),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
     )
 
@@ -376,7 +376,7 @@ async def test_an_etag_this_service_did_not_issue_is_invalid_argument(service: S
 
     rejection = await rejected(
         service.stub.DeleteIntegration(
-            pb.DeleteIntegrationRequest(name=created.name, etag="v7"), metadata=ADMIN_MD
+            pb.DeleteIntegrationRequest(name=created.name, etag="v7"), metadata=admin_md()
         )
     )
 
@@ -389,10 +389,12 @@ async def test_a_deleted_integration_is_gone(service: Service) -> None:
     created = (await create_ghl(service)).integration
 
     response = await service.stub.DeleteIntegration(
-        pb.DeleteIntegrationRequest(name=created.name, etag=created.etag), metadata=ADMIN_MD
+        pb.DeleteIntegrationRequest(name=created.name, etag=created.etag), metadata=admin_md()
     )
     rejection = await rejected(
-        service.stub.GetIntegration(pb.GetIntegrationRequest(name=created.name), metadata=ADMIN_MD)
+        service.stub.GetIntegration(
+            pb.GetIntegrationRequest(name=created.name), metadata=admin_md()
+        )
     )
 
     assert response == pb.DeleteIntegrationResponse()
@@ -402,12 +404,12 @@ async def test_a_deleted_integration_is_gone(service: Service) -> None:
 async def test_a_delete_with_a_stale_etag_is_aborted(service: Service) -> None:
     created = (await create_ghl(service)).integration
     await service.stub.TestIntegration(
-        pb.TestIntegrationRequest(name=created.name), metadata=ADMIN_MD
+        pb.TestIntegrationRequest(name=created.name), metadata=admin_md()
     )
 
     rejection = await rejected(
         service.stub.DeleteIntegration(
-            pb.DeleteIntegrationRequest(name=created.name, etag=created.etag), metadata=ADMIN_MD
+            pb.DeleteIntegrationRequest(name=created.name, etag=created.etag), metadata=admin_md()
         )
     )
 
@@ -420,7 +422,7 @@ async def test_testing_an_integration_moves_it_from_error_to_active(service: Ser
     service.provider.result = ConnectionTestResult(success=True, message="connected")
 
     response = await service.stub.TestIntegration(
-        pb.TestIntegrationRequest(name=created.name), metadata=USER_MD
+        pb.TestIntegrationRequest(name=created.name), metadata=user_md()
     )
 
     assert created.state == State.STATE_ERROR
@@ -433,10 +435,10 @@ async def test_deactivating_disconnects_and_reactivating_tests_again(service: Se
     created = (await create_ghl(service)).integration
 
     off = await service.stub.DeactivateIntegration(
-        pb.DeactivateIntegrationRequest(name=created.name), metadata=ADMIN_MD
+        pb.DeactivateIntegrationRequest(name=created.name), metadata=admin_md()
     )
     on = await service.stub.ReactivateIntegration(
-        pb.ReactivateIntegrationRequest(name=created.name), metadata=ADMIN_MD
+        pb.ReactivateIntegrationRequest(name=created.name), metadata=admin_md()
     )
 
     assert off.integration.state == State.STATE_DISCONNECTED
@@ -459,7 +461,9 @@ async def test_a_throttled_test_is_resource_exhausted_with_retry_info_and_keeps_
     )
 
     rejection = await rejected(
-        service.stub.TestIntegration(pb.TestIntegrationRequest(name=created.name), metadata=USER_MD)
+        service.stub.TestIntegration(
+            pb.TestIntegrationRequest(name=created.name), metadata=user_md()
+        )
     )
 
     assert rejection.code is grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -469,6 +473,6 @@ async def test_a_throttled_test_is_resource_exhausted_with_retry_info_and_keeps_
     retry.Unpack(info)
     assert info.retry_delay.ToTimedelta().total_seconds() == 4.5
     after = await service.stub.GetIntegration(
-        pb.GetIntegrationRequest(name=created.name), metadata=USER_MD
+        pb.GetIntegrationRequest(name=created.name), metadata=user_md()
     )
     assert (after.integration.state, after.integration.error_code) == (State.STATE_ACTIVE, "")

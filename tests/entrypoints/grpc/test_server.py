@@ -26,11 +26,11 @@ from entrypoints.logging import merge_request_fields
 from integrations.v1 import integration_service_pb2 as pb
 from integrations.v1 import integration_service_pb2_grpc
 from tests.entrypoints.grpc.conftest import (
-    ADMIN_MD,
     API_KEY,
     JWT_SECRET,
     PAGE_TOKEN_KEY,
     Service,
+    admin_md,
     ghl_integration,
     rejected,
     serve,
@@ -123,7 +123,7 @@ async def test_each_rpc_is_logged_once_with_its_request_id_and_no_body(service: 
     with capture_logs(processors=[merge_request_fields]) as logs:
         await service.stub.CreateIntegration(
             pb.CreateIntegrationRequest(integration=ghl_integration()),
-            metadata=(*ADMIN_MD, ("x-request-id", "req-7f3a")),
+            metadata=(*admin_md(), ("x-request-id", "req-7f3a")),
         )
 
     finished = [e for e in logs if e["event"] == "rpc_finished"]
@@ -143,7 +143,7 @@ async def test_a_request_id_that_is_not_sane_is_replaced(
     caplog.set_level(logging.DEBUG, "entrypoints.grpc")  # a read that succeeds logs at DEBUG
     with capture_logs(processors=[merge_request_fields]) as logs:
         await service.stub.ListIntegrationTemplates(
-            pb.ListIntegrationTemplatesRequest(), metadata=(*ADMIN_MD, ("x-request-id", given))
+            pb.ListIntegrationTemplatesRequest(), metadata=(*admin_md(), ("x-request-id", given))
         )
 
     request_id = logs[-1]["request_id"]
@@ -158,7 +158,7 @@ async def test_an_error_status_carries_the_request_id_and_the_log_line_the_calle
         rejection = await rejected(
             service.stub.GetIntegration(
                 pb.GetIntegrationRequest(name="integrations/missing"),
-                metadata=(*ADMIN_MD, ("x-request-id", "req-404")),
+                metadata=(*admin_md(), ("x-request-id", "req-404")),
             )
         )
 
@@ -196,7 +196,7 @@ async def test_an_unexpected_error_is_internal_without_its_text_and_logged_with_
     with capture_logs(processors=[merge_request_fields]) as logs:
         rejection = await rejected(
             broken.GetIntegration(
-                pb.GetIntegrationRequest(name="integrations/x"), metadata=ADMIN_MD
+                pb.GetIntegrationRequest(name="integrations/x"), metadata=admin_md()
             )
         )
 

@@ -7,7 +7,7 @@ from google.protobuf import field_mask_pb2
 
 from integrations.v1 import integration_pb2
 from integrations.v1 import integration_service_pb2 as pb
-from tests.entrypoints.grpc.conftest import ADMIN_MD, USER_MD, Service, rejected
+from tests.entrypoints.grpc.conftest import Service, admin_md, rejected, user_md
 
 CRM_SCHEMA = {
     "type": "object",
@@ -29,7 +29,7 @@ def new_template() -> integration_pb2.IntegrationTemplate:
 
 async def test_the_catalogue_lists_the_built_in_templates_to_any_caller(service: Service) -> None:
     response = await service.stub.ListIntegrationTemplates(
-        pb.ListIntegrationTemplatesRequest(), metadata=USER_MD
+        pb.ListIntegrationTemplatesRequest(), metadata=user_md()
     )
 
     assert [t.name for t in response.integration_templates] == [
@@ -43,11 +43,11 @@ async def test_the_catalogue_lists_the_built_in_templates_to_any_caller(service:
 
 async def test_templates_page_through_the_catalogue_with_a_page_token(service: Service) -> None:
     first = await service.stub.ListIntegrationTemplates(
-        pb.ListIntegrationTemplatesRequest(page_size=2), metadata=USER_MD
+        pb.ListIntegrationTemplatesRequest(page_size=2), metadata=user_md()
     )
     second = await service.stub.ListIntegrationTemplates(
         pb.ListIntegrationTemplatesRequest(page_size=2, page_token=first.next_page_token),
-        metadata=USER_MD,
+        metadata=user_md(),
     )
 
     assert len(first.integration_templates) == 2
@@ -62,7 +62,7 @@ async def test_templates_page_through_the_catalogue_with_a_page_token(service: S
 async def test_getting_gohighlevel_shows_its_schema_and_secret_fields(service: Service) -> None:
     response = await service.stub.GetIntegrationTemplate(
         pb.GetIntegrationTemplateRequest(name="integrationTemplates/gohighlevel"),
-        metadata=USER_MD,
+        metadata=user_md(),
     )
     template = response.integration_template
 
@@ -80,10 +80,10 @@ async def test_an_admin_creates_a_template_named_by_its_slug(service: Service) -
         pb.CreateIntegrationTemplateRequest(
             integration_template=new_template(), integration_template_id="pipedrive"
         ),
-        metadata=ADMIN_MD,
+        metadata=admin_md(),
     )
     fetched = await service.stub.GetIntegrationTemplate(
-        pb.GetIntegrationTemplateRequest(name="integrationTemplates/pipedrive"), metadata=ADMIN_MD
+        pb.GetIntegrationTemplateRequest(name="integrationTemplates/pipedrive"), metadata=admin_md()
     )
 
     assert created.integration_template == fetched.integration_template
@@ -106,7 +106,7 @@ async def test_a_template_whose_schema_is_not_valid_is_refused_with_its_field_pa
             pb.CreateIntegrationTemplateRequest(
                 integration_template=template, integration_template_id="pipedrive"
             ),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
     )
 
@@ -124,7 +124,7 @@ async def test_a_template_slug_that_is_taken_is_already_exists(service: Service)
             pb.CreateIntegrationTemplateRequest(
                 integration_template=new_template(), integration_template_id="gohighlevel"
             ),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
     )
 
@@ -136,7 +136,7 @@ async def test_an_admin_updates_only_the_fields_in_the_mask(service: Service) ->
     current = (
         await service.stub.GetIntegrationTemplate(
             pb.GetIntegrationTemplateRequest(name="integrationTemplates/facebook_ads"),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
     ).integration_template
     change = integration_pb2.IntegrationTemplate(
@@ -153,7 +153,7 @@ async def test_an_admin_updates_only_the_fields_in_the_mask(service: Service) ->
                 integration_template=change,
                 update_mask=field_mask_pb2.FieldMask(paths=["display_name", "is_active"]),
             ),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
     ).integration_template
 
@@ -162,7 +162,7 @@ async def test_an_admin_updates_only_the_fields_in_the_mask(service: Service) ->
     assert updated.description == current.description
     assert updated.etag != current.etag
     listed = await service.stub.ListIntegrationTemplates(
-        pb.ListIntegrationTemplatesRequest(), metadata=USER_MD
+        pb.ListIntegrationTemplatesRequest(), metadata=user_md()
     )
     assert current.name not in [t.name for t in listed.integration_templates]
 
@@ -171,7 +171,7 @@ async def test_a_template_update_with_a_stale_etag_is_aborted(service: Service) 
     name = "integrationTemplates/google_analytics"
     stale = (
         await service.stub.GetIntegrationTemplate(
-            pb.GetIntegrationTemplateRequest(name=name), metadata=ADMIN_MD
+            pb.GetIntegrationTemplateRequest(name=name), metadata=admin_md()
         )
     ).integration_template.etag
     mask = field_mask_pb2.FieldMask(paths=["description"])
@@ -182,7 +182,7 @@ async def test_a_template_update_with_a_stale_etag_is_aborted(service: Service) 
             ),
             update_mask=mask,
         ),
-        metadata=ADMIN_MD,
+        metadata=admin_md(),
     )
 
     rejection = await rejected(
@@ -193,7 +193,7 @@ async def test_a_template_update_with_a_stale_etag_is_aborted(service: Service) 
                 ),
                 update_mask=mask,
             ),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
     )
 
@@ -210,7 +210,7 @@ async def test_a_mask_naming_an_output_only_field_is_invalid(service: Service) -
                 ),
                 update_mask=field_mask_pb2.FieldMask(paths=["secret_fields"]),
             ),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
     )
 
@@ -225,7 +225,7 @@ async def test_a_non_admin_cannot_write_the_catalogue(service: Service) -> None:
             pb.CreateIntegrationTemplateRequest(
                 integration_template=new_template(), integration_template_id="pipedrive"
             ),
-            metadata=USER_MD,
+            metadata=user_md(),
         )
     )
     update = await rejected(
@@ -235,7 +235,7 @@ async def test_a_non_admin_cannot_write_the_catalogue(service: Service) -> None:
                     name="integrationTemplates/gohighlevel", display_name="Mine"
                 ),
             ),
-            metadata=USER_MD,
+            metadata=user_md(),
         )
     )
 

@@ -8,7 +8,7 @@ import grpc
 from application.ports import AssignedUser
 from integrations.v1 import directory_pb2
 from integrations.v1 import directory_service_pb2 as pb
-from tests.entrypoints.grpc.conftest import ADMIN_MD, TENANT, USER_MD, rejected
+from tests.entrypoints.grpc.conftest import TENANT, admin_md, rejected, user_md
 from tests.entrypoints.leads.conftest import Store, Stubs, violated_fields
 
 
@@ -33,10 +33,10 @@ async def test_an_admin_replaces_a_sub_accounts_users_and_new_leads_follow_them(
                 user("u-ana", strategy_id="st-fast"),
             ],
         ),
-        metadata=ADMIN_MD,
+        metadata=admin_md(),
     )
     listed = await stubs.directory.ListDirectoryUsers(
-        pb.ListDirectoryUsersRequest(sub_account_id=TENANT), metadata=ADMIN_MD
+        pb.ListDirectoryUsersRequest(sub_account_id=TENANT), metadata=admin_md()
     )
 
     # Positions default to the index in the request; the order is the order of assignment.
@@ -56,12 +56,12 @@ async def test_replacing_again_keeps_exactly_the_new_users_and_none_removes_them
     async def replace(*users: directory_pb2.DirectoryUser) -> None:
         await stubs.directory.ReplaceDirectoryUsers(
             pb.ReplaceDirectoryUsersRequest(sub_account_id=TENANT, directory_users=users),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
 
     async def listed() -> list[str]:
         reply = await stubs.directory.ListDirectoryUsers(
-            pb.ListDirectoryUsersRequest(sub_account_id=TENANT), metadata=ADMIN_MD
+            pb.ListDirectoryUsersRequest(sub_account_id=TENANT), metadata=admin_md()
         )
         return [u.user_id for u in reply.directory_users]
 
@@ -80,7 +80,7 @@ async def test_every_invalid_user_is_reported_at_once_and_nothing_changes(
 ) -> None:
     await stubs.directory.ReplaceDirectoryUsers(
         pb.ReplaceDirectoryUsersRequest(sub_account_id=TENANT, directory_users=[user("u-1")]),
-        metadata=ADMIN_MD,
+        metadata=admin_md(),
     )
 
     rejection = await rejected(
@@ -89,7 +89,7 @@ async def test_every_invalid_user_is_reported_at_once_and_nothing_changes(
                 sub_account_id=TENANT,
                 directory_users=[user("u-2"), user(""), user("u-3", role=""), user("u-2")],
             ),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
     )
 
@@ -105,13 +105,13 @@ async def test_every_invalid_user_is_reported_at_once_and_nothing_changes(
 async def test_the_directory_is_for_admins_only(stubs: Stubs, store: Store) -> None:
     listing = await rejected(
         stubs.directory.ListDirectoryUsers(
-            pb.ListDirectoryUsersRequest(sub_account_id=TENANT), metadata=USER_MD
+            pb.ListDirectoryUsersRequest(sub_account_id=TENANT), metadata=user_md()
         )
     )
     replacing = await rejected(
         stubs.directory.ReplaceDirectoryUsers(
             pb.ReplaceDirectoryUsersRequest(sub_account_id=TENANT, directory_users=[user("u-1")]),
-            metadata=USER_MD,
+            metadata=user_md(),
         )
     )
 
@@ -123,10 +123,10 @@ async def test_an_unknown_sub_account_has_no_users_and_a_missing_id_is_invalid(
     stubs: Stubs, store: Store
 ) -> None:
     unknown = await stubs.directory.ListDirectoryUsers(
-        pb.ListDirectoryUsersRequest(sub_account_id="sub-nobody-knows"), metadata=ADMIN_MD
+        pb.ListDirectoryUsersRequest(sub_account_id="sub-nobody-knows"), metadata=admin_md()
     )
     missing = await rejected(
-        stubs.directory.ListDirectoryUsers(pb.ListDirectoryUsersRequest(), metadata=ADMIN_MD)
+        stubs.directory.ListDirectoryUsers(pb.ListDirectoryUsersRequest(), metadata=admin_md())
     )
 
     assert list(unknown.directory_users) == []

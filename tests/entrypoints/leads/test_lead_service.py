@@ -12,7 +12,7 @@ from google.protobuf import timestamp_pb2
 from domain.lead import LeadStatus
 from integrations.v1 import lead_pb2
 from integrations.v1 import lead_service_pb2 as pb
-from tests.entrypoints.grpc.conftest import ADMIN_MD, OTHER_TENANT, OTHER_USER_MD, USER_MD, rejected
+from tests.entrypoints.grpc.conftest import OTHER_TENANT, admin_md, other_user_md, rejected, user_md
 from tests.entrypoints.leads.conftest import Store, Stubs, violated_fields
 from tests.integration.persistence.leads_support import a_booking, a_lead
 from tests.support.builders import NOW
@@ -46,10 +46,10 @@ async def test_a_user_reads_its_leads_with_the_fields_the_platform_needs(
     await store.add(lead)
 
     listed = await stubs.leads.ListLeads(
-        pb.ListLeadsRequest(parent=_parent(store)), metadata=USER_MD
+        pb.ListLeadsRequest(parent=_parent(store)), metadata=user_md()
     )
     got = await stubs.leads.GetLead(
-        pb.GetLeadRequest(name=f"{_parent(store)}/leads/{lead.id}"), metadata=USER_MD
+        pb.GetLeadRequest(name=f"{_parent(store)}/leads/{lead.id}"), metadata=user_md()
     )
 
     assert list(listed.leads) == [got.lead]
@@ -85,28 +85,28 @@ async def test_another_tenants_integration_and_leads_are_not_found(
 
     listing = await rejected(
         stubs.leads.ListLeads(
-            pb.ListLeadsRequest(parent=f"integrations/{store.theirs.id}"), metadata=USER_MD
+            pb.ListLeadsRequest(parent=f"integrations/{store.theirs.id}"), metadata=user_md()
         )
     )
     getting = await rejected(
-        stubs.leads.GetLead(pb.GetLeadRequest(name=their_lead), metadata=USER_MD)
+        stubs.leads.GetLead(pb.GetLeadRequest(name=their_lead), metadata=user_md())
     )
     # Under an integration the caller sees, another integration's lead is not found either.
     misfiled = await rejected(
         stubs.leads.GetLead(
-            pb.GetLeadRequest(name=f"{_parent(store)}/leads/{theirs.id}"), metadata=ADMIN_MD
+            pb.GetLeadRequest(name=f"{_parent(store)}/leads/{theirs.id}"), metadata=admin_md()
         )
     )
     bookings = await rejected(
         stubs.leads.ListBookings(
-            pb.ListBookingsRequest(parent=f"integrations/{store.theirs.id}"), metadata=USER_MD
+            pb.ListBookingsRequest(parent=f"integrations/{store.theirs.id}"), metadata=user_md()
         )
     )
 
     for rejection in (listing, getting, misfiled, bookings):
         assert rejection.code == grpc.StatusCode.NOT_FOUND
         assert rejection.error_info.reason == "NOT_FOUND"
-    found = await stubs.leads.GetLead(pb.GetLeadRequest(name=their_lead), metadata=OTHER_USER_MD)
+    found = await stubs.leads.GetLead(pb.GetLeadRequest(name=their_lead), metadata=other_user_md())
     assert found.lead.external_id == "their-contact"
 
 
@@ -116,14 +116,14 @@ async def test_listing_every_integration_shows_a_user_its_own_sub_account_only(
     ours, theirs = a_lead(store.ours, "ours"), a_lead(store.theirs, "theirs")
     await store.add(ours, theirs)
 
-    users = await stubs.leads.ListLeads(pb.ListLeadsRequest(parent=ALL), metadata=USER_MD)
-    admins = await stubs.leads.ListLeads(pb.ListLeadsRequest(parent=ALL), metadata=ADMIN_MD)
+    users = await stubs.leads.ListLeads(pb.ListLeadsRequest(parent=ALL), metadata=user_md())
+    admins = await stubs.leads.ListLeads(pb.ListLeadsRequest(parent=ALL), metadata=admin_md())
     one_tenant = await stubs.leads.ListLeads(
-        pb.ListLeadsRequest(parent=ALL, sub_account_id=OTHER_TENANT), metadata=ADMIN_MD
+        pb.ListLeadsRequest(parent=ALL, sub_account_id=OTHER_TENANT), metadata=admin_md()
     )
     refused = await rejected(
         stubs.leads.ListLeads(
-            pb.ListLeadsRequest(parent=ALL, sub_account_id=OTHER_TENANT), metadata=USER_MD
+            pb.ListLeadsRequest(parent=ALL, sub_account_id=OTHER_TENANT), metadata=user_md()
         )
     )
 
@@ -142,20 +142,20 @@ async def test_leads_are_filtered_by_state_and_deleted_ones_are_shown_on_request
     await store.add(open_lead, won, gone)
     parent = _parent(store)
 
-    default = await stubs.leads.ListLeads(pb.ListLeadsRequest(parent=parent), metadata=USER_MD)
+    default = await stubs.leads.ListLeads(pb.ListLeadsRequest(parent=parent), metadata=user_md())
     won_only = await stubs.leads.ListLeads(
-        pb.ListLeadsRequest(parent=parent, states=[lead_pb2.Lead.STATE_WON]), metadata=USER_MD
+        pb.ListLeadsRequest(parent=parent, states=[lead_pb2.Lead.STATE_WON]), metadata=user_md()
     )
     with_deleted = await stubs.leads.ListLeads(
-        pb.ListLeadsRequest(parent=parent, show_deleted=True), metadata=USER_MD
+        pb.ListLeadsRequest(parent=parent, show_deleted=True), metadata=user_md()
     )
     deleted = await stubs.leads.GetLead(
-        pb.GetLeadRequest(name=f"{parent}/leads/{gone.id}"), metadata=USER_MD
+        pb.GetLeadRequest(name=f"{parent}/leads/{gone.id}"), metadata=user_md()
     )
     unknown_state = await rejected(
         stubs.leads.ListLeads(
             pb.ListLeadsRequest(parent=parent, states=[lead_pb2.Lead.STATE_UNSPECIFIED]),
-            metadata=USER_MD,
+            metadata=user_md(),
         )
     )
 
@@ -175,16 +175,16 @@ async def test_leads_come_in_pages_whose_tokens_are_bound_to_the_filters(
     parent = _parent(store)
 
     first = await stubs.leads.ListLeads(
-        pb.ListLeadsRequest(parent=parent, page_size=2), metadata=USER_MD
+        pb.ListLeadsRequest(parent=parent, page_size=2), metadata=user_md()
     )
     second = await stubs.leads.ListLeads(
         pb.ListLeadsRequest(parent=parent, page_size=2, page_token=first.next_page_token),
-        metadata=USER_MD,
+        metadata=user_md(),
     )
     other_filter = await rejected(
         stubs.leads.ListLeads(
             pb.ListLeadsRequest(parent=parent, show_deleted=True, page_token=first.next_page_token),
-            metadata=USER_MD,
+            metadata=user_md(),
         )
     )
 
@@ -199,13 +199,13 @@ async def test_malformed_names_are_invalid_arguments_naming_the_field(
     stubs: Stubs, store: Store
 ) -> None:
     calls: list[grpc.aio.UnaryUnaryCall[Any, Any]] = [
-        stubs.leads.GetLead(pb.GetLeadRequest(name=_parent(store)), metadata=USER_MD),
+        stubs.leads.GetLead(pb.GetLeadRequest(name=_parent(store)), metadata=user_md()),
         stubs.leads.GetLead(
-            pb.GetLeadRequest(name=f"{_parent(store)}/bookings/x"), metadata=USER_MD
+            pb.GetLeadRequest(name=f"{_parent(store)}/bookings/x"), metadata=user_md()
         ),
-        stubs.leads.ListLeads(pb.ListLeadsRequest(parent="leads/-"), metadata=USER_MD),
+        stubs.leads.ListLeads(pb.ListLeadsRequest(parent="leads/-"), metadata=user_md()),
         # Bookings are listed one integration at a time.
-        stubs.leads.ListBookings(pb.ListBookingsRequest(parent=ALL), metadata=USER_MD),
+        stubs.leads.ListBookings(pb.ListBookingsRequest(parent=ALL), metadata=user_md()),
     ]
 
     fields = []
@@ -236,7 +236,7 @@ async def test_bookings_are_listed_with_their_lead_and_filtered_by_a_time_window
     start = booked.details.start
 
     every = await stubs.leads.ListBookings(
-        pb.ListBookingsRequest(parent=_parent(store)), metadata=USER_MD
+        pb.ListBookingsRequest(parent=_parent(store)), metadata=user_md()
     )
     that_day = await stubs.leads.ListBookings(
         pb.ListBookingsRequest(
@@ -244,14 +244,14 @@ async def test_bookings_are_listed_with_their_lead_and_filtered_by_a_time_window
             start_time=_stamp(start - timedelta(hours=1)),
             end_time=_stamp(start + timedelta(days=1)),
         ),
-        metadata=USER_MD,
+        metadata=user_md(),
     )
     backwards = await rejected(
         stubs.leads.ListBookings(
             pb.ListBookingsRequest(
                 parent=_parent(store), start_time=_stamp(start), end_time=_stamp(start)
             ),
-            metadata=USER_MD,
+            metadata=user_md(),
         )
     )
 

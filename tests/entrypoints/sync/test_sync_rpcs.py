@@ -15,14 +15,20 @@ from integrations.v1 import (
     lead_pb2,
     lead_service_pb2,
 )
-from tests.entrypoints.grpc.conftest import bearer, rejected
+from tests.entrypoints.grpc.conftest import Metadata, bearer, rejected
 from tests.entrypoints.sync.conftest import Stubs
 from tests.unit.sync.support import START, SUB_ACCOUNT
 
-SERVICE_MD = bearer(Role.SERVICE, SUB_ACCOUNT)
-USER_MD = bearer(Role.USER, SUB_ACCOUNT)
 INTEGRATION = "integrations/int-1"
 RUN = integration_service_pb2.SyncRun.State
+
+
+def service_md() -> Metadata:
+    return bearer(Role.SERVICE, SUB_ACCOUNT)
+
+
+def user_md() -> Metadata:
+    return bearer(Role.USER, SUB_ACCOUNT)
 
 
 def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
@@ -33,7 +39,7 @@ def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
 
 async def sync(stubs: Stubs) -> integration_service_pb2.SyncIntegrationResponse:
     return await stubs.integrations.SyncIntegration(
-        integration_service_pb2.SyncIntegrationRequest(name=INTEGRATION), metadata=SERVICE_MD
+        integration_service_pb2.SyncIntegrationRequest(name=INTEGRATION), metadata=service_md()
     )
 
 
@@ -42,7 +48,7 @@ async def create_lead(stubs: Stubs, first_name: str = "") -> lead_pb2.Lead:
         lead_service_pb2.CreateLeadRequest(
             parent=INTEGRATION, lead=lead_pb2.Lead(first_name=first_name, email="neo@example.com")
         ),
-        metadata=SERVICE_MD,
+        metadata=service_md(),
     )
     return answer.lead
 
@@ -92,7 +98,7 @@ async def test_syncing_an_inactive_integration_is_a_failed_precondition(stubs: S
     rejection = await rejected(
         stubs.integrations.SyncIntegration(
             integration_service_pb2.SyncIntegrationRequest(name=INTEGRATION),
-            metadata=SERVICE_MD,
+            metadata=service_md(),
         )
     )
 
@@ -107,7 +113,7 @@ async def test_a_lead_created_over_grpc_gets_its_ghl_id_from_the_next_sync(stubs
     assert (await sync(stubs)).sync_run.pushed_count == 1
 
     got = await stubs.leads.GetLead(
-        lead_service_pb2.GetLeadRequest(name=created.name), metadata=SERVICE_MD
+        lead_service_pb2.GetLeadRequest(name=created.name), metadata=service_md()
     )
     [contact] = stubs.app.ghl.contacts.values()
     assert got.lead.external_id == contact.id
@@ -122,7 +128,7 @@ async def test_update_lead_changes_the_masked_fields_and_checks_the_etag(stubs: 
             lead=lead_pb2.Lead(name=created.name, etag=created.etag, company="Zion", phone="x"),
             update_mask=field_mask_pb2.FieldMask(paths=["company"]),
         ),
-        metadata=SERVICE_MD,
+        metadata=service_md(),
     )
 
     assert (updated.lead.company, updated.lead.phone) == ("Zion", "")
@@ -133,7 +139,7 @@ async def test_update_lead_changes_the_masked_fields_and_checks_the_etag(stubs: 
                 lead=lead_pb2.Lead(name=created.name, etag=created.etag, company="Io"),
                 update_mask=field_mask_pb2.FieldMask(paths=["company"]),
             ),
-            metadata=SERVICE_MD,
+            metadata=service_md(),
         )
     )
     assert stale.code is grpc.StatusCode.ABORTED
@@ -143,7 +149,7 @@ async def test_update_lead_changes_the_masked_fields_and_checks_the_etag(stubs: 
                 lead=lead_pb2.Lead(name=created.name),
                 update_mask=field_mask_pb2.FieldMask(paths=["assigned_user_id"]),
             ),
-            metadata=SERVICE_MD,
+            metadata=service_md(),
         )
     )
     assert unknown.code is grpc.StatusCode.INVALID_ARGUMENT
@@ -162,7 +168,7 @@ async def test_update_lead_sets_the_state_and_the_next_sync_takes_it_to_ghl(
             lead=lead_pb2.Lead(name=created.name, state=lead_pb2.Lead.State.STATE_WON),
             update_mask=field_mask_pb2.FieldMask(paths=["state"]),
         ),
-        metadata=SERVICE_MD,
+        metadata=service_md(),
     )
     assert updated.lead.state == lead_pb2.Lead.State.STATE_WON
     assert (await sync(stubs)).sync_run.pushed_count == 1
@@ -175,7 +181,7 @@ async def test_update_lead_sets_the_state_and_the_next_sync_takes_it_to_ghl(
                 lead=lead_pb2.Lead(name=created.name),
                 update_mask=field_mask_pb2.FieldMask(paths=["state"]),
             ),
-            metadata=SERVICE_MD,
+            metadata=service_md(),
         )
     )
     assert unspecified.code is grpc.StatusCode.INVALID_ARGUMENT
@@ -189,7 +195,7 @@ async def test_a_lead_without_email_or_phone_is_refused_naming_both_fields(stubs
             lead_service_pb2.CreateLeadRequest(
                 parent=INTEGRATION, lead=lead_pb2.Lead(first_name="Nobody")
             ),
-            metadata=SERVICE_MD,
+            metadata=service_md(),
         )
     )
 
@@ -214,11 +220,11 @@ async def test_a_booking_is_created_and_cancelled_over_grpc_and_users_may_not(
         ),
     )
 
-    denied = await rejected(stubs.leads.CreateBooking(request, metadata=USER_MD))
-    booked = (await stubs.leads.CreateBooking(request, metadata=SERVICE_MD)).booking
+    denied = await rejected(stubs.leads.CreateBooking(request, metadata=user_md()))
+    booked = (await stubs.leads.CreateBooking(request, metadata=service_md())).booking
     await sync(stubs)
     cancelled = await stubs.leads.CancelBooking(
-        lead_service_pb2.CancelBookingRequest(name=booked.name), metadata=SERVICE_MD
+        lead_service_pb2.CancelBookingRequest(name=booked.name), metadata=service_md()
     )
     await sync(stubs)
 

@@ -17,11 +17,11 @@ from entrypoints.worker.inbox_worker import InboxWorker
 from integrations.v1 import webhook_delivery_pb2
 from integrations.v1 import webhook_service_pb2 as pb
 from tests.entrypoints.grpc.conftest import (
-    ADMIN_MD,
     OTHER_TENANT,
     TENANT,
-    USER_MD,
+    admin_md,
     rejected,
+    user_md,
 )
 from tests.entrypoints.webhooks.conftest import Inbox, WebhookGrpc
 
@@ -50,7 +50,7 @@ async def test_an_admin_lists_every_tenants_deliveries(
     _, _, mine, theirs = await two_tenants(inbox)
 
     response = await webhook_grpc.stub.ListWebhookDeliveries(
-        pb.ListWebhookDeliveriesRequest(parent="integrations/-"), metadata=ADMIN_MD
+        pb.ListWebhookDeliveriesRequest(parent="integrations/-"), metadata=admin_md()
     )
 
     assert ids_of(response) == mine + theirs
@@ -75,24 +75,24 @@ async def test_a_user_sees_only_their_own_sub_accounts_deliveries(
     mine_id, theirs_id, mine, _ = await two_tenants(inbox)
 
     everything = await webhook_grpc.stub.ListWebhookDeliveries(
-        pb.ListWebhookDeliveriesRequest(parent="integrations/-"), metadata=USER_MD
+        pb.ListWebhookDeliveriesRequest(parent="integrations/-"), metadata=user_md()
     )
     of_mine = await webhook_grpc.stub.ListWebhookDeliveries(
-        pb.ListWebhookDeliveriesRequest(parent=f"integrations/{mine_id}"), metadata=USER_MD
+        pb.ListWebhookDeliveriesRequest(parent=f"integrations/{mine_id}"), metadata=user_md()
     )
 
     assert ids_of(everything) == mine
     assert ids_of(of_mine) == mine
     other = await rejected(
         webhook_grpc.stub.ListWebhookDeliveries(
-            pb.ListWebhookDeliveriesRequest(parent=f"integrations/{theirs_id}"), metadata=USER_MD
+            pb.ListWebhookDeliveriesRequest(parent=f"integrations/{theirs_id}"), metadata=user_md()
         )
     )
     assert other.code is grpc.StatusCode.NOT_FOUND
     asked = await rejected(
         webhook_grpc.stub.ListWebhookDeliveries(
             pb.ListWebhookDeliveriesRequest(parent="integrations/-", sub_account_id=OTHER_TENANT),
-            metadata=USER_MD,
+            metadata=user_md(),
         )
     )
     assert asked.code is grpc.StatusCode.PERMISSION_DENIED
@@ -107,7 +107,7 @@ async def test_deliveries_are_filtered_by_state_event_type_and_kind(
         return ids_of(
             await webhook_grpc.stub.ListWebhookDeliveries(
                 pb.ListWebhookDeliveriesRequest(parent="integrations/-", **filters),  # type: ignore[arg-type]
-                metadata=USER_MD,
+                metadata=user_md(),
             )
         )
 
@@ -136,7 +136,7 @@ async def test_malformed_list_requests_are_invalid(
     failure = await rejected(
         webhook_grpc.stub.ListWebhookDeliveries(
             pb.ListWebhookDeliveriesRequest(**request_fields),  # type: ignore[arg-type]
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
     )
 
@@ -151,15 +151,15 @@ async def test_deliveries_come_in_pages_whose_tokens_keep_their_filters(
     _, _, mine, theirs = await two_tenants(inbox)
     request = pb.ListWebhookDeliveriesRequest(parent="integrations/-", page_size=3)
 
-    first = await webhook_grpc.stub.ListWebhookDeliveries(request, metadata=ADMIN_MD)
+    first = await webhook_grpc.stub.ListWebhookDeliveries(request, metadata=admin_md())
     request.page_token = first.next_page_token
-    second = await webhook_grpc.stub.ListWebhookDeliveries(request, metadata=ADMIN_MD)
+    second = await webhook_grpc.stub.ListWebhookDeliveries(request, metadata=admin_md())
 
     assert ids_of(first) + ids_of(second) == mine + theirs
     assert second.next_page_token == ""
     request.kind = "contact.created"
     request.page_token = first.next_page_token
-    refused = await rejected(webhook_grpc.stub.ListWebhookDeliveries(request, metadata=ADMIN_MD))
+    refused = await rejected(webhook_grpc.stub.ListWebhookDeliveries(request, metadata=admin_md()))
     assert refused.code is grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -194,14 +194,14 @@ async def test_a_dead_letter_replayed_by_an_admin_is_processed_again(
     name = f"integrations/{integration.id}/webhookDeliveries/{row_id}"
     dead = await webhook_grpc.stub.ListWebhookDeliveries(
         pb.ListWebhookDeliveriesRequest(parent="integrations/-", states=[State.STATE_DEAD]),
-        metadata=ADMIN_MD,
+        metadata=admin_md(),
     )
     assert [d.name for d in dead.webhook_deliveries] == [name]
     assert dead.webhook_deliveries[0].last_error == "LookupError: the contact is not there yet"
     assert dead.webhook_deliveries[0].attempts == 2
 
     replayed = await webhook_grpc.stub.ReplayWebhookDelivery(
-        pb.ReplayWebhookDeliveryRequest(name=name), metadata=ADMIN_MD
+        pb.ReplayWebhookDeliveryRequest(name=name), metadata=admin_md()
     )
     handler.healed = True
     await worker.run_once()
@@ -233,13 +233,13 @@ async def test_only_admins_replay_and_only_replayable_deliveries(
         )
         return failure.code
 
-    assert await replay(name(integration.id, dead), USER_MD) is grpc.StatusCode.PERMISSION_DENIED
-    assert await replay(name(integration.id, pending), ADMIN_MD) is (
+    assert await replay(name(integration.id, dead), user_md()) is grpc.StatusCode.PERMISSION_DENIED
+    assert await replay(name(integration.id, pending), admin_md()) is (
         grpc.StatusCode.FAILED_PRECONDITION
     )
-    assert await replay(name(other.id, dead), ADMIN_MD) is grpc.StatusCode.NOT_FOUND
-    assert await replay(name(integration.id, "wd-missing"), ADMIN_MD) is grpc.StatusCode.NOT_FOUND
-    assert await replay(f"integrations/{integration.id}", ADMIN_MD) is (
+    assert await replay(name(other.id, dead), admin_md()) is grpc.StatusCode.NOT_FOUND
+    assert await replay(name(integration.id, "wd-missing"), admin_md()) is grpc.StatusCode.NOT_FOUND
+    assert await replay(f"integrations/{integration.id}", admin_md()) is (
         grpc.StatusCode.INVALID_ARGUMENT
     )
 

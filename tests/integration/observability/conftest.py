@@ -58,9 +58,16 @@ def bearer(role: Role, sub_account_id: str | None = None) -> Metadata:
     return (("authorization", f"Bearer {token}"),)
 
 
-ADMIN_MD = bearer(Role.ADMIN)
-USER_MD = bearer(Role.USER, TENANT)
-OTHER_USER_MD = bearer(Role.USER, OTHER_TENANT)
+def admin_md() -> Metadata:
+    return bearer(Role.ADMIN)
+
+
+def user_md() -> Metadata:
+    return bearer(Role.USER, TENANT)
+
+
+def other_user_md() -> Metadata:
+    return bearer(Role.USER, OTHER_TENANT)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -118,7 +125,7 @@ class Service:
         )
         response = await self.integrations.CreateIntegration(
             integration_service_pb2.CreateIntegrationRequest(integration=integration),
-            metadata=ADMIN_MD,
+            metadata=admin_md(),
         )
         return response.integration
 

@@ -5,6 +5,7 @@ while it was away and those committed concurrently; and who may see which events
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import grpc
@@ -20,15 +21,16 @@ from entrypoints.commands import resolve
 from entrypoints.grpc.server import stop_server
 from integrations.v1 import event_pb2, event_service_pb2
 from tests.integration.observability.conftest import (
-    ADMIN_MD,
     OTHER_TENANT,
-    OTHER_USER_MD,
     TENANT,
-    USER_MD,
     Metadata,
     Service,
+    admin_md,
+    other_user_md,
+    user_md,
 )
 from tests.support.builders import an_integration
+from tests.support.waiting import PATIENCE_SECONDS
 
 Stream = Any  # grpc.aio.UnaryStreamCall[StreamEventsRequest, StreamEventsResponse]
 
@@ -43,7 +45,7 @@ def open_stream(service: Service, md: Metadata, after: int = 0, sub_account: str
 async def receive(stream: Stream, count: int) -> list[event_pb2.Event]:
     events = []
     for _ in range(count):
-        response = await asyncio.wait_for(stream.read(), timeout=10)
+        response = await asyncio.wait_for(stream.read(), timeout=PATIENCE_SECONDS)
         assert response is not grpc.aio.EOF
         events.append(response.event)
     return events
@@ -86,7 +88,7 @@ async def test_a_consumer_that_reconnects_from_its_last_sequence_misses_nothing(
     history = await committed(service)
     assert history, "seeding and creating committed events"
 
-    first = open_stream(service, ADMIN_MD)
+    first = open_stream(service, admin_md())
     seen = await receive(first, len(history))
     assert [key(e) for e in seen] == keys(history)
     # A live event arrives while connected.
@@ -96,7 +98,7 @@ async def test_a_consumer_that_reconnects_from_its_last_sequence_misses_nothing(
     last = seen[-1].sequence
 
     await add_integrations(service, 12)  # committed while the consumer is away
-    second = open_stream(service, ADMIN_MD, after=last)
+    second = open_stream(service, admin_md(), after=last)
     resumed = await receive(second, 12)
     # And committed concurrently while it streams again.
     await add_integrations(service, 8)
@@ -124,7 +126,7 @@ async def test_events_of_one_integration_arrive_in_the_order_they_were_committed
         if r.aggregate_id == integration.name.removeprefix("integrations/")
     ]
 
-    stream = open_stream(service, USER_MD)
+    stream = open_stream(service, user_md())
     events = await receive(stream, len(expected))
     stream.cancel()
 
@@ -137,12 +139,12 @@ async def test_a_cancelled_stream_ends_cleanly_on_the_server(service: Service) -
     await service.create_ghl_integration()
     count = len(await committed(service))
     with capture_logs() as logs:
-        stream = open_stream(service, ADMIN_MD)
+        stream = open_stream(service, admin_md())
         await receive(stream, count)
         stream.cancel()
-        for _ in range(100):
-            if any(e["event"] == "rpc_finished" for e in logs):
-                break
+        give_up = time.monotonic() + PATIENCE_SECONDS
+        while not any(e["event"] == "rpc_finished" for e in logs):
+            assert time.monotonic() < give_up, "the server never finished the cancelled stream"
             await asyncio.sleep(0.02)
     finished = [e for e in logs if e["event"] == "rpc_finished"]
     assert finished[0]["code"] == "CANCELLED"
@@ -150,13 +152,17 @@ async def test_a_cancelled_stream_ends_cleanly_on_the_server(service: Service) -
 
 
 async def test_a_server_shutting_down_ends_its_streams_with_unavailable(service: Service) -> None:
-    stream = open_stream(service, ADMIN_MD, after=10**9)
-    await asyncio.sleep(0.1)  # the stream is open, waiting for events
+    await service.create_ghl_integration()
+    stream = open_stream(service, admin_md())
+    await receive(stream, len(await committed(service)))  # open, waiting for more events
 
-    await asyncio.wait_for(stop_server(service.server, grace=5.0), timeout=2.0)
+    # Ended by the server at once, not after the grace the stop gives calls in flight.
+    await asyncio.wait_for(
+        stop_server(service.server, grace=2 * PATIENCE_SECONDS), PATIENCE_SECONDS
+    )
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await asyncio.wait_for(stream.read(), timeout=5)
+        await asyncio.wait_for(stream.read(), timeout=PATIENCE_SECONDS)
     assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
     status = await rpc_status.aio.from_call(stream)
     info = error_details_pb2.ErrorInfo()
@@ -179,7 +185,7 @@ async def test_a_user_streams_only_its_own_sub_accounts_events(service: Service)
     own = [r for r in everything if r.sub_account_id == TENANT]
     assert len(own) < len(everything)
 
-    stream = open_stream(service, USER_MD)
+    stream = open_stream(service, user_md())
     events = await receive(stream, len(own))
     # The next event it gets is the next of its own, wherever other tenants' fall.
     await add_integrations(service, 3, OTHER_TENANT)
@@ -201,17 +207,17 @@ async def test_an_admin_may_stream_one_sub_account_and_a_user_may_name_only_its_
     await service.create_ghl_integration(OTHER_TENANT)
     others = [r for r in await committed(service) if r.sub_account_id == OTHER_TENANT]
 
-    admin = open_stream(service, ADMIN_MD, sub_account=OTHER_TENANT)
+    admin = open_stream(service, admin_md(), sub_account=OTHER_TENANT)
     events = await receive(admin, len(others))
     admin.cancel()
     assert [key(e) for e in events] == keys(others)
 
-    own = open_stream(service, OTHER_USER_MD, sub_account=OTHER_TENANT)
+    own = open_stream(service, other_user_md(), sub_account=OTHER_TENANT)
     assert [key(e) for e in await receive(own, len(others))] == keys(others)
     own.cancel()
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await open_stream(service, USER_MD, sub_account=OTHER_TENANT).read()
+        await open_stream(service, user_md(), sub_account=OTHER_TENANT).read()
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -223,7 +229,7 @@ async def test_a_stream_without_a_token_or_with_a_negative_sequence_is_refused(
         await open_stream(service, ()).read()
     assert unauthenticated.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
-    negative = open_stream(service, ADMIN_MD, after=-1)
+    negative = open_stream(service, admin_md(), after=-1)
     with pytest.raises(grpc.aio.AioRpcError) as invalid:
         await negative.read()
     assert invalid.value.code() is grpc.StatusCode.INVALID_ARGUMENT

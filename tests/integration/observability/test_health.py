@@ -13,10 +13,10 @@ from adapters.ghl.fake.seed import DEMO_LOCATION_ID
 from domain.values import SecretStr
 from integrations.v1 import integration_health_pb2, integration_pb2, integration_service_pb2
 from tests.integration.observability.conftest import (
-    OTHER_USER_MD,
-    USER_MD,
     WEBHOOK_SECRET,
     Service,
+    other_user_md,
+    user_md,
 )
 
 Health = integration_health_pb2.IntegrationHealth
@@ -24,7 +24,7 @@ Health = integration_health_pb2.IntegrationHealth
 
 async def health_of(service: Service, name: str) -> integration_health_pb2.IntegrationHealth:
     response = await service.integrations.GetIntegrationHealth(
-        integration_service_pb2.GetIntegrationHealthRequest(name=name), metadata=USER_MD
+        integration_service_pb2.GetIntegrationHealthRequest(name=name), metadata=user_md()
     )
     return response.integration_health
 
@@ -86,7 +86,7 @@ async def test_another_tenant_asking_for_the_health_of_an_integration_gets_not_f
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await service.integrations.GetIntegrationHealth(
             integration_service_pb2.GetIntegrationHealthRequest(name=integration.name),
-            metadata=OTHER_USER_MD,
+            metadata=other_user_md(),
         )
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
 

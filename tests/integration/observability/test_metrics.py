@@ -11,10 +11,10 @@ from entrypoints.commands import resolve
 from integrations.v1 import integration_service_pb2
 from tests.integration.observability.conftest import (
     JWT_SECRET,
-    USER_MD,
     WEBHOOK_SECRET,
     Scrape,
     Service,
+    user_md,
 )
 
 CONTACT_ID = "ctc-9f8e7d6c5b4a"
@@ -108,12 +108,12 @@ async def test_metrics_move_as_webhooks_arrive_are_processed_and_ghl_is_called(
 
     await service.integrations.GetIntegrationHealth(
         integration_service_pb2.GetIntegrationHealthRequest(name=integration.name),
-        metadata=USER_MD,
+        metadata=user_md(),
     )
     await service.set_faults({"scripted": [{"kind": "status", "status": 429, "count": 1}]})
     await service.integrations.GetIntegrationHealth(
         integration_service_pb2.GetIntegrationHealthRequest(name=integration.name),
-        metadata=USER_MD,
+        metadata=user_md(),
     )
     called = await service.scrape()
 

@@ -16,6 +16,7 @@ from adapters.persistence.event_feed import PollingOutboxFeed
 from adapters.persistence.outbox import SqlAlchemyOutboxReader, append, event_to_row
 from domain.events import IntegrationDeleted
 from tests.support.databases import clean_tables
+from tests.support.waiting import PATIENCE_SECONDS
 
 IDS = Uuid7Generator()
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -74,7 +75,7 @@ async def test_a_page_waits_for_an_event_still_committing_rather_than_skip_it(
     await slow.commit()
     await slow.close()
 
-    records = (await asyncio.wait_for(page, timeout=5)).records
+    records = (await asyncio.wait_for(page, timeout=PATIENCE_SECONDS)).records
     assert len(records) == 2
     assert records[0].sequence < records[1].sequence
 
@@ -103,16 +104,16 @@ async def test_a_waiter_wakes_when_an_event_commits_and_every_waiter_when_the_fe
 ) -> None:
     await commit_event(sessions)
     head = (await feed.read_page(after_sequence=0, limit=10)).scanned_to
-    assert await asyncio.wait_for(feed.wait_for_events(head - 1), timeout=1) is True
+    assert await asyncio.wait_for(feed.wait_for_events(head - 1), PATIENCE_SECONDS) is True
 
     waiting = asyncio.create_task(feed.wait_for_events(head))
     await asyncio.sleep(0.1)
     assert not waiting.done()
     await commit_event(sessions)
-    assert await asyncio.wait_for(waiting, timeout=2) is True
+    assert await asyncio.wait_for(waiting, timeout=PATIENCE_SECONDS) is True
 
     idle = [asyncio.create_task(feed.wait_for_events(head + 1)) for _ in range(3)]
     await asyncio.sleep(0.05)
     feed.close()
-    assert await asyncio.wait_for(asyncio.gather(*idle), timeout=1) == [False] * 3
+    assert await asyncio.wait_for(asyncio.gather(*idle), PATIENCE_SECONDS) == [False] * 3
     assert await feed.wait_for_events(0) is False

@@ -10,7 +10,7 @@ from adapters.ids import Uuid7Generator
 from adapters.persistence.models import SYNC_RUNS
 from entrypoints.commands import resolve
 from integrations.v1 import integration_health_pb2, integration_service_pb2
-from tests.integration.observability.conftest import TENANT, USER_MD, Service
+from tests.integration.observability.conftest import TENANT, Service, user_md
 
 Health = integration_health_pb2.IntegrationHealth
 IDS = Uuid7Generator()
@@ -63,7 +63,7 @@ async def test_the_sync_check_reports_the_last_run_and_the_webhook_miss_rate(
 
     response = await service.integrations.GetIntegrationHealth(
         integration_service_pb2.GetIntegrationHealthRequest(name=integration.name),
-        metadata=USER_MD,
+        metadata=user_md(),
     )
 
     sync = response.integration_health.sync

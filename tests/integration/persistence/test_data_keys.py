@@ -10,6 +10,7 @@ import pytest
 from application.ports import DataKeyStore, UnitOfWorkFactory, WrappedDataKey
 from domain.errors import AlreadyExistsError, NotFoundError
 from tests.support.builders import NOW, a_template, an_integration
+from tests.support.waiting import PATIENCE_SECONDS
 
 
 def _key(key_id: str, sub_account_id: str = "sub-a", *, minutes: int = 0) -> WrappedDataKey:
@@ -116,7 +117,7 @@ async def test_a_unit_of_work_that_has_only_read_does_not_hold_up_a_new_key(
 
     async with uow_factory() as uow:
         assert await uow.templates.get(template.id) is not None
-        await asyncio.wait_for(data_keys.add(_key("dk-1")), timeout=2)
+        await asyncio.wait_for(data_keys.add(_key("dk-1")), timeout=PATIENCE_SECONDS)
         await uow.integrations.add(an_integration(template))
         await uow.commit()
 
@@ -133,7 +134,7 @@ async def test_reading_keys_does_not_wait_for_an_open_unit_of_work(
 
     async with uow_factory() as uow:
         await uow.templates.add(a_template())  # holds the write lock on SQLite
-        newest = await asyncio.wait_for(data_keys.newest("sub-a"), timeout=2)
+        newest = await asyncio.wait_for(data_keys.newest("sub-a"), timeout=PATIENCE_SECONDS)
         await uow.commit()
 
     assert newest is not None

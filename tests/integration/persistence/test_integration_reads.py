@@ -4,6 +4,7 @@ IntegrationRepository.list_page, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.integration.persistence.listing_cases import LISTING_CASES, add_listi
 from tests.integration.persistence.test_unit_of_work import _aiosqlite_workers_stopped
 from tests.support.builders import NOW, a_secret, a_template, an_integration
 from tests.support.databases import clean_tables, opened_driver_pool
+from tests.support.waiting import PATIENCE_SECONDS
 
 
 @pytest.fixture
@@ -174,7 +176,7 @@ async def test_an_unreachable_database_is_storage_unavailable(url: str, tmp_path
                 await reads.list_page(IntegrationFilter(), PageRequest(size=1))
     finally:
         await engine.dispose()
-        await asyncio.wait_for(_aiosqlite_workers_stopped(), timeout=5)
+        await asyncio.wait_for(_aiosqlite_workers_stopped(), timeout=PATIENCE_SECONDS)
 
     assert got.value.__cause__ is not None
     assert listed.value.__cause__ is not None
@@ -216,10 +218,9 @@ async def test_a_connection_the_server_drops_mid_read_is_storage_unavailable_the
         await locker.execute(text("LOCK TABLE integrations IN ACCESS EXCLUSIVE MODE"))
         blocked = asyncio.create_task(reads.list_page(IntegrationFilter(), PageRequest(size=1)))
         # The read's backend, once it waits for the lock (each statement sees fresh activity).
-        for _ in range(200):
-            killed = (await admin.execute(_TERMINATE_WAITING_FOR_A_LOCK)).scalars().all()
-            if killed:
-                break
+        give_up = time.monotonic() + PATIENCE_SECONDS
+        while not (killed := (await admin.execute(_TERMINATE_WAITING_FOR_A_LOCK)).scalars().all()):
+            assert time.monotonic() < give_up, "the read never waited for the lock"
             await asyncio.sleep(0.02)
         with pytest.raises(StorageUnavailableError):
             await blocked
@@ -275,7 +276,7 @@ async def test_a_read_cancelled_mid_query_gives_its_connection_back_in_working_o
             await blocked
         await locker.rollback()
 
-    view = await asyncio.wait_for(reads.get(integration.id), timeout=10)
+    view = await asyncio.wait_for(reads.get(integration.id), timeout=PATIENCE_SECONDS)
 
     assert view is not None
     assert view.id == integration.id

@@ -21,6 +21,7 @@ from domain.errors import ConcurrencyError, ErrorCode, StorageUnavailableError
 from domain.events import DomainEvent
 from domain.template import IntegrationTemplate
 from tests.support.builders import NOW, a_template, an_integration
+from tests.support.waiting import PATIENCE_SECONDS
 
 
 @pytest.fixture
@@ -247,7 +248,7 @@ async def test_an_unreachable_database_is_storage_unavailable(url: str, tmp_path
                 await uow.integrations.get("any")
     finally:
         await engine.dispose()
-        await asyncio.wait_for(_aiosqlite_workers_stopped(), timeout=5)
+        await asyncio.wait_for(_aiosqlite_workers_stopped(), timeout=PATIENCE_SECONDS)
 
     assert caught.value.__cause__ is not None
 
@@ -293,22 +294,28 @@ async def test_of_two_concurrent_edits_of_one_integration_the_later_fails(
         await uow.integrations.add(integration)
         await uow.commit()
     both_read = asyncio.Barrier(2)
+    one_finished = asyncio.Event()  # the second writer edits once the first has finished
 
-    async def rename(name: str, delay: float) -> str:
+    async def rename(name: str, *, after: asyncio.Event | None) -> str:
         async with uow_factory() as uow:
             loaded = await uow.integrations.get(integration.id)
             assert loaded is not None
             await both_read.wait()
-            await asyncio.sleep(delay)
+            if after is not None:
+                await after.wait()
             loaded.edit(name=name, now=NOW)
             try:
                 await uow.integrations.update(loaded)
                 await uow.commit()
             except ConcurrencyError:
                 return "conflict"
+            finally:
+                one_finished.set()
             return "saved"
 
-    outcomes = await asyncio.gather(rename("first", 0), rename("second", 0.1))
+    outcomes = await asyncio.gather(
+        rename("first", after=None), rename("second", after=one_finished)
+    )
 
     assert list(outcomes) == ["saved", "conflict"]
     async with uow_factory() as uow:

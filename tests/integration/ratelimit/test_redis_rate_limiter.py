@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 from application.ghl import Priority, RateLimitObservation
 from domain.errors import RateLimitExceededError
 from tests.integration.ratelimit.conftest import REDIS_URL, MakeLimiter
+from tests.support.waiting import PATIENCE_SECONDS
 
 # The provider's window as a test teaches it: so many requests per interval, none foreign.
 WIDE_OPEN = RateLimitObservation(max_requests=100_000, interval_seconds=1.0)
@@ -32,6 +33,14 @@ def _busiest_window(times: list[float], interval: float) -> int:
             first += 1
         most = max(most, last - first + 1)
     return most
+
+
+async def _live_turns(redis: Redis, prefix: str, count: int) -> None:
+    """Until `count` copies wait for the LIVE turn of key ``k``."""
+    give_up = time.monotonic() + PATIENCE_SECONDS
+    while await redis.zcard(f"{prefix}:{{k}}:live") != count:
+        assert time.monotonic() < give_up, f"never {count} copies waiting LIVE"
+        await asyncio.sleep(0.01)
 
 
 def _closed_port() -> int:
@@ -209,7 +218,9 @@ async def test_live_callers_of_one_copy_are_served_before_background_ones_of_ano
 
     async def call(limiter_name: str, priority: Priority) -> None:
         limiter = syncing if limiter_name == "syncing" else serving
-        permit = await limiter.acquire("k", limit_per_minute=6000, max_wait=3.0, priority=priority)
+        permit = await limiter.acquire(
+            "k", limit_per_minute=6000, max_wait=PATIENCE_SECONDS, priority=priority
+        )
         served.append(priority.name)
         await permit.release(one_at_a_time)
 
@@ -217,8 +228,7 @@ async def test_live_callers_of_one_copy_are_served_before_background_ones_of_ano
         *(asyncio.create_task(call("syncing", Priority.BACKGROUND)) for _ in range(3)),
         *(asyncio.create_task(call("serving", Priority.LIVE)) for _ in range(3)),
     ]
-    await asyncio.sleep(0.02)
-    assert await redis.zcard(f"{prefix}:{{k}}:live") == 1  # the serving copy waits LIVE
+    await _live_turns(redis, prefix, 1)  # the serving copy waits LIVE
     await first.release(one_at_a_time)
     await asyncio.gather(*waiting)
 
@@ -286,12 +296,14 @@ async def test_a_release_in_another_copy_lets_a_waiter_through(
 ) -> None:
     first, second = make_limiter(), make_limiter()
     probe = await first.acquire("k", limit_per_minute=6000, max_wait=1.0)
-    waiter = asyncio.create_task(second.acquire("k", limit_per_minute=6000, max_wait=2.0))
+    waiter = asyncio.create_task(
+        second.acquire("k", limit_per_minute=6000, max_wait=PATIENCE_SECONDS)
+    )
     await asyncio.sleep(0.1)
     assert not waiter.done()
 
     await probe.release(WIDE_OPEN)
-    permit = await asyncio.wait_for(waiter, timeout=0.5)
+    permit = await asyncio.wait_for(waiter, timeout=PATIENCE_SECONDS)
     await permit.release(None)
     await permit.release(None)  # a second release is a no-op
 
@@ -302,18 +314,13 @@ async def test_a_cancelled_waiter_holds_neither_a_slot_nor_the_live_turn(
     limiter, other = make_limiter(), make_limiter()
     probe = await limiter.acquire("k", limit_per_minute=6000, max_wait=1.0)
     waiter = asyncio.create_task(limiter.acquire("k", limit_per_minute=6000, max_wait=5.0))
-    await asyncio.sleep(0.02)
-    assert await redis.zcard(f"{prefix}:{{k}}:live") == 1
+    await _live_turns(redis, prefix, 1)
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
     await probe.release(RateLimitObservation(max_requests=5, remaining=4, interval_seconds=1))
-    for _ in range(50):  # the LIVE turn is withdrawn in the background
-        if await redis.zcard(f"{prefix}:{{k}}:live") == 0:
-            break
-        await asyncio.sleep(0.01)
+    await _live_turns(redis, prefix, 0)  # the LIVE turn is withdrawn in the background
 
-    assert await redis.zcard(f"{prefix}:{{k}}:live") == 0
     background = await other.acquire(
         "k", limit_per_minute=6000, max_wait=0.1, priority=Priority.BACKGROUND
     )

@@ -34,6 +34,7 @@ from tests.integration.salesbot.fake_bot import FakeBot
 from tests.support.builders import a_template
 from tests.support.databases import migrated_database
 from tests.support.reference import GHL_REFERENCE
+from tests.support.waiting import PATIENCE_SECONDS
 
 SPECS_DIR = GHL_REFERENCE / "openapi"
 CONTACT_ID = "fakeContact000000001"  # the fake GHL's demo contact
@@ -176,7 +177,7 @@ async def test_an_inbound_sms_is_answered_through_ghl_once_and_its_echo_is_ignor
         "outbound",
     )
 
-    echo = await asyncio.wait_for(world.webhooks.get(), timeout=5)
+    echo = await asyncio.wait_for(world.webhooks.get(), timeout=PATIENCE_SECONDS)
     assert (echo["type"], echo["messageId"]) == ("OutboundMessage", sent["id"])
     assert await world.deliver(EventKind.MESSAGE_OUTBOUND, echo) is HandlerOutcome.IGNORED
     # Even delivered as inbound, the echo is recognised by the id GHL gave the reply.

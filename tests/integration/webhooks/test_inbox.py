@@ -20,6 +20,7 @@ from domain.webhook_delivery import DeliveryStatus, EventKind
 from tests.fakes import FixedClock
 from tests.integration.webhooks.conftest import Deliveries, Integrations
 from tests.integration.webhooks.support import stored_deliveries
+from tests.support.waiting import PATIENCE_SECONDS
 
 LEASE = timedelta(minutes=2)
 
@@ -144,7 +145,7 @@ async def test_concurrent_workers_skip_each_others_claims_instead_of_waiting(
     async with uow_factory() as first:
         mine = await first.inbox.claim_due(now=clock.now(), limit=2, lease=LEASE)
         # Not committed: the rows stay locked while the second worker claims.
-        theirs = await asyncio.wait_for(claim(uow_factory, clock), timeout=5)
+        theirs = await asyncio.wait_for(claim(uow_factory, clock), PATIENCE_SECONDS)
         await first.commit()
 
     assert len(mine) == 2

@@ -21,6 +21,7 @@ from entrypoints.worker.inbox_worker import InboxWorker
 from tests.fakes import FixedClock
 from tests.integration.webhooks.conftest import Deliveries
 from tests.integration.webhooks.support import stored_deliveries
+from tests.support.waiting import PATIENCE_SECONDS
 
 LEASE = timedelta(minutes=2)
 BACKOFF = BackoffPolicy(base=timedelta(seconds=10), cap=timedelta(minutes=5), max_attempts=3)
@@ -179,7 +180,7 @@ async def test_a_worker_killed_mid_delivery_leaves_it_to_complete_after_a_restar
     running = asyncio.create_task(
         worker(uow_factory, clock, {EventKind.CONTACT_CREATED: stuck}).run_once()
     )
-    await asyncio.wait_for(stuck.entered.wait(), timeout=5)
+    await asyncio.wait_for(stuck.entered.wait(), timeout=PATIENCE_SECONDS)
 
     running.cancel()  # the process dies: nothing is settled, nothing released
     with pytest.raises(asyncio.CancelledError):
@@ -230,7 +231,7 @@ async def test_a_worker_whose_lease_ended_cannot_settle_and_its_changes_roll_bac
     running = asyncio.create_task(
         worker(uow_factory, clock, {EventKind.CONTACT_CREATED: slow}).run_once()
     )
-    await asyncio.wait_for(slow.entered.wait(), timeout=5)
+    await asyncio.wait_for(slow.entered.wait(), timeout=PATIENCE_SECONDS)
     # Its lease ends, and another worker claims the delivery.
     clock.advance(seconds=LEASE.total_seconds())
     async with uow_factory() as uow:
@@ -256,12 +257,12 @@ async def test_a_graceful_stop_finishes_the_delivery_in_hand_and_hands_back_the_
     handler = Handler(release=asyncio.Event())
     inbox_worker = worker(uow_factory, clock, {EventKind.CONTACT_CREATED: handler})
     running = asyncio.create_task(inbox_worker.run())
-    await asyncio.wait_for(handler.entered.wait(), timeout=5)
+    await asyncio.wait_for(handler.entered.wait(), timeout=PATIENCE_SECONDS)
 
     inbox_worker.stop()
     assert handler.release is not None
     handler.release.set()
-    await asyncio.wait_for(running, timeout=5)
+    await asyncio.wait_for(running, timeout=PATIENCE_SECONDS)
 
     rows = await stored_deliveries(engine)
     assert [(r.status, r.attempts) for r in rows] == [("done", 1), ("pending", 0), ("pending", 0)]
@@ -283,9 +284,9 @@ async def test_the_run_loop_processes_until_stopped_and_purges_old_payloads(
     )
 
     running = asyncio.create_task(inbox_worker.run())
-    await asyncio.wait_for(handler.entered.wait(), timeout=5)
+    await asyncio.wait_for(handler.entered.wait(), timeout=PATIENCE_SECONDS)
     inbox_worker.stop()
-    await asyncio.wait_for(running, timeout=5)
+    await asyncio.wait_for(running, timeout=PATIENCE_SECONDS)
 
     rows = {r.delivery_id: r for r in await stored_deliveries(engine)}
     assert rows["wh-old"].payload is None
