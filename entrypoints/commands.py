@@ -147,14 +147,22 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
     return 0
 
 
+DRAIN_NOTICE_SECONDS = 1.0
+"""How long a copy that is shutting down answers as draining at least."""
+
+
 async def _drain(readiness: Readiness, in_flight: InFlight, grace: float) -> None:
-    """Report draining (/readyz 503, gRPC health NOT_SERVING) while the listeners stay open,
-    until the requests in flight are answered or `grace` seconds pass: a balancer probing the
+    """Report draining (/readyz 503, gRPC health NOT_SERVING) while the listeners stay open, for
+    `DRAIN_NOTICE_SECONDS` at least and until the requests in flight are answered, or `grace`
+    seconds pass: a balancer probing the
     copy meanwhile hears that it is leaving rather than finds it gone. The parts stop after."""
     log.info("shutting_down", requests_in_flight=in_flight.count)
     readiness.drain()
     try:
         async with asyncio.timeout(grace):
+            # Even with nothing in flight: the health service's watchers and the probes hear
+            # NOT_SERVING before the listeners close, instead of a cancelled call.
+            await asyncio.sleep(min(DRAIN_NOTICE_SECONDS, grace))
             await in_flight.idle()
     except TimeoutError:
         log.warning("drain_grace_expired", requests_in_flight=in_flight.count)
