@@ -1,4 +1,5 @@
-"""Receiving webhooks: senders' event names, delivery ids, the inbox ports and ReceiveWebhook."""
+"""Receiving webhooks: a body read and checked, its delivery id, and ReceiveWebhook, which stores
+a verified delivery for every integration owning the account it is for."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import asyncio
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from application.ports import (
+    WEBHOOK_SECRET_FIELD,
     Cipher,
     Clock,
+    DeliveryFacts,
     IdGenerator,
     InboxWriter,
     NewDelivery,
@@ -23,6 +26,7 @@ from application.ports import (
     SignatureScheme,
     SignatureVerifier,
     VerifiedSignature,
+    WebhookSender,
     WebhookTarget,
     WebhookTargets,
 )
@@ -35,110 +39,20 @@ from domain.errors import (
     WebhookSignatureInvalidError,
     WebhookUnsignedError,
 )
-from domain.values import ProviderAccount, SecretStr
+from domain.values import SecretStr
 from domain.webhook_delivery import DeliveryStatus, EventKind
-
-GHL_TEMPLATES = frozenset({"gohighlevel", "gohighlevel_oauth"})
-"""The templates whose integrations GHL signs deliveries for: a private-integration token's and
-the Marketplace app's."""
-LOCATION_ACCOUNT_KIND = "ghl.location"
-PLATFORM_SENDER = "ghl"
-"""The sender of deliveries that name no location (PlatformDelivery.sender)."""
-WEBHOOK_SECRET_FIELD = "webhookSecret"  # noqa: S105 - a field name, not a secret
-SCHEME_SETTING = "webhookSignatureScheme"
-"""Optional config field naming the one scheme family an integration accepts (see
-`accepted_schemes`); templates that offer it declare it in their config schema."""
 
 DEFAULT_TIMESTAMP_TOLERANCE = timedelta(minutes=5)
 DELIVERY_ID_MAX = 128
 MAX_PAYLOAD_DEPTH = 64
-"""GHL's payloads nest 4 deep; the inbox's readers (the standard library's JSON, Postgres's
+"""Providers' payloads nest a few levels deep; the inbox's readers (the standard library's JSON, Postgres's
 jsonb) take a few hundred levels at most."""
 EVENT_TYPE_MAX = 128
 LAST_ERROR_MAX = 2000
 _SECRET_CACHE_MAX = 10_000
 
 
-GHL_SCHEMES = frozenset({SignatureScheme.GHL_ED25519, SignatureScheme.GHL_RSA})
-_SCHEME_FAMILIES: Mapping[str, frozenset[SignatureScheme]] = {
-    "ghl": GHL_SCHEMES,
-    "hmac-sha256": frozenset({SignatureScheme.HMAC_SHA256}),
-    "standard-webhooks": frozenset({SignatureScheme.STANDARD_WEBHOOKS}),
-}
 _NEEDS_SECRET = frozenset({SignatureScheme.HMAC_SHA256, SignatureScheme.STANDARD_WEBHOOKS})
-_GHL_OR_HMAC = GHL_SCHEMES | {SignatureScheme.HMAC_SHA256}
-_STANDARD = frozenset({SignatureScheme.STANDARD_WEBHOOKS})
-
-
-# --- event names -----------------------------------------------------------------------------
-
-_KINDS: Mapping[str, EventKind] = {
-    # Our own vocabulary, so that any kind can be posted to the routed endpoint.
-    **{kind.value: kind for kind in EventKind if kind is not EventKind.UNHANDLED},
-    # The seed's routes: /webhooks/ghl/{eventType}.
-    "contact.created": EventKind.CONTACT_CREATED,
-    "contact.updated": EventKind.CONTACT_UPDATED,
-    "contact.deleted": EventKind.CONTACT_DELETED,
-    "appointment.created": EventKind.APPOINTMENT_CREATED,
-    "appointment.updated": EventKind.APPOINTMENT_UPDATED,
-    "appointment.deleted": EventKind.APPOINTMENT_DELETED,
-    "opportunity.status_change": EventKind.OPPORTUNITY_STATUS_CHANGED,
-    "inbound.message": EventKind.MESSAGE_INBOUND,
-    "outbound.message": EventKind.MESSAGE_OUTBOUND,
-    # GHL's marketplace `type`s (API-NOTES §4.1).
-    "ContactCreate": EventKind.CONTACT_CREATED,
-    "ContactUpdate": EventKind.CONTACT_UPDATED,
-    "ContactTagUpdate": EventKind.CONTACT_UPDATED,
-    "ContactDndUpdate": EventKind.CONTACT_UPDATED,
-    "ContactDelete": EventKind.CONTACT_DELETED,
-    "InboundMessage": EventKind.MESSAGE_INBOUND,
-    "OutboundMessage": EventKind.MESSAGE_OUTBOUND,
-    "AppointmentCreate": EventKind.APPOINTMENT_CREATED,
-    "AppointmentUpdate": EventKind.APPOINTMENT_UPDATED,
-    "AppointmentDelete": EventKind.APPOINTMENT_DELETED,
-    "OpportunityStatusUpdate": EventKind.OPPORTUNITY_STATUS_CHANGED,
-    "INSTALL": EventKind.APP_INSTALLED,
-    "AppInstall": EventKind.APP_INSTALLED,
-    "UNINSTALL": EventKind.APP_UNINSTALLED,
-    "AppUninstall": EventKind.APP_UNINSTALLED,
-}
-_MESSAGE_KINDS = frozenset({EventKind.MESSAGE_INBOUND, EventKind.MESSAGE_OUTBOUND})
-_DIRECTIONS: Mapping[str, EventKind] = {
-    "inbound": EventKind.MESSAGE_INBOUND,
-    "outbound": EventKind.MESSAGE_OUTBOUND,
-}
-_LIFECYCLE_KINDS = frozenset({EventKind.APP_INSTALLED, EventKind.APP_UNINSTALLED})
-
-
-def classify(route_event: str | None, payload: Mapping[str, Any]) -> tuple[str, EventKind]:
-    """The sender's event name and its kind.
-
-    The name comes from the route (``/webhooks/ghl/{eventType}``) when there is one, else from
-    the body's ``type``. The route wins because it is the only thing that tells GHL's appointment
-    events apart: its AppointmentUpdate and AppointmentDelete examples are byte for byte its
-    AppointmentCreate example, ``"type": "AppointmentCreate"`` included. Posted to the
-    marketplace endpoint, they are read as created (bookings are upserted, so an update read as
-    a create is still applied; a deletion needs the routed URL GHL allows per event).
-
-    Messages follow the body's ``direction`` when it has one: it describes the message itself,
-    while the examples' ``type`` is wrong (the inbound call example says OutboundMessage).
-
-    GHL sends OpportunityUpdate alongside each specific opportunity event; one that carries a
-    ``status`` is a status change too (the handler applies a status once, by state).
-    """
-    body_type = payload.get("type")
-    event_type = route_event or (body_type if isinstance(body_type, str) else "")
-    kind = _KINDS.get(event_type, EventKind.UNHANDLED)
-    if kind in _MESSAGE_KINDS:
-        direction = payload.get("direction")
-        if isinstance(direction, str):
-            kind = _DIRECTIONS.get(direction.lower(), kind)
-    elif event_type == "OpportunityUpdate" and isinstance(payload.get("status"), str):
-        kind = EventKind.OPPORTUNITY_STATUS_CHANGED
-    return event_type, kind
-
-
-# --- payload fields --------------------------------------------------------------------------
 
 
 def parse_payload(body: bytes) -> dict[str, Any]:
@@ -183,88 +97,15 @@ def _nests_deeper_than(value: dict[str, Any] | list[Any], limit: int) -> bool:
     return False
 
 
-def _envelope_field(payload: Mapping[str, Any], name: str) -> Any:
-    """A top-level field, else the same field inside ``data`` (the envelope of GHL's guide)."""
-    if name in payload:
-        return payload[name]
-    data = payload.get("data")
-    return data.get(name) if isinstance(data, dict) else None
-
-
-def location_of(payload: Mapping[str, Any]) -> str | None:
-    location = _envelope_field(payload, "locationId")
-    return location if isinstance(location, str) and 0 < len(location) <= 128 else None
-
-
-def location_account(location_id: str) -> ProviderAccount:
-    """The GHL location as an account an integration can own."""
-    return ProviderAccount(LOCATION_ACCOUNT_KIND, location_id)
-
-
-def sent_at_of(payload: Mapping[str, Any]) -> datetime | None:
-    """GHL's ``timestamp`` (ISO 8601, or epoch seconds or milliseconds); None when absent or
-    unreadable. The body is signed, so a timestamp in an unexpected format is the sender's own:
-    it is not checked rather than refused (refusing would lose the event for good)."""
-    value = payload.get("timestamp")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, int | float):
-        seconds = value / 1000 if value > 1e11 else value
-        try:
-            return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    return None
-
-
-def delivery_id_of(
-    payload: Mapping[str, Any], body: bytes, *, standard_webhook_id: str | None = None
-) -> str:
-    """GHL's ``webhookId``, else the verified Standard Webhooks ``webhook-id``, else a digest of
-    the raw body (a sender's retry repeats the same bytes). Only signed values count: an
-    unsigned header could be changed to slip a replay past deduplication."""
-    for candidate in (payload.get("webhookId"), standard_webhook_id):
-        if isinstance(candidate, str) and 0 < len(candidate) <= DELIVERY_ID_MAX:
+def delivery_id_of(facts: DeliveryFacts, body: bytes, *, signed_id: str | None = None) -> str:
+    """The sender's own id for the delivery (from the signed body), else the id the signature
+    itself signed (Standard Webhooks' ``webhook-id``), else a digest of the raw body (a sender's
+    retry repeats the same bytes). Only signed values count: an unsigned header could be
+    changed to slip a replay past deduplication."""
+    for candidate in (facts.delivery_id, signed_id):
+        if candidate is not None and 0 < len(candidate) <= DELIVERY_ID_MAX:
             return candidate
     return "sha256:" + hashlib.sha256(body).hexdigest()
-
-
-# --- who may send ----------------------------------------------------------------------------
-
-
-def accepted_schemes(target: WebhookTarget, *, routed: bool) -> frozenset[SignatureScheme]:
-    """The signature schemes an integration accepts; empty means nothing can be verified.
-
-    An explicit ``webhookSignatureScheme`` (``ghl``, ``hmac-sha256``, ``standard-webhooks``)
-    is the only family accepted; an unknown value accepts nothing. Otherwise a GoHighLevel
-    integration requires GHL's signatures, and on the seed's routed endpoint also accepts the
-    seed's HMAC when it has a ``webhookSecret``; GHL's marketplace format is only ever sent by
-    GHL, signed with its key. That holds for both GHL templates (a private-integration token's
-    and the Marketplace app's): GHL signs every delivery of a location the same way. Other
-    templates use Standard Webhooks with their secret.
-    """
-    explicit = target.config.get(SCHEME_SETTING)
-    if explicit is not None:
-        return (
-            _SCHEME_FAMILIES.get(explicit, frozenset())
-            if isinstance(explicit, str)
-            else frozenset()
-        )
-    has_secret = target.webhook_secret is not None
-    if target.template_name in GHL_TEMPLATES:
-        return _GHL_OR_HMAC if routed and has_secret else GHL_SCHEMES
-    return _STANDARD if has_secret else frozenset()
-
-
-# --- the use case ----------------------------------------------------------------------------
 
 
 @dataclass(slots=True, kw_only=True)  # not frozen: see NewDelivery
@@ -275,7 +116,8 @@ class ReceiveWebhookCommand:
     """Read by lower-case name: case-insensitive (an HTTP request's own), or keyed in lower
     case."""
     route_event: str | None = None
-    """The ``{eventType}`` of ``/webhooks/ghl/{eventType}``; None on ``/webhooks/ghl``."""
+    """The ``{eventType}`` of a route that names the event (``/webhooks/{sender}/{eventType}``);
+    None on the sender's own route."""
 
 
 @dataclass(slots=True, kw_only=True)  # not frozen: see NewDelivery
@@ -293,10 +135,10 @@ class ReceiveWebhookResult:
 
 
 class ReceiveWebhook:
-    """Rules: the body is a JSON object; one that names no ``locationId`` is the platform's
-    (an agency's install, a location created, a test payload): signed by GHL, it is kept once
-    per delivery id (PlatformDeliveries); else its location is an account that at least one
-    integration has proven it owns (else not found); the delivery goes to every owner whose
+    """Rules, for one provider's webhooks (its WebhookSender): the body is a JSON object; one that
+    names no account is the platform's (an agency's app install, a test payload): vouched for by
+    the provider's own signatures, it is kept once per delivery id (PlatformDeliveries); else
+    its account is one that at least one integration has proven it owns (else not found); the delivery goes to every owner whose
     accepted signature schemes (`accepted_schemes`) verify it over the raw bytes, and to none
     other (when none does, the first owner's verdict is the answer); a signed send time outside
     the tolerance is a replay and refused like a bad signature; the delivery is stored once per
@@ -307,6 +149,7 @@ class ReceiveWebhook:
     def __init__(
         self,
         *,
+        sender: WebhookSender,
         targets: WebhookTargets,
         verifier: SignatureVerifier,
         inbox: InboxWriter,
@@ -316,6 +159,7 @@ class ReceiveWebhook:
         clock: Clock,
         timestamp_tolerance: timedelta = DEFAULT_TIMESTAMP_TOLERANCE,
     ) -> None:
+        self._sender = sender
         self._targets = targets
         self._verifier = verifier
         self._inbox = inbox
@@ -329,6 +173,11 @@ class ReceiveWebhook:
         # shredded, is seen as soon as the targets are (within their cache's time).
         self._secrets: dict[str, tuple[WebhookTarget, SecretStr | None]] = {}
 
+    @property
+    def sender(self) -> str:
+        """The provider whose webhooks this receives: its route is ``/webhooks/{sender}``."""
+        return self._sender.name
+
     async def execute(self, cmd: ReceiveWebhookCommand) -> ReceiveWebhookResult:
         if cmd.route_event is not None and not 0 < len(cmd.route_event) <= EVENT_TYPE_MAX:
             raise InvalidArgumentError(
@@ -336,12 +185,12 @@ class ReceiveWebhook:
                 (FieldViolation("eventType", f"must be 1-{EVENT_TYPE_MAX} characters"),),
             )
         payload = parse_payload(cmd.body)
-        location_id = location_of(payload)
-        if location_id is None:
-            return await self._receive_for_platform(cmd, payload)
-        owners = await self._targets.find_owners(location_account(location_id))
+        facts = self._sender.read(payload, route_event=cmd.route_event)
+        if facts.account is None:
+            return await self._receive_for_platform(cmd, payload, facts)
+        owners = await self._targets.find_owners(facts.account)
         if not owners:
-            raise NotFoundError("location", location_id)
+            raise NotFoundError(facts.account.noun, facts.account.id)
 
         verified_for: list[tuple[WebhookTarget, VerifiedSignature]] = []
         refusal: WebhookSignatureInvalidError | None = None
@@ -357,10 +206,10 @@ class ReceiveWebhook:
             raise refusal
         now = self._clock.now()
         signed = verified_for[0][1]
-        self._check_sent_at(signed.sent_at or sent_at_of(payload), now)
+        self._check_sent_at(signed.sent_at or facts.sent_at, now)
 
-        event_type, kind = classify(cmd.route_event, payload)
-        delivery_id = delivery_id_of(payload, cmd.body, standard_webhook_id=signed.message_id)
+        event_type, kind = facts.event_type, facts.kind
+        delivery_id = delivery_id_of(facts, cmd.body, signed_id=signed.message_id)
         deliveries = [
             self._delivery(target, verified, delivery_id, event_type, kind, payload, cmd, now)
             for target, verified in verified_for
@@ -389,19 +238,22 @@ class ReceiveWebhook:
         )
 
     async def _receive_for_platform(
-        self, cmd: ReceiveWebhookCommand, payload: dict[str, Any]
+        self, cmd: ReceiveWebhookCommand, payload: dict[str, Any], facts: DeliveryFacts
     ) -> ReceiveWebhookResult:
-        """A delivery naming no location: only GHL's own signatures can vouch for it."""
+        """A delivery naming no account: only the provider's own signatures can vouch for it."""
         verified = self._verifier.verify(
-            body=cmd.body, headers=cmd.headers, schemes=GHL_SCHEMES, secret=None
+            body=cmd.body,
+            headers=cmd.headers,
+            schemes=self._sender.platform_schemes,
+            secret=None,
         )
         now = self._clock.now()
-        self._check_sent_at(verified.sent_at or sent_at_of(payload), now)
-        event_type, kind = classify(cmd.route_event, payload)
+        self._check_sent_at(verified.sent_at or facts.sent_at, now)
+        event_type, kind = facts.event_type, facts.kind
         delivery = PlatformDelivery(
             id=self._ids.new_id(),
-            sender=PLATFORM_SENDER,
-            delivery_id=delivery_id_of(payload, cmd.body),
+            sender=self._sender.name,
+            delivery_id=delivery_id_of(facts, cmd.body),
             event_type=event_type,
             kind=kind,
             signature_scheme=verified.scheme,
@@ -425,7 +277,7 @@ class ReceiveWebhook:
             )
 
     async def _verify(self, target: WebhookTarget, cmd: ReceiveWebhookCommand) -> VerifiedSignature:
-        schemes = accepted_schemes(target, routed=cmd.route_event is not None)
+        schemes = self._sender.accepted_schemes(target, routed=cmd.route_event is not None)
         secret = None if _NEEDS_SECRET.isdisjoint(schemes) else await self._secret(target)
         return self._verifier.verify(
             body=cmd.body, headers=cmd.headers, schemes=schemes, secret=secret

@@ -77,8 +77,13 @@ class ProviderAccount:
     Only the integrations that own an account receive its webhooks."""
 
     kind: str
-    """The provider's name for this kind of account, e.g. ``crm.location``."""
+    """``{provider}.{noun}``, e.g. ``crm.location``: the noun names it to people."""
     id: str
+
+    @property
+    def noun(self) -> str:
+        """What the provider calls such an account (``location``, ``page``)."""
+        return self.kind.rpartition(".")[2]
 
     def __post_init__(self) -> None:
         if not self.kind or not self.id or len(self.kind) > 32 or len(self.id) > 128:

@@ -17,6 +17,7 @@ from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ghl.provider import GhlProvider
+from adapters.ghl.webhooks import GhlWebhooks
 from adapters.ids import Uuid7Generator
 from adapters.persistence.data_keys import SqlAlchemyDataKeyStore
 from adapters.persistence.directory import SqlAlchemyTenantDirectory
@@ -67,6 +68,7 @@ from application.ports import (
     PlatformDeliveries,
     SignatureVerifier,
     UnitOfWorkFactory,
+    WebhookSender,
     WebhookTargets,
 )
 from application.sync_records import SyncLeases
@@ -182,6 +184,7 @@ def _webhook_verifier(settings: Settings) -> WebhookSignatureVerifier:
 def _receive_webhook(
     *,
     targets: WebhookTargets,
+    sender: WebhookSender,
     verifier: SignatureVerifier,
     inbox: InboxWriter,
     platform: PlatformDeliveries,
@@ -191,6 +194,7 @@ def _receive_webhook(
     settings: Settings,
 ) -> ReceiveWebhook:
     return ReceiveWebhook(
+        sender=sender,
         targets=targets,
         verifier=verifier,
         inbox=inbox,
@@ -359,8 +363,10 @@ class Container(containers.DeclarativeContainer):
     inbox_writer = providers.Singleton(
         SqlAlchemyInboxWriter, engine, inbox_pool, on_stored=inbox_wakeup.provided.set
     )
+    ghl_webhooks = providers.Singleton(GhlWebhooks)
     receive_webhook = providers.Singleton(
         _receive_webhook,
+        sender=ghl_webhooks,
         targets=webhook_targets,
         verifier=webhook_verifier,
         inbox=inbox_writer,
@@ -452,7 +458,11 @@ class Container(containers.DeclarativeContainer):
         readiness=readiness,
         inbox_stats=providers.Singleton(SqlAlchemyInboxStats, engine),
         ingress=providers.Singleton(
-            IngressObserver, targets=webhook_targets, failures=signature_failures, clock=clock
+            IngressObserver,
+            targets=webhook_targets,
+            failures=signature_failures,
+            clock=clock,
+            sender=ghl_webhooks,
         ),
         sync_stats=providers.Singleton(
             CachedSyncStats, providers.Singleton(SqlAlchemySyncStats, engine)

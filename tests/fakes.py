@@ -21,6 +21,7 @@ from application.ghl import (
     OutgoingMessage,
 )
 from application.ports import (
+    WEBHOOK_SECRET_FIELD,
     AssignedUser,
     BookingFilter,
     ClaimedDelivery,
@@ -44,7 +45,6 @@ from application.ports import (
     WrappedDataKey,
     accepts_deliveries,
 )
-from application.webhooks import WEBHOOK_SECRET_FIELD
 from domain.aggregate import Aggregate
 from domain.booking import Booking
 from domain.conversation import ConversationMessage, MessageDirection, MessageStatus

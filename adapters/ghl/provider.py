@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from adapters.ghl.webhooks import location_account
 from application.call_budget import rate_limit_wait_at_most
 from application.ghl import GhlApi, GhlAuth
 from application.ports import ConnectionTestResult, ProviderContext
-from application.webhooks import location_account
 from domain.errors import (
     ConfigSchemaInvalidError,
     ConnectionFailedError,

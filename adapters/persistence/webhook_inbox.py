@@ -41,6 +41,7 @@ from adapters.persistence.models import (
 )
 from adapters.persistence.repositories import SeenAggregates
 from application.ports import (
+    WEBHOOK_SECRET_FIELD,
     ClaimedDelivery,
     ClaimLostError,
     DeliveryFilter,
@@ -53,7 +54,6 @@ from application.ports import (
     WebhookTarget,
     accepts_deliveries,
 )
-from application.webhooks import WEBHOOK_SECRET_FIELD
 from domain.errors import (
     ConcurrencyError,
     InvalidTransitionError,

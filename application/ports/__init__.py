@@ -11,8 +11,10 @@ from application.ports.crypto import (
     WrappedDataKey,
 )
 from application.ports.deliveries import (
+    WEBHOOK_SECRET_FIELD,
     ClaimedDelivery,
     ClaimLostError,
+    DeliveryFacts,
     DeliveryFilter,
     InboundEvent,
     Inbox,
@@ -24,6 +26,7 @@ from application.ports.deliveries import (
     SignatureVerifier,
     VerifiedSignature,
     WebhookDeliveryView,
+    WebhookSender,
     WebhookTarget,
     WebhookTargets,
     accepts_deliveries,
@@ -78,6 +81,7 @@ from application.ports.system import (
 )
 
 __all__ = [
+    "WEBHOOK_SECRET_FIELD",
     "AssignedUser",
     "BookingFilter",
     "BookingRepository",
@@ -91,6 +95,7 @@ __all__ = [
     "Credentials",
     "DataKeyRotation",
     "DataKeyStore",
+    "DeliveryFacts",
     "DeliveryFilter",
     "EventHandler",
     "HandlerOutcome",
@@ -127,6 +132,7 @@ __all__ = [
     "UnitOfWorkFactory",
     "VerifiedSignature",
     "WebhookDeliveryView",
+    "WebhookSender",
     "WebhookTarget",
     "WebhookTargets",
     "WrappedDataKey",

@@ -58,6 +58,55 @@ def accepts_deliveries(kind: EventKind, *, is_active: bool, status: IntegrationS
     return is_active and status is not IntegrationStatus.DISCONNECTED
 
 
+WEBHOOK_SECRET_FIELD = "webhookSecret"  # noqa: S105 - a field name, not a secret
+"""The config field holding an integration's own webhook signing secret, for the schemes that
+need one (HMAC, Standard Webhooks)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryFacts:
+    """What a provider reads off a delivery's body before anyone has verified it."""
+
+    event_type: str
+    """The sender's own name for the event (``ContactCreate``, ``leadgen``)."""
+    kind: EventKind
+    account: ProviderAccount | None
+    """The account it is for; None when it is the platform's (an agency's app install, a test
+    payload): then only the provider's own signatures can vouch for it."""
+    delivery_id: str | None = None
+    """The sender's own id for the delivery, when the body carries one."""
+    sent_at: datetime | None = None
+    """When the sender says it sent it, when the body says so."""
+
+
+class WebhookSender(Protocol):
+    """A provider's webhooks as receiving them needs: its route, what a body is and whom it is
+    for, and which signature schemes vouch for a delivery."""
+
+    @property
+    def name(self) -> str:
+        """The provider's part of the route (``POST /webhooks/{name}``), and the sender of its
+        deliveries of the platform."""
+        ...
+
+    @property
+    def platform_schemes(self) -> frozenset[SignatureScheme]:
+        """The schemes that vouch for a delivery naming no account (no integration's secret)."""
+        ...
+
+    def read(self, payload: Mapping[str, Any], *, route_event: str | None) -> DeliveryFacts:
+        """The facts of a parsed body; `route_event` is the event named by the route, where the
+        sender's routes name one. Never raises: what it cannot read it leaves out."""
+        ...
+
+    def accepted_schemes(
+        self, target: WebhookTarget, *, routed: bool
+    ) -> frozenset[SignatureScheme]:
+        """The schemes that may vouch for a delivery to `target` (empty: none can); `routed`
+        when it came on a route that names its event."""
+        ...
+
+
 class WebhookTargets(Protocol):
     """Finds the integrations a provider account's webhooks are for."""
 

@@ -29,8 +29,9 @@ def create_webhook_app(
     operations: Operations | None = None,
     in_flight: InFlight | None = None,
 ) -> web.Application:
-    """``POST /webhooks/ghl`` (GHL's marketplace format, the event in the body's ``type``) and
-    ``POST /webhooks/ghl/{eventType}`` (the seed's routes); bodies over `max_body_bytes` are
+    """``POST /webhooks/{sender}`` (the event named in the body) and
+    ``POST /webhooks/{sender}/{eventType}`` (the event named by the route: GHL's seed routes) for
+    the provider `receive` is for; bodies over `max_body_bytes` are
     refused with 413, bodies not received within `body_timeout_seconds` with 408.
     `retry_after_seconds` is sent with every 429. With `operations`, also
     ``GET /metrics``, ``/healthz`` and ``/readyz``, and the deliveries are counted. Deliveries
@@ -38,7 +39,8 @@ def create_webhook_app(
     meter = None if operations is None else IngressMeter(operations.ingress)
     app = web.Application(client_max_size=max_body_bytes)
     app[RETRY_AFTER_SECONDS] = retry_after_seconds
-    for route in ("/webhooks/ghl", "/webhooks/ghl/{eventType}"):
+    base = f"/webhooks/{receive.sender}"
+    for route in (base, base + "/{eventType}"):
         app.router.add_post(
             route,
             webhook_route(

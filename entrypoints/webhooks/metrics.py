@@ -20,12 +20,9 @@ from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricF
 from prometheus_client.registry import Collector
 
 from application.observability import UnverifiedDeliveries
-from application.ports import Clock, WebhookTargets
+from application.ports import Clock, WebhookSender, WebhookTargets
 from application.webhooks import (
     ReceiveWebhookResult,
-    classify,
-    location_account,
-    location_of,
     parse_payload,
 )
 from domain.errors import DomainError, ErrorCode, WebhookUnsignedError
@@ -183,6 +180,8 @@ class IngressObserver:
     targets: WebhookTargets
     failures: SignatureFailureLog
     clock: Clock
+    sender: WebhookSender
+    """The provider whose deliveries are counted: it reads what a refused body was."""
 
 
 class IngressMeter:
@@ -222,8 +221,8 @@ async def _refused(request: web.Request, err: DomainError, observer: IngressObse
         payload = parse_payload(body)
     except DomainError:
         payload = {}
-    _, kind_of = classify(request.match_info.get("eventType"), payload)
-    kind = kind_of.value if payload or kind_of is not EventKind.UNHANDLED else UNKNOWN
+    facts = observer.sender.read(payload, route_event=request.match_info.get("eventType"))
+    kind = facts.kind.value if payload or facts.kind is not EventKind.UNHANDLED else UNKNOWN
     INGRESS.received[kind] += 1
     reason = _REASONS.get(err.code)
     if reason is None:  # STORAGE_UNAVAILABLE and the like: answered 429, retried by the sender
@@ -234,12 +233,9 @@ async def _refused(request: web.Request, err: DomainError, observer: IngressObse
     if err.code is ErrorCode.INTEGRATION_NOT_ACTIVE:
         INGRESS.verified[kind] += 1
     elif err.code is ErrorCode.WEBHOOK_SIGNATURE_INVALID:
-        location = location_of(payload)
         try:
             owners = (
-                ()
-                if location is None
-                else await observer.targets.find_owners(location_account(location))
+                () if facts.account is None else await observer.targets.find_owners(facts.account)
             )
         except Exception as lookup_error:  # the count above stands; the attribution is lost
             log.warning("webhook_refusal_unattributed", error_type=type(lookup_error).__name__)

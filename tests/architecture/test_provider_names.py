@@ -34,7 +34,6 @@ STILL_NAMING_A_PROVIDER = {
     "application/use_cases/push_changes.py",
     "application/use_cases/send_replies.py",
     "application/use_cases/sync_integration.py",
-    "application/webhooks.py",
 }
 
 

@@ -13,9 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
+from adapters.ghl.webhooks import GhlWebhooks, location_account
 from application.ports import NewDelivery, SecretBinding, SignatureScheme
 from application.use_cases.webhook_deliveries import ListWebhookDeliveries, ReplayWebhookDelivery
-from application.webhooks import ReceiveWebhook, location_account
+from application.webhooks import ReceiveWebhook
 from domain.integration import Integration
 from domain.values import SecretStr
 from domain.webhook_delivery import DeliveryStatus, EventKind
@@ -125,6 +126,7 @@ def signer() -> Signer:
 
 def make_receiver(inbox: Inbox, signer: Signer) -> ReceiveWebhook:
     return ReceiveWebhook(
+        sender=GhlWebhooks(),
         targets=InMemoryWebhookTargets(inbox.uow),
         verifier=signer.verifier(),
         inbox=inbox.writer,

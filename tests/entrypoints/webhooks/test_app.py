@@ -136,6 +136,8 @@ async def test_a_failure_outside_the_use_case_is_429_too(
     aiohttp_client: AiohttpClient,
 ) -> None:
     class Broken:
+        sender = "ghl"
+
         async def execute(self, cmd: ReceiveWebhookCommand) -> ReceiveWebhookResult:
             raise KeyError("bug")
 

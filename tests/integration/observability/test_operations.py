@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.crypto.signatures import WebhookSignatureVerifier
+from adapters.ghl.webhooks import GhlWebhooks
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine
 from adapters.persistence.observability import SqlAlchemyDatabaseProbe, SqlAlchemyInboxStats
@@ -48,6 +49,7 @@ def operations_app(engine: AsyncEngine, pool: Any, readiness: Readiness) -> web.
     clock = FixedClock()
     targets = SqlAlchemyWebhookTargets(engine)
     receive = ReceiveWebhook(
+        sender=GhlWebhooks(),
         targets=targets,
         verifier=WebhookSignatureVerifier.from_files(),
         inbox=SqlAlchemyInboxWriter(engine, pool),
@@ -61,7 +63,12 @@ def operations_app(engine: AsyncEngine, pool: Any, readiness: Readiness) -> web.
         operations=Operations(
             readiness=readiness,
             inbox_stats=SqlAlchemyInboxStats(engine),
-            ingress=IngressObserver(targets=targets, failures=SignatureFailureLog(), clock=clock),
+            ingress=IngressObserver(
+                targets=targets,
+                failures=SignatureFailureLog(),
+                clock=clock,
+                sender=GhlWebhooks(),
+            ),
             scrape_timeout=1.0,
         ),
     )

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
 from adapters.ghl.fake import FAKE_GHL, FakeGhl, create_app
 from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
+from adapters.ghl.webhooks import location_account
 from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.ratelimit import TokenBucketRateLimiter
@@ -24,7 +25,6 @@ from adapters.salesbot import HttpSalesBot
 from application.ports import HandlerOutcome, InboundEvent, SecretBinding, UnitOfWorkFactory
 from application.use_cases.handle_message import HandleMessageEvent
 from application.use_cases.send_replies import SendPendingReplies
-from application.webhooks import location_account
 from domain.conversation import MessageStatus
 from domain.integration import Integration
 from domain.values import SecretStr

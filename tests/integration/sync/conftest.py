@@ -21,6 +21,7 @@ from adapters.ghl.fake import FAKE_GHL, create_app
 from adapters.ghl.fake.limits import RateLimitConfig
 from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from adapters.ghl.location_settings import CachedGhlLocationSettings
+from adapters.ghl.webhooks import GhlWebhooks, location_account
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.sync_repository import SqlAlchemySyncLeases
@@ -44,7 +45,7 @@ from application.use_cases.handle_opportunity import HandleOpportunityEvent
 from application.use_cases.push_changes import PushPendingChanges
 from application.use_cases.sync_integration import SyncIntegration, SyncPolicy
 from application.use_cases.update_lead import UpdateLead
-from application.webhooks import ReceiveWebhook, location_account
+from application.webhooks import ReceiveWebhook
 from domain.integration import Integration
 from domain.values import SecretStr
 from domain.webhook_delivery import EventKind
@@ -99,6 +100,7 @@ async def webhook_server(
     """The service's webhook ingress, storing what the fake sends into the inbox."""
     async with opened_driver_pool(database_url, size=1) as writer_pool:
         receive = ReceiveWebhook(
+            sender=GhlWebhooks(),
             targets=SqlAlchemyWebhookTargets(engine, cache_seconds=0),
             verifier=WebhookSignatureVerifier(ghl_ed25519_key=signing_key.public_key()),
             inbox=SqlAlchemyInboxWriter(engine, writer_pool),

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.ghl.webhooks import GhlWebhooks, location_account
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -24,7 +25,7 @@ from adapters.persistence.webhook_inbox import (
     SqlAlchemyWebhookTargets,
 )
 from application.ports import NewDelivery, SecretBinding, SignatureScheme
-from application.webhooks import ReceiveWebhook, location_account
+from application.webhooks import ReceiveWebhook
 from domain.integration import Integration
 from domain.template import IntegrationTemplate
 from domain.values import SecretStr
@@ -154,6 +155,7 @@ def make_receiver(
 ) -> ReceiveWebhook:
     """ReceiveWebhook as the service builds it; `pool`: the inbox writer's (None on SQLite)."""
     return ReceiveWebhook(
+        sender=GhlWebhooks(),
         targets=SqlAlchemyWebhookTargets(engine, cache_seconds=0),
         verifier=signer.verifier(),
         inbox=SqlAlchemyInboxWriter(engine, pool),

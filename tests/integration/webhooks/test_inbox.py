@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.ghl.webhooks import location_account
 from adapters.persistence.engine import create_session_factory
 from adapters.persistence.outbox import SqlAlchemyOutboxReader
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from adapters.persistence.webhook_inbox import SqlAlchemyWebhookTargets
 from application.ports import ClaimedDelivery, ClaimLostError, DeliveryFilter, PageRequest
-from application.webhooks import location_account
 from domain.errors import InvalidTransitionError, NotFoundError
 from domain.webhook_delivery import DeliveryStatus, EventKind
 from tests.fakes import FixedClock

@@ -12,17 +12,26 @@ from typing import Any
 
 import pytest
 
-from application.ports import SecretBinding, SignatureScheme, VerifiedSignature, WebhookTarget
-from application.webhooks import (
+from adapters.ghl.webhooks import (
     GHL_SCHEMES,
+    GhlWebhooks,
+    accepted_schemes,
+    classify,
+    location_account,
+    sent_at_of,
+)
+from application.ports import (
+    DeliveryFacts,
+    SecretBinding,
+    SignatureScheme,
+    VerifiedSignature,
+    WebhookTarget,
+)
+from application.webhooks import (
     MAX_PAYLOAD_DEPTH,
     ReceiveWebhook,
     ReceiveWebhookCommand,
-    accepted_schemes,
-    classify,
     delivery_id_of,
-    location_account,
-    sent_at_of,
 )
 from domain.errors import (
     IntegrationNotActiveError,
@@ -142,25 +151,31 @@ def test_a_direction_never_turns_another_event_into_a_message() -> None:
 # --- payload fields ----------------------------------------------------------------------------
 
 
-def test_the_delivery_id_is_ghls_webhook_id_first() -> None:
-    payload = {"webhookId": "wh-1"}
+def read(payload: dict[str, Any]) -> DeliveryFacts:
+    return GhlWebhooks().read(payload, route_event=None)
 
-    assert delivery_id_of(payload, b"{}", standard_webhook_id="msg-1") == "wh-1"
+
+def test_the_delivery_id_is_ghls_webhook_id_first() -> None:
+    facts = read({"webhookId": "wh-1"})
+
+    assert delivery_id_of(facts, b"{}", signed_id="msg-1") == "wh-1"
 
 
 def test_the_delivery_id_is_the_verified_standard_webhooks_id_next() -> None:
-    assert delivery_id_of({}, b"{}", standard_webhook_id="msg-1") == "msg-1"
+    assert delivery_id_of(read({}), b"{}", signed_id="msg-1") == "msg-1"
 
 
 def test_without_an_id_the_delivery_id_is_a_digest_of_the_raw_bytes() -> None:
     body = b'{"type": "ContactCreate"}'
 
-    assert delivery_id_of({"webhookId": 12}, body) == ("sha256:" + hashlib.sha256(body).hexdigest())
-    assert delivery_id_of({}, body + b" ") != delivery_id_of({}, body)
+    assert delivery_id_of(read({"webhookId": 12}), body) == (
+        "sha256:" + hashlib.sha256(body).hexdigest()
+    )
+    assert delivery_id_of(read({}), body + b" ") != delivery_id_of(read({}), body)
 
 
 def test_an_overlong_sender_id_is_not_trusted_as_a_key() -> None:
-    assert delivery_id_of({"webhookId": "x" * 129}, b"{}").startswith("sha256:")
+    assert delivery_id_of(read({"webhookId": "x" * 129}), b"{}").startswith("sha256:")
 
 
 @pytest.mark.parametrize(
@@ -328,6 +343,7 @@ def receiver() -> Receiver:
     platform = InMemoryPlatformDeliveries()
     cipher = FakeCipher()
     use_case = ReceiveWebhook(
+        sender=GhlWebhooks(),
         targets=InMemoryWebhookTargets(uow),
         verifier=verifier,
         inbox=inbox,
@@ -562,6 +578,7 @@ async def test_the_standard_webhooks_timestamp_and_id_are_the_signed_ones(
 async def test_the_tolerance_is_configurable(receiver: Receiver) -> None:
     await receiver.add_integration()
     strict = ReceiveWebhook(
+        sender=GhlWebhooks(),
         targets=InMemoryWebhookTargets(receiver.uow),
         verifier=receiver.verifier,
         inbox=receiver.inbox,
@@ -747,6 +764,7 @@ async def test_a_secret_is_decrypted_once_per_target_handed_out(receiver: Receiv
     cipher = CountingCipher()
     targets = CachedTargets(InMemoryWebhookTargets(receiver.uow))
     use_case = ReceiveWebhook(
+        sender=GhlWebhooks(),
         targets=targets,
         verifier=receiver.verifier,
         inbox=receiver.inbox,

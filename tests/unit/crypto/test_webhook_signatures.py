@@ -23,8 +23,8 @@ from adapters.crypto.signatures import (
     load_rsa_public_key,
     standard_webhooks_signature,
 )
+from adapters.ghl.webhooks import GHL_SCHEMES
 from application.ports import SignatureScheme
-from application.webhooks import GHL_SCHEMES
 from domain.errors import WebhookSignatureInvalidError, WebhookUnsignedError
 from domain.values import SecretStr
 
