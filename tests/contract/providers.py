@@ -1,0 +1,113 @@
+"""The providers under contract: what each one's tests need to drive it as the service does (its
+webhook sender, how it signs, an account its test credentials reach, its connection test against
+its fake on loopback). A new provider adds one entry to `PROVIDERS`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+
+from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.fake import create_app
+from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
+from adapters.ghl.provider import GhlProvider
+from adapters.ghl.templates import TEMPLATES as GHL_TEMPLATES
+from adapters.ghl.webhooks import GhlWebhooks, location_account
+from adapters.ratelimit import TokenBucketRateLimiter
+from application.ports import (
+    Credentials,
+    IntegrationProvider,
+    ProviderContext,
+    SignatureVerifier,
+    WebhookSender,
+)
+from domain.values import ProviderAccount, SecretStr
+from tests.integration.ghl.support import FAST_RETRY, FAST_TIMEOUTS
+from tests.integration.webhooks.support import Signer
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A provider's connection test, and contexts with credentials that do and do not work."""
+
+    provider: IntegrationProvider
+    good: ProviderContext
+    bad: ProviderContext
+
+
+@dataclass(frozen=True)
+class ProviderUnderTest:
+    name: str
+    templates: tuple[Mapping[str, Any], ...]
+    sender: WebhookSender | None
+    """None for a provider that receives no webhooks."""
+    account: ProviderAccount
+    """An account the test credentials reach."""
+    verifier: Callable[[], SignatureVerifier]
+    delivery: Callable[[str], bytes]
+    """The body of a delivery for `account`, with the sender's own delivery id."""
+    sign: Callable[[bytes], dict[str, str]]
+    """Headers that sign a body as the provider does."""
+    connection: Callable[[], AbstractAsyncContextManager[Connection]]
+
+
+def _ghl_context(token: str) -> ProviderContext:
+    return ProviderContext(
+        integration_id="contract-integration",
+        sub_account_id="contract-sub-account",
+        template_name="gohighlevel",
+        config={"locationId": DEMO_LOCATION_ID},
+        credentials=Credentials({"apiKey": SecretStr(token)}),
+        rate_limit_per_minute=6000,
+    )
+
+
+@asynccontextmanager
+async def _ghl_connection() -> AsyncIterator[Connection]:
+    server = TestServer(create_app(random_seed=7), host="127.0.0.1", port=0)
+    await server.start_server()
+    client = HttpGhlClient(
+        rate_limiter=TokenBucketRateLimiter(),
+        base_url=str(server.make_url("")).rstrip("/"),
+        retry=FAST_RETRY,
+        timeouts=FAST_TIMEOUTS,
+    )
+    try:
+        yield Connection(
+            GhlProvider(client), _ghl_context(DEMO_PRIVATE_TOKEN), _ghl_context("pit-revoked")
+        )
+    finally:
+        await client.close()
+        await server.close()
+
+
+def _ghl_delivery(delivery_id: str) -> bytes:
+    return json.dumps(
+        {
+            "type": "ContactCreate",
+            "locationId": DEMO_LOCATION_ID,
+            "id": "contract-contact",
+            "webhookId": delivery_id,
+        }
+    ).encode()
+
+
+_GHL_SIGNER = Signer()
+
+PROVIDERS = (
+    ProviderUnderTest(
+        name="ghl",
+        templates=GHL_TEMPLATES,
+        sender=GhlWebhooks(),
+        account=location_account(DEMO_LOCATION_ID),
+        verifier=_GHL_SIGNER.verifier,
+        delivery=_ghl_delivery,
+        sign=_GHL_SIGNER.ghl,
+        connection=_ghl_connection,
+    ),
+)
