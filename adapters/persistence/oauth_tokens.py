@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.persistence.errors import storage_errors, translated
 from adapters.persistence.models import INTEGRATIONS, OAUTH_TOKENS
-from application.ghl import OAuthTokens
 from application.ports import Cipher, Clock, SecretBinding
+from application.ports.oauth import OAuthTokens
 from domain.errors import StorageUnavailableError
 from domain.values import EncryptedSecret, SecretStr
 

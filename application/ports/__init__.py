@@ -38,6 +38,10 @@ from application.ports.handlers import (
     EventHandler,
     HandlerOutcome,
 )
+from application.ports.oauth import (
+    OAuthTokens,
+    TokenStore,
+)
 from application.ports.paging import (
     Page,
     PageRequest,
@@ -46,8 +50,15 @@ from application.ports.providers import (
     ConnectionTestResult,
     Credentials,
     IntegrationProvider,
+    ProviderCall,
     ProviderContext,
     ProviderRegistry,
+)
+from application.ports.rate_limits import (
+    Priority,
+    RateLimiter,
+    RateLimitObservation,
+    RateLimitPermit,
 )
 from application.ports.sales_bot import (
     BotContact,
@@ -106,14 +117,20 @@ __all__ = [
     "LeadRepository",
     "MessageRepository",
     "NewDelivery",
+    "OAuthTokens",
     "OutboxReader",
     "OutboxRecord",
     "Page",
     "PageRequest",
     "PlatformDeliveries",
     "PlatformDelivery",
+    "Priority",
+    "ProviderCall",
     "ProviderContext",
     "ProviderRegistry",
+    "RateLimitObservation",
+    "RateLimitPermit",
+    "RateLimiter",
     "ReplyContext",
     "SalesBot",
     "SecretBinding",
@@ -123,6 +140,7 @@ __all__ = [
     "TenantDirectory",
     "TimezoneHints",
     "TimezoneResolver",
+    "TokenStore",
     "UnitOfWork",
     "UnitOfWorkFactory",
     "VerifiedSignature",

@@ -3,8 +3,8 @@ with both versions, and what this side still has to say is pushed."""
 
 from __future__ import annotations
 
-from application.ghl import ContactFields
 from application.ports import HandlerOutcome
+from application.ports.crm import ContactFields
 from application.sync_records import ChangeStatus, RecordKind
 from application.use_cases.update_lead import UpdateLeadCommand
 from domain.errors import ConnectionFailedError

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from application.ghl import ContactFields
+from application.ports.crm import ContactFields
 from application.sync_records import ChangeOperation, ChangeStatus
 from application.use_cases.cancel_booking import CancelBookingCommand
 from application.use_cases.create_booking import CreateBookingCommand
@@ -52,7 +52,7 @@ async def test_a_created_lead_is_stored_pending_with_a_provisional_id_and_assign
     )
     assert len(app.events(LeadCaptured)) == 1
     # Only the location's timezone (the lead has no address) is asked of GHL; no write yet.
-    assert [c.method for c in app.ghl.calls] == ["get_location"]
+    assert [c.method for c in app.ghl.calls] == ["get_account"]
     assert lead.timezone == "America/Chicago"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.ghl import GhlOpportunity
+from application.ports.crm import CrmOpportunity
 from application.sync_records import ChangeOperation, ChangeStatus, RunStatus, SyncResource
 from application.use_cases.update_lead import UpdateLeadCommand
 from domain.events import LeadStatusChanged
@@ -16,7 +16,7 @@ from tests.unit.sync.support import SERVICE, Sync, conflicts_of, ghl_auth_of, ru
 
 
 def opportunity_payload(
-    opportunity: GhlOpportunity, event_type: str = "OpportunityStatusUpdate"
+    opportunity: CrmOpportunity, event_type: str = "OpportunityStatusUpdate"
 ) -> dict[str, Any]:
     """The webhook GHL sends about an opportunity (flat fields; the envelope's timestamp)."""
     assert opportunity.updated_at is not None
@@ -145,7 +145,7 @@ async def push(app: Sync) -> tuple[int, int]:
     return result.pushed, result.failures
 
 
-async def lead_with_opportunity(app: Sync) -> tuple[str, GhlOpportunity]:
+async def lead_with_opportunity(app: Sync) -> tuple[str, CrmOpportunity]:
     contact_id, lead_id = await lead_of_contact(app)
     opportunity = app.ghl.add_opportunity(contact_id=contact_id)
     app.clock.advance(minutes=1)

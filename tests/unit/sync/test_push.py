@@ -254,5 +254,5 @@ async def test_a_booking_of_a_lead_ghl_refused_for_good_fails_too(app: Sync) -> 
         ChangeOperation.CREATE_APPOINTMENT: ChangeStatus.FAILED,
     }
     [failed] = [c for c in app.changes if c.record_id == booking_id]
-    assert failed.last_error == "GoHighLevel refused the lead's contact: email is invalid"
+    assert failed.last_error == "the CRM refused the lead's contact: email is invalid"
     assert app.ghl.called("create_appointment") == []
