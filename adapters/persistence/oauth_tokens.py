@@ -32,7 +32,7 @@ _LOCK_NOT_AVAILABLE: Final = "55P03"
 
 
 class SqlAlchemyTokenStore:
-    """Implements application.ghl.TokenStore. A save commits before it returns. The stored chain
+    """Implements application.ports.oauth.TokenStore. A save commits before it returns. The stored chain
     remembers which configured refresh token it grew from, so that an admin who re-authorises
     (puts a new refresh token in the config) starts a new chain instead of reviving the old."""
 

@@ -266,7 +266,7 @@ async def run_sync(app: Sync) -> SyncRun:
     return result.run
 
 
-async def ghl_auth_of(app: Sync) -> ProviderCall:
+async def provider_call_of(app: Sync) -> ProviderCall:
     async with app.uow() as uow:
         return await provider_call(
             uow, app.leads.cipher, app.integration, priority=Priority.BACKGROUND

@@ -12,7 +12,7 @@ from application.use_cases.update_lead import UpdateLeadCommand
 from domain.events import LeadStatusChanged
 from domain.lead import LeadStatus
 from domain.webhook_delivery import EventKind
-from tests.unit.sync.support import SERVICE, Sync, conflicts_of, ghl_auth_of, run_sync
+from tests.unit.sync.support import SERVICE, Sync, conflicts_of, provider_call_of, run_sync
 
 
 def opportunity_payload(
@@ -141,7 +141,7 @@ async def set_status(app: Sync, lead_id: str, status: LeadStatus) -> None:
 
 
 async def push(app: Sync) -> tuple[int, int]:
-    result = await app.push.push(app.integration, await ghl_auth_of(app))
+    result = await app.push.push(app.integration, await provider_call_of(app))
     return result.pushed, result.failures
 
 

@@ -14,7 +14,7 @@ from application.use_cases.update_lead import UpdateLeadCommand
 from domain.booking import BookingStatus
 from domain.errors import ConnectionFailedError, ProviderError, RateLimitExceededError
 from domain.lead import ContactDetails
-from tests.unit.sync.support import SERVICE, START, Sync, ghl_auth_of, run_sync
+from tests.unit.sync.support import SERVICE, START, Sync, provider_call_of, run_sync
 
 TOMORROW = START + timedelta(days=1)
 
@@ -46,7 +46,7 @@ async def book(app: Sync, lead_id: str, *, block_slot: bool = False) -> str:
 
 
 async def push(app: Sync) -> tuple[int, int]:
-    result = await app.push.push(app.integration, await ghl_auth_of(app))
+    result = await app.push.push(app.integration, await provider_call_of(app))
     return result.pushed, result.failures
 
 
