@@ -49,6 +49,7 @@ from application.sync_records import (
 from domain.booking import Booking
 from domain.errors import (
     ConcurrencyError,
+    ConfigSchemaInvalidError,
     ConnectionFailedError,
     DomainError,
     InvalidCredentialsError,
@@ -880,8 +881,8 @@ class PushPendingChanges:
         creates = any(c.operation.creates for c in changes)
         try:
             answer = await call()
-        except InvalidCredentialsError:
-            raise
+        except (InvalidCredentialsError, ConfigSchemaInvalidError):
+            raise  # the integration cannot be called at all: nothing to record on the changes
         except RateLimitExceededError as err:
             await self._retry(ids, err.message, timedelta(seconds=err.retry_after_seconds))
             raise

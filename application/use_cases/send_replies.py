@@ -118,7 +118,7 @@ class SendPendingReplies:
         except ValueError:
             return await self._record(reply, "failed", _fail(f"no channel {reply.channel!r}"))
         try:
-            call = await self._auth(reply.integration_id)
+            call = await self._provider_call(reply.integration_id)
         except StorageUnavailableError as err:
             return await self._record(reply, "deferred", _defer(err.message, _STORAGE_RETRY))
         except DomainError as err:
@@ -144,7 +144,7 @@ class SendPendingReplies:
 
         return await self._record(reply, "sent", mark_sent)
 
-    async def _auth(self, integration_id: str) -> ProviderCall:
+    async def _provider_call(self, integration_id: str) -> ProviderCall:
         async with self._uow() as uow:
             integration = await uow.integrations.get(integration_id)
             if integration is None:
