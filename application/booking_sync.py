@@ -1,4 +1,4 @@
-"""Creating, updating or cancelling a booking from what GoHighLevel says about an appointment."""
+"""Creating, updating or cancelling a booking from what the CRM says about an appointment."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import datetime
 
 from application import ghl_webhooks
 from application.crm_values import appointment_values
-from application.ghl import GhlAppointment
 from application.ports import Clock, IdGenerator, UnitOfWork
+from application.ports.crm import CrmAppointment
 from application.reconcile import reconcile
 from application.sync_records import (
     ChangeOperation,
@@ -36,7 +36,7 @@ class AppointmentApplied:
 
 @dataclass(frozen=True, slots=True)
 class BookingSync:
-    """Upserts bookings by (integration, GHL appointment id).
+    """Upserts bookings by (integration, CRM appointment id).
 
     An older change than the booking's never overwrites it; a delete cancels the booking for
     good, and one that arrives before the create leaves a cancelled booking. The booking links
@@ -54,7 +54,7 @@ class BookingSync:
         *,
         integration_id: str,
         sub_account_id: str,
-        appointment: GhlAppointment,
+        appointment: CrmAppointment,
         changed_at: datetime | None,
         deleting: bool = False,
     ) -> AppointmentApplied:
@@ -161,7 +161,7 @@ class BookingSync:
         return booking
 
 
-def appointment_details(appointment: GhlAppointment) -> BookingDetails | None:
+def appointment_details(appointment: CrmAppointment) -> BookingDetails | None:
     """The booking details of an appointment; None when it lacks a calendar, contact or start."""
     if appointment.start is None:
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from application.ghl import ContactFields, GhlAppointment
+from application.ports.crm import ContactFields, CrmAppointment
 from application.sync_records import LEAD_FIELDS, lead_values, utc_text
 from domain.booking import BookingStatus
 from domain.lead import ContactDetails
@@ -31,7 +31,7 @@ def contact_fields(details: ContactDetails, only: Sequence[str] | None = None) -
     return ContactFields(**written)
 
 
-def appointment_values(appointment: GhlAppointment, status: BookingStatus | None) -> dict[str, Any]:
+def appointment_values(appointment: CrmAppointment, status: BookingStatus | None) -> dict[str, Any]:
     """The same fields, as the provider reports an appointment."""
     return {
         "calendar_id": appointment.calendar_id,

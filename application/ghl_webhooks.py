@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from application.ghl import GhlAppointment, GhlContact, GhlOpportunity, MessageType
+from application.ports.crm import CrmAppointment, CrmContact, CrmOpportunity, MessageType
 from domain.booking import BookingStatus
 from domain.lead import ContactDetails, LeadStatus
 
@@ -46,8 +46,8 @@ _SEND_TYPES = {
     "whatsapp": MessageType.WHATSAPP,
     "ig": MessageType.INSTAGRAM,
     "instagram": MessageType.INSTAGRAM,
-    "fb": MessageType.FACEBOOK,
-    "facebook": MessageType.FACEBOOK,
+    "fb": MessageType.MESSENGER,
+    "facebook": MessageType.MESSENGER,
     "custom": MessageType.CUSTOM,
     "live_chat": MessageType.LIVE_CHAT,
     "livechat": MessageType.LIVE_CHAT,
@@ -79,12 +79,12 @@ class GhlMessageEvent:
         return _SEND_TYPES.get(name)
 
 
-def contact(payload: Json) -> GhlContact | None:
+def contact(payload: Json) -> CrmContact | None:
     data = _unwrap(payload, "contact")
     contact_id = _str(data, "id") or _str(data, "contactId") or _str(data, "contact_id")
     if contact_id is None:
         return None
-    return GhlContact(
+    return CrmContact(
         id=contact_id,
         location_id=_str(data, "locationId") or "",
         first_name=_str(data, "firstName"),
@@ -105,7 +105,7 @@ def contact(payload: Json) -> GhlContact | None:
     )
 
 
-def contact_details(c: GhlContact) -> ContactDetails:
+def contact_details(c: CrmContact) -> ContactDetails:
     first, last = c.first_name, c.last_name
     if first is None and last is None and c.name:
         # Only a full name: split it once, as GHL itself does for firstName/lastName.
@@ -126,12 +126,12 @@ def contact_details(c: GhlContact) -> ContactDetails:
     )
 
 
-def appointment(payload: Json) -> GhlAppointment | None:
+def appointment(payload: Json) -> CrmAppointment | None:
     data = _unwrap(payload, "appointment")
     appointment_id = _str(data, "id") or _str(data, "appointmentId")
     if appointment_id is None:
         return None
-    return GhlAppointment(
+    return CrmAppointment(
         id=appointment_id,
         calendar_id=_str(data, "calendarId") or "",
         location_id=_str(data, "locationId") or "",
@@ -152,14 +152,14 @@ def booking_status(value: str | None) -> BookingStatus | None:
     return _BOOKING_STATUSES.get(value.lower()) if value else None
 
 
-def opportunity(payload: Json) -> GhlOpportunity | None:
+def opportunity(payload: Json) -> CrmOpportunity | None:
     """`updated_at` is when the status changed, as far as the payload tells (never `dateAdded`,
     the opportunity's creation)."""
     data = _unwrap(payload, "opportunity")
     opportunity_id = _str(data, "id") or _str(data, "opportunityId")
     if opportunity_id is None:
         return None
-    return GhlOpportunity(
+    return CrmOpportunity(
         id=opportunity_id,
         location_id=_str(data, "locationId"),
         name=_str(data, "name"),

@@ -1,4 +1,4 @@
-"""Creating or updating a lead from what GoHighLevel says about a contact."""
+"""Creating or updating a lead from what the CRM says about a contact."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from application import ghl_webhooks
-from application.ghl import GhlAuth, GhlContact, GhlLocationSettings, Priority
-from application.integration_auth import ghl_auth
 from application.ports import (
     AssignedUser,
     Cipher,
@@ -20,6 +18,10 @@ from application.ports import (
     TimezoneResolver,
     UnitOfWork,
 )
+from application.ports.crm import CrmAccountSettings, CrmContact
+from application.ports.providers import ProviderCall
+from application.ports.rate_limits import Priority
+from application.provider_calls import provider_call
 from application.reconcile import reconcile
 from application.sync_records import (
     ChangeOperation,
@@ -36,14 +38,14 @@ from domain.lead import ContactDetails, Lead, provisional_external_id
 
 @dataclass(slots=True)
 class LeadBatch:
-    """What a pull looks up once rather than for every contact: the GHL location's timezone,
+    """What a pull looks up once rather than for every contact: the CRM account's timezone,
     each sub-account's assignee (each on first need), the leads of a page's contacts, whether
-    any lead made here waits for GHL's id, and which leads have changes not pushed yet
+    any lead made here waits for the CRM's id, and which leads have changes not pushed yet
     (LeadSync.prefetch). The leads `apply` captures wait in `unsaved` until LeadSync.store
     inserts them together."""
 
-    location_timezone: str | None = None
-    location_known: bool = False
+    account_timezone: str | None = None
+    account_known: bool = False
     assignees: dict[str, AssignedUser | None] = field(default_factory=dict)
     leads: dict[str, Lead | None] = field(default_factory=dict)
     """Contact id → its lead (None: it has none), for the contacts prefetched."""
@@ -70,19 +72,19 @@ class ContactApplied:
 
 @dataclass(frozen=True, slots=True)
 class LeadSync:
-    """Upserts leads by (integration, GHL contact id).
+    """Upserts leads by (integration, CRM contact id).
 
     A new lead goes to the sub-account's first assignable user, with that user's strategy. Its
-    timezone is the contact's own (when GHL has one), else detected from the address, else from
-    the phone number, else the GHL location's (`locations`, kept for a while and shared by every
-    path); when that too is unknown (or GHL cannot be asked), the lead has none: a timezone never
+    timezone is the contact's own (when the CRM has one), else detected from the address, else from
+    the phone number, else the CRM account's (`accounts`, kept for a while and shared by every
+    path); when that too is unknown (or the CRM cannot be asked), the lead has none: a timezone never
     fails a delivery. An update re-detects the timezone from the contact and keeps the lead's
     when nothing is detected.
     """
 
     directory: TenantDirectory
     timezones: TimezoneResolver
-    locations: GhlLocationSettings
+    accounts: CrmAccountSettings
     cipher: Cipher
     ids: IdGenerator
     clock: Clock
@@ -93,7 +95,7 @@ class LeadSync:
         *,
         integration_id: str,
         sub_account_id: str,
-        contact: GhlContact,
+        contact: CrmContact,
         changed_at: datetime | None,
     ) -> tuple[Lead, bool]:
         """The contact's lead, and whether this call wrote it (a change older than the lead's,
@@ -113,11 +115,11 @@ class LeadSync:
         *,
         integration_id: str,
         sub_account_id: str,
-        contact: GhlContact,
+        contact: CrmContact,
         changed_at: datetime | None,
         batch: LeadBatch | None = None,
     ) -> ContactApplied:
-        """Take what GHL says about a contact (by webhook, by pull, or in answer to a push).
+        """Take what the CRM says about a contact (by webhook, by pull, or in answer to a push).
 
         A contact unknown by id may be one this service created whose id it has not recorded
         yet (a pending create with the same email or phone): that lead takes the id. The echo
@@ -210,16 +212,16 @@ class LeadSync:
         batch.unpushed = await uow.sync.pending_record_ids(integration_id, RecordKind.LEAD)
 
     async def prepare(
-        self, batch: LeadBatch, auth: GhlAuth, contacts: Sequence[GhlContact]
+        self, batch: LeadBatch, call: ProviderCall, contacts: Sequence[CrmContact]
     ) -> None:
-        """Ask GHL, before a page's unit of work opens, for what applying `contacts` with
-        `batch` may need from it: the location's timezone, when one of them has none of its
+        """Ask the CRM, before a page's unit of work opens, for what applying `contacts` with
+        `batch` may need from it: the account's timezone, when one of them has none of its
         own (asked once per batch)."""
-        if batch.location_known:
+        if batch.account_known:
             return
         if any(self._own_timezone(c, ghl_webhooks.contact_details(c)) is None for c in contacts):
-            batch.location_timezone = await self.location_timezone(auth)
-            batch.location_known = True
+            batch.account_timezone = await self.account_timezone(call)
+            batch.account_known = True
 
     async def store(self, uow: UnitOfWork, batch: LeadBatch) -> None:
         """Insert the leads `apply` captured with `batch`, in one statement."""
@@ -238,9 +240,9 @@ class LeadSync:
         assigned_user_id: str | None = None,
         strategy_id: str | None = None,
     ) -> Lead:
-        """A lead a platform service created here, to be pushed to GHL: it has a provisional
-        external id until GHL gives it one. Its `timezone` is found by the caller before the
-        unit of work opened (`detect_timezone`, else `location_timezone`); its assignee is as
+        """A lead a platform service created here, to be pushed to the CRM: it has a provisional
+        external id until the CRM gives it one. Its `timezone` is found by the caller before the
+        unit of work opened (`detect_timezone`, else `account_timezone`); its assignee is as
         for a captured contact, unless the caller assigned it."""
         lead_id = self.ids.new_id()
         if assigned_user_id is None:
@@ -275,14 +277,14 @@ class LeadSync:
     ) -> Lead:
         if timezone is None:
             if batch is None:
-                timezone = await self._location_timezone(uow, integration_id)
+                timezone = await self._account_timezone(uow, integration_id)
             else:
-                if not batch.location_known:
-                    batch.location_timezone = await self._location_timezone(
+                if not batch.account_known:
+                    batch.account_timezone = await self._account_timezone(
                         uow, integration_id, priority=Priority.BACKGROUND
                     )
-                    batch.location_known = True
-                timezone = batch.location_timezone
+                    batch.account_known = True
+                timezone = batch.account_timezone
         if batch is None:
             assigned = await self.directory.first_assignable_user(sub_account_id)
         else:
@@ -310,9 +312,9 @@ class LeadSync:
         return lead
 
     async def _claim_local(
-        self, uow: UnitOfWork, integration_id: str, contact: GhlContact, *, now: datetime
+        self, uow: UnitOfWork, integration_id: str, contact: CrmContact, *, now: datetime
     ) -> Lead | None:
-        """The lead created here that `contact` is the GHL side of, linked to it; None if
+        """The lead created here that `contact` is the CRM side of, linked to it; None if
         there is none."""
         keys = contact_match_keys(contact.email, contact.phone)
         change = (
@@ -331,7 +333,7 @@ class LeadSync:
         await uow.sync.update_change(change)
         return lead
 
-    def _own_timezone(self, contact: GhlContact, details: ContactDetails) -> str | None:
+    def _own_timezone(self, contact: CrmContact, details: ContactDetails) -> str | None:
         return _zone(contact.timezone) or self.detect_timezone(details)
 
     def detect_timezone(self, details: ContactDetails) -> str | None:
@@ -348,11 +350,11 @@ class LeadSync:
         )
 
     async def delete(
-        self, uow: UnitOfWork, *, integration_id: str, sub_account_id: str, contact: GhlContact
+        self, uow: UnitOfWork, *, integration_id: str, sub_account_id: str, contact: CrmContact
     ) -> bool:
         """Mark the contact's lead deleted; returns whether this call wrote it. A delete that
         arrives before its create leaves a deleted lead behind, so the late create changes
-        nothing (GHL never reuses a contact id)."""
+        nothing (the CRM never reuses a contact id)."""
         now = self.clock.now()
         lead = await uow.leads.get_by_external_id(integration_id, contact.id)
         if lead is not None:
@@ -372,34 +374,34 @@ class LeadSync:
         await uow.leads.add(lead)
         return True
 
-    async def location_access(
+    async def account_access(
         self, uow: UnitOfWork, integration: Integration, *, priority: Priority = Priority.LIVE
-    ) -> GhlAuth | None:
-        """What asking GHL for `integration`'s location needs (its credentials, opened for
+    ) -> ProviderCall | None:
+        """What asking the CRM for `integration`'s account needs (its credentials, opened for
         the call), read in `uow`; None when they cannot be read."""
         try:
-            return await ghl_auth(uow, self.cipher, integration, priority=priority)
+            return await provider_call(uow, self.cipher, integration, priority=priority)
         except DomainError:
             return None
 
-    async def location_timezone(self, auth: GhlAuth) -> str | None:
-        """The GHL location's timezone; None when it has none or GHL cannot be asked now."""
+    async def account_timezone(self, call: ProviderCall) -> str | None:
+        """The CRM account's timezone; None when it has none or the CRM cannot be asked now."""
         try:
-            location = await self.locations.location(auth)
+            location = await self.accounts.account(call)
         except DomainError:
             return None
         return _zone(location.timezone)
 
-    async def _location_timezone(
+    async def _account_timezone(
         self, uow: UnitOfWork, integration_id: str, *, priority: Priority = Priority.LIVE
     ) -> str | None:
-        # Inside the caller's unit of work: GHL is asked only when the location's settings
+        # Inside the caller's unit of work: the CRM is asked only when the account's settings
         # are not kept already (a webhook's handler runs in the worker's transaction).
         integration = await uow.integrations.get(integration_id)
         if integration is None:
             return None
-        auth = await self.location_access(uow, integration, priority=priority)
-        return await self.location_timezone(auth) if auth is not None else None
+        call = await self.account_access(uow, integration, priority=priority)
+        return await self.account_timezone(call) if call is not None else None
 
 
 def _zone(name: str | None) -> str | None:

@@ -1,12 +1,12 @@
-"""A lead's status from what GoHighLevel says about one of its contact's opportunities."""
+"""A lead's status from what the CRM says about one of its contact's opportunities."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from application import ghl_webhooks
-from application.ghl import GhlOpportunity
 from application.ports import Clock, IdGenerator, UnitOfWork
+from application.ports.crm import CrmOpportunity
 from application.reconcile import reconcile
 from application.sync_records import ChangeOperation, RecordKind, fingerprint, status_values
 from domain.lead import Lead, LeadStatus
@@ -43,7 +43,7 @@ class OpportunitySync:
         uow: UnitOfWork,
         *,
         integration_id: str,
-        opportunity: GhlOpportunity,
+        opportunity: CrmOpportunity,
         lead: Lead | None = None,
         unpushed: set[str] | None = None,
     ) -> OpportunityApplied:
@@ -64,7 +64,7 @@ class OpportunitySync:
             opportunity.id,
             fingerprint(values),
             now=now,
-            keep=True,  # GHL announces a status change twice (and the pull reads it again)
+            keep=True,  # the CRM announces a status change twice (and the pull reads it again)
         ):
             return OpportunityApplied(lead, written=False, echo=True)
         changed_at = opportunity.updated_at

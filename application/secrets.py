@@ -43,3 +43,10 @@ async def open_credentials(cipher: Cipher, integration: Integration) -> Credenti
             for name, secret in integration.secrets.items()
         }
     )
+
+
+def connects_through_the_app(integration: Integration) -> bool:
+    """Whether the integration reaches its provider through a marketplace app's OAuth tokens,
+    which the app's install and uninstall grant and revoke; a private token (``apiKey``)
+    outlives them."""
+    return "apiKey" not in integration.secrets

@@ -14,9 +14,11 @@ from adapters.crypto.envelope import DataKeyCache, EnvelopeCipher
 from adapters.crypto.key_manager import KeyManager
 from adapters.crypto.master_keys import MasterKeyRing
 from adapters.crypto.signatures import WebhookSignatureVerifier
+from adapters.ghl.auth import rate_limit_key as ghl_rate_limit_key
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ghl.provider import GhlProvider
+from adapters.ghl.templates import TEMPLATE_NAMES as GHL_TEMPLATE_NAMES
 from adapters.ghl.webhooks import GhlWebhooks
 from adapters.ids import Uuid7Generator
 from adapters.persistence.data_keys import SqlAlchemyDataKeyStore
@@ -52,11 +54,10 @@ from adapters.salesbot import HttpSalesBot
 from adapters.schema import JsonSchemaConfigValidator
 from adapters.timezone import StaticTimezoneResolver
 from application.booking_sync import BookingSync
-from application.calendar_access import GhlCalendarAccess
+from application.calendar_access import CalendarAccess
 from application.connection import ConnectionTester
 from application.delivery_handlers import handlers_by_kind
 from application.delivery_policy import BackoffPolicy
-from application.ghl import RateLimiter, TokenStore
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
 from application.ports import (
@@ -71,6 +72,8 @@ from application.ports import (
     WebhookSender,
     WebhookTargets,
 )
+from application.ports.oauth import TokenStore
+from application.ports.rate_limits import RateLimiter
 from application.sync_records import SyncLeases
 from application.use_cases.cancel_booking import CancelBooking
 from application.use_cases.create_block_slot import CreateBlockSlot
@@ -300,7 +303,11 @@ class Container(containers.DeclarativeContainer):
     )
 
     calendar_access = providers.Singleton(
-        GhlCalendarAccess, uow_factory=uow, cipher=cipher, tester=tester
+        CalendarAccess,
+        uow_factory=uow,
+        cipher=cipher,
+        tester=tester,
+        crm_templates=GHL_TEMPLATE_NAMES,
     )
 
     seed_templates = providers.Factory(
@@ -349,8 +356,8 @@ class Container(containers.DeclarativeContainer):
         reactivate_integration=providers.Factory(
             ReactivateIntegration, uow=uow, tester=tester, clock=clock
         ),
-        get_free_slots=providers.Factory(GetFreeSlots, access=calendar_access, ghl=ghl),
-        create_block_slot=providers.Factory(CreateBlockSlot, access=calendar_access, ghl=ghl),
+        get_free_slots=providers.Factory(GetFreeSlots, access=calendar_access, crm=ghl),
+        create_block_slot=providers.Factory(CreateBlockSlot, access=calendar_access, crm=ghl),
     )
 
     # --- webhooks: receiving (the aiohttp app), the inbox over gRPC, processing (the worker) ---
@@ -401,7 +408,7 @@ class Container(containers.DeclarativeContainer):
         LeadSync,
         directory=tenant_directory,
         timezones=timezones,
-        locations=ghl_location_settings,
+        accounts=ghl_location_settings,
         cipher=cipher,
         ids=ids,
         clock=clock,
@@ -414,7 +421,7 @@ class Container(containers.DeclarativeContainer):
         HandleOpportunityEvent,
         leads=lead_sync,
         opportunities=opportunity_sync,
-        ghl=ghl,
+        crm=ghl,
         cipher=cipher,
     )
     lifecycle_events = providers.Singleton(HandleAppLifecycleEvent, clock=clock)
@@ -428,7 +435,7 @@ class Container(containers.DeclarativeContainer):
     )
     reply_sender = providers.Singleton(
         ReplySender,
-        providers.Singleton(SendPendingReplies, uow=uow, ghl=ghl, cipher=cipher, clock=clock),
+        providers.Singleton(SendPendingReplies, uow=uow, crm=ghl, cipher=cipher, clock=clock),
     )
     inbox_worker = providers.Singleton(
         _inbox_worker,
@@ -476,6 +483,7 @@ class Container(containers.DeclarativeContainer):
             webhooks=providers.Singleton(SqlAlchemyWebhookActivity, engine),
             unverified=signature_failures,
             rate_limits=observed_rate_limiter,
+            rate_limit_key=providers.Object(ghl_rate_limit_key),
             sync=providers.Singleton(SqlAlchemySyncHistory, engine),
             clock=clock,
         )
@@ -493,7 +501,7 @@ class Container(containers.DeclarativeContainer):
     push_changes = providers.Singleton(
         PushPendingChanges,
         uow=uow,
-        ghl=ghl,
+        crm=ghl,
         cipher=cipher,
         leads=lead_sync,
         bookings=booking_sync,
@@ -505,7 +513,7 @@ class Container(containers.DeclarativeContainer):
     sync_integration = providers.Singleton(
         SyncIntegration,
         uow=uow,
-        ghl=ghl,
+        crm=ghl,
         cipher=cipher,
         leads=lead_sync,
         bookings=booking_sync,

@@ -13,13 +13,6 @@ from types import TracebackType
 from typing import Any, Self
 
 from application.dto import IntegrationView
-from application.ghl import (
-    GhlAuth,
-    GhlContact,
-    GhlLocation,
-    GhlMessageSent,
-    OutgoingMessage,
-)
 from application.ports import (
     WEBHOOK_SECRET_FIELD,
     AssignedUser,
@@ -35,6 +28,7 @@ from application.ports import (
     Page,
     PageRequest,
     PlatformDelivery,
+    ProviderCall,
     ProviderContext,
     ReplyContext,
     SecretBinding,
@@ -45,6 +39,7 @@ from application.ports import (
     WrappedDataKey,
     accepts_deliveries,
 )
+from application.ports.crm import CrmAccount, CrmContact, MessageSent, OutgoingMessage
 from domain.aggregate import Aggregate
 from domain.booking import Booking
 from domain.conversation import ConversationMessage, MessageDirection, MessageStatus
@@ -905,33 +900,35 @@ class FakeSalesBot:
         return self.answer
 
 
-class FakeGhlApi:
-    """The GhlApi calls the webhook handlers make, scripted: a location, contacts, and
+class FakeCrmApi:
+    """The CrmApi calls the webhook handlers make, scripted: a location, contacts, and
     message sends that succeed with fresh ids or raise `send_error`."""
 
     def __init__(self, *, location_timezone: str | None = "America/Chicago") -> None:
         self.location_timezone = location_timezone
         self.location_error: Exception | None = None
-        self.contacts: dict[str, GhlContact] = {}
+        self.contacts: dict[str, CrmContact] = {}
         self.send_error: Exception | None = None
-        self.sent: list[tuple[GhlAuth, OutgoingMessage]] = []
+        self.sent: list[tuple[ProviderCall, OutgoingMessage]] = []
         self.location_calls = 0
 
-    async def get_location(self, auth: GhlAuth) -> GhlLocation:
+    async def get_account(self, call: ProviderCall) -> CrmAccount:
         self.location_calls += 1
         if self.location_error is not None:
             raise self.location_error
-        return GhlLocation(id=auth.location_id, name="Clinic", timezone=self.location_timezone)
+        return CrmAccount(
+            id=str(call.config["locationId"]), name="Clinic", timezone=self.location_timezone
+        )
 
-    async def get_contact(self, auth: GhlAuth, contact_id: str) -> GhlContact:
+    async def get_contact(self, call: ProviderCall, contact_id: str) -> CrmContact:
         contact = self.contacts.get(contact_id)
         if contact is None:
             raise NotFoundError("contact", contact_id)
         return contact
 
-    async def send_message(self, auth: GhlAuth, message: OutgoingMessage) -> GhlMessageSent:
+    async def send_message(self, call: ProviderCall, message: OutgoingMessage) -> MessageSent:
         if self.send_error is not None:
             raise self.send_error
-        self.sent.append((auth, message))
+        self.sent.append((call, message))
         n = len(self.sent)
-        return GhlMessageSent(conversation_id=f"conv-{n}", message_id=f"sent-{n}")
+        return MessageSent(conversation_id=f"conv-{n}", message_id=f"sent-{n}")

@@ -10,38 +10,38 @@ from urllib.parse import quote
 
 from adapters.clock import SystemClock
 from adapters.ghl import dto
+from adapters.ghl.auth import GhlAuth
 from adapters.ghl.http_policy import GhlHttpPolicy
 from adapters.ghl.oauth import DEFAULT_REFRESH_MARGIN, OAuthTokenManager
 from adapters.http import HttpRequest, ProviderHttpClient, RetryPolicy, TransportError
 from adapters.http import HttpTimeouts as GhlTimeouts
-from application.ghl import (
+from application.ports import Clock, ProviderCall
+from application.ports.crm import (
     MAX_CONTACT_PAGE_SIZE,
     MAX_CONTACT_QUERY_LENGTH,
     MAX_OPPORTUNITY_PAGE_SIZE,
     AppointmentChanges,
+    BlockSlot,
     ContactFields,
+    ContactPage,
+    CrmAccount,
+    CrmAppointment,
+    CrmCalendar,
+    CrmContact,
+    CrmOpportunity,
+    CrmPipeline,
     FreeSlots,
-    GhlAppointment,
-    GhlAuth,
-    GhlBlockSlot,
-    GhlCalendar,
-    GhlContact,
-    GhlContactPage,
-    GhlLocation,
-    GhlMessageSent,
-    GhlOpportunity,
-    GhlOpportunityPage,
-    GhlPipeline,
-    GhlUpsertedContact,
+    MessageSent,
     NewAppointment,
     NewOpportunity,
+    OpportunityPage,
     OpportunityStatus,
     OutgoingMessage,
-    RateLimiter,
-    TokenStore,
+    UpsertedContact,
     check_free_slots_range,
 )
-from application.ports import Clock
+from application.ports.oauth import TokenStore
+from application.ports.rate_limits import RateLimiter
 from domain.errors import ConnectionFailedError, InvalidArgumentError
 
 DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
@@ -51,7 +51,7 @@ __all__ = ["DEFAULT_BASE_URL", "GhlTimeouts", "HttpGhlClient", "RetryPolicy"]
 
 
 class HttpGhlClient:
-    """GhlApi over HTTP. Create it once per process and `close()` it at shutdown; it opens its
+    """CrmApi over HTTP (GoHighLevel's auth read from each ProviderCall). Create it once per process and `close()` it at shutdown; it opens its
     aiohttp session on first use (inside the running loop)."""
 
     def __init__(
@@ -90,7 +90,8 @@ class HttpGhlClient:
 
     # --- the API -----------------------------------------------------------------------------
 
-    async def get_location(self, auth: GhlAuth) -> GhlLocation:
+    async def get_account(self, call: ProviderCall) -> CrmAccount:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "GET",
@@ -100,7 +101,8 @@ class HttpGhlClient:
         )
         return dto.location(body)
 
-    async def get_contact(self, auth: GhlAuth, contact_id: str) -> GhlContact:
+    async def get_contact(self, call: ProviderCall, contact_id: str) -> CrmContact:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "GET",
@@ -110,7 +112,8 @@ class HttpGhlClient:
         )
         return dto.wrapped_contact(body)
 
-    async def create_contact(self, auth: GhlAuth, fields: ContactFields) -> GhlContact:
+    async def create_contact(self, call: ProviderCall, fields: ContactFields) -> CrmContact:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "POST",
@@ -121,8 +124,9 @@ class HttpGhlClient:
         return dto.wrapped_contact(body)
 
     async def update_contact(
-        self, auth: GhlAuth, contact_id: str, fields: ContactFields
-    ) -> GhlContact:
+        self, call: ProviderCall, contact_id: str, fields: ContactFields
+    ) -> CrmContact:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "PUT",
@@ -133,7 +137,8 @@ class HttpGhlClient:
         )
         return dto.wrapped_contact(body)
 
-    async def upsert_contact(self, auth: GhlAuth, fields: ContactFields) -> GhlUpsertedContact:
+    async def upsert_contact(self, call: ProviderCall, fields: ContactFields) -> UpsertedContact:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "POST",
@@ -143,7 +148,8 @@ class HttpGhlClient:
         )
         return dto.upserted_contact(body)
 
-    async def delete_contact(self, auth: GhlAuth, contact_id: str) -> None:
+    async def delete_contact(self, call: ProviderCall, contact_id: str) -> None:
+        auth = GhlAuth.from_call(call)
         await self._call(
             auth,
             "DELETE",
@@ -154,13 +160,14 @@ class HttpGhlClient:
 
     async def search_contacts(
         self,
-        auth: GhlAuth,
+        call: ProviderCall,
         *,
         query: str | None = None,
         page_size: int = 100,
         cursor: str | None = None,
         updated_since: datetime | None = None,
-    ) -> GhlContactPage:
+    ) -> ContactPage:
+        auth = GhlAuth.from_call(call)
         if not 1 <= page_size <= MAX_CONTACT_PAGE_SIZE:
             raise InvalidArgumentError(f"page_size must be 1 to {MAX_CONTACT_PAGE_SIZE}")
         if query is not None and len(query) > MAX_CONTACT_QUERY_LENGTH:
@@ -183,7 +190,8 @@ class HttpGhlClient:
         )
         return dto.contact_page(body, cursor=state, page_size=page_size)
 
-    async def list_calendars(self, auth: GhlAuth) -> list[GhlCalendar]:
+    async def list_calendars(self, call: ProviderCall) -> list[CrmCalendar]:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth, "GET", "/calendars/", idempotent=True, params={"locationId": auth.location_id}
         )
@@ -191,7 +199,7 @@ class HttpGhlClient:
 
     async def get_free_slots(
         self,
-        auth: GhlAuth,
+        call: ProviderCall,
         calendar_id: str,
         *,
         start: datetime,
@@ -199,6 +207,7 @@ class HttpGhlClient:
         timezone: str,
         user_id: str | None = None,
     ) -> FreeSlots:
+        auth = GhlAuth.from_call(call)
         check_free_slots_range(start, end, timezone)
         params = {
             "startDate": str(dto.epoch_ms(start)),
@@ -219,13 +228,14 @@ class HttpGhlClient:
 
     async def create_block_slot(
         self,
-        auth: GhlAuth,
+        call: ProviderCall,
         calendar_id: str,
         *,
         start: datetime,
         end: datetime,
         title: str | None = None,
-    ) -> GhlBlockSlot:
+    ) -> BlockSlot:
+        auth = GhlAuth.from_call(call)
         if end <= start:
             raise InvalidArgumentError("a block slot must end after it starts")
         payload: dict[str, Any] = {
@@ -248,8 +258,9 @@ class HttpGhlClient:
         return dto.block_slot(body)
 
     async def create_appointment(
-        self, auth: GhlAuth, appointment: NewAppointment
-    ) -> GhlAppointment:
+        self, call: ProviderCall, appointment: NewAppointment
+    ) -> CrmAppointment:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "POST",
@@ -261,8 +272,9 @@ class HttpGhlClient:
         return dto.appointment(body)
 
     async def update_appointment(
-        self, auth: GhlAuth, appointment_id: str, changes: AppointmentChanges
-    ) -> GhlAppointment:
+        self, call: ProviderCall, appointment_id: str, changes: AppointmentChanges
+    ) -> CrmAppointment:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "PUT",
@@ -273,7 +285,8 @@ class HttpGhlClient:
         )
         return dto.appointment(body)
 
-    async def get_appointment(self, auth: GhlAuth, appointment_id: str) -> GhlAppointment:
+    async def get_appointment(self, call: ProviderCall, appointment_id: str) -> CrmAppointment:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "GET",
@@ -284,8 +297,9 @@ class HttpGhlClient:
         return dto.appointment(body)
 
     async def list_appointments(
-        self, auth: GhlAuth, calendar_id: str, *, start: datetime, end: datetime
-    ) -> list[GhlAppointment]:
+        self, call: ProviderCall, calendar_id: str, *, start: datetime, end: datetime
+    ) -> list[CrmAppointment]:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "GET",
@@ -297,8 +311,9 @@ class HttpGhlClient:
         return dto.appointments(body)
 
     async def list_block_slots(
-        self, auth: GhlAuth, calendar_id: str, *, start: datetime, end: datetime
-    ) -> list[GhlBlockSlot]:
+        self, call: ProviderCall, calendar_id: str, *, start: datetime, end: datetime
+    ) -> list[BlockSlot]:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "GET",
@@ -309,7 +324,8 @@ class HttpGhlClient:
         )
         return dto.block_slots(body)
 
-    async def delete_calendar_event(self, auth: GhlAuth, event_id: str) -> None:
+    async def delete_calendar_event(self, call: ProviderCall, event_id: str) -> None:
+        auth = GhlAuth.from_call(call)
         await self._call(
             auth,
             "DELETE",
@@ -319,7 +335,8 @@ class HttpGhlClient:
             resource=("calendar event", event_id),
         )
 
-    async def send_message(self, auth: GhlAuth, message: OutgoingMessage) -> GhlMessageSent:
+    async def send_message(self, call: ProviderCall, message: OutgoingMessage) -> MessageSent:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "POST",
@@ -329,7 +346,8 @@ class HttpGhlClient:
         )
         return dto.message_sent(body)
 
-    async def get_opportunity(self, auth: GhlAuth, opportunity_id: str) -> GhlOpportunity:
+    async def get_opportunity(self, call: ProviderCall, opportunity_id: str) -> CrmOpportunity:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "GET",
@@ -341,12 +359,13 @@ class HttpGhlClient:
 
     async def search_opportunities(
         self,
-        auth: GhlAuth,
+        call: ProviderCall,
         *,
         contact_id: str | None = None,
         page_size: int = MAX_OPPORTUNITY_PAGE_SIZE,
         cursor: str | None = None,
-    ) -> GhlOpportunityPage:
+    ) -> OpportunityPage:
+        auth = GhlAuth.from_call(call)
         if not 1 <= page_size <= MAX_OPPORTUNITY_PAGE_SIZE:
             raise InvalidArgumentError(f"page_size must be 1 to {MAX_OPPORTUNITY_PAGE_SIZE}")
         body = await self._call(
@@ -361,8 +380,9 @@ class HttpGhlClient:
         return dto.opportunity_page(body, page_size=page_size)
 
     async def create_opportunity(
-        self, auth: GhlAuth, opportunity: NewOpportunity
-    ) -> GhlOpportunity:
+        self, call: ProviderCall, opportunity: NewOpportunity
+    ) -> CrmOpportunity:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "POST",
@@ -372,7 +392,8 @@ class HttpGhlClient:
         )
         return dto.wrapped_opportunity(body)
 
-    async def list_pipelines(self, auth: GhlAuth) -> list[GhlPipeline]:
+    async def list_pipelines(self, call: ProviderCall) -> list[CrmPipeline]:
+        auth = GhlAuth.from_call(call)
         body = await self._call(
             auth,
             "GET",
@@ -384,12 +405,13 @@ class HttpGhlClient:
 
     async def update_opportunity_status(
         self,
-        auth: GhlAuth,
+        call: ProviderCall,
         opportunity_id: str,
         status: OpportunityStatus,
         *,
         lost_reason_id: str | None = None,
     ) -> None:
+        auth = GhlAuth.from_call(call)
         payload: dict[str, Any] = {"status": status.value}
         if lost_reason_id is not None:
             payload["lostReasonId"] = lost_reason_id

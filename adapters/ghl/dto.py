@@ -10,28 +10,28 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from application.ghl import (
+from application.ports.crm import (
     AppointmentChanges,
+    BlockSlot,
     ContactFields,
+    ContactPage,
+    CrmAccount,
+    CrmAppointment,
+    CrmCalendar,
+    CrmContact,
+    CrmOpportunity,
+    CrmPipeline,
     CustomFieldValue,
     FreeSlots,
-    GhlAppointment,
-    GhlBlockSlot,
-    GhlCalendar,
-    GhlContact,
-    GhlContactPage,
-    GhlLocation,
-    GhlMessageSent,
-    GhlOpportunity,
-    GhlOpportunityPage,
-    GhlPipeline,
-    GhlUpsertedContact,
+    MessageSent,
     NewAppointment,
     NewOpportunity,
-    OAuthTokens,
+    OpportunityPage,
     OutgoingMessage,
-    RateLimitObservation,
+    UpsertedContact,
 )
+from application.ports.oauth import OAuthTokens
+from application.ports.rate_limits import RateLimitObservation
 from domain.errors import InvalidArgumentError, ProviderError
 from domain.values import SecretStr
 
@@ -105,11 +105,11 @@ def _strings(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str))
 
 
-def location(body: object) -> GhlLocation:
+def location(body: object) -> CrmAccount:
     loc = _obj(body, "location")
     settings = loc.get("settings")
     settings = settings if isinstance(settings, dict) else {}
-    return GhlLocation(
+    return CrmAccount(
         id=_required_str(loc, "id", "location"),
         name=_str(loc, "name") or "",
         company_id=_str(loc, "companyId"),
@@ -120,7 +120,7 @@ def location(body: object) -> GhlLocation:
     )
 
 
-def contact(data: Mapping[str, Any]) -> GhlContact:
+def contact(data: Mapping[str, Any]) -> CrmContact:
     fields = data.get("customFields")
     custom = tuple(
         # Read back as {id, value}; some payloads use fieldValue or field_value.
@@ -128,7 +128,7 @@ def contact(data: Mapping[str, Any]) -> GhlContact:
         for f in (fields if isinstance(fields, list) else [])
         if isinstance(f, dict) and isinstance(f.get("id"), str)
     )
-    return GhlContact(
+    return CrmContact(
         id=_required_str(data, "id", "contact"),
         location_id=_str(data, "locationId") or "",
         first_name=_str(data, "firstName"),
@@ -154,16 +154,16 @@ def contact(data: Mapping[str, Any]) -> GhlContact:
     )
 
 
-def wrapped_contact(body: object) -> GhlContact:
+def wrapped_contact(body: object) -> CrmContact:
     return contact(_obj(body, "contact"))
 
 
-def upserted_contact(body: object) -> GhlUpsertedContact:
+def upserted_contact(body: object) -> UpsertedContact:
     created = _bool(body, "new") if isinstance(body, Mapping) else None
-    return GhlUpsertedContact(contact=wrapped_contact(body), created=bool(created))
+    return UpsertedContact(contact=wrapped_contact(body), created=bool(created))
 
 
-def contact_page(body: object, *, cursor: Mapping[str, Any], page_size: int) -> GhlContactPage:
+def contact_page(body: object, *, cursor: Mapping[str, Any], page_size: int) -> ContactPage:
     """`POST /contacts/search` answers ``{contacts, total}`` (documented by GHL's white-label
     mirror only). Beyond 10,000 records GHL requires the ``searchAfter`` cursor, whose place in
     the answer is not documented: we take it from the last contact when it is there, else
@@ -184,10 +184,10 @@ def contact_page(body: object, *, cursor: Mapping[str, Any], page_size: int) -> 
         if isinstance(search_after, list) and search_after:
             state["searchAfter"] = search_after
         next_cursor = encode_cursor(state)
-    return GhlContactPage(contacts=contacts, total=total, next_cursor=next_cursor)
+    return ContactPage(contacts=contacts, total=total, next_cursor=next_cursor)
 
 
-def calendars(body: object) -> list[GhlCalendar]:
+def calendars(body: object) -> list[CrmCalendar]:
     if not isinstance(body, Mapping) or not isinstance(body.get("calendars"), list):
         raise UnexpectedShapeError("GoHighLevel's answer has no 'calendars' list")
     result = []
@@ -198,7 +198,7 @@ def calendars(body: object) -> list[GhlCalendar]:
         if duration is not None and c.get("slotDurationUnit") == "hours":
             duration *= 60
         result.append(
-            GhlCalendar(
+            CrmCalendar(
                 id=_required_str(c, "id", "calendar"),
                 location_id=_str(c, "locationId") or "",
                 name=_str(c, "name") or "",
@@ -233,13 +233,13 @@ def free_slots(body: object, timezone: str) -> FreeSlots:
     return FreeSlots(timezone=timezone, days=days)
 
 
-def block_slot(body: object) -> GhlBlockSlot:
+def block_slot(body: object) -> BlockSlot:
     if not isinstance(body, Mapping):
         raise UnexpectedShapeError("GoHighLevel's block slot is not an object")
     start, end = _datetime(body, "startTime"), _datetime(body, "endTime")
     if start is None or end is None:
         raise UnexpectedShapeError("GoHighLevel's block slot has no start or end time")
-    return GhlBlockSlot(
+    return BlockSlot(
         id=_required_str(body, "id", "block slot"),
         location_id=_str(body, "locationId") or "",
         calendar_id=_str(body, "calendarId"),
@@ -249,13 +249,13 @@ def block_slot(body: object) -> GhlBlockSlot:
     )
 
 
-def appointment(data: object) -> GhlAppointment:
+def appointment(data: object) -> CrmAppointment:
     """Both the create/update answer (the appointment itself) and ``{event: ...}`` of a get."""
     if isinstance(data, Mapping) and isinstance(data.get("event"), dict):
         data = data["event"]
     if not isinstance(data, Mapping):
         raise UnexpectedShapeError("GoHighLevel's appointment is not an object")
-    return GhlAppointment(
+    return CrmAppointment(
         id=_required_str(data, "id", "appointment"),
         calendar_id=_str(data, "calendarId") or "",
         location_id=_str(data, "locationId") or "",
@@ -271,7 +271,7 @@ def appointment(data: object) -> GhlAppointment:
     )
 
 
-def appointments(body: object) -> list[GhlAppointment]:
+def appointments(body: object) -> list[CrmAppointment]:
     """``{events: [CalendarEventDTO]}`` of ``GET /calendars/events``; events without an id are
     skipped."""
     if not isinstance(body, Mapping) or not isinstance(body.get("events"), list):
@@ -279,7 +279,7 @@ def appointments(body: object) -> list[GhlAppointment]:
     return [appointment(e) for e in body["events"] if isinstance(e, dict) and _str(e, "id")]
 
 
-def block_slots(body: object) -> list[GhlBlockSlot]:
+def block_slots(body: object) -> list[BlockSlot]:
     """``{events: [...]}`` of ``GET /calendars/blocked-slots``; events without an id or times
     are skipped."""
     if not isinstance(body, Mapping) or not isinstance(body.get("events"), list):
@@ -294,7 +294,7 @@ def block_slots(body: object) -> list[GhlBlockSlot]:
     return found
 
 
-def message_sent(body: object) -> GhlMessageSent:
+def message_sent(body: object) -> MessageSent:
     if not isinstance(body, Mapping):
         raise UnexpectedShapeError("GoHighLevel's message answer is not an object")
     ids = _strings(body, "messageIds")
@@ -302,7 +302,7 @@ def message_sent(body: object) -> GhlMessageSent:
     message_id = _str(body, "messageId") or (ids[0] if ids else None)
     if message_id is None:
         raise UnexpectedShapeError("GoHighLevel's message answer has no 'messageId'")
-    return GhlMessageSent(
+    return MessageSent(
         conversation_id=_required_str(body, "conversationId", "message answer"),
         message_id=message_id,
         status=_str(body, "status"),
@@ -310,11 +310,11 @@ def message_sent(body: object) -> GhlMessageSent:
     )
 
 
-def opportunity(data: object) -> GhlOpportunity:
+def opportunity(data: object) -> CrmOpportunity:
     """An opportunity object (``SearchOpportunitiesResponseSchema``)."""
     if not isinstance(data, Mapping):
         raise UnexpectedShapeError("GoHighLevel's opportunity is not an object")
-    return GhlOpportunity(
+    return CrmOpportunity(
         id=_required_str(data, "id", "opportunity"),
         location_id=_str(data, "locationId"),
         name=_str(data, "name"),
@@ -328,12 +328,12 @@ def opportunity(data: object) -> GhlOpportunity:
     )
 
 
-def wrapped_opportunity(body: object) -> GhlOpportunity:
+def wrapped_opportunity(body: object) -> CrmOpportunity:
     """``{opportunity: {...}}`` of ``GET /opportunities/{id}`` and ``POST /opportunities/``."""
     return opportunity(_obj(body, "opportunity"))
 
 
-def opportunity_page(body: object, *, page_size: int) -> GhlOpportunityPage:
+def opportunity_page(body: object, *, page_size: int) -> OpportunityPage:
     """``GET /opportunities/search`` answers ``{opportunities, meta: {startAfter, startAfterId,
     ...}}``: the next page starts after the pair the meta names. A page shorter than asked, or
     a meta without the pair, is the last."""
@@ -348,7 +348,7 @@ def opportunity_page(body: object, *, page_size: int) -> GhlOpportunityPage:
         after, after_id = meta.get("startAfter"), _str(meta, "startAfterId")
         if isinstance(after, int | float | str) and not isinstance(after, bool) and after_id:
             next_cursor = encode_cursor({"startAfter": str(after), "startAfterId": after_id})
-    return GhlOpportunityPage(opportunities=found, next_cursor=next_cursor)
+    return OpportunityPage(opportunities=found, next_cursor=next_cursor)
 
 
 def opportunity_search_params(
@@ -384,7 +384,7 @@ def opportunity_body(new: NewOpportunity, *, location_id: str) -> Json:
     return body
 
 
-def pipelines(body: object) -> list[GhlPipeline]:
+def pipelines(body: object) -> list[CrmPipeline]:
     """``{pipelines: [{id, name, stages: [{id, ...}]}]}`` of ``GET /opportunities/pipelines``
     (the spec types stages loosely; GHL sends objects with an ``id``)."""
     if not isinstance(body, Mapping) or not isinstance(body.get("pipelines"), list):
@@ -399,7 +399,7 @@ def pipelines(body: object) -> list[GhlPipeline]:
             for stage in (stages if isinstance(stages, list) else [])
             if isinstance(stage, dict) and isinstance(stage.get("id"), str) and stage["id"]
         )
-        found.append(GhlPipeline(id=raw["id"], name=_str(raw, "name"), stage_ids=stage_ids))
+        found.append(CrmPipeline(id=raw["id"], name=_str(raw, "name"), stage_ids=stage_ids))
     return found
 
 

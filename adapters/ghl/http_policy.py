@@ -7,14 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from adapters.ghl import dto, metrics
+from adapters.ghl.auth import GhlAuth, OAuthClientCredentials, location_rate_limit_key
 from adapters.ghl.oauth import OAuthTokenManager
 from adapters.http import Authorizer, HttpAnswer, HttpRequest, RateLimitSlot
-from application.ghl import (
-    GhlAuth,
-    OAuthClientCredentials,
-    RateLimitObservation,
-    location_rate_limit_key,
-)
+from application.ports.rate_limits import RateLimitObservation
 from domain.errors import (
     ConnectionFailedError,
     DomainError,

@@ -12,8 +12,9 @@ from datetime import timedelta
 import structlog
 
 from adapters.ghl import dto, metrics
-from application.ghl import OAuthClientCredentials, OAuthTokens, TokenStore
+from adapters.ghl.auth import OAuthClientCredentials
 from application.ports import Clock
+from application.ports.oauth import OAuthTokens, TokenStore
 from domain.errors import ConnectionFailedError, InvalidCredentialsError
 from domain.values import SecretStr
 

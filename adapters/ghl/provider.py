@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from adapters.ghl.auth import GhlAuth
 from adapters.ghl.webhooks import location_account
 from application.call_budget import rate_limit_wait_at_most
-from application.ghl import GhlApi, GhlAuth
-from application.ports import ConnectionTestResult, ProviderContext
+from application.ports import ConnectionTestResult, ProviderCall, ProviderContext
+from application.ports.crm import CrmApi
 from domain.errors import (
     ConfigSchemaInvalidError,
     ConnectionFailedError,
@@ -30,7 +31,7 @@ class GhlProvider:
     integration, the test does not queue for long: it answers at once that it could not
     conclude, and when to try again."""
 
-    def __init__(self, client: GhlApi) -> None:
+    def __init__(self, client: CrmApi) -> None:
         self._client = client
 
     async def test_connection(self, ctx: ProviderContext) -> ConnectionTestResult:
@@ -46,9 +47,10 @@ class GhlProvider:
             )
 
         try:
-            auth = GhlAuth.from_context(ctx)
+            call = ProviderCall.of(ctx)
+            auth = GhlAuth.from_call(call)
             with rate_limit_wait_at_most(_TEST_RATE_LIMIT_WAIT):
-                location = await self._client.get_location(auth)
+                location = await self._client.get_account(call)
         except ConfigSchemaInvalidError as err:
             return failed(ErrorCode.CONFIG_SCHEMA_INVALID, err.message, None)
         except InvalidCredentialsError as err:

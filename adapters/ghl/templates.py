@@ -92,3 +92,5 @@ TEMPLATES: tuple[dict[str, Any], ...] = (
         },
     },
 )
+
+TEMPLATE_NAMES = frozenset(str(template["name"]) for template in TEMPLATES)

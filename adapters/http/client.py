@@ -19,7 +19,7 @@ from adapters.http.metrics import RetryReason, provider_metrics
 from adapters.http.policy import HttpAnswer, HttpRequest, ProviderPolicy
 from adapters.http.transport import TransportError, parse_json, transport_error
 from application.call_budget import rate_limit_wait
-from application.ghl import RateLimiter
+from application.ports.rate_limits import RateLimiter
 from domain.errors import ConnectionFailedError
 
 log = structlog.get_logger(__name__)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from application.ghl import Priority, RateLimitObservation
+from application.ports.rate_limits import Priority, RateLimitObservation
 from domain.errors import DomainError
 
 CallT_contra = TypeVar("CallT_contra", contravariant=True)

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.persistence.errors import storage_errors, translated
 from adapters.persistence.models import INTEGRATIONS, OAUTH_TOKENS
-from application.ghl import OAuthTokens
 from application.ports import Cipher, Clock, SecretBinding
+from application.ports.oauth import OAuthTokens
 from domain.errors import StorageUnavailableError
 from domain.values import EncryptedSecret, SecretStr
 
@@ -32,7 +32,7 @@ _LOCK_NOT_AVAILABLE: Final = "55P03"
 
 
 class SqlAlchemyTokenStore:
-    """Implements application.ghl.TokenStore. A save commits before it returns. The stored chain
+    """Implements application.ports.oauth.TokenStore. A save commits before it returns. The stored chain
     remembers which configured refresh token it grew from, so that an admin who re-authorises
     (puts a new refresh token in the config) starts a new chain instead of reviving the old."""
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from application.ghl import Priority, RateLimiter, RateLimitObservation, RateLimitPermit
 from application.observability import BucketState, ProviderLimitReport, RateLimitState
 from application.ports import Clock
+from application.ports.rate_limits import (
+    Priority,
+    RateLimiter,
+    RateLimitObservation,
+    RateLimitPermit,
+)
 
 
 class InspectableRateLimiter(RateLimiter, Protocol):

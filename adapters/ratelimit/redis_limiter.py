@@ -24,8 +24,8 @@ from adapters.ratelimit.token_bucket import (
     DEFAULT_PAUSE_SECONDS,
     TokenBucketRateLimiter,
 )
-from application.ghl import Priority, RateLimitObservation, RateLimitPermit
 from application.observability import BucketState
+from application.ports.rate_limits import Priority, RateLimitObservation, RateLimitPermit
 from domain.errors import RateLimitExceededError
 
 log = structlog.get_logger(__name__)

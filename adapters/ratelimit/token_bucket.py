@@ -12,8 +12,8 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from application.ghl import Priority, RateLimitObservation, RateLimitPermit
 from application.observability import BucketState
+from application.ports.rate_limits import Priority, RateLimitObservation, RateLimitPermit
 from domain.errors import RateLimitExceededError
 
 # GHL documents no Retry-After and no interval for a 429 without headers: assume its burst window.

@@ -1,10 +1,12 @@
-"""What the core asks of a provider: a connection test, looked up by template."""
+"""What the core asks of a provider: a connection test, looked up by template; what one call to a
+provider acts for."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from application.ports.rate_limits import Priority
 from domain.errors import ErrorCode
 from domain.values import ProviderAccount, SecretStr
 
@@ -29,6 +31,32 @@ class ProviderContext:
     config: dict[str, Any]
     credentials: Credentials
     rate_limit_per_minute: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCall:
+    """One call to a provider on behalf of an integration: its config and decrypted credentials
+    (held only for the call), its template's rate limit, and who waits on the answer."""
+
+    integration_id: str
+    sub_account_id: str
+    template_name: str
+    config: dict[str, Any]
+    credentials: Credentials = field(repr=False)
+    rate_limit_per_minute: int
+    priority: Priority = Priority.LIVE
+
+    @classmethod
+    def of(cls, ctx: ProviderContext, *, priority: Priority = Priority.LIVE) -> ProviderCall:
+        return cls(
+            integration_id=ctx.integration_id,
+            sub_account_id=ctx.sub_account_id,
+            template_name=ctx.template_name,
+            config=ctx.config,
+            credentials=ctx.credentials,
+            rate_limit_per_minute=ctx.rate_limit_per_minute,
+            priority=priority,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,8 +69,8 @@ class CreateLead:
                 integration = await writable_integration(
                     uow, cmd.actor, cmd.integration_id, "creating a lead"
                 )
-                access = await self._leads.location_access(uow, integration)
-            timezone = await self._leads.location_timezone(access) if access is not None else None
+                access = await self._leads.account_access(uow, integration)
+            timezone = await self._leads.account_timezone(access) if access is not None else None
         async with self._uow() as uow:
             integration = await writable_integration(
                 uow, cmd.actor, cmd.integration_id, "creating a lead"

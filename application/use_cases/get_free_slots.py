@@ -1,12 +1,12 @@
-"""GetFreeSlots: the free appointment slots of a GoHighLevel calendar."""
+"""GetFreeSlots: the free appointment slots of a CRM calendar."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from application.calendar_access import GhlCalendarAccess
-from application.ghl import FreeSlots, GhlApi, check_free_slots_range
+from application.calendar_access import CalendarAccess
+from application.ports.crm import CrmApi, FreeSlots, check_free_slots_range
 from domain.errors import InvalidCredentialsError
 from domain.values import Principal
 
@@ -28,18 +28,18 @@ class GetFreeSlots:
     (else INTEGRATION_NOT_ACTIVE); the range is at most 31 days in an IANA zone; refused
     credentials move the integration to error."""
 
-    def __init__(self, *, access: GhlCalendarAccess, ghl: GhlApi) -> None:
+    def __init__(self, *, access: CalendarAccess, crm: CrmApi) -> None:
         self._access = access
-        self._ghl = ghl
+        self._crm = crm
 
     async def execute(self, query: GetFreeSlotsQuery) -> FreeSlots:
         check_free_slots_range(query.start, query.end, query.timezone)
-        integration, auth, calendar = await self._access.open(
+        integration, call, calendar = await self._access.open(
             query.actor, query.integration_id, query.calendar_id
         )
         try:
-            return await self._ghl.get_free_slots(
-                auth,
+            return await self._crm.get_free_slots(
+                call,
                 calendar,
                 start=query.start,
                 end=query.end,

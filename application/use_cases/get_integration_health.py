@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from application.access import visible_integration
 from application.connection import ConnectionTester
 from application.dto import IntegrationView
-from application.ghl import rate_limit_key
 from application.observability import (
     BucketState,
     HealthState,
@@ -134,15 +134,18 @@ class GetIntegrationHealth:
         webhooks: WebhookActivityReader,
         unverified: UnverifiedDeliveryLog,
         rate_limits: RateLimitMonitor,
+        rate_limit_key: Callable[[Integration], str],
         sync: SyncHistory,
         clock: Clock,
         policy: HealthPolicy | None = None,
     ) -> None:
+        """`rate_limit_key`: what the integration's provider limits its calls by."""
         self._uow = uow
         self._tester = tester
         self._webhooks = webhooks
         self._unverified = unverified
         self._rate_limits = rate_limits
+        self._rate_limit_key = rate_limit_key
         self._sync = sync
         self._clock = clock
         self._policy = policy or HealthPolicy()
@@ -159,7 +162,7 @@ class GetIntegrationHealth:
             self._webhook_health(integration, now),
             self._sync_health(integration, now),
         )
-        rate_limits = await self._rate_limit_health(rate_limit_key(integration), now)
+        rate_limits = await self._rate_limit_health(self._rate_limit_key(integration), now)
         state = HealthState.worst(connection.state, webhooks.state, rate_limits.state, sync.state)
         if integration.status is IntegrationStatus.ERROR:
             state = HealthState.FAILING

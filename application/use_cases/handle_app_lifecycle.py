@@ -1,9 +1,9 @@
-"""HandleAppLifecycleEvent: GHL's INSTALL / UNINSTALL → the integration connected / disconnected."""
+"""HandleAppLifecycleEvent: the marketplace app's INSTALL / UNINSTALL → the integration connected / disconnected."""
 
 from __future__ import annotations
 
-from application.ghl import connects_through_the_app
 from application.ports import Clock, HandlerOutcome, InboundEvent, UnitOfWork
+from application.secrets import connects_through_the_app
 from domain.integration import IntegrationStatus
 from domain.webhook_delivery import EventKind
 

@@ -1,32 +1,33 @@
-"""HandleOpportunityEvent: a GHL opportunity's status → the status of its contact's lead."""
+"""HandleOpportunityEvent: a CRM opportunity's status → the status of its contact's lead."""
 
 from __future__ import annotations
 
 from application import ghl_webhooks
-from application.ghl import GhlApi, GhlContact, Priority
-from application.integration_auth import ghl_auth
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
 from application.ports import Cipher, HandlerOutcome, InboundEvent, UnitOfWork
+from application.ports.crm import CrmApi, CrmContact
+from application.ports.rate_limits import Priority
+from application.provider_calls import provider_call
 from domain.errors import NotFoundError
 
 
 class HandleOpportunityEvent:
-    """Rules: the lead takes the opportunity's status (open, won, lost, abandoned). GHL
+    """Rules: the lead takes the opportunity's status (open, won, lost, abandoned). The CRM
     announces one change twice (OpportunityUpdate and OpportunityStatusUpdate): a status equal
     to the lead's records nothing, so the change is applied once; a change older than the
     lead's last one (when the payload tells when it happened) is ignored. A contact this service
-    has no lead for yet is fetched from GHL and captured first (GHL gone: ignored). A lead
+    has no lead for yet is fetched from the CRM and captured first (the CRM gone: ignored). A lead
     follows the last status change of any of its contact's opportunities; the echo of the
     service's own status write, and a status set here and not pushed yet, are handled as
     OpportunitySync says."""
 
     def __init__(
-        self, *, leads: LeadSync, opportunities: OpportunitySync, ghl: GhlApi, cipher: Cipher
+        self, *, leads: LeadSync, opportunities: OpportunitySync, crm: CrmApi, cipher: Cipher
     ) -> None:
         self._leads = leads
         self._opportunities = opportunities
-        self._ghl = ghl
+        self._crm = crm
         self._cipher = cipher
 
     async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
@@ -53,14 +54,14 @@ class HandleOpportunityEvent:
 
     async def _fetch_contact(
         self, uow: UnitOfWork, integration_id: str, contact_id: str
-    ) -> GhlContact | None:
-        """The contact from GHL; None if it or the integration no longer exists. Other failures
+    ) -> CrmContact | None:
+        """The contact from the CRM; None if it or the integration no longer exists. Other failures
         raise, so that the delivery is retried."""
         integration = await uow.integrations.get(integration_id)
         if integration is None:
             return None
-        auth = await ghl_auth(uow, self._cipher, integration, priority=Priority.LIVE)
+        call = await provider_call(uow, self._cipher, integration, priority=Priority.LIVE)
         try:
-            return await self._ghl.get_contact(auth, contact_id)
+            return await self._crm.get_contact(call, contact_id)
         except NotFoundError:
             return None

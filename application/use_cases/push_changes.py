@@ -1,4 +1,4 @@
-"""PushPendingChanges: lead and booking changes made here, delivered to GoHighLevel until they land."""
+"""PushPendingChanges: lead and booking changes made here, delivered to the CRM until they land."""
 
 from __future__ import annotations
 
@@ -12,25 +12,25 @@ from typing import TypeVar
 from application import ghl_webhooks
 from application.booking_sync import BookingSync
 from application.crm_values import appointment_values, contact_fields
-from application.ghl import (
-    AppointmentChanges,
-    AppointmentStatus,
-    ContactFields,
-    GhlApi,
-    GhlAppointment,
-    GhlAuth,
-    GhlBlockSlot,
-    GhlContact,
-    GhlOpportunity,
-    NewAppointment,
-    NewOpportunity,
-    OpportunityStatus,
-    Priority,
-)
-from application.integration_auth import ghl_auth
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
 from application.ports import Cipher, Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
+from application.ports.crm import (
+    AppointmentChanges,
+    AppointmentStatus,
+    BlockSlot,
+    ContactFields,
+    CrmApi,
+    CrmAppointment,
+    CrmContact,
+    CrmOpportunity,
+    NewAppointment,
+    NewOpportunity,
+    OpportunityStatus,
+)
+from application.ports.providers import ProviderCall
+from application.ports.rate_limits import Priority
+from application.provider_calls import provider_call
 from application.sync_records import (
     ChangeOperation,
     ChangeStatus,
@@ -49,6 +49,7 @@ from application.sync_records import (
 from domain.booking import Booking
 from domain.errors import (
     ConcurrencyError,
+    ConfigSchemaInvalidError,
     ConnectionFailedError,
     DomainError,
     InvalidCredentialsError,
@@ -76,7 +77,7 @@ _EVERYTHING_DUE = timedelta(days=36_500)
 @dataclass(frozen=True, slots=True)
 class PushPolicy:
     """Retries of a change: exponential backoff (`base_delay` · 2^(attempt-1), at most
-    `max_delay`, jittered down by up to half). Transient failures (GHL unreachable, 5xx, rate
+    `max_delay`, jittered down by up to half). Transient failures (the CRM unreachable, 5xx, rate
     limited) retry until the change lands; refusals (4xx) `max_attempts` times, then fail."""
 
     batch_size: int = 100
@@ -108,18 +109,18 @@ class PushPendingChanges:
     - changes go out in the order they were made, per record: a lead's contact before its
       bookings' appointments, a create before the changes made after it;
     - a contact is created by upsert (safe to repeat); an appointment or block slot create is
-      not, so one whose answer was lost (GHL unreachable after the request may have landed) is
-      first looked for at GHL, and adopted when found, before it is made again;
-    - before an update, GHL's current version is fetched and merged field by field with the
+      not, so one whose answer was lost (the CRM unreachable after the request may have landed) is
+      first looked for at the CRM, and adopted when found, before it is made again;
+    - before an update, the CRM's current version is fetched and merged field by field with the
       changes (conflicts recorded, the newer side winning); only what is left is written;
     - a lead's status goes to its opportunity (the one it follows, else the newest of its
       contact's, found by search, preferring the configured ``pipelineId``); a contact with
       none gets one, created with the status in the configured pipeline (else the location's
       first) and its first stage (else the configured ``pipelineStageId``);
-    - what GHL answers is applied like a webhook (so the lead or booking takes GHL's id and
+    - what the CRM answers is applied like a webhook (so the lead or booking takes the CRM's id and
       update time), and remembered as the service's own write so that its echo is ignored;
-    - GHL unreachable or rate limiting: the change waits (backoff) and the push stops there;
-      GHL refusing (4xx): retried `max_attempts` times, then failed; credentials refused: the
+    - the CRM unreachable or rate limiting: the change waits (backoff) and the push stops there;
+      the CRM refusing (4xx): retried `max_attempts` times, then failed; credentials refused: the
       push stops, the change untouched.
     """
 
@@ -127,7 +128,7 @@ class PushPendingChanges:
         self,
         *,
         uow: UnitOfWorkFactory,
-        ghl: GhlApi,
+        crm: CrmApi,
         cipher: Cipher,
         leads: LeadSync,
         bookings: BookingSync,
@@ -139,7 +140,7 @@ class PushPendingChanges:
         rng: random.Random | None = None,
     ) -> None:
         self._uow = uow
-        self._ghl = ghl
+        self._crm = crm
         self._cipher = cipher
         self._leads = leads
         self._bookings = bookings
@@ -169,8 +170,10 @@ class PushPendingChanges:
                 integration = await uow.integrations.get(integration_id)
                 if integration is None or not integration.is_operational:
                     return None
-                auth = await ghl_auth(uow, self._cipher, integration, priority=Priority.BACKGROUND)
-            return await self.push(integration, auth)
+                call = await provider_call(
+                    uow, self._cipher, integration, priority=Priority.BACKGROUND
+                )
+            return await self.push(integration, call)
         finally:
             await self._leases.release(integration_id, holder=holder)
 
@@ -178,7 +181,7 @@ class PushPendingChanges:
         """Push every pending change of the integration at once, those waiting for a retry
         too, under its sync lease (waiting a few seconds for a run that holds it), as a person
         waiting on the answer (the live rate-limit lane). Returns why changes are left pending
-        (GHL unreachable, rate limiting or refusing; the integration not connected), or None
+        (the CRM unreachable, rate limiting or refusing; the integration not connected), or None
         when none are."""
         holder = self._ids.new_id()
         for _ in range(_LEASE_TRIES):
@@ -196,14 +199,14 @@ class PushPendingChanges:
                     return None
                 if not integration.is_operational:
                     return f"the integration is {integration.status}"
-                auth = await ghl_auth(uow, self._cipher, integration, priority=Priority.LIVE)
-            # A change GHL refuses is retried up to `max_attempts` times, then failed.
+                call = await provider_call(uow, self._cipher, integration, priority=Priority.LIVE)
+            # A change the CRM refuses is retried up to `max_attempts` times, then failed.
             for _ in range(self._policy.max_attempts):
-                await self.push(integration, auth, due_by=self._clock.now() + _EVERYTHING_DUE)
+                await self.push(integration, call, due_by=self._clock.now() + _EVERYTHING_DUE)
                 async with self._uow() as uow:
                     if not await _has_pending(uow, integration_id):
                         return None
-            return "GoHighLevel refused some of them"
+            return "the CRM refused some of them"
         except ProviderError as err:
             return err.message
         finally:
@@ -212,14 +215,14 @@ class PushPendingChanges:
     async def push(
         self,
         integration: Integration,
-        auth: GhlAuth,
+        call: ProviderCall,
         result: PushResult | None = None,
         *,
         due_by: datetime | None = None,
     ) -> PushResult:
         """Push the changes of `integration` due now (or by `due_by`; the caller holds its
         lease), counted into `result`. Raises InvalidCredentialsError, ConnectionFailedError or
-        RateLimitExceededError when GHL cannot take more now; what landed before is recorded
+        RateLimitExceededError when the CRM cannot take more now; what landed before is recorded
         (and counted)."""
         result = result if result is not None else PushResult()
         async with self._uow() as uow:
@@ -233,15 +236,15 @@ class PushPendingChanges:
                 continue
             done.add(record)
             if change.record_kind is RecordKind.LEAD:
-                await self._push_lead(integration, auth, change.record_id, result)
+                await self._push_lead(integration, call, change.record_id, result)
             else:
-                await self._push_booking(integration, auth, change.record_id, result)
+                await self._push_booking(integration, call, change.record_id, result)
         return result
 
     # --- leads -------------------------------------------------------------------------------
 
     async def _push_lead(
-        self, integration: Integration, auth: GhlAuth, lead_id: str, result: PushResult
+        self, integration: Integration, call: ProviderCall, lead_id: str, result: PushResult
     ) -> None:
         lead, changes = await self._load_lead(lead_id)
         if lead is None or lead.deleted:
@@ -249,7 +252,7 @@ class PushPendingChanges:
             return
         create = _first(changes, ChangeOperation.CREATE_CONTACT)
         if create is not None and not lead.on_provider:
-            if not await self._create_contact(integration, auth, lead, create, result):
+            if not await self._create_contact(integration, call, lead, create, result):
                 return
             lead, changes = await self._load_lead(lead_id)
             if lead is None or lead.deleted:
@@ -257,15 +260,15 @@ class PushPendingChanges:
                 return
         updates = [c for c in changes if c.operation is ChangeOperation.UPDATE_CONTACT]
         if updates and lead.on_provider:
-            await self._update_contact(integration, auth, lead, updates, result)
+            await self._update_contact(integration, call, lead, updates, result)
         statuses = [c for c in changes if c.operation is ChangeOperation.UPDATE_OPPORTUNITY_STATUS]
         if statuses and lead.on_provider:
-            await self._push_status(integration, auth, lead, statuses, result)
+            await self._push_status(integration, call, lead, statuses, result)
 
     async def _create_contact(
         self,
         integration: Integration,
-        auth: GhlAuth,
+        call: ProviderCall,
         lead: Lead,
         change: LocalChange,
         result: PushResult,
@@ -274,7 +277,7 @@ class PushPendingChanges:
         if not await self._arm(change, keys[0] if keys else None):
             return False
         answer = await self._call(
-            [change], result, lambda: self._ghl.upsert_contact(auth, contact_fields(lead.details))
+            [change], result, lambda: self._crm.upsert_contact(call, contact_fields(lead.details))
         )
         if answer is None:
             return False
@@ -290,10 +293,10 @@ class PushPendingChanges:
                 if holder is None:
                     current.link(contact.id, external_updated_at=contact.date_updated, now=now)
                 else:
-                    # GHL matched a contact another lead already mirrors: that lead lives on,
+                    # the CRM matched a contact another lead already mirrors: that lead lives on,
                     # and this one is merged into it (named, so that its callers can follow).
                     current.merge_into(holder, contact_id=contact.id, now=now)
-                    note = f"GoHighLevel matched contact {contact.id}, already lead {holder.id}"
+                    note = f"the CRM matched contact {contact.id}, already lead {holder.id}"
                 await uow.leads.update(current)
             await self._finish(uow, [change.id], now, external_id=contact.id, note=note)
             applied = await self._leads.apply(
@@ -314,14 +317,14 @@ class PushPendingChanges:
     async def _update_contact(
         self,
         integration: Integration,
-        auth: GhlAuth,
+        call: ProviderCall,
         lead: Lead,
         updates: list[LocalChange],
         result: PushResult,
     ) -> None:
         try:
             remote = await self._call(
-                updates, result, lambda: self._ghl.get_contact(auth, lead.external_id)
+                updates, result, lambda: self._crm.get_contact(call, lead.external_id)
             )
         except _GoneError:
             await self._lead_gone(lead, updates)
@@ -329,7 +332,7 @@ class PushPendingChanges:
         if remote is None:
             return
 
-        # GHL's current version first: what changed on both sides is settled field by field.
+        # the CRM's current version first: what changed on both sides is settled field by field.
         seen = _Seen()
 
         async def merge(uow: UnitOfWork, now: datetime) -> tuple[Lead | None, list[LocalChange]]:
@@ -356,24 +359,24 @@ class PushPendingChanges:
         details = current.details
         others = [f for f in values if f != "company"]
 
-        async def write() -> GhlContact:
+        async def write() -> CrmContact:
             written = remote
             if others:
-                written = await self._ghl.update_contact(
-                    auth, current.external_id, contact_fields(details, only=others)
+                written = await self._crm.update_contact(
+                    call, current.external_id, contact_fields(details, only=others)
                 )
             if "company" in values:
-                # GHL's update does not take companyName; its upsert (matched by email or phone,
+                # the CRM's update does not take companyName; its upsert (matched by email or phone,
                 # just written) does.
-                upserted = await self._ghl.upsert_contact(
-                    auth,
+                upserted = await self._crm.upsert_contact(
+                    call,
                     ContactFields(
                         email=details.email, phone=details.phone, company_name=details.company or ""
                     ),
                 )
                 if upserted.contact.id != current.external_id:
                     raise ProviderError(
-                        f"GoHighLevel matched contact {upserted.contact.id} by email or phone, "
+                        f"the CRM matched contact {upserted.contact.id} by email or phone, "
                         f"not {current.external_id}: the company was not changed"
                     )
                 written = upserted.contact
@@ -410,22 +413,22 @@ class PushPendingChanges:
     async def _push_status(
         self,
         integration: Integration,
-        auth: GhlAuth,
+        call: ProviderCall,
         lead: Lead,
         changes: list[LocalChange],
         result: PushResult,
     ) -> None:
         found = await self._call(
-            changes, result, lambda: self._opportunities_of(auth, integration, lead)
+            changes, result, lambda: self._opportunities_of(call, integration, lead)
         )
         if found is None:
             return
         if not found:
-            await self._create_opportunity(integration, auth, lead, changes, result)
+            await self._create_opportunity(integration, call, lead, changes, result)
             return
         remote = found[0]
 
-        # GHL's current status first: a status both sides changed goes to the newer change.
+        # the CRM's current status first: a status both sides changed goes to the newer change.
         seen = _Seen()
 
         async def merge(uow: UnitOfWork, now: datetime) -> tuple[Lead | None, list[LocalChange]]:
@@ -446,16 +449,16 @@ class PushPendingChanges:
             return
         status = OpportunityStatus(coalesce(left).values["status"])
 
-        async def write() -> GhlOpportunity:
-            await self._ghl.update_opportunity_status(auth, remote.id, status)
-            return await self._ghl.get_opportunity(auth, remote.id)
+        async def write() -> CrmOpportunity:
+            await self._crm.update_opportunity_status(call, remote.id, status)
+            return await self._crm.get_opportunity(call, remote.id)
 
         try:
             answer = await self._call(left, result, write)
         except _GoneError:
-            # Deleted at GHL meanwhile: the next push looks for (or makes) another.
+            # Deleted at the CRM meanwhile: the next push looks for (or makes) another.
             await self._retry(
-                [c.id for c in left], "GoHighLevel no longer has the lead's opportunity", None
+                [c.id for c in left], "the CRM no longer has the lead's opportunity", None
             )
             return
         if answer is None:
@@ -465,19 +468,19 @@ class PushPendingChanges:
     async def _create_opportunity(
         self,
         integration: Integration,
-        auth: GhlAuth,
+        call: ProviderCall,
         lead: Lead,
         changes: list[LocalChange],
         result: PushResult,
     ) -> None:
-        """The lead's contact has no opportunity at GHL: one is made with the status. Not
+        """The lead's contact has no opportunity at the CRM: one is made with the status. Not
         idempotent, but harmless to repeat: every push looks for the contact's first."""
         status = OpportunityStatus(coalesce(changes).values["status"])
 
-        async def create() -> GhlOpportunity:
-            pipeline_id, stage_id = await self._pipeline_of(auth, integration)
-            return await self._ghl.create_opportunity(
-                auth,
+        async def create() -> CrmOpportunity:
+            pipeline_id, stage_id = await self._pipeline_of(call, integration)
+            return await self._crm.create_opportunity(
+                call,
                 NewOpportunity(
                     pipeline_id=pipeline_id,
                     pipeline_stage_id=stage_id,
@@ -489,10 +492,8 @@ class PushPendingChanges:
 
         try:
             created = await self._call(changes, result, create)
-        except _GoneError:  # the contact or the pipeline is not at GHL
-            await self._refused(
-                [c.id for c in changes], "GoHighLevel refused the opportunity", result
-            )
+        except _GoneError:  # the contact or the pipeline is not at the CRM
+            await self._refused([c.id for c in changes], "the CRM refused the opportunity", result)
             return
         if created is None:
             return
@@ -503,7 +504,7 @@ class PushPendingChanges:
         integration: Integration,
         lead: Lead,
         changes: list[LocalChange],
-        answer: GhlOpportunity,
+        answer: CrmOpportunity,
         result: PushResult,
     ) -> None:
         async def record(uow: UnitOfWork, now: datetime) -> None:
@@ -524,39 +525,39 @@ class PushPendingChanges:
         result.pushed += 1
 
     async def _opportunities_of(
-        self, auth: GhlAuth, integration: Integration, lead: Lead
-    ) -> list[GhlOpportunity]:
+        self, call: ProviderCall, integration: Integration, lead: Lead
+    ) -> list[CrmOpportunity]:
         """The opportunity the lead's status goes to first: the one it follows, else its
         contact's (in the configured pipeline first, the newest first); empty: none."""
         if lead.opportunity_id is not None:
             try:
-                return [await self._ghl.get_opportunity(auth, lead.opportunity_id)]
+                return [await self._crm.get_opportunity(call, lead.opportunity_id)]
             except NotFoundError:
-                pass  # deleted at GHL: the contact's others, if any
-        page = await self._ghl.search_opportunities(auth, contact_id=lead.external_id)
+                pass  # deleted at the CRM: the contact's others, if any
+        page = await self._crm.search_opportunities(call, contact_id=lead.external_id)
         pipeline = integration.config.get("pipelineId")
         return sorted(
             page.opportunities,
             key=lambda o: (o.pipeline_id != pipeline, -(o.updated_at or _EPOCH).timestamp()),
         )
 
-    async def _pipeline_of(self, auth: GhlAuth, integration: Integration) -> tuple[str, str | None]:
+    async def _pipeline_of(
+        self, call: ProviderCall, integration: Integration
+    ) -> tuple[str, str | None]:
         """Where a new opportunity goes: the configured pipeline and stage, else the location's
         first pipeline and its first stage."""
         pipeline = integration.config.get("pipelineId")
         stage = integration.config.get("pipelineStageId")
         if isinstance(pipeline, str) and pipeline:
             return pipeline, stage if isinstance(stage, str) and stage else None
-        pipelines = await self._ghl.list_pipelines(auth)
+        pipelines = await self._crm.list_pipelines(call)
         if not pipelines:
-            raise ProviderError(
-                "the GoHighLevel location has no pipeline for the lead's opportunity"
-            )
+            raise ProviderError("the CRM account has no pipeline for the lead's opportunity")
         first = pipelines[0]
         return first.id, first.stage_ids[0] if first.stage_ids else None
 
     async def _lead_gone(self, lead: Lead, changes: list[LocalChange]) -> None:
-        """The contact no longer exists at GHL (deleted there): so is the lead."""
+        """The contact no longer exists at the CRM (deleted there): so is the lead."""
 
         async def record(uow: UnitOfWork, now: datetime) -> None:
             current = await uow.leads.get(lead.id)
@@ -567,7 +568,7 @@ class PushPendingChanges:
         await self._record(record)
 
     async def _remember_contact(
-        self, uow: UnitOfWork, integration: Integration, contact: GhlContact, now: datetime
+        self, uow: UnitOfWork, integration: Integration, contact: CrmContact, now: datetime
     ) -> None:
         values = lead_values(ghl_webhooks.contact_details(contact))
         await self._remember(uow, integration, RecordKind.LEAD, contact.id, values, now)
@@ -575,7 +576,7 @@ class PushPendingChanges:
     # --- bookings ----------------------------------------------------------------------------
 
     async def _push_booking(
-        self, integration: Integration, auth: GhlAuth, booking_id: str, result: PushResult
+        self, integration: Integration, call: ProviderCall, booking_id: str, result: PushResult
     ) -> None:
         booking, changes = await self._load_booking(booking_id)
         if booking is None:
@@ -585,22 +586,22 @@ class PushPendingChanges:
             changes, ChangeOperation.CREATE_BLOCK_SLOT
         )
         if create is not None and not booking.on_provider:
-            if not await self._create_event(integration, auth, booking, create, result):
+            if not await self._create_event(integration, call, booking, create, result):
                 return
             booking, changes = await self._load_booking(booking_id)
             if booking is None:
                 return
         cancels = [c for c in changes if c.operation is ChangeOperation.CANCEL_APPOINTMENT]
         if cancels and booking.on_provider:
-            await self._cancel_appointment(integration, auth, booking, cancels, result)
+            await self._cancel_appointment(integration, call, booking, cancels, result)
         deletes = [c for c in changes if c.operation is ChangeOperation.DELETE_BLOCK_SLOT]
         if deletes and booking.on_provider:
-            await self._delete_block_slot(auth, booking, deletes, result)
+            await self._delete_block_slot(call, booking, deletes, result)
 
     async def _create_event(
         self,
         integration: Integration,
-        auth: GhlAuth,
+        call: ProviderCall,
         booking: Booking,
         change: LocalChange,
         result: PushResult,
@@ -615,8 +616,8 @@ class PushPendingChanges:
                 return False
             contact_id = None  # a block slot needs no contact
         if appointment and contact_id is None:
-            # Its lead's contact is not at GHL yet: the lead's own change goes first.
-            await self._retry([change.id], "waiting for the lead to reach GoHighLevel", None)
+            # Its lead's contact is not at the CRM yet: the lead's own change goes first.
+            await self._retry([change.id], "waiting for the lead to reach the CRM", None)
             return False
         was_uncertain = change.uncertain
         key = (
@@ -627,7 +628,7 @@ class PushPendingChanges:
         if not await self._arm(change, key):
             return False
         window = self._policy.lookup_window
-        created: GhlAppointment | GhlBlockSlot | None
+        created: CrmAppointment | BlockSlot | None
         if appointment:
             assert contact_id is not None
             new = NewAppointment(
@@ -641,29 +642,29 @@ class PushPendingChanges:
                 ignore_free_slot_validation=bool(change.fields.get("ignore_free_slot_validation")),
             )
 
-            async def make_appointment() -> GhlAppointment:
+            async def make_appointment() -> CrmAppointment:
                 if was_uncertain:
-                    found = await self._ghl.list_appointments(
-                        auth, d.calendar_id, start=d.start - window, end=d.start + window
+                    found = await self._crm.list_appointments(
+                        call, d.calendar_id, start=d.start - window, end=d.start + window
                     )
                     for a in found:
                         if a.contact_id == contact_id and a.start == d.start:
                             return a
-                return await self._ghl.create_appointment(auth, new)
+                return await self._crm.create_appointment(call, new)
 
             created = await self._call([change], result, make_appointment)
         else:
 
-            async def make_block() -> GhlBlockSlot:
+            async def make_block() -> BlockSlot:
                 if was_uncertain:
-                    found = await self._ghl.list_block_slots(
-                        auth, d.calendar_id, start=d.start - window, end=d.start + window
+                    found = await self._crm.list_block_slots(
+                        call, d.calendar_id, start=d.start - window, end=d.start + window
                     )
                     for b in found:
                         if b.start == d.start and b.end == d.end:
                             return b
-                return await self._ghl.create_block_slot(
-                    auth, d.calendar_id, start=d.start, end=d.end, title=d.title
+                return await self._crm.create_block_slot(
+                    call, d.calendar_id, start=d.start, end=d.end, title=d.title
                 )
 
             created = await self._call([change], result, make_block)
@@ -683,16 +684,16 @@ class PushPendingChanges:
                         event.id,
                         contact_external_id=contact_id or current.details.contact_external_id,
                         external_updated_at=(
-                            event.date_updated if isinstance(event, GhlAppointment) else None
+                            event.date_updated if isinstance(event, CrmAppointment) else None
                         ),
                         now=now,
                     )
                 else:
                     current.delete(now=now)
-                    note = f"GoHighLevel's event {event.id} is already booking {holder.id}"
+                    note = f"the CRM's event {event.id} is already booking {holder.id}"
                 await uow.bookings.update(current)
             await self._finish(uow, [change.id], now, external_id=event.id, note=note)
-            if isinstance(event, GhlAppointment):
+            if isinstance(event, CrmAppointment):
                 applied = await self._bookings.apply(
                     uow,
                     integration_id=integration.id,
@@ -711,14 +712,14 @@ class PushPendingChanges:
     async def _cancel_appointment(
         self,
         integration: Integration,
-        auth: GhlAuth,
+        call: ProviderCall,
         booking: Booking,
         cancels: list[LocalChange],
         result: PushResult,
     ) -> None:
         try:
             remote = await self._call(
-                cancels, result, lambda: self._ghl.get_appointment(auth, booking.external_id)
+                cancels, result, lambda: self._crm.get_appointment(call, booking.external_id)
             )
         except _GoneError:
             await self._gone(booking, cancels)
@@ -751,8 +752,8 @@ class PushPendingChanges:
             answer = await self._call(
                 left,
                 result,
-                lambda: self._ghl.update_appointment(
-                    auth,
+                lambda: self._crm.update_appointment(
+                    call,
                     booking.external_id,
                     AppointmentChanges(status=AppointmentStatus.CANCELLED),
                 ),
@@ -780,11 +781,11 @@ class PushPendingChanges:
         result.pushed += 1
 
     async def _delete_block_slot(
-        self, auth: GhlAuth, booking: Booking, deletes: list[LocalChange], result: PushResult
+        self, call: ProviderCall, booking: Booking, deletes: list[LocalChange], result: PushResult
     ) -> None:
 
         async def delete() -> bool:
-            await self._ghl.delete_calendar_event(auth, booking.external_id)
+            await self._crm.delete_calendar_event(call, booking.external_id)
             return True
 
         try:
@@ -801,7 +802,7 @@ class PushPendingChanges:
         result.pushed += 1
 
     async def _gone(self, booking: Booking, changes: list[LocalChange]) -> None:
-        """The appointment no longer exists at GHL: the booking is cancelled for good."""
+        """The appointment no longer exists at the CRM: the booking is cancelled for good."""
 
         async def record(uow: UnitOfWork, now: datetime) -> None:
             current = await uow.bookings.get(booking.id)
@@ -812,15 +813,15 @@ class PushPendingChanges:
         await self._record(record)
 
     async def _remember_appointment(
-        self, uow: UnitOfWork, integration: Integration, appointment: GhlAppointment, now: datetime
+        self, uow: UnitOfWork, integration: Integration, appointment: CrmAppointment, now: datetime
     ) -> None:
         values = appointment_values(appointment, ghl_webhooks.booking_status(appointment.status))
         await self._remember(uow, integration, RecordKind.BOOKING, appointment.id, values, now)
 
     async def _contact_of(self, booking: Booking) -> str | None:
-        """The GHL id of the booking's contact: its lead's (or, for a lead that turned out to
-        be a contact another lead mirrors, the one GHL matched); None while not at GHL. Raises
-        _LeadNeverCreatedError when GHL refused the lead's contact for good."""
+        """The CRM id of the booking's contact: its lead's (or, for a lead that turned out to
+        be a contact another lead mirrors, the one the CRM matched); None while not at the CRM. Raises
+        _LeadNeverCreatedError when the CRM refused the lead's contact for good."""
         if not is_provisional(booking.details.contact_external_id):
             return booking.details.contact_external_id
         if booking.lead_id is None:
@@ -838,7 +839,7 @@ class PushPendingChanges:
                     return change.external_id
                 if change.status is ChangeStatus.FAILED:
                     raise _LeadNeverCreatedError(
-                        f"GoHighLevel refused the lead's contact: {change.last_error}"
+                        f"the CRM refused the lead's contact: {change.last_error}"
                     )
         return None
 
@@ -855,7 +856,7 @@ class PushPendingChanges:
             )
 
     async def _arm(self, change: LocalChange, match_key: str | None) -> bool:
-        """Record that a create is about to be asked of GHL; False if the change moved on."""
+        """Record that a create is about to be asked of the CRM; False if the change moved on."""
         try:
             async with self._uow() as uow:
                 current = await uow.sync.get_change(change.id)
@@ -875,13 +876,13 @@ class PushPendingChanges:
         result: PushResult,
         call: Callable[[], Awaitable[T]],
     ) -> T | None:
-        """GHL's answer to `call`, or None when GHL refused it (recorded on the changes)."""
+        """The CRM's answer to `call`, or None when the CRM refused it (recorded on the changes)."""
         ids = [c.id for c in changes]
         creates = any(c.operation.creates for c in changes)
         try:
             answer = await call()
-        except InvalidCredentialsError:
-            raise
+        except (InvalidCredentialsError, ConfigSchemaInvalidError):
+            raise  # the integration cannot be called at all: nothing to record on the changes
         except RateLimitExceededError as err:
             await self._retry(ids, err.message, timedelta(seconds=err.retry_after_seconds))
             raise
@@ -915,7 +916,7 @@ class PushPendingChanges:
     async def _refused(
         self, ids: Sequence[str], error: str, result: PushResult, *, final: bool = False
     ) -> None:
-        """GHL refused the changes (or, `final`, they cannot be made): retried up to the last
+        """The CRM refused the changes (or, `final`, they cannot be made): retried up to the last
         attempt, then failed."""
 
         async def record(uow: UnitOfWork, now: datetime) -> None:
@@ -1012,15 +1013,15 @@ class _Seen:
 
 
 class _LeadNeverCreatedError(Exception):
-    """A booking's lead will never be at GHL: the booking cannot be made there either."""
+    """A booking's lead will never be at the CRM: the booking cannot be made there either."""
 
 
 class _GoneError(Exception):
-    """GHL no longer has what a change updates (404)."""
+    """The CRM no longer has what a change updates (404)."""
 
 
 def _opportunity_name(lead: Lead) -> str:
-    """A name for the lead's new opportunity (GHL requires one): the contact's."""
+    """A name for the lead's new opportunity (the CRM requires one): the contact's."""
     d = lead.details
     full = " ".join(part for part in (d.first_name, d.last_name) if part)
     return full or d.email or d.phone or "Lead"

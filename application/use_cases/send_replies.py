@@ -1,4 +1,4 @@
-"""SendPendingReplies: the queued sales-bot replies sent back through GHL's conversations API."""
+"""SendPendingReplies: the queued sales-bot replies sent back through the CRM's conversations API."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from application.ghl import GhlApi, GhlAuth, MessageType, OutgoingMessage, Priority
-from application.integration_auth import ghl_auth
 from application.ports import Cipher, Clock, UnitOfWorkFactory
+from application.ports.crm import CrmApi, MessageType, OutgoingMessage
+from application.ports.providers import ProviderCall
+from application.ports.rate_limits import Priority
+from application.provider_calls import provider_call
 from domain.conversation import ConversationMessage
 from domain.errors import (
     ConcurrencyError,
@@ -36,14 +38,14 @@ class SendPendingRepliesResult:
 
 class SendPendingReplies:
     """Rules (replies are sent at most once: a duplicate sales message is worse than a missing
-    one, and GHL's send has no idempotency key):
-    - a reply is marked sending in its own committed transaction before GHL is called, and one
+    one, and the CRM's send has no idempotency key):
+    - a reply is marked sending in its own committed transaction before the CRM is called, and one
       found sending is never sent again: after `stuck_after` it is marked failed, its outcome
       unknown (the sender stopped between the send and the record);
-    - a reply GHL surely did not receive goes back to pending: no rate-limit slot was free
-      (due after GHL's wait), or the database could not give its credentials;
-    - every other failure fails the reply for good: GHL refused it (credentials, contact
-      unknown, 4xx), GHL could not be reached or answered 5xx (it may have sent the message),
+    - a reply the CRM surely did not receive goes back to pending: no rate-limit slot was free
+      (due after the CRM's wait), or the database could not give its credentials;
+    - every other failure fails the reply for good: the CRM refused it (credentials, contact
+      unknown, 4xx), the CRM could not be reached or answered 5xx (it may have sent the message),
       the integration is gone, switched off or disconnected;
     - a reply older than `max_age` is not sent any more (expired).
     Each call handles up to `batch_size` replies; the caller runs it in a loop.
@@ -53,7 +55,7 @@ class SendPendingReplies:
         self,
         *,
         uow: UnitOfWorkFactory,
-        ghl: GhlApi,
+        crm: CrmApi,
         cipher: Cipher,
         clock: Clock,
         batch_size: int = 20,
@@ -61,7 +63,7 @@ class SendPendingReplies:
         stuck_after: timedelta = timedelta(minutes=5),
     ) -> None:
         self._uow = uow
-        self._ghl = ghl
+        self._crm = crm
         self._cipher = cipher
         self._clock = clock
         self._batch_size = batch_size
@@ -94,7 +96,7 @@ class SendPendingReplies:
             )
             for reply in stuck:
                 reply.mark_failed(
-                    error="the sender stopped while sending: whether GoHighLevel got it is unknown",
+                    error="the sender stopped while sending: whether the CRM got it is unknown",
                     now=now,
                 )
                 await uow.messages.update(reply)
@@ -116,7 +118,7 @@ class SendPendingReplies:
         except ValueError:
             return await self._record(reply, "failed", _fail(f"no channel {reply.channel!r}"))
         try:
-            auth = await self._auth(reply.integration_id)
+            call = await self._provider_call(reply.integration_id)
         except StorageUnavailableError as err:
             return await self._record(reply, "deferred", _defer(err.message, _STORAGE_RETRY))
         except DomainError as err:
@@ -128,7 +130,7 @@ class SendPendingReplies:
             subject=reply.subject if channel is MessageType.EMAIL else None,
         )
         try:
-            sent = await self._ghl.send_message(auth, message)
+            sent = await self._crm.send_message(call, message)
         except RateLimitExceededError as err:
             wait = timedelta(seconds=err.retry_after_seconds)
             return await self._record(reply, "deferred", _defer(err.message, wait))
@@ -142,7 +144,7 @@ class SendPendingReplies:
 
         return await self._record(reply, "sent", mark_sent)
 
-    async def _auth(self, integration_id: str) -> GhlAuth:
+    async def _provider_call(self, integration_id: str) -> ProviderCall:
         async with self._uow() as uow:
             integration = await uow.integrations.get(integration_id)
             if integration is None:
@@ -152,7 +154,7 @@ class SendPendingReplies:
                     f"integration {integration_id!r} is {integration.status}"
                     + ("" if integration.is_active else " and switched off")
                 )
-            return await ghl_auth(uow, self._cipher, integration, priority=Priority.LIVE)
+            return await provider_call(uow, self._cipher, integration, priority=Priority.LIVE)
 
     async def _record(
         self, reply: ConversationMessage, outcome: Outcome, change: Change

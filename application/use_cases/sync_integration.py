@@ -1,4 +1,4 @@
-"""SyncIntegration: one integration's two-way sync with GoHighLevel, on demand or on schedule."""
+"""SyncIntegration: one integration's two-way sync with the CRM, on demand or on schedule."""
 
 from __future__ import annotations
 
@@ -10,19 +10,13 @@ from datetime import UTC, datetime, timedelta
 from application.access import visible_integration
 from application.booking_sync import BookingSync
 from application.dto import IntegrationView
-from application.ghl import (
-    GhlApi,
-    GhlAppointment,
-    GhlAuth,
-    GhlContact,
-    GhlContactPage,
-    GhlOpportunity,
-    Priority,
-)
-from application.integration_auth import ghl_auth
 from application.lead_sync import LeadBatch, LeadSync
 from application.opportunity_sync import OpportunitySync
 from application.ports import Cipher, Clock, IdGenerator, UnitOfWorkFactory
+from application.ports.crm import ContactPage, CrmApi, CrmAppointment, CrmContact, CrmOpportunity
+from application.ports.providers import ProviderCall
+from application.ports.rate_limits import Priority
+from application.provider_calls import provider_call
 from application.record_access import check_operational
 from application.sync_records import (
     RecordKind,
@@ -66,11 +60,11 @@ class SyncInProgressError(ConcurrencyError):
 @dataclass(frozen=True, slots=True)
 class SyncPolicy:
     page_size: int = 500
-    """Contacts per search page (GHL's maximum)."""
+    """Contacts per search page (the CRM's maximum)."""
     opportunity_page_size: int = 100
-    """Opportunities per search page (GHL's maximum)."""
+    """Opportunities per search page (the CRM's maximum)."""
     overlap: timedelta = timedelta(minutes=2)
-    """How far before its cursor the contact pull starts again: GHL's search index lags a few
+    """How far before its cursor the contact pull starts again: the CRM's search index lags a few
     seconds behind its writes, and upserts are idempotent, so re-reading costs little."""
     webhook_grace: timedelta = timedelta(minutes=1)
     """A change this recent may still be on its way by webhook: not counted as missed."""
@@ -116,11 +110,11 @@ class SyncIntegration:
     """Rules:
     - only a switched-on, connected integration (active or error) is synced: else
       INTEGRATION_NOT_ACTIVE; one run at a time per integration, across copies (a lease);
-    - a run pushes the due local changes (PushPendingChanges), then pulls the contacts GHL
+    - a run pushes the due local changes (PushPendingChanges), then pulls the contacts the CRM
       changed since the contact cursor (least recently changed first, from a little before the
       cursor), then the appointments of the integration's calendars (its configured
       ``calendarId``, else all of the location's) in a window around now, then every
-      opportunity of the location (GHL's search takes no "changed since": all are read, so a
+      opportunity of the location (the CRM's search takes no "changed since": all are read, so a
       missed status change is always caught); each page is applied and the cursor saved in
       one transaction, so a failed run resumes where it stopped;
     - pulled records go through the webhook handlers' logic (LeadSync, BookingSync,
@@ -129,10 +123,10 @@ class SyncIntegration:
       change nothing; an opportunity whose contact has no lead here is skipped;
     - a pulled record that was new or changed, and whose change is older than
       `webhook_grace` and newer than the first sync, was missed by webhooks (counted);
-    - every run is recorded (``sync_runs``); a transient failure (GHL unreachable or rate
+    - every run is recorded (``sync_runs``); a transient failure (the CRM unreachable or rate
       limiting, the database busy) retries the run with backoff before it counts; success
       moves `last_sync_at` and the status to active; a failure a person must fix (credentials,
-      config, secrets) or GHL unreachable through every attempt moves it to error with the
+      config, secrets) or the CRM unreachable through every attempt moves it to error with the
       code and message; any other failure is recorded and leaves the status alone.
     """
 
@@ -140,7 +134,7 @@ class SyncIntegration:
         self,
         *,
         uow: UnitOfWorkFactory,
-        ghl: GhlApi,
+        crm: CrmApi,
         cipher: Cipher,
         leads: LeadSync,
         bookings: BookingSync,
@@ -153,7 +147,7 @@ class SyncIntegration:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._uow = uow
-        self._ghl = ghl
+        self._crm = crm
         self._cipher = cipher
         self._leads = leads
         self._bookings = bookings
@@ -218,21 +212,23 @@ class SyncIntegration:
             if integration is None:
                 raise NotFoundError("integration", integration_id)
             check_operational(integration)
-            auth = await ghl_auth(uow, self._cipher, integration, priority=Priority.BACKGROUND)
+            call = await provider_call(uow, self._cipher, integration, priority=Priority.BACKGROUND)
         pushed = PushResult()
         try:
-            await self._push.push(integration, auth, pushed)
-        finally:  # what landed counts, even when GHL stopped taking more
+            await self._push.push(integration, call, pushed)
+        finally:  # what landed counts, even when the CRM stopped taking more
             run.pushed += pushed.pushed
             run.conflicts += pushed.conflicts
             run.failures += pushed.failures
-        await self._pull_contacts(integration, auth, run)
-        await self._pull_appointments(integration, auth, run)
-        await self._pull_opportunities(integration, auth, run)
+        await self._pull_contacts(integration, call, run)
+        await self._pull_appointments(integration, call, run)
+        await self._pull_opportunities(integration, call, run)
 
     # --- contacts ----------------------------------------------------------------------------
 
-    async def _pull_contacts(self, integration: Integration, auth: GhlAuth, run: SyncRun) -> None:
+    async def _pull_contacts(
+        self, integration: Integration, call: ProviderCall, run: SyncRun
+    ) -> None:
         async with self._uow() as uow:
             cursor = await uow.sync.get_cursor(integration.id, SyncResource.CONTACTS)
         position = cursor.position if cursor else None
@@ -241,10 +237,10 @@ class SyncIntegration:
         since = position - self._policy.overlap if position else _EPOCH
         batch = LeadBatch()
 
-        def fetch(page_cursor: str | None) -> asyncio.Task[GhlContactPage]:
+        def fetch(page_cursor: str | None) -> asyncio.Task[ContactPage]:
             return asyncio.create_task(
-                self._ghl.search_contacts(
-                    auth, page_size=self._policy.page_size, cursor=page_cursor, updated_since=since
+                self._crm.search_contacts(
+                    call, page_size=self._policy.page_size, cursor=page_cursor, updated_since=since
                 )
             )
 
@@ -253,10 +249,10 @@ class SyncIntegration:
             while True:
                 page = await next_page
                 if page.next_cursor is not None:
-                    # GHL serves the next page while this one is stored; the cursor still moves
+                    # the CRM serves the next page while this one is stored; the cursor still moves
                     # only with a stored page, so a failed run resumes after the last one.
                     next_page = fetch(page.next_cursor)
-                await self._leads.prepare(batch, auth, page.contacts)
+                await self._leads.prepare(batch, call, page.contacts)
                 position = await self._apply_contacts(
                     integration,
                     page.contacts,
@@ -276,7 +272,7 @@ class SyncIntegration:
     async def _apply_contacts(
         self,
         integration: Integration,
-        contacts: Sequence[GhlContact],
+        contacts: Sequence[CrmContact],
         run: SyncRun,
         batch: LeadBatch,
         *,
@@ -337,7 +333,7 @@ class SyncIntegration:
     # --- appointments ------------------------------------------------------------------------
 
     async def _pull_appointments(
-        self, integration: Integration, auth: GhlAuth, run: SyncRun
+        self, integration: Integration, call: ProviderCall, run: SyncRun
     ) -> None:
         async with self._uow() as uow:
             cursor = await uow.sync.get_cursor(integration.id, SyncResource.APPOINTMENTS)
@@ -347,12 +343,12 @@ class SyncIntegration:
         if isinstance(configured, str) and configured:
             calendars = [configured]
         else:
-            calendars = [c.id for c in await self._ghl.list_calendars(auth) if c.is_active]
+            calendars = [c.id for c in await self._crm.list_calendars(call) if c.is_active]
         start = run.started_at - self._policy.lookback
         end = run.started_at + self._policy.lookahead
         for calendar_id in calendars:
-            appointments = await self._ghl.list_appointments(
-                auth, calendar_id, start=start, end=end
+            appointments = await self._crm.list_appointments(
+                call, calendar_id, start=start, end=end
             )
             await self._apply_appointments(integration, appointments, run, horizon=horizon)
             await self._renew(integration.id, run)
@@ -361,7 +357,7 @@ class SyncIntegration:
     async def _apply_appointments(
         self,
         integration: Integration,
-        appointments: Sequence[GhlAppointment],
+        appointments: Sequence[CrmAppointment],
         run: SyncRun,
         *,
         horizon: datetime | None,
@@ -398,7 +394,7 @@ class SyncIntegration:
     # --- opportunities -----------------------------------------------------------------------
 
     async def _pull_opportunities(
-        self, integration: Integration, auth: GhlAuth, run: SyncRun
+        self, integration: Integration, call: ProviderCall, run: SyncRun
     ) -> None:
         async with self._uow() as uow:
             cursor = await uow.sync.get_cursor(integration.id, SyncResource.OPPORTUNITIES)
@@ -407,8 +403,8 @@ class SyncIntegration:
         horizon = cursor.first_synced_at if cursor else None
         page_cursor: str | None = None
         while True:
-            page = await self._ghl.search_opportunities(
-                auth, page_size=self._policy.opportunity_page_size, cursor=page_cursor
+            page = await self._crm.search_opportunities(
+                call, page_size=self._policy.opportunity_page_size, cursor=page_cursor
             )
             position = await self._apply_opportunities(
                 integration,
@@ -426,7 +422,7 @@ class SyncIntegration:
     async def _apply_opportunities(
         self,
         integration: Integration,
-        opportunities: Sequence[GhlOpportunity],
+        opportunities: Sequence[CrmOpportunity],
         run: SyncRun,
         *,
         horizon: datetime | None,
@@ -550,7 +546,7 @@ class SyncIntegration:
 def _record_status(
     integration: Integration, run: SyncRun, error: DomainError | None, now: datetime
 ) -> None:
-    """The seed's updateSyncStatus: success → active; a failure a person must fix, or GHL
+    """The seed's updateSyncStatus: success → active; a failure a person must fix, or the CRM
     unreachable through every attempt → error with code and message; otherwise unchanged."""
     if error is None:
         integration.mark_synced(
@@ -563,5 +559,5 @@ def _record_status(
     elif isinstance(error, _NEEDS_A_PERSON):
         integration.fail(code=error.code, message=error.message, now=now)
     elif isinstance(error, ConnectionFailedError):
-        # Not its subclasses' codes: GHL was unreachable, whatever the last answer said.
+        # Not its subclasses' codes: the CRM was unreachable, whatever the last answer said.
         integration.fail(code=ErrorCode.CONNECTION_FAILED, message=error.message, now=now)

@@ -10,8 +10,8 @@ from typing import Any
 from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
 
 from application.dto import IntegrationView, TemplateView
-from application.ghl import FreeSlots, GhlBlockSlot
 from application.ports import ConnectionTestResult
+from application.ports.crm import BlockSlot, FreeSlots
 from domain.errors import FieldViolation, InvalidArgumentError
 from domain.integration import IntegrationStatus
 from domain.template import IntegrationTemplate
@@ -176,7 +176,7 @@ def free_slots_to_proto(slots: FreeSlots) -> pb.GetFreeSlotsResponse:
     )
 
 
-def block_slot_to_proto(block: GhlBlockSlot) -> pb.BlockSlot:
+def block_slot_to_proto(block: BlockSlot) -> pb.BlockSlot:
     return pb.BlockSlot(
         id=block.id,
         calendar_id=block.calendar_id or "",

@@ -22,13 +22,14 @@ from adapters.ghl.fake.seed import (
     DEMO_LOCATION_ID,
     DEMO_REFRESH_TOKEN,
 )
-from application.ghl import GhlAuth, OAuthClientCredentials
+from application.ports import ProviderCall
 from application.use_cases.create_integration import CreateIntegrationCommand
 from bench.common import Keys
-from domain.values import Principal, Role, SecretStr
+from domain.values import Principal, Role
 from entrypoints.commands import migrate, resolve
 from entrypoints.config import Settings
 from entrypoints.container import Container
+from tests.integration.ghl.support import oauth_call
 from tests.support.databases import Kind, empty_database
 
 ADMIN = Principal("admin-scale", Role.ADMIN)
@@ -65,15 +66,8 @@ async def running_copy(settings: Settings, clock: ShiftedClock) -> AsyncIterator
         await container.shutdown_resources()  # type: ignore[misc]
 
 
-def oauth_auth(integration_id: str) -> GhlAuth:
-    return GhlAuth(
-        integration_id=integration_id,
-        location_id=DEMO_LOCATION_ID,
-        credentials=OAuthClientCredentials(
-            SecretStr(DEMO_CLIENT_ID), SecretStr(DEMO_CLIENT_SECRET), SecretStr(DEMO_REFRESH_TOKEN)
-        ),
-        rate_limit_per_minute=60_000,
-    )
+def oauth_auth(integration_id: str) -> ProviderCall:
+    return oauth_call(integration_id)
 
 
 def expire_access_tokens(ghl: FakeGhl) -> None:
@@ -130,7 +124,7 @@ async def test_copies_sharing_a_database_refresh_an_expired_oauth_token_once_bet
         assert ghl.token_refreshes == 1  # the connection test spent the configured token
         clients: list[HttpGhlClient] = [await resolve(c.ghl) for c in containers]
         auth = oauth_auth(created.integration.id)
-        await clients[0].get_location(auth)  # copy 0 holds the access token in memory too
+        await clients[0].get_account(auth)  # copy 0 holds the access token in memory too
 
         # Every answer takes a while: a copy that did not wait for another's refresh would
         # read the spent refresh token from the database meanwhile, and have it refused.
@@ -140,7 +134,7 @@ async def test_copies_sharing_a_database_refresh_an_expired_oauth_token_once_bet
             for clock in clocks:  # ... and every copy sees it past its expiry
                 clock.offset = timedelta(days=2)
         locations = await asyncio.gather(
-            *(client.get_location(auth) for client in clients for _ in range(CALLS_PER_COPY))
+            *(client.get_account(auth) for client in clients for _ in range(CALLS_PER_COPY))
         )
 
     assert {location.id for location in locations} == {DEMO_LOCATION_ID}

@@ -13,10 +13,12 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from adapters.ghl.templates import TEMPLATE_NAMES as GHL_TEMPLATE_NAMES
 from adapters.schema import JsonSchemaConfigValidator
-from application.calendar_access import GhlCalendarAccess
+from application.calendar_access import CalendarAccess
 from application.connection import ConnectionTester
-from application.ghl import FreeSlots, GhlAuth, GhlBlockSlot
+from application.ports import ProviderCall
+from application.ports.crm import BlockSlot, FreeSlots
 from application.use_cases.create_block_slot import CreateBlockSlot
 from application.use_cases.create_integration import CreateIntegration
 from application.use_cases.create_template import CreateTemplate
@@ -107,14 +109,16 @@ async def rejected(call: grpc.aio.UnaryUnaryCall[Any, Any]) -> Rejection:
 
 
 class FakeCalendars:
-    """The calendar calls of GhlApi, scripted; records the auth and arguments it was given."""
+    """The calendar calls of CrmApi, scripted; records the call and arguments it was given."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, GhlAuth, str, dict[str, Any]]] = []
+        self.calls: list[tuple[str, ProviderCall, str, dict[str, Any]]] = []
         self.error: Exception | None = None
 
-    async def get_free_slots(self, auth: GhlAuth, calendar_id: str, **kwargs: Any) -> FreeSlots:
-        self.calls.append(("get_free_slots", auth, calendar_id, kwargs))
+    async def get_free_slots(
+        self, call: ProviderCall, calendar_id: str, **kwargs: Any
+    ) -> FreeSlots:
+        self.calls.append(("get_free_slots", call, calendar_id, kwargs))
         if self.error is not None:
             raise self.error
         zone = ZoneInfo(kwargs["timezone"])
@@ -125,14 +129,14 @@ class FakeCalendars:
         )
 
     async def create_block_slot(
-        self, auth: GhlAuth, calendar_id: str, **kwargs: Any
-    ) -> GhlBlockSlot:
-        self.calls.append(("create_block_slot", auth, calendar_id, kwargs))
+        self, call: ProviderCall, calendar_id: str, **kwargs: Any
+    ) -> BlockSlot:
+        self.calls.append(("create_block_slot", call, calendar_id, kwargs))
         if self.error is not None:
             raise self.error
-        return GhlBlockSlot(
+        return BlockSlot(
             id="block-1",
-            location_id=auth.location_id,
+            location_id=str(call.config["locationId"]),
             calendar_id=calendar_id,
             title=kwargs["title"],
             start=kwargs["start"],
@@ -171,7 +175,9 @@ def use_cases(
         cipher=cipher,
         clock=clock,
     )
-    access = GhlCalendarAccess(uow_factory=uow, cipher=cipher, tester=tester)
+    access = CalendarAccess(
+        uow_factory=uow, cipher=cipher, tester=tester, crm_templates=GHL_TEMPLATE_NAMES
+    )
     cases = GrpcUseCases(
         list_templates=ListTemplates(uow=uow),
         get_template=GetTemplate(uow=uow),
@@ -189,8 +195,8 @@ def use_cases(
         test_integration=TestIntegration(uow=uow, tester=tester),
         deactivate_integration=DeactivateIntegration(uow=uow, clock=clock),
         reactivate_integration=ReactivateIntegration(uow=uow, tester=tester, clock=clock),
-        get_free_slots=GetFreeSlots(access=access, ghl=calendars),  # type: ignore[arg-type]
-        create_block_slot=CreateBlockSlot(access=access, ghl=calendars),  # type: ignore[arg-type]
+        get_free_slots=GetFreeSlots(access=access, crm=calendars),  # type: ignore[arg-type]
+        create_block_slot=CreateBlockSlot(access=access, crm=calendars),  # type: ignore[arg-type]
     )
     return cases, uow, provider
 

@@ -54,9 +54,15 @@ async def test_free_slots_come_from_the_default_calendar_with_the_integrations_k
     assert response.days[0].slots[0].ToDatetime(tzinfo=UTC) == datetime(
         2026, 12, 1, 15, tzinfo=UTC
     )  # 09:00 in Chicago
-    [(method, auth, calendar, _)] = service.calendars.calls
-    assert (method, calendar, auth.location_id) == ("get_free_slots", "cal-default", "loc-1")
-    assert auth.credentials.token.reveal() == API_KEY  # type: ignore[union-attr]
+    [(method, call, calendar, _)] = service.calendars.calls
+    assert (method, calendar, call.config["locationId"]) == (
+        "get_free_slots",
+        "cal-default",
+        "loc-1",
+    )
+    api_key = call.credentials.get("apiKey")
+    assert api_key is not None
+    assert api_key.reveal() == API_KEY
 
 
 async def test_a_block_slot_goes_to_the_calendar_asked_for(service: Service) -> None:

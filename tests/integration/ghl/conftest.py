@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestServer
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
 from adapters.ghl.fake import FAKE_GHL, create_app
 from adapters.ratelimit import TokenBucketRateLimiter
-from application.ghl import GhlAuth, TokenStore
+from application.ports import ProviderCall
+from application.ports.oauth import TokenStore
 from tests.integration.ghl.support import (
     FAST_RETRY,
     FAST_TIMEOUTS,
@@ -84,5 +85,5 @@ def client(running: RunningFake, make_client: MakeClient) -> HttpGhlClient:
 
 
 @pytest.fixture
-def auth() -> GhlAuth:
+def auth() -> ProviderCall:
     return pit_auth()

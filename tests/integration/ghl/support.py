@@ -13,8 +13,15 @@ from aiohttp import web
 
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
 from adapters.ghl.fake import FakeGhl
-from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
-from application.ghl import GhlAuth, OAuthTokens, PrivateIntegrationToken, TokenStore
+from adapters.ghl.fake.seed import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_LOCATION_ID,
+    DEMO_PRIVATE_TOKEN,
+    DEMO_REFRESH_TOKEN,
+)
+from application.ports import Credentials, ProviderCall
+from application.ports.oauth import OAuthTokens, TokenStore
 from domain.errors import StorageUnavailableError
 from domain.values import SecretStr
 from tests.support.reference import GHL_REFERENCE
@@ -51,18 +58,47 @@ class MakeClient(Protocol):
     ) -> HttpGhlClient: ...
 
 
+def ghl_call(
+    *,
+    integration_id: str = "integration-1",
+    location_id: str = DEMO_LOCATION_ID,
+    rate_limit_per_minute: int = 60_000,
+    **credentials: str,
+) -> ProviderCall:
+    """A call for a `gohighlevel` integration on `location_id` holding `credentials`."""
+    return ProviderCall(
+        integration_id=integration_id,
+        sub_account_id="sub-account-1",
+        template_name="gohighlevel",
+        config={"locationId": location_id},
+        credentials=Credentials({k: SecretStr(v) for k, v in credentials.items()}),
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+
+
 def pit_auth(
     token: str = DEMO_PRIVATE_TOKEN,
     *,
     integration_id: str = "integration-1",
     location_id: str = DEMO_LOCATION_ID,
     rate_limit_per_minute: int = 60_000,
-) -> GhlAuth:
-    return GhlAuth(
+) -> ProviderCall:
+    """A call with a Private Integration token."""
+    return ghl_call(
         integration_id=integration_id,
         location_id=location_id,
-        credentials=PrivateIntegrationToken(SecretStr(token)),
         rate_limit_per_minute=rate_limit_per_minute,
+        apiKey=token,
+    )
+
+
+def oauth_call(integration_id: str, refresh_token: str = DEMO_REFRESH_TOKEN) -> ProviderCall:
+    """A call with the Marketplace app's OAuth client, seeded with `refresh_token`."""
+    return ghl_call(
+        integration_id=integration_id,
+        clientId=DEMO_CLIENT_ID,
+        clientSecret=DEMO_CLIENT_SECRET,
+        refreshToken=refresh_token,
     )
 
 

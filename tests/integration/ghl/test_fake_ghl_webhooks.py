@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from application.ghl import ContactFields, OpportunityStatus
+from application.ports.crm import ContactFields, OpportunityStatus
 from tests.integration.ghl.support import MakeClient, RunningFake, StartFake, pit_auth
 
 

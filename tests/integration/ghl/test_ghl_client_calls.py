@@ -10,12 +10,12 @@ import pytest
 
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.fake.seed import DEFAULT_SEED, DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
-from application.ghl import (
+from application.ports import ProviderCall
+from application.ports.crm import (
     AppointmentChanges,
     AppointmentStatus,
     ContactFields,
     CustomFieldValue,
-    GhlAuth,
     MessageType,
     NewAppointment,
     OpportunityStatus,
@@ -31,9 +31,9 @@ MONDAY = datetime(2030, 3, 4, tzinfo=CHICAGO)
 
 
 async def test_get_location_returns_the_location_of_the_token(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
-    location = await client.get_location(auth)
+    location = await client.get_account(auth)
 
     assert location.id == DEMO_LOCATION_ID
     assert location.name == "Fake Dental Clinic"
@@ -42,9 +42,9 @@ async def test_get_location_returns_the_location_of_the_token(
 
 
 async def test_each_endpoint_family_is_called_with_its_version_header(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
-    await client.get_location(auth)
+    await client.get_account(auth)
     await client.list_calendars(auth)
     await client.get_opportunity(auth, "fakeOpportunity00001")
 
@@ -57,7 +57,7 @@ async def test_each_endpoint_family_is_called_with_its_version_header(
 
 
 async def test_a_contact_goes_through_create_get_update_and_delete(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
     created = await client.create_contact(
         auth,
@@ -98,7 +98,7 @@ async def test_a_contact_goes_through_create_get_update_and_delete(
 
 
 async def test_a_company_name_change_on_update_is_refused_before_calling_ghl(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     # UpdateContactDto has no companyName: GHL would reject it.
     with pytest.raises(InvalidArgumentError):
@@ -107,7 +107,7 @@ async def test_a_company_name_change_on_update_is_refused_before_calling_ghl(
 
 
 async def test_a_duplicate_create_is_refused_with_ghls_message(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
     with pytest.raises(ProviderError) as raised:
         await client.create_contact(auth, ContactFields(email="ADA@example.com"))
@@ -117,7 +117,7 @@ async def test_a_duplicate_create_is_refused_with_ghls_message(
 
 
 async def test_upsert_updates_the_matching_contact_and_creates_a_new_one(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
     existing = await client.upsert_contact(
         auth, ContactFields(email="ada@example.com", city="London")
@@ -167,7 +167,7 @@ async def test_contact_search_pages_through_every_contact_once(
     assert seen == [f"contact{i:013d}" for i in range(5)]
 
 
-async def test_contact_search_filters_by_query(client: HttpGhlClient, auth: GhlAuth) -> None:
+async def test_contact_search_filters_by_query(client: HttpGhlClient, auth: ProviderCall) -> None:
     page = await client.search_contacts(auth, query="lovelace")
 
     assert [c.email for c in page.contacts] == ["ada@example.com"]
@@ -175,7 +175,7 @@ async def test_contact_search_filters_by_query(client: HttpGhlClient, auth: GhlA
 
 
 async def test_a_bad_search_cursor_or_page_size_is_refused_before_calling_ghl(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     with pytest.raises(InvalidArgumentError):
         await client.search_contacts(auth, cursor="not-a-cursor")
@@ -185,7 +185,7 @@ async def test_a_bad_search_cursor_or_page_size_is_refused_before_calling_ghl(
 
 
 async def test_list_calendars_returns_the_locations_calendars(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
     calendars = await client.list_calendars(auth)
 
@@ -195,7 +195,7 @@ async def test_list_calendars_returns_the_locations_calendars(
 
 
 async def test_free_slots_are_keyed_by_local_date_in_the_asked_timezone(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     slots = await client.get_free_slots(
         auth, CALENDAR_ID, start=MONDAY, end=MONDAY + timedelta(days=2), timezone="America/Chicago"
@@ -211,7 +211,7 @@ async def test_free_slots_are_keyed_by_local_date_in_the_asked_timezone(
 
 
 async def test_free_slots_in_another_timezone_shift_the_local_dates(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
     slots = await client.get_free_slots(
         auth, CALENDAR_ID, start=MONDAY, end=MONDAY + timedelta(days=1), timezone="Asia/Tokyo"
@@ -223,7 +223,7 @@ async def test_free_slots_in_another_timezone_shift_the_local_dates(
 
 
 async def test_a_free_slot_range_over_31_days_is_refused_before_calling_ghl(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     with pytest.raises(InvalidArgumentError) as raised:
         await client.get_free_slots(
@@ -235,7 +235,7 @@ async def test_a_free_slot_range_over_31_days_is_refused_before_calling_ghl(
 
 
 async def test_a_block_slot_takes_its_time_out_of_the_free_slots(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
     start = MONDAY.replace(hour=10)
     block = await client.create_block_slot(
@@ -256,7 +256,7 @@ async def test_a_block_slot_takes_its_time_out_of_the_free_slots(
 
 
 async def test_an_appointment_is_created_read_and_updated(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
     start = MONDAY.replace(hour=11)
     created = await client.create_appointment(
@@ -292,7 +292,7 @@ async def test_an_appointment_is_created_read_and_updated(
 
 
 async def test_booking_a_taken_slot_is_refused_with_ghls_message(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
     appointment = NewAppointment(
         calendar_id=CALENDAR_ID, contact_id="fakeContact000000001", start=MONDAY.replace(hour=9)
@@ -305,14 +305,14 @@ async def test_booking_a_taken_slot_is_refused_with_ghls_message(
 
 
 async def test_get_appointment_of_an_unknown_id_is_not_found(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
     with pytest.raises(NotFoundError):
         await client.get_appointment(auth, "nope")
 
 
 async def test_send_message_queues_an_sms_in_the_contacts_conversation(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     sent = await client.send_message(
         auth,
@@ -330,7 +330,7 @@ async def test_send_message_queues_an_sms_in_the_contacts_conversation(
 
 @pytest.mark.parametrize("message_type", list(MessageType))
 async def test_each_message_type_is_sent_with_its_sub_type(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake, message_type: MessageType
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake, message_type: MessageType
 ) -> None:
     sent = await client.send_message(
         auth, OutgoingMessage(type=message_type, contact_id="fakeContact000000001", message="Hi")
@@ -367,7 +367,7 @@ async def test_the_fake_refuses_a_message_without_a_field_the_current_spec_requi
 
 
 async def test_an_opportunity_is_read_and_its_status_changed(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
     opportunity = await client.get_opportunity(auth, "fakeOpportunity00001")
     assert opportunity.status == "open"

@@ -11,7 +11,7 @@ import pytest
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.fake import ScriptedFault
 from adapters.ghl.location_settings import CachedGhlLocationSettings
-from application.ghl import GhlAuth
+from application.ports import ProviderCall
 from domain.errors import ProviderError
 from tests.fakes import FixedClock
 from tests.integration.ghl.support import RunningFake, pit_auth
@@ -34,50 +34,50 @@ def settings(client: HttpGhlClient, clock: FixedClock) -> CachedGhlLocationSetti
 
 
 async def test_concurrent_askers_share_one_call(
-    settings: CachedGhlLocationSettings, auth: GhlAuth, running: RunningFake
+    settings: CachedGhlLocationSettings, auth: ProviderCall, running: RunningFake
 ) -> None:
-    locations = await asyncio.gather(*(settings.location(auth) for _ in range(50)))
+    locations = await asyncio.gather(*(settings.account(auth) for _ in range(50)))
 
     assert {location.timezone for location in locations} == {"America/Chicago"}
     assert location_calls(running) == 1
 
 
 async def test_a_location_is_asked_again_once_per_expiry_window(
-    settings: CachedGhlLocationSettings, auth: GhlAuth, running: RunningFake, clock: FixedClock
+    settings: CachedGhlLocationSettings, auth: ProviderCall, running: RunningFake, clock: FixedClock
 ) -> None:
     for _ in range(20):
-        await settings.location(auth)
+        await settings.account(auth)
     clock.advance(seconds=TTL.total_seconds() - 1)
-    await settings.location(auth)
+    await settings.account(auth)
     assert location_calls(running) == 1
 
     clock.advance(seconds=1)
     for _ in range(20):
-        await settings.location(auth)
+        await settings.account(auth)
     assert location_calls(running) == 2
 
 
 async def test_each_integration_has_its_own_entry(
     settings: CachedGhlLocationSettings, running: RunningFake
 ) -> None:
-    await settings.location(pit_auth(integration_id="integration-1"))
-    await settings.location(pit_auth(integration_id="integration-2"))
-    await settings.location(pit_auth(integration_id="integration-1"))
+    await settings.account(pit_auth(integration_id="integration-1"))
+    await settings.account(pit_auth(integration_id="integration-2"))
+    await settings.account(pit_auth(integration_id="integration-1"))
 
     assert location_calls(running) == 2
 
 
 async def test_a_failure_reaches_every_waiting_asker_and_is_not_remembered(
-    settings: CachedGhlLocationSettings, auth: GhlAuth, running: RunningFake
+    settings: CachedGhlLocationSettings, auth: ProviderCall, running: RunningFake
 ) -> None:
     running.fake.inject(ScriptedFault(kind="status", status=400, path_prefix="/locations/"))
 
     outcomes = await asyncio.gather(
-        *(settings.location(auth) for _ in range(10)), return_exceptions=True
+        *(settings.account(auth) for _ in range(10)), return_exceptions=True
     )
 
     assert all(isinstance(outcome, ProviderError) for outcome in outcomes)
     assert location_calls(running) == 1
-    location = await settings.location(auth)
+    location = await settings.account(auth)
     assert location.timezone == "America/Chicago"
     assert location_calls(running) == 2

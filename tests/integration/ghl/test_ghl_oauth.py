@@ -11,26 +11,23 @@ import pytest
 from structlog.testing import capture_logs
 
 from adapters.ghl.fake.seed import (
-    DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_LOCATION_ID,
     DEMO_REFRESH_TOKEN,
 )
-from application.ghl import GhlAuth, OAuthClientCredentials
+from application.ports import ProviderCall
 from domain.errors import InvalidCredentialsError, StorageUnavailableError
 from domain.values import SecretStr
-from tests.integration.ghl.support import InMemoryTokenStore, MakeClient, RunningFake
+from tests.integration.ghl.support import (
+    InMemoryTokenStore,
+    MakeClient,
+    RunningFake,
+    oauth_call,
+)
 
 
-def oauth_auth(refresh_token: str = DEMO_REFRESH_TOKEN) -> GhlAuth:
-    return GhlAuth(
-        integration_id="oauth-integration",
-        location_id=DEMO_LOCATION_ID,
-        credentials=OAuthClientCredentials(
-            SecretStr(DEMO_CLIENT_ID), SecretStr(DEMO_CLIENT_SECRET), SecretStr(refresh_token)
-        ),
-        rate_limit_per_minute=60_000,
-    )
+def oauth_auth(refresh_token: str = DEMO_REFRESH_TOKEN) -> ProviderCall:
+    return oauth_call("oauth-integration", refresh_token)
 
 
 def api_calls(running: RunningFake) -> list[str]:
@@ -43,7 +40,7 @@ async def test_fifty_concurrent_calls_refresh_the_token_once(
     store = InMemoryTokenStore()
     client = make_client(running, token_store=store)
 
-    locations = await asyncio.gather(*(client.get_location(oauth_auth()) for _ in range(50)))
+    locations = await asyncio.gather(*(client.get_account(oauth_auth()) for _ in range(50)))
 
     assert {loc.id for loc in locations} == {DEMO_LOCATION_ID}
     assert running.fake.token_refreshes == 1
@@ -76,7 +73,7 @@ async def test_the_rotated_pair_is_stored_before_its_access_token_is_used(
 
     client = make_client(running, token_store=RecordingStore())
 
-    await client.get_location(oauth_auth())
+    await client.get_account(oauth_auth())
 
     assert calls_when_saved == [[]]
     assert api_calls(running) == [f"/locations/{DEMO_LOCATION_ID}"]
@@ -87,7 +84,7 @@ async def test_a_token_close_to_expiry_is_refreshed_before_the_call(
 ) -> None:
     store = InMemoryTokenStore()
     client = make_client(running, token_store=store)
-    await client.get_location(oauth_auth())
+    await client.get_account(oauth_auth())
     first = store.tokens["oauth-integration"]
     # The stored access token is still accepted by GHL but expires within the margin.
     store.tokens["oauth-integration"] = replace(
@@ -95,7 +92,7 @@ async def test_a_token_close_to_expiry_is_refreshed_before_the_call(
     )
     fresh_client = make_client(running, token_store=store)  # nothing cached in memory
 
-    await fresh_client.get_location(oauth_auth())
+    await fresh_client.get_account(oauth_auth())
 
     assert running.fake.token_refreshes == 2
     second = store.tokens["oauth-integration"]
@@ -107,10 +104,10 @@ async def test_a_stored_token_is_preferred_over_the_seed_refresh_token(
     running: RunningFake, make_client: MakeClient
 ) -> None:
     store = InMemoryTokenStore()
-    await make_client(running, token_store=store).get_location(oauth_auth())
+    await make_client(running, token_store=store).get_account(oauth_auth())
 
     # Another copy of the service: the integration's seed refresh token is spent, the store's is not.
-    await make_client(running, token_store=store).get_location(oauth_auth())
+    await make_client(running, token_store=store).get_account(oauth_auth())
 
     assert running.fake.token_refreshes == 1
 
@@ -121,7 +118,7 @@ async def test_a_refused_refresh_is_invalid_credentials_without_the_secret(
     client = make_client(running, token_store=InMemoryTokenStore())
 
     with capture_logs() as logs, pytest.raises(InvalidCredentialsError) as raised:
-        await client.get_location(oauth_auth("rt-revoked-refresh-token-42"))
+        await client.get_account(oauth_auth("rt-revoked-refresh-token-42"))
 
     assert logs  # the refusal is logged ...
     for text in (str(raised.value), repr(raised.value), str(logs)):  # ... without the secrets
@@ -136,11 +133,11 @@ async def test_a_401_on_the_access_token_refreshes_once_and_repeats_the_call(
 ) -> None:
     store = InMemoryTokenStore()
     client = make_client(running, token_store=store)
-    await client.get_location(oauth_auth())
+    await client.get_account(oauth_auth())
     revoked = store.tokens["oauth-integration"].access_token.reveal()
     del running.fake.state.access[revoked]  # GHL revoked it before it expired
 
-    location = await client.get_location(oauth_auth())
+    location = await client.get_account(oauth_auth())
 
     assert location.id == DEMO_LOCATION_ID
     assert running.fake.token_refreshes == 2
@@ -164,12 +161,12 @@ async def test_a_refresh_whose_save_fails_keeps_the_new_refresh_token_for_the_ne
     client = make_client(running, token_store=store)
 
     with pytest.raises(StorageUnavailableError):
-        await client.get_location(oauth_auth())
+        await client.get_account(oauth_auth())
     assert running.fake.token_refreshes == 1
     assert api_calls(running) == []  # the new access token was not used
     assert store.tokens == {}
 
-    location = await client.get_location(oauth_auth())
+    location = await client.get_account(oauth_auth())
 
     assert location.id == DEMO_LOCATION_ID
     assert running.fake.token_refreshes == 1
@@ -184,5 +181,5 @@ async def test_oauth_credentials_without_a_token_store_are_invalid_credentials(
     client = make_client(running)
 
     with pytest.raises(InvalidCredentialsError, match="token store"):
-        await client.get_location(oauth_auth())
+        await client.get_account(oauth_auth())
     assert running.fake.log == []

@@ -12,7 +12,7 @@ import pytest
 from adapters.ghl.client import RetryPolicy
 from adapters.ghl.fake import FakeGhl, RateLimitConfig, ScriptedFault
 from adapters.ratelimit import TokenBucketRateLimiter
-from application.ghl import Priority, RateLimitObservation
+from application.ports.rate_limits import Priority, RateLimitObservation
 from domain.errors import InvalidCredentialsError, RateLimitExceededError
 from tests.integration.ghl.support import FAST_RETRY, MakeClient, StartFake, pit_auth
 
@@ -34,7 +34,7 @@ async def test_a_client_following_the_headers_never_gets_a_429(
     running = await start_fake(rate_limit=RateLimitConfig(max_requests=20, interval_ms=300))
     client, auth = make_client(running), pit_auth()
 
-    results = await asyncio.gather(*(client.get_location(auth) for _ in range(100)))
+    results = await asyncio.gather(*(client.get_account(auth) for _ in range(100)))
 
     assert len(results) == 100
     statuses = Counter(r.status for r in running.fake.log)
@@ -53,7 +53,7 @@ async def test_a_burst_of_500_calls_completes_at_the_fakes_limit(
     client = make_client(running, retry=RetryPolicy(total_seconds=30.0, rate_limit_wait=30.0))
     auth = pit_auth()
 
-    await asyncio.gather(*(client.get_location(auth) for _ in range(500)))
+    await asyncio.gather(*(client.get_account(auth) for _ in range(500)))
 
     log = running.fake.log
     assert [r.status for r in log] == [200] * 500
@@ -71,7 +71,7 @@ async def test_a_429_pauses_the_integration_for_ghls_interval_then_succeeds(
     running.fake.inject(ScriptedFault(kind="status", status=429, count=2))
     client, auth = make_client(running), pit_auth()
 
-    location = await client.get_location(auth)
+    location = await client.get_account(auth)
 
     assert location.name == "Fake Dental Clinic"
     log = running.fake.log
@@ -89,7 +89,7 @@ async def test_a_429_pause_longer_than_the_deadline_fails_with_rate_limit_exceed
 
     started = time.monotonic()
     with pytest.raises(RateLimitExceededError) as raised:
-        await client.get_location(pit_auth())
+        await client.get_account(pit_auth())
 
     assert time.monotonic() - started < 1.0  # failed fast instead of waiting 10 s
     assert 9.0 < raised.value.retry_after_seconds <= 10.0
@@ -103,10 +103,10 @@ async def test_the_templates_limit_per_minute_holds_calls_back_until_the_deadlin
     client = make_client(running, retry=FAST_RETRY)
     auth = pit_auth(rate_limit_per_minute=2)
 
-    await client.get_location(auth)
-    await client.get_location(auth)
+    await client.get_account(auth)
+    await client.get_account(auth)
     with pytest.raises(RateLimitExceededError) as raised:
-        await client.get_location(auth)
+        await client.get_account(auth)
 
     assert 25.0 < raised.value.retry_after_seconds <= 30.0  # one token per 30 s
     assert len(running.fake.log) == 2
@@ -118,13 +118,13 @@ async def test_locations_have_separate_buckets(
     running = await start_fake()
     client = make_client(running)
 
-    await client.get_location(pit_auth(integration_id="a", rate_limit_per_minute=1))
+    await client.get_account(pit_auth(integration_id="a", rate_limit_per_minute=1))
     with pytest.raises(RateLimitExceededError):
-        await client.get_location(pit_auth(integration_id="b", rate_limit_per_minute=1))
+        await client.get_account(pit_auth(integration_id="b", rate_limit_per_minute=1))
     # Another location's calls are not held back: this one reached the fake (which refuses the
     # demo token for a location it does not belong to).
     with pytest.raises(InvalidCredentialsError):
-        await client.get_location(
+        await client.get_account(
             pit_auth(integration_id="c", location_id="loc-other", rate_limit_per_minute=1)
         )
 
@@ -138,7 +138,7 @@ async def test_integrations_on_one_location_stay_under_its_limit_together(
     client = make_client(running, retry=RetryPolicy(total_seconds=30.0, rate_limit_wait=30.0))
 
     await asyncio.gather(
-        *(client.get_location(pit_auth(integration_id=f"i-{n % 2}")) for n in range(130))
+        *(client.get_account(pit_auth(integration_id=f"i-{n % 2}")) for n in range(130))
     )
 
     assert Counter(r.status for r in running.fake.log) == {200: 130}
@@ -151,13 +151,11 @@ async def test_a_restarted_process_spends_only_what_is_left_of_the_window(
     running = await start_fake(rate_limit=RateLimitConfig(max_requests=20, interval_ms=2000))
     retry = RetryPolicy(total_seconds=30.0, rate_limit_wait=30.0)
     before = make_client(running, retry=retry)
-    await asyncio.gather(*(before.get_location(pit_auth()) for _ in range(15)))
+    await asyncio.gather(*(before.get_account(pit_auth()) for _ in range(15)))
 
     # A new process (a fresh limiter) with ten integrations on the same location.
     after = make_client(running, retry=retry)
-    await asyncio.gather(
-        *(after.get_location(pit_auth(integration_id=f"i-{n}")) for n in range(10))
-    )
+    await asyncio.gather(*(after.get_account(pit_auth(integration_id=f"i-{n}")) for n in range(10)))
 
     statuses = Counter(r.status for r in running.fake.log)
     assert statuses[200] == 25

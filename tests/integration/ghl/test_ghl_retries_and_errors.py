@@ -16,7 +16,8 @@ from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
 from adapters.ghl.fake import FAKE_GHL, RateLimitConfig, ScriptedFault, create_app
 from adapters.ghl.fake.seed import DEMO_PRIVATE_TOKEN
 from adapters.ratelimit import TokenBucketRateLimiter
-from application.ghl import GhlAuth, MessageType, NewAppointment, OutgoingMessage
+from application.ports import ProviderCall
+from application.ports.crm import MessageType, NewAppointment, OutgoingMessage
 from domain.errors import (
     ConnectionFailedError,
     InvalidCredentialsError,
@@ -41,18 +42,18 @@ APPOINTMENT = NewAppointment(
 
 @pytest.mark.parametrize("status", [502, 503, 504])
 async def test_a_read_is_retried_after_a_gateway_error(
-    status: int, client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    status: int, client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     running.fake.inject(ScriptedFault(kind="status", status=status, count=2))
 
-    location = await client.get_location(auth)
+    location = await client.get_account(auth)
 
-    assert location.id == auth.location_id
+    assert location.id == str(auth.config["locationId"])
     assert [r.status for r in running.fake.log] == [status, status, 200]
 
 
 async def test_a_non_idempotent_create_is_not_retried_after_a_gateway_error(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     running.fake.inject(ScriptedFault(kind="status", status=503))
 
@@ -64,12 +65,12 @@ async def test_a_non_idempotent_create_is_not_retried_after_a_gateway_error(
 
 
 async def test_retries_stop_after_the_last_attempt_with_connection_failed(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     running.fake.inject(ScriptedFault(kind="status", status=503, count=10))
 
     with capture_logs() as logs, pytest.raises(ConnectionFailedError, match="HTTP 503"):
-        await client.get_location(auth)
+        await client.get_account(auth)
 
     assert len(running.fake.log) == FAST_RETRY.max_attempts
     events = [entry["event"] for entry in logs]
@@ -79,7 +80,7 @@ async def test_retries_stop_after_the_last_attempt_with_connection_failed(
 
 
 async def test_retries_stop_when_the_total_time_is_spent(
-    running: RunningFake, make_client: MakeClient, auth: GhlAuth
+    running: RunningFake, make_client: MakeClient, auth: ProviderCall
 ) -> None:
     running.fake.inject(ScriptedFault(kind="status", status=503, count=10))
     client = make_client(
@@ -88,46 +89,46 @@ async def test_retries_stop_when_the_total_time_is_spent(
     )
 
     with pytest.raises(ConnectionFailedError):
-        await client.get_location(auth)
+        await client.get_account(auth)
 
     # At least one attempt reached the fake, and the retries stopped before max_attempts.
     assert 0 < len(running.fake.log) < 10
 
 
 async def test_a_500_is_not_retried(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     running.fake.inject(ScriptedFault(kind="status", status=500))
 
     with pytest.raises(ConnectionFailedError, match="HTTP 500"):
-        await client.get_location(auth)
+        await client.get_account(auth)
     assert len(running.fake.log) == 1
 
 
 async def test_a_read_that_times_out_is_retried(
-    running: RunningFake, make_client: MakeClient, auth: GhlAuth
+    running: RunningFake, make_client: MakeClient, auth: ProviderCall
 ) -> None:
     running.fake.inject(ScriptedFault(kind="timeout"))
     client = make_client(running, timeouts=GhlTimeouts(connect=1.0, read=0.2))
 
-    location = await client.get_location(auth)
+    location = await client.get_account(auth)
 
-    assert location.id == auth.location_id
+    assert location.id == str(auth.config["locationId"])
     assert [(r.fault, r.status) for r in running.fake.log] == [("timeout", None), (None, 200)]
 
 
 async def test_a_read_whose_connection_drops_is_retried(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     running.fake.inject(ScriptedFault(kind="drop"))
 
-    await client.get_location(auth)
+    await client.get_account(auth)
 
     assert [(r.fault, r.status) for r in running.fake.log] == [("drop", None), (None, 200)]
 
 
 async def test_a_message_whose_connection_drops_is_not_sent_twice(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     running.fake.inject(ScriptedFault(kind="drop"))
     message = OutgoingMessage(type=MessageType.SMS, contact_id="fakeContact000000001", message="x")
@@ -150,13 +151,13 @@ async def test_a_refused_connection_is_connection_failed() -> None:
     )
     try:
         with pytest.raises(ConnectionFailedError, match="connection refused"):
-            await client.get_location(pit_auth())
+            await client.get_account(pit_auth())
     finally:
         await client.close()
 
 
 async def test_a_create_refused_with_429_is_repeated_because_nothing_was_created(
-    start_fake: StartFake, make_client: MakeClient, auth: GhlAuth
+    start_fake: StartFake, make_client: MakeClient, auth: ProviderCall
 ) -> None:
     running = await start_fake(rate_limit=RateLimitConfig(interval_ms=100))
     client = make_client(running)
@@ -199,7 +200,7 @@ async def test_a_bad_token_is_invalid_credentials_and_never_retried(
     client: HttpGhlClient, running: RunningFake
 ) -> None:
     with pytest.raises(InvalidCredentialsError) as raised:
-        await client.get_location(pit_auth("pit-wrong-token-123456"))
+        await client.get_account(pit_auth("pit-wrong-token-123456"))
 
     assert "pit-wrong-token-123456" not in str(raised.value)
     assert raised.value.trace_id
@@ -210,11 +211,11 @@ async def test_a_token_of_another_location_is_invalid_credentials(
     client: HttpGhlClient, running: RunningFake
 ) -> None:
     with pytest.raises(InvalidCredentialsError, match="HTTP 403"):
-        await client.get_location(pit_auth(location_id="someOtherLocation001"))
+        await client.get_account(pit_auth(location_id="someOtherLocation001"))
 
 
 async def test_a_block_slot_in_an_unknown_calendar_is_not_found(
-    client: HttpGhlClient, auth: GhlAuth
+    client: HttpGhlClient, auth: ProviderCall
 ) -> None:
     with pytest.raises(NotFoundError) as raised:
         await client.create_block_slot(
@@ -228,12 +229,12 @@ async def test_a_block_slot_in_an_unknown_calendar_is_not_found(
 
 
 async def test_a_422_is_a_provider_error_carrying_ghls_messages_and_trace_id(
-    client: HttpGhlClient, auth: GhlAuth, running: RunningFake
+    client: HttpGhlClient, auth: ProviderCall, running: RunningFake
 ) -> None:
     running.fake.inject(ScriptedFault(kind="status", status=422))
 
     with pytest.raises(ProviderError) as raised:
-        await client.get_location(auth)
+        await client.get_account(auth)
 
     assert type(raised.value) is ProviderError
     assert raised.value.message == "Injected failure"  # from the 422 body's message list

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 
 from adapters.http import HttpTimeouts, ProviderHttpClient, RetryPolicy
 from adapters.ratelimit import TokenBucketRateLimiter
-from application.ghl import RateLimiter
+from application.ports.rate_limits import RateLimiter
 from tests.integration.http.support import FakeCall, FakePolicy, FakeProviderServer
 
 FAST_RETRY = RetryPolicy(

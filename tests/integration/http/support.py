@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.http import Authorizer, HttpAnswer, HttpRequest, RateLimitSlot
-from application.ghl import Priority, RateLimitObservation
+from application.ports.rate_limits import Priority, RateLimitObservation
 from domain.errors import (
     ConnectionFailedError,
     DomainError,

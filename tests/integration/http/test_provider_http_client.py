@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from adapters.http import HttpRequest, RetryPolicy
 from adapters.ratelimit import TokenBucketRateLimiter
-from application.ghl import Priority, RateLimitPermit
+from application.ports.rate_limits import Priority, RateLimitPermit
 from domain.errors import (
     ConnectionFailedError,
     InvalidCredentialsError,

@@ -10,31 +10,20 @@ from prometheus_client import REGISTRY
 
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
 from adapters.ghl.fake.seed import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    DEMO_LOCATION_ID,
     DEMO_REFRESH_TOKEN,
 )
 from adapters.ratelimit import TokenBucketRateLimiter
-from application.ghl import GhlAuth, OAuthClientCredentials, PrivateIntegrationToken
+from application.ports import ProviderCall
 from domain.errors import ConnectionFailedError, InvalidCredentialsError
-from domain.values import SecretStr
-from tests.integration.ghl.support import InMemoryTokenStore
+from tests.integration.ghl.support import InMemoryTokenStore, oauth_call, pit_auth
 
 
 def count(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def oauth(integration_id: str, refresh_token: str) -> GhlAuth:
-    return GhlAuth(
-        integration_id=integration_id,
-        location_id=DEMO_LOCATION_ID,
-        credentials=OAuthClientCredentials(
-            SecretStr(DEMO_CLIENT_ID), SecretStr(DEMO_CLIENT_SECRET), SecretStr(refresh_token)
-        ),
-        rate_limit_per_minute=60_000,
-    )
+def oauth(integration_id: str, refresh_token: str) -> ProviderCall:
+    return oauth_call(integration_id, refresh_token)
 
 
 @pytest.fixture
@@ -56,10 +45,10 @@ async def test_token_refreshes_are_counted_by_outcome(client: HttpGhlClient) -> 
         count("integrations_ghl_token_refreshes_total", outcome="refused"),
     )
 
-    await client.get_location(oauth("oauth-1", DEMO_REFRESH_TOKEN))
-    await client.get_location(oauth("oauth-1", DEMO_REFRESH_TOKEN))  # the token is cached
+    await client.get_account(oauth("oauth-1", DEMO_REFRESH_TOKEN))
+    await client.get_account(oauth("oauth-1", DEMO_REFRESH_TOKEN))  # the token is cached
     with pytest.raises(InvalidCredentialsError):
-        await client.get_location(oauth("oauth-2", "rt-nobody-issued"))
+        await client.get_account(oauth("oauth-2", "rt-nobody-issued"))
 
     assert count("integrations_ghl_token_refreshes_total", outcome="ok") == ok + 1
     assert count("integrations_ghl_token_refreshes_total", outcome="refused") == refused + 1
@@ -76,14 +65,10 @@ async def test_a_ghl_out_of_reach_counts_failed_requests_and_their_retries() -> 
     retried = count(
         "integrations_ghl_retries_total", endpoint="/locations/{id}", reason="transport"
     )
-    auth = GhlAuth(
-        integration_id="pit-1",
-        location_id=DEMO_LOCATION_ID,
-        credentials=PrivateIntegrationToken(SecretStr("pit-unused")),
-    )
+    auth = pit_auth("pit-unused", integration_id="pit-1")
     try:
         with pytest.raises(ConnectionFailedError):
-            await client.get_location(auth)
+            await client.get_account(auth)
     finally:
         await client.close()
 

@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from adapters.ratelimit import TokenBucketRateLimiter
 from adapters.ratelimit.observed import ObservedRateLimiter
 from adapters.ratelimit.redis_limiter import RedisRateLimiter
-from application.ghl import RateLimitObservation
 from application.observability import BucketState
+from application.ports.rate_limits import RateLimitObservation
 from tests.fakes import FixedClock
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -13,7 +13,8 @@ import pytest
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
 from adapters.ghl.fake import RateLimitConfig
 from adapters.ratelimit import TokenBucketRateLimiter
-from application.ghl import RateLimiter, TokenStore
+from application.ports.oauth import TokenStore
+from application.ports.rate_limits import RateLimiter
 from tests.integration.ghl.conftest import start_fake
 from tests.integration.ghl.support import (
     FAST_RETRY,
@@ -95,7 +96,7 @@ def _client(
 async def _three_copies_call_one_location(copies: list[HttpGhlClient]) -> None:
     """90 calls for one location, spread over three copies of the client."""
     auth = pit_auth()
-    await asyncio.gather(*(copies[i % 3].get_location(auth) for i in range(90)))
+    await asyncio.gather(*(copies[i % 3].get_account(auth) for i in range(90)))
 
 
 async def test_three_copies_of_the_client_together_never_get_a_429(

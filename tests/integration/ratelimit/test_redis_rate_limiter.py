@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
-from application.ghl import Priority, RateLimitObservation
+from application.ports.rate_limits import Priority, RateLimitObservation
 from domain.errors import RateLimitExceededError
 from tests.integration.ratelimit.conftest import REDIS_URL, MakeLimiter
 from tests.support.waiting import PATIENCE_SECONDS

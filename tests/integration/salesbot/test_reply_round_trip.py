@@ -123,7 +123,7 @@ async def world(tmp_path: Path, bot_url: str, bot: FakeBot) -> AsyncIterator[Wor
             fake=ghl_app[FAKE_GHL],
             bot=bot,
             handler=HandleMessageEvent(bot=sales_bot, ids=ids, clock=clock),
-            sender=SendPendingReplies(uow=uow, ghl=ghl, cipher=cipher, clock=clock),
+            sender=SendPendingReplies(uow=uow, crm=ghl, cipher=cipher, clock=clock),
             integration=integration,
             webhooks=webhooks,
             clock=clock,

@@ -175,7 +175,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
     leads = LeadSync(
         directory=FakeTenantDirectory({SUB_ACCOUNT: AssignedUser("u-ana", "strategy-fast")}),
         timezones=FakeTimezoneResolver(),
-        locations=CachedGhlLocationSettings(client, clock=clock),
+        accounts=CachedGhlLocationSettings(client, clock=clock),
         cipher=cipher,
         ids=ids,
         clock=clock,
@@ -184,7 +184,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
     opportunities = OpportunitySync(ids=ids, clock=clock)
     push = PushPendingChanges(
         uow=uow,
-        ghl=client,
+        crm=client,
         cipher=cipher,
         leads=leads,
         bookings=bookings,
@@ -196,7 +196,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
     )
     sync = SyncIntegration(
         uow=uow,
-        ghl=client,
+        crm=client,
         cipher=cipher,
         leads=leads,
         bookings=bookings,
@@ -210,7 +210,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
     contacts = HandleContactEvent(leads=leads)
     appointments = HandleAppointmentEvent(ids=ids, clock=clock)
     opportunity_events = HandleOpportunityEvent(
-        leads=leads, opportunities=opportunities, ghl=client, cipher=cipher
+        leads=leads, opportunities=opportunities, crm=client, cipher=cipher
     )
     worker = InboxWorker(
         uow=uow,

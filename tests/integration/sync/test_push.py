@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from adapters.ghl.fake.faults import ScriptedFault
 from adapters.persistence.models import SYNC_CONFLICTS
-from application.ghl import ContactFields
+from application.ports.crm import ContactFields
 from application.sync_records import RunStatus
 from application.use_cases.cancel_booking import CancelBookingCommand
 from application.use_cases.create_booking import CreateBookingCommand

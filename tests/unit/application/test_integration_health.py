@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from adapters.ghl.auth import rate_limit_key
 from application.connection import ConnectionTester
 from application.observability import (
     BucketState,
@@ -103,6 +104,7 @@ def build(app: App, tester: ConnectionTester, integration_id: str, **policy: flo
         webhooks=webhooks,
         unverified=unverified,
         rate_limits=rate_limits,
+        rate_limit_key=rate_limit_key,
         sync=sync,
         clock=app.clock,
         policy=HealthPolicy(**policy),  # type: ignore[arg-type]  # numbers of the policy

@@ -6,28 +6,34 @@ import asyncio
 from typing import cast
 
 from adapters.ghl.location_settings import CachedGhlLocationSettings
-from application.ghl import GhlApi, GhlAuth, GhlLocation, PrivateIntegrationToken
+from application.ports import Credentials, ProviderCall
+from application.ports.crm import CrmAccount, CrmApi
 from domain.values import SecretStr
 from tests.fakes import FixedClock
 
-AUTH = GhlAuth(
+AUTH = ProviderCall(
     integration_id="int-1",
-    location_id="loc-1",
-    credentials=PrivateIntegrationToken(SecretStr("pit-test-token")),
+    sub_account_id="sub-1",
+    template_name="gohighlevel",
+    config={"locationId": "loc-1"},
+    credentials=Credentials({"apiKey": SecretStr("pit-test-token")}),
+    rate_limit_per_minute=60,
 )
 
 
 class HeldLocation:
-    """get_location answers once `release` is set; counts the calls that started."""
+    """get_account answers once `release` is set; counts the calls that started."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.started = 0
 
-    async def get_location(self, auth: GhlAuth) -> GhlLocation:
+    async def get_account(self, call: ProviderCall) -> CrmAccount:
         self.started += 1
         await self.release.wait()
-        return GhlLocation(id=auth.location_id, name="Clinic", timezone="America/Chicago")
+        return CrmAccount(
+            id=str(call.config["locationId"]), name="Clinic", timezone="America/Chicago"
+        )
 
 
 async def settled() -> None:
@@ -38,9 +44,9 @@ async def settled() -> None:
 
 async def test_an_asker_that_gives_up_does_not_cancel_the_call_for_the_others() -> None:
     ghl = HeldLocation()
-    settings = CachedGhlLocationSettings(cast("GhlApi", ghl), clock=FixedClock())
-    impatient = asyncio.create_task(settings.location(AUTH))
-    patient = asyncio.create_task(settings.location(AUTH))
+    settings = CachedGhlLocationSettings(cast("CrmApi", ghl), clock=FixedClock())
+    impatient = asyncio.create_task(settings.account(AUTH))
+    patient = asyncio.create_task(settings.account(AUTH))
     await settled()
     assert ghl.started == 1  # both wait on the one call
 
@@ -50,5 +56,5 @@ async def test_an_asker_that_gives_up_does_not_cancel_the_call_for_the_others() 
 
     assert impatient.cancelled()
     assert location.timezone == "America/Chicago"
-    assert (await settings.location(AUTH)).timezone == "America/Chicago"
+    assert (await settings.account(AUTH)).timezone == "America/Chicago"
     assert ghl.started == 1

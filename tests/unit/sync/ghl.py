@@ -9,23 +9,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from application.ghl import (
+from application.ports import ProviderCall
+from application.ports.crm import (
     AppointmentChanges,
+    BlockSlot,
     ContactFields,
-    GhlAppointment,
-    GhlAuth,
-    GhlBlockSlot,
-    GhlCalendar,
-    GhlContact,
-    GhlContactPage,
-    GhlLocation,
-    GhlOpportunity,
-    GhlOpportunityPage,
-    GhlPipeline,
-    GhlUpsertedContact,
+    ContactPage,
+    CrmAccount,
+    CrmAppointment,
+    CrmCalendar,
+    CrmContact,
+    CrmOpportunity,
+    CrmPipeline,
     NewAppointment,
     NewOpportunity,
+    OpportunityPage,
     OpportunityStatus,
+    UpsertedContact,
 )
 from domain.errors import NotFoundError
 
@@ -50,7 +50,7 @@ class Call:
 
 
 class InMemoryGhl:
-    """GhlApi in memory. `now` stamps changes; `index_lag` hides contacts changed less than
+    """CrmApi in memory. `now` stamps changes; `index_lag` hides contacts changed less than
     that long ago from searches (GHL's search index lags its writes); `failures[method]` is a
     list of exceptions raised by the next calls of that method (and `after_failures[method]`
     raised after the call took effect: an answer lost on the way back)."""
@@ -58,12 +58,12 @@ class InMemoryGhl:
     def __init__(self, now: Callable[[], datetime], *, location_id: str = "loc-1") -> None:
         self.now = now
         self.location_id = location_id
-        self.contacts: dict[str, GhlContact] = {}
-        self.appointments: dict[str, GhlAppointment] = {}
-        self.blocks: dict[str, GhlBlockSlot] = {}
-        self.calendars = [GhlCalendar(id="cal-1", location_id=location_id, name="Main")]
-        self.opportunities: dict[str, GhlOpportunity] = {}
-        self.pipelines = [GhlPipeline(id="pipe-1", name="Sales", stage_ids=("stage-1", "stage-2"))]
+        self.contacts: dict[str, CrmContact] = {}
+        self.appointments: dict[str, CrmAppointment] = {}
+        self.blocks: dict[str, BlockSlot] = {}
+        self.calendars = [CrmCalendar(id="cal-1", location_id=location_id, name="Main")]
+        self.opportunities: dict[str, CrmOpportunity] = {}
+        self.pipelines = [CrmPipeline(id="pipe-1", name="Sales", stage_ids=("stage-1", "stage-2"))]
         self.index_lag = timedelta(0)
         self.unindexed: set[str] = set()
         """Contacts the search index has not caught up with yet, whatever their time."""
@@ -76,32 +76,32 @@ class InMemoryGhl:
 
     # --- test helpers ------------------------------------------------------------------------
 
-    def add_contact(self, **fields: object) -> GhlContact:
+    def add_contact(self, **fields: object) -> CrmContact:
         now = self.now()
         fields.setdefault("id", self._new_id("c"))
         fields.setdefault("date_added", now)
         fields.setdefault("date_updated", now)
-        contact = GhlContact(location_id=self.location_id, **fields)  # type: ignore[arg-type]
+        contact = CrmContact(location_id=self.location_id, **fields)  # type: ignore[arg-type]
         self.contacts[contact.id] = contact
         return contact
 
-    def edit_contact(self, contact_id: str, **fields: object) -> GhlContact:
+    def edit_contact(self, contact_id: str, **fields: object) -> CrmContact:
         contact = replace(self.contacts[contact_id], date_updated=self.now(), **fields)  # type: ignore[arg-type]
         self.contacts[contact_id] = contact
         return contact
 
-    def add_appointment(self, **fields: object) -> GhlAppointment:
+    def add_appointment(self, **fields: object) -> CrmAppointment:
         now = self.now()
         fields.setdefault("id", self._new_id("a"))
         fields.setdefault("calendar_id", "cal-1")
         fields.setdefault("status", "confirmed")
         fields.setdefault("date_added", now)
         fields.setdefault("date_updated", now)
-        appointment = GhlAppointment(location_id=self.location_id, **fields)  # type: ignore[arg-type]
+        appointment = CrmAppointment(location_id=self.location_id, **fields)  # type: ignore[arg-type]
         self.appointments[appointment.id] = appointment
         return appointment
 
-    def edit_appointment(self, appointment_id: str, **fields: object) -> GhlAppointment:
+    def edit_appointment(self, appointment_id: str, **fields: object) -> CrmAppointment:
         appointment = replace(
             self.appointments[appointment_id],
             date_updated=self.now(),
@@ -110,16 +110,16 @@ class InMemoryGhl:
         self.appointments[appointment_id] = appointment
         return appointment
 
-    def add_opportunity(self, **fields: object) -> GhlOpportunity:
+    def add_opportunity(self, **fields: object) -> CrmOpportunity:
         fields.setdefault("id", self._new_id("o"))
         fields.setdefault("pipeline_id", "pipe-1")
         fields.setdefault("status", "open")
         fields.setdefault("updated_at", self.now())
-        opportunity = GhlOpportunity(location_id=self.location_id, **fields)  # type: ignore[arg-type]
+        opportunity = CrmOpportunity(location_id=self.location_id, **fields)  # type: ignore[arg-type]
         self.opportunities[opportunity.id] = opportunity
         return opportunity
 
-    def edit_opportunity(self, opportunity_id: str, **fields: object) -> GhlOpportunity:
+    def edit_opportunity(self, opportunity_id: str, **fields: object) -> CrmOpportunity:
         opportunity = replace(
             self.opportunities[opportunity_id],
             updated_at=self.now(),
@@ -148,19 +148,19 @@ class InMemoryGhl:
         if pending:
             raise pending.pop(0)
 
-    # --- GhlApi ------------------------------------------------------------------------------
+    # --- CrmApi ------------------------------------------------------------------------------
 
-    async def get_location(self, auth: GhlAuth) -> GhlLocation:
-        self._enter("get_location")
-        return GhlLocation(id=self.location_id, name="Clinic", timezone="America/Chicago")
+    async def get_account(self, call: ProviderCall) -> CrmAccount:
+        self._enter("get_account")
+        return CrmAccount(id=self.location_id, name="Clinic", timezone="America/Chicago")
 
-    async def get_contact(self, auth: GhlAuth, contact_id: str) -> GhlContact:
+    async def get_contact(self, call: ProviderCall, contact_id: str) -> CrmContact:
         self._enter("get_contact", contact_id=contact_id)
         if contact_id not in self.contacts:
             raise NotFoundError("contact", contact_id)
         return self.contacts[contact_id]
 
-    async def upsert_contact(self, auth: GhlAuth, fields: ContactFields) -> GhlUpsertedContact:
+    async def upsert_contact(self, call: ProviderCall, fields: ContactFields) -> UpsertedContact:
         self._enter("upsert_contact", fields=fields)
         match = next(
             (
@@ -176,11 +176,11 @@ class InMemoryGhl:
         else:
             contact = self.edit_contact(match.id, **_written(fields))
         self._leave("upsert_contact")
-        return GhlUpsertedContact(contact=contact, created=match is None)
+        return UpsertedContact(contact=contact, created=match is None)
 
     async def update_contact(
-        self, auth: GhlAuth, contact_id: str, fields: ContactFields
-    ) -> GhlContact:
+        self, call: ProviderCall, contact_id: str, fields: ContactFields
+    ) -> CrmContact:
         self._enter("update_contact", contact_id=contact_id, fields=fields)
         if contact_id not in self.contacts:
             raise NotFoundError("contact", contact_id)
@@ -190,13 +190,13 @@ class InMemoryGhl:
 
     async def search_contacts(
         self,
-        auth: GhlAuth,
+        call: ProviderCall,
         *,
         query: str | None = None,
         page_size: int = 100,
         cursor: str | None = None,
         updated_since: datetime | None = None,
-    ) -> GhlContactPage:
+    ) -> ContactPage:
         self._enter("search_contacts", updated_since=updated_since, cursor=cursor)
         visible_before = self.now() - self.index_lag
         found = sorted(
@@ -213,19 +213,19 @@ class InMemoryGhl:
         start = int(cursor or 0)
         page = found[start : start + page_size]
         more = start + page_size < len(found)
-        return GhlContactPage(
+        return ContactPage(
             contacts=tuple(page),
             total=len(found),
             next_cursor=str(start + page_size) if more else None,
         )
 
-    async def list_calendars(self, auth: GhlAuth) -> list[GhlCalendar]:
+    async def list_calendars(self, call: ProviderCall) -> list[CrmCalendar]:
         self._enter("list_calendars")
         return list(self.calendars)
 
     async def list_appointments(
-        self, auth: GhlAuth, calendar_id: str, *, start: datetime, end: datetime
-    ) -> list[GhlAppointment]:
+        self, call: ProviderCall, calendar_id: str, *, start: datetime, end: datetime
+    ) -> list[CrmAppointment]:
         self._enter("list_appointments", calendar_id=calendar_id, start=start, end=end)
         return [
             a
@@ -234,8 +234,8 @@ class InMemoryGhl:
         ]
 
     async def list_block_slots(
-        self, auth: GhlAuth, calendar_id: str, *, start: datetime, end: datetime
-    ) -> list[GhlBlockSlot]:
+        self, call: ProviderCall, calendar_id: str, *, start: datetime, end: datetime
+    ) -> list[BlockSlot]:
         self._enter("list_block_slots", calendar_id=calendar_id)
         return [
             b
@@ -244,8 +244,8 @@ class InMemoryGhl:
         ]
 
     async def create_appointment(
-        self, auth: GhlAuth, appointment: NewAppointment
-    ) -> GhlAppointment:
+        self, call: ProviderCall, appointment: NewAppointment
+    ) -> CrmAppointment:
         self._enter("create_appointment", appointment=appointment)
         created = self.add_appointment(
             calendar_id=appointment.calendar_id,
@@ -258,8 +258,8 @@ class InMemoryGhl:
         return replace(created, date_added=None, date_updated=None)  # as GHL answers (#246)
 
     async def update_appointment(
-        self, auth: GhlAuth, appointment_id: str, changes: AppointmentChanges
-    ) -> GhlAppointment:
+        self, call: ProviderCall, appointment_id: str, changes: AppointmentChanges
+    ) -> CrmAppointment:
         self._enter("update_appointment", appointment_id=appointment_id, changes=changes)
         if appointment_id not in self.appointments:
             raise NotFoundError("appointment", appointment_id)
@@ -267,7 +267,7 @@ class InMemoryGhl:
         updated = self.edit_appointment(appointment_id, **({"status": status} if status else {}))
         return replace(updated, date_added=None, date_updated=None)
 
-    async def get_appointment(self, auth: GhlAuth, appointment_id: str) -> GhlAppointment:
+    async def get_appointment(self, call: ProviderCall, appointment_id: str) -> CrmAppointment:
         self._enter("get_appointment", appointment_id=appointment_id)
         if appointment_id not in self.appointments:
             raise NotFoundError("appointment", appointment_id)
@@ -275,15 +275,15 @@ class InMemoryGhl:
 
     async def create_block_slot(
         self,
-        auth: GhlAuth,
+        call: ProviderCall,
         calendar_id: str,
         *,
         start: datetime,
         end: datetime,
         title: str | None = None,
-    ) -> GhlBlockSlot:
+    ) -> BlockSlot:
         self._enter("create_block_slot", calendar_id=calendar_id, start=start)
-        block = GhlBlockSlot(
+        block = BlockSlot(
             id=self._new_id("b"),
             location_id=self.location_id,
             calendar_id=calendar_id,
@@ -295,7 +295,7 @@ class InMemoryGhl:
         self._leave("create_block_slot")
         return block
 
-    async def delete_calendar_event(self, auth: GhlAuth, event_id: str) -> None:
+    async def delete_calendar_event(self, call: ProviderCall, event_id: str) -> None:
         self._enter("delete_calendar_event", event_id=event_id)
         if (
             self.blocks.pop(event_id, None) is None
@@ -303,7 +303,7 @@ class InMemoryGhl:
         ):
             raise NotFoundError("calendar event", event_id)
 
-    async def get_opportunity(self, auth: GhlAuth, opportunity_id: str) -> GhlOpportunity:
+    async def get_opportunity(self, call: ProviderCall, opportunity_id: str) -> CrmOpportunity:
         self._enter("get_opportunity", opportunity_id=opportunity_id)
         if opportunity_id not in self.opportunities:
             raise NotFoundError("opportunity", opportunity_id)
@@ -311,12 +311,12 @@ class InMemoryGhl:
 
     async def search_opportunities(
         self,
-        auth: GhlAuth,
+        call: ProviderCall,
         *,
         contact_id: str | None = None,
         page_size: int = 100,
         cursor: str | None = None,
-    ) -> GhlOpportunityPage:
+    ) -> OpportunityPage:
         """In id order, `page_size` at a time (the cursor: the last id of the page before)."""
         self._enter("search_opportunities", contact_id=contact_id, cursor=cursor)
         found = sorted(
@@ -330,13 +330,11 @@ class InMemoryGhl:
         )
         page = found[:page_size]
         more = len(found) > page_size
-        return GhlOpportunityPage(
-            opportunities=tuple(page), next_cursor=page[-1].id if more else None
-        )
+        return OpportunityPage(opportunities=tuple(page), next_cursor=page[-1].id if more else None)
 
     async def create_opportunity(
-        self, auth: GhlAuth, opportunity: NewOpportunity
-    ) -> GhlOpportunity:
+        self, call: ProviderCall, opportunity: NewOpportunity
+    ) -> CrmOpportunity:
         self._enter("create_opportunity", opportunity=opportunity)
         created = self.add_opportunity(
             contact_id=opportunity.contact_id,
@@ -350,7 +348,7 @@ class InMemoryGhl:
 
     async def update_opportunity_status(
         self,
-        auth: GhlAuth,
+        call: ProviderCall,
         opportunity_id: str,
         status: OpportunityStatus,
         *,
@@ -362,7 +360,7 @@ class InMemoryGhl:
         self.edit_opportunity(opportunity_id, status=status.value)
         self._leave("update_opportunity_status")
 
-    async def list_pipelines(self, auth: GhlAuth) -> list[GhlPipeline]:
+    async def list_pipelines(self, call: ProviderCall) -> list[CrmPipeline]:
         self._enter("list_pipelines")
         return list(self.pipelines)
 

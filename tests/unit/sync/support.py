@@ -9,11 +9,18 @@ from typing import Any, cast
 
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from application.booking_sync import BookingSync
-from application.ghl import GhlApi, GhlAppointment, GhlAuth, GhlContact, Priority
-from application.integration_auth import ghl_auth
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
-from application.ports import AssignedUser, HandlerOutcome, InboundEvent, SecretBinding
+from application.ports import (
+    AssignedUser,
+    HandlerOutcome,
+    InboundEvent,
+    ProviderCall,
+    SecretBinding,
+)
+from application.ports.crm import CrmApi, CrmAppointment, CrmContact
+from application.ports.rate_limits import Priority
+from application.provider_calls import provider_call
 from application.sync_records import ConflictRecord, LocalChange, SyncRun
 from application.use_cases.cancel_booking import CancelBooking
 from application.use_cases.create_booking import CreateBooking
@@ -147,12 +154,12 @@ async def make_sync(*, calendar: bool = True) -> Sync:
         await setup.integrations.add(integration)
         await setup.commit()
     uow.store.outbox.clear()
-    api = cast("GhlApi", ghl)
+    api = cast("CrmApi", ghl)
     leases = InMemorySyncLeases(uow.store.integrations)
     leads = LeadSync(
         directory=FakeTenantDirectory({SUB_ACCOUNT: AssignedUser("u-ana", "strategy-fast")}),
         timezones=FakeTimezoneResolver(),
-        locations=CachedGhlLocationSettings(api, clock=clock),
+        accounts=CachedGhlLocationSettings(api, clock=clock),
         cipher=cipher,
         ids=ids,
         clock=clock,
@@ -161,7 +168,7 @@ async def make_sync(*, calendar: bool = True) -> Sync:
     opportunities = OpportunitySync(ids=ids, clock=clock)
     push = PushPendingChanges(
         uow=uow,
-        ghl=api,
+        crm=api,
         cipher=cipher,
         leads=leads,
         bookings=bookings,
@@ -178,7 +185,7 @@ async def make_sync(*, calendar: bool = True) -> Sync:
 
     sync = SyncIntegration(
         uow=uow,
-        ghl=api,
+        crm=api,
         cipher=cipher,
         leads=leads,
         bookings=bookings,
@@ -208,13 +215,13 @@ async def make_sync(*, calendar: bool = True) -> Sync:
         contacts=HandleContactEvent(leads=leads),
         appointments=HandleAppointmentEvent(ids=ids, clock=clock),
         opportunity_events=HandleOpportunityEvent(
-            leads=leads, opportunities=opportunities, ghl=api, cipher=cipher
+            leads=leads, opportunities=opportunities, crm=api, cipher=cipher
         ),
         sleeps=sleeps,
     )
 
 
-def contact_payload(contact: GhlContact, event_type: str = "ContactUpdate") -> dict[str, Any]:
+def contact_payload(contact: CrmContact, event_type: str = "ContactUpdate") -> dict[str, Any]:
     """The webhook GHL sends about a contact (flat fields, as the fake sends them)."""
     fields = {
         "id": contact.id,
@@ -236,7 +243,7 @@ def contact_payload(contact: GhlContact, event_type: str = "ContactUpdate") -> d
 
 
 def appointment_payload(
-    appointment: GhlAppointment, event_type: str = "AppointmentUpdate"
+    appointment: CrmAppointment, event_type: str = "AppointmentUpdate"
 ) -> dict[str, Any]:
     assert appointment.start is not None
     assert appointment.end is not None
@@ -259,9 +266,11 @@ async def run_sync(app: Sync) -> SyncRun:
     return result.run
 
 
-async def ghl_auth_of(app: Sync) -> GhlAuth:
+async def provider_call_of(app: Sync) -> ProviderCall:
     async with app.uow() as uow:
-        return await ghl_auth(uow, app.leads.cipher, app.integration, priority=Priority.BACKGROUND)
+        return await provider_call(
+            uow, app.leads.cipher, app.integration, priority=Priority.BACKGROUND
+        )
 
 
 async def conflicts_of(app: Sync) -> list[ConflictRecord]:

@@ -3,8 +3,8 @@ with both versions, and what this side still has to say is pushed."""
 
 from __future__ import annotations
 
-from application.ghl import ContactFields
 from application.ports import HandlerOutcome
+from application.ports.crm import ContactFields
 from application.sync_records import ChangeStatus, RecordKind
 from application.use_cases.update_lead import UpdateLeadCommand
 from domain.errors import ConnectionFailedError
@@ -15,7 +15,7 @@ from tests.unit.sync.support import (
     Sync,
     conflicts_of,
     contact_payload,
-    ghl_auth_of,
+    provider_call_of,
     run_sync,
 )
 
@@ -58,7 +58,7 @@ async def test_a_newer_ghl_change_by_webhook_wins_the_field_both_changed_and_kee
     [pending] = [c for c in app.changes if c.status is ChangeStatus.PENDING]
     assert pending.fields == {"first_name": "Ada L."}
 
-    await app.push.push(app.integration, await ghl_auth_of(app))
+    await app.push.push(app.integration, await provider_call_of(app))
 
     [written] = app.ghl.called("update_contact")
     fields = written.args["fields"]
@@ -77,7 +77,7 @@ async def test_a_newer_local_change_wins_over_an_older_ghl_change_found_by_the_p
     app.clock.advance(minutes=1)
     await edit(app, lead, email="mine@example.com")
 
-    result = await app.push.push(app.integration, await ghl_auth_of(app))
+    result = await app.push.push(app.integration, await provider_call_of(app))
 
     assert (result.pushed, result.conflicts) == (1, 1)
     at_ghl = app.ghl.contacts[lead.external_id]

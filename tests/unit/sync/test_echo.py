@@ -19,7 +19,7 @@ from tests.unit.sync.support import (
     Sync,
     appointment_payload,
     contact_payload,
-    ghl_auth_of,
+    provider_call_of,
     run_sync,
 )
 
@@ -37,7 +37,7 @@ async def test_the_echo_of_a_pushed_update_is_ignored_and_not_pushed_back(app: S
             changes={"first_name": "Ada L."},
         )
     )
-    await app.push.push(app.integration, await ghl_auth_of(app))
+    await app.push.push(app.integration, await provider_call_of(app))
     events_before = len(app.events())
     assert len(app.uow.store.sync.own_writes) == 1  # remembered as this service's write
 
@@ -61,7 +61,7 @@ async def test_the_echo_of_a_created_contact_is_ignored_and_leaves_one_lead(app:
             details=ContactDetails(first_name="Neo", email="neo@example.com"),
         )
     )
-    await app.push.push(app.integration, await ghl_auth_of(app))
+    await app.push.push(app.integration, await provider_call_of(app))
     [contact] = app.ghl.contacts.values()
 
     outcome = await app.deliver(
@@ -100,7 +100,7 @@ async def test_a_create_webhook_that_beats_the_push_record_links_the_lead_made_h
     [change] = app.changes
     assert (change.status, change.external_id) == (ChangeStatus.DONE, contact.id)
     app.clock.advance(hours=1)
-    assert (await app.push.push(app.integration, await ghl_auth_of(app))).pushed == 0
+    assert (await app.push.push(app.integration, await provider_call_of(app))).pushed == 0
     assert len(app.ghl.contacts) == 1
 
 
@@ -119,7 +119,7 @@ async def test_the_echo_of_a_booked_appointment_is_ignored(app: Sync) -> None:
             title="Consultation",
         )
     )
-    await app.push.push(app.integration, await ghl_auth_of(app))
+    await app.push.push(app.integration, await provider_call_of(app))
     [appointment] = app.ghl.appointments.values()
     updates = len(app.events(BookingUpdated))
 
@@ -137,7 +137,7 @@ async def test_the_echo_of_a_booked_appointment_is_ignored(app: Sync) -> None:
 
 async def _push_failing(app: Sync) -> type[Exception] | None:
     try:
-        await app.push.push(app.integration, await ghl_auth_of(app))
+        await app.push.push(app.integration, await provider_call_of(app))
     except Exception as err:
         return type(err)
     return None

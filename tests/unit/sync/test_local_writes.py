@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from application.ghl import ContactFields
+from application.ports.crm import ContactFields
 from application.sync_records import ChangeOperation, ChangeStatus
 from application.use_cases.cancel_booking import CancelBookingCommand
 from application.use_cases.create_booking import CreateBookingCommand
@@ -22,7 +22,7 @@ from domain.errors import (
 from domain.events import LeadCaptured, LeadUpdated
 from domain.lead import ContactDetails
 from domain.values import Principal, Role
-from tests.unit.sync.support import SERVICE, START, Sync, ghl_auth_of, make_sync
+from tests.unit.sync.support import SERVICE, START, Sync, make_sync, provider_call_of
 
 NEO = ContactDetails(first_name="Neo", email="neo@example.com")
 
@@ -52,7 +52,7 @@ async def test_a_created_lead_is_stored_pending_with_a_provisional_id_and_assign
     )
     assert len(app.events(LeadCaptured)) == 1
     # Only the location's timezone (the lead has no address) is asked of GHL; no write yet.
-    assert [c.method for c in app.ghl.calls] == ["get_location"]
+    assert [c.method for c in app.ghl.calls] == ["get_account"]
     assert lead.timezone == "America/Chicago"
 
 
@@ -100,7 +100,7 @@ async def test_a_switched_off_integration_takes_no_changes(app: Sync) -> None:
 
 async def test_an_update_records_each_changed_field_over_the_value_it_replaces(app: Sync) -> None:
     view = await app.create_lead.execute(create(app))
-    await app.push.push(app.integration, await ghl_auth_of(app))
+    await app.push.push(app.integration, await provider_call_of(app))
 
     updated = await app.update_lead.execute(
         UpdateLeadCommand(
@@ -127,7 +127,7 @@ async def test_two_updates_before_a_push_are_written_once_with_the_newest_values
     app: Sync,
 ) -> None:
     view = await app.create_lead.execute(create(app))
-    await app.push.push(app.integration, await ghl_auth_of(app))
+    await app.push.push(app.integration, await provider_call_of(app))
     for city in ("Zion", "Io"):
         app.clock.advance(seconds=1)
         await app.update_lead.execute(
@@ -139,7 +139,7 @@ async def test_two_updates_before_a_push_are_written_once_with_the_newest_values
             )
         )
 
-    await app.push.push(app.integration, await ghl_auth_of(app))
+    await app.push.push(app.integration, await provider_call_of(app))
 
     [written] = app.ghl.called("update_contact")
     assert written.args["fields"] == ContactFields(city="Io")
@@ -200,7 +200,7 @@ async def test_a_booking_needs_a_calendar_and_to_end_after_it_starts() -> None:
 
 async def test_cancelling_twice_records_one_cancellation(app: Sync) -> None:
     view = await app.create_lead.execute(create(app))
-    await app.push.push(app.integration, await ghl_auth_of(app))
+    await app.push.push(app.integration, await provider_call_of(app))
     booked = await app.create_booking.execute(
         CreateBookingCommand(
             actor=SERVICE,
@@ -210,7 +210,7 @@ async def test_cancelling_twice_records_one_cancellation(app: Sync) -> None:
             end=START + timedelta(days=1, minutes=30),
         )
     )
-    await app.push.push(app.integration, await ghl_auth_of(app))
+    await app.push.push(app.integration, await provider_call_of(app))
     cancel = CancelBookingCommand(
         actor=SERVICE, integration_id=app.integration.id, booking_id=booked.id
     )

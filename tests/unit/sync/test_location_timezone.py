@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from adapters.ghl.location_settings import LOCATION_SETTINGS_TTL
-from application.ghl import GhlAuth, GhlLocation
+from application.ports import ProviderCall
+from application.ports.crm import CrmAccount
 from application.use_cases.create_lead import CreateLeadCommand
 from domain.errors import ConnectionFailedError
 from domain.lead import ContactDetails
@@ -22,19 +23,19 @@ def create(app: Sync, n: int) -> CreateLeadCommand:
 
 
 def location_calls(app: Sync) -> int:
-    return len(app.ghl.called("get_location"))
+    return len(app.ghl.called("get_account"))
 
 
 def open_units_at_each_location_call(app: Sync) -> list[int]:
     """Records how many units of work are open whenever GHL is asked for the location."""
     seen: list[int] = []
-    ask: Callable[[GhlAuth], Awaitable[GhlLocation]] = app.ghl.get_location
+    ask: Callable[[ProviderCall], Awaitable[CrmAccount]] = app.ghl.get_account
 
-    async def get_location(auth: GhlAuth) -> GhlLocation:
+    async def get_account(call: ProviderCall) -> CrmAccount:
         seen.append(app.uow.store.open_units)
-        return await ask(auth)
+        return await ask(call)
 
-    app.ghl.get_location = get_location  # type: ignore[method-assign]
+    app.ghl.get_account = get_account  # type: ignore[method-assign]
     return seen
 
 
@@ -97,7 +98,7 @@ async def test_a_lead_with_a_timezone_of_its_own_asks_nothing(app: Sync) -> None
 async def test_a_failed_location_call_leaves_the_lead_without_a_timezone_and_is_not_kept(
     app: Sync,
 ) -> None:
-    app.ghl.fail_on[("get_location", 1)] = ConnectionFailedError("GHL is down")
+    app.ghl.fail_on[("get_account", 1)] = ConnectionFailedError("GHL is down")
 
     first = await app.create_lead.execute(create(app, 1))
     second = await app.create_lead.execute(create(app, 2))

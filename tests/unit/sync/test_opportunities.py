@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.ghl import GhlOpportunity
+from application.ports.crm import CrmOpportunity
 from application.sync_records import ChangeOperation, ChangeStatus, RunStatus, SyncResource
 from application.use_cases.update_lead import UpdateLeadCommand
 from domain.events import LeadStatusChanged
 from domain.lead import LeadStatus
 from domain.webhook_delivery import EventKind
-from tests.unit.sync.support import SERVICE, Sync, conflicts_of, ghl_auth_of, run_sync
+from tests.unit.sync.support import SERVICE, Sync, conflicts_of, provider_call_of, run_sync
 
 
 def opportunity_payload(
-    opportunity: GhlOpportunity, event_type: str = "OpportunityStatusUpdate"
+    opportunity: CrmOpportunity, event_type: str = "OpportunityStatusUpdate"
 ) -> dict[str, Any]:
     """The webhook GHL sends about an opportunity (flat fields; the envelope's timestamp)."""
     assert opportunity.updated_at is not None
@@ -141,11 +141,11 @@ async def set_status(app: Sync, lead_id: str, status: LeadStatus) -> None:
 
 
 async def push(app: Sync) -> tuple[int, int]:
-    result = await app.push.push(app.integration, await ghl_auth_of(app))
+    result = await app.push.push(app.integration, await provider_call_of(app))
     return result.pushed, result.failures
 
 
-async def lead_with_opportunity(app: Sync) -> tuple[str, GhlOpportunity]:
+async def lead_with_opportunity(app: Sync) -> tuple[str, CrmOpportunity]:
     contact_id, lead_id = await lead_of_contact(app)
     opportunity = app.ghl.add_opportunity(contact_id=contact_id)
     app.clock.advance(minutes=1)

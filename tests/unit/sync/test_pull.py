@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from application.ghl import GhlContactPage
 from application.lead_sync import LeadBatch
+from application.ports.crm import ContactPage
 from application.sync_records import RunStatus, SyncResource
 from domain.booking import BookingStatus
 from domain.errors import ConnectionFailedError, StorageUnavailableError
@@ -179,7 +179,7 @@ async def test_a_pages_new_leads_are_inserted_together_while_ghl_serves_the_next
         await asyncio.sleep(0)  # a database's round trip: the pull's other tasks may run
         await add_many(repository, leads)
 
-    async def ask(*args: Any, **kwargs: Any) -> GhlContactPage:
+    async def ask(*args: Any, **kwargs: Any) -> ContactPage:
         stored_when_asked.append(len(app.all_leads))
         return await search(*args, **kwargs)
 

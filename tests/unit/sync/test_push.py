@@ -12,9 +12,14 @@ from application.use_cases.create_booking import CreateBookingCommand
 from application.use_cases.create_lead import CreateLeadCommand
 from application.use_cases.update_lead import UpdateLeadCommand
 from domain.booking import BookingStatus
-from domain.errors import ConnectionFailedError, ProviderError, RateLimitExceededError
+from domain.errors import (
+    ConfigSchemaInvalidError,
+    ConnectionFailedError,
+    ProviderError,
+    RateLimitExceededError,
+)
 from domain.lead import ContactDetails
-from tests.unit.sync.support import SERVICE, START, Sync, ghl_auth_of, run_sync
+from tests.unit.sync.support import SERVICE, START, Sync, provider_call_of, run_sync
 
 TOMORROW = START + timedelta(days=1)
 
@@ -46,7 +51,7 @@ async def book(app: Sync, lead_id: str, *, block_slot: bool = False) -> str:
 
 
 async def push(app: Sync) -> tuple[int, int]:
-    result = await app.push.push(app.integration, await ghl_auth_of(app))
+    result = await app.push.push(app.integration, await provider_call_of(app))
     return result.pushed, result.failures
 
 
@@ -254,5 +259,33 @@ async def test_a_booking_of_a_lead_ghl_refused_for_good_fails_too(app: Sync) -> 
         ChangeOperation.CREATE_APPOINTMENT: ChangeStatus.FAILED,
     }
     [failed] = [c for c in app.changes if c.record_id == booking_id]
-    assert failed.last_error == "GoHighLevel refused the lead's contact: email is invalid"
+    assert failed.last_error == "the CRM refused the lead's contact: email is invalid"
     assert app.ghl.called("create_appointment") == []
+
+
+async def test_an_integration_the_crm_cannot_be_called_for_leaves_its_changes_untouched(
+    app: Sync,
+) -> None:
+    # The provider reads its account from the integration's config when called: an integration
+    # without one fails the call, which is no refusal of the change.
+    app.ghl.add_contact(first_name="Ada", email="ada@example.com")
+    app.clock.advance(minutes=1)
+    await run_sync(app)
+    [lead] = app.all_leads
+    await app.update_lead.execute(
+        UpdateLeadCommand(
+            actor=SERVICE,
+            integration_id=app.integration.id,
+            lead_id=lead.id,
+            changes={"company": "Analytical Engines"},
+        )
+    )
+    app.ghl.failures["get_contact"] = [
+        ConfigSchemaInvalidError("the integration has no account id", ())
+    ]
+
+    with pytest.raises(ConfigSchemaInvalidError):
+        await push(app)
+
+    [change] = [c for c in app.changes if c.operation is ChangeOperation.UPDATE_CONTACT]
+    assert (change.status, change.attempts, change.last_error) == (ChangeStatus.PENDING, 0, None)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from adapters.ghl.location_settings import CachedGhlLocationSettings
-from application.ghl import GhlApi
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
 from application.ports import AssignedUser, HandlerOutcome, InboundEvent, SecretBinding
+from application.ports.crm import CrmApi
 from application.use_cases.handle_app_lifecycle import HandleAppLifecycleEvent
 from application.use_cases.handle_appointment import HandleAppointmentEvent
 from application.use_cases.handle_contact import HandleContactEvent
@@ -27,7 +27,7 @@ from domain.values import SecretStr
 from domain.webhook_delivery import EventKind
 from tests.fakes import (
     FakeCipher,
-    FakeGhlApi,
+    FakeCrmApi,
     FakeSalesBot,
     FakeTenantDirectory,
     FakeTimezoneResolver,
@@ -58,7 +58,7 @@ class App:
     cipher: FakeCipher
     directory: FakeTenantDirectory
     timezones: FakeTimezoneResolver
-    ghl: FakeGhlApi
+    ghl: FakeCrmApi
     bot: FakeSalesBot
     integration: Integration
     contacts: HandleContactEvent
@@ -131,7 +131,7 @@ async def make_app(*, with_bot: bool = True, through_the_app: bool = False) -> A
     cipher = FakeCipher()
     directory = FakeTenantDirectory({SUB_ACCOUNT: ANA})
     timezones = FakeTimezoneResolver()
-    ghl = FakeGhlApi()
+    ghl = FakeCrmApi()
     sales_bot = FakeSalesBot()
     template = a_template()
     integration = Integration.create(
@@ -158,11 +158,11 @@ async def make_app(*, with_bot: bool = True, through_the_app: bool = False) -> A
         await setup.integrations.add(integration)
         await setup.commit()
     uow.store.outbox.clear()
-    api = cast("GhlApi", ghl)
+    api = cast("CrmApi", ghl)
     leads = LeadSync(
         directory=directory,
         timezones=timezones,
-        locations=CachedGhlLocationSettings(api, clock=clock),
+        accounts=CachedGhlLocationSettings(api, clock=clock),
         cipher=cipher,
         ids=ids,
         clock=clock,
@@ -180,8 +180,8 @@ async def make_app(*, with_bot: bool = True, through_the_app: bool = False) -> A
         messages=HandleMessageEvent(bot=sales_bot if with_bot else None, ids=ids, clock=clock),
         appointments=HandleAppointmentEvent(ids=ids, clock=clock),
         opportunities=HandleOpportunityEvent(
-            leads=leads, opportunities=OpportunitySync(ids=ids, clock=clock), ghl=api, cipher=cipher
+            leads=leads, opportunities=OpportunitySync(ids=ids, clock=clock), crm=api, cipher=cipher
         ),
         lifecycle=HandleAppLifecycleEvent(clock=clock),
-        send_replies=SendPendingReplies(uow=uow, ghl=api, cipher=cipher, clock=clock),
+        send_replies=SendPendingReplies(uow=uow, crm=api, cipher=cipher, clock=clock),
     )

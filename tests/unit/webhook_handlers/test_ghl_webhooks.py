@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from application import ghl_webhooks
-from application.ghl import MessageType
+from application.ports.crm import MessageType
 from domain.booking import BookingStatus
 from domain.lead import LeadStatus
 from tests.unit.webhook_handlers.support import reference_payload

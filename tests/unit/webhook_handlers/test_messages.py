@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from application.ghl import MessageType
 from application.ports import HandlerOutcome
+from application.ports.crm import MessageType
 from domain.conversation import MessageDirection, MessageStatus
 from domain.errors import ConnectionFailedError
 from domain.events import MessageReceived, ReplyQueued, ReplySent
@@ -48,8 +48,8 @@ async def test_an_inbound_sms_is_recorded_answered_by_the_bot_and_sent_back_by_s
     )
     assert context.contact.external_id == "cI08i1Bls3iTB9bKgFJh"
     assert result.sent == 1
-    [(auth, message)] = app.ghl.sent
-    assert (auth.location_id, auth.integration_id) == ("loc-1", "int-1")
+    [(call, message)] = app.ghl.sent
+    assert (call.config["locationId"], call.integration_id) == ("loc-1", "int-1")
     assert (message.type, message.contact_id, message.message) == (
         MessageType.SMS,
         "cI08i1Bls3iTB9bKgFJh",

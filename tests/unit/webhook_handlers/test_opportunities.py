@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.ghl import GhlContact
 from application.ports import HandlerOutcome
+from application.ports.crm import CrmContact
 from domain.events import LeadCaptured, LeadStatusChanged
 from domain.lead import LeadStatus
 from domain.webhook_delivery import EventKind
@@ -76,7 +76,7 @@ async def test_a_status_change_older_than_the_last_is_ignored(app: App) -> None:
 
 
 async def test_an_unknown_contact_is_fetched_from_ghl_and_captured_first(app: App) -> None:
-    app.ghl.contacts["contact-1"] = GhlContact(
+    app.ghl.contacts["contact-1"] = CrmContact(
         id="contact-1", location_id="loc-1", first_name="Grace", email="grace@example.com"
     )
 

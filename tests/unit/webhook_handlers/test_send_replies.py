@@ -7,7 +7,7 @@ from typing import cast
 
 import pytest
 
-from application.ghl import GhlApi
+from application.ports.crm import CrmApi
 from application.use_cases.send_replies import SendPendingReplies
 from domain.conversation import ConversationMessage, MessageStatus
 from domain.errors import ConnectionFailedError, InvalidCredentialsError, RateLimitExceededError
@@ -145,7 +145,7 @@ async def test_a_reply_another_sender_claims_meanwhile_is_left_to_it(
 ) -> None:
     await queued_reply(app)
     other = SendPendingReplies(
-        uow=app.uow, ghl=cast("GhlApi", app.ghl), cipher=app.cipher, clock=app.clock
+        uow=app.uow, crm=cast("CrmApi", app.ghl), cipher=app.cipher, clock=app.clock
     )
     original = InMemoryMessageRepository.due_replies
     raced = False

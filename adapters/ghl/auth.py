@@ -1,0 +1,94 @@
+"""Who a GoHighLevel call acts for: the integration's location and credentials, read from the
+neutral ProviderCall; and what GHL limits its calls by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from application.ports.providers import ProviderCall
+from application.ports.rate_limits import Priority
+from domain.errors import ConfigSchemaInvalidError, FieldViolation, InvalidCredentialsError
+from domain.integration import Integration
+from domain.template import DEFAULT_RATE_LIMIT_PER_MINUTE
+from domain.values import SecretStr
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateIntegrationToken:
+    """A sub-account Private Integration token (the template's ``apiKey``): static, no refresh."""
+
+    token: SecretStr
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthClientCredentials:
+    """A Marketplace app's OAuth client. The current tokens live in the TokenStore; the
+    `refresh_token` here only seeds an integration whose store holds none yet."""
+
+    client_id: SecretStr
+    client_secret: SecretStr
+    refresh_token: SecretStr | None = None
+    user_type: str = "Location"
+
+
+GhlCredentials = PrivateIntegrationToken | OAuthClientCredentials
+
+
+@dataclass(frozen=True, slots=True)
+class GhlAuth:
+    """One call's context: the integration (rate-limit and token-refresh key), its GHL location,
+    its decrypted credentials (held only for the call) and its template's rate limit."""
+
+    integration_id: str
+    location_id: str
+    credentials: GhlCredentials = field(repr=False)
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
+    priority: Priority = Priority.LIVE
+
+    @classmethod
+    def from_call(cls, call: ProviderCall) -> GhlAuth:
+        """The auth of a `gohighlevel` integration: its ``apiKey`` (a Private Integration token),
+        else OAuth ``clientId`` + ``clientSecret`` (+ ``refreshToken``); ``locationId`` from config.
+        Raises ConfigSchemaInvalidError without a location, InvalidCredentialsError without
+        credentials."""
+        location_id = call.config.get("locationId")
+        if not isinstance(location_id, str) or not location_id:
+            raise ConfigSchemaInvalidError(
+                "the integration has no GoHighLevel location id",
+                (FieldViolation("config.locationId", "is required"),),
+            )
+        credentials: GhlCredentials
+        api_key = call.credentials.get("apiKey")
+        client_id = call.credentials.get("clientId")
+        client_secret = call.credentials.get("clientSecret")
+        if api_key is not None and api_key.reveal():
+            credentials = PrivateIntegrationToken(api_key)
+        elif client_id is not None and client_secret is not None:
+            credentials = OAuthClientCredentials(
+                client_id, client_secret, call.credentials.get("refreshToken")
+            )
+        else:
+            raise InvalidCredentialsError("the integration has no GoHighLevel credentials")
+        return cls(
+            integration_id=call.integration_id,
+            location_id=location_id,
+            credentials=credentials,
+            rate_limit_per_minute=call.rate_limit_per_minute,
+            priority=call.priority,
+        )
+
+
+def rate_limit_key(integration: Integration) -> str:
+    """What GHL limits: its location (100 requests per 10 s burst and a daily quota, per
+    location, whatever the number of integrations or apps calling it). Integrations without a
+    location are limited on their own."""
+    location = integration.config.get("locationId")
+    return (
+        location_rate_limit_key(location)
+        if isinstance(location, str) and location
+        else (f"integration:{integration.id}")
+    )
+
+
+def location_rate_limit_key(location_id: str) -> str:
+    return f"ghl:location:{location_id}"
