@@ -12,6 +12,7 @@ from application.ports import DeliveryFacts, SignatureScheme, WebhookTarget
 from domain.values import ProviderAccount
 from domain.webhook_delivery import EventKind
 
+_ACCOUNTS_KEPT = 10_000
 NAME = "ghl"
 """The route of GHL's webhooks (``POST /webhooks/ghl[/{eventType}]``), and the sender of the
 deliveries of the platform it sends."""
@@ -172,6 +173,18 @@ class GhlWebhooks:
     name = NAME
     platform_schemes = GHL_SCHEMES
 
+    def __init__(self) -> None:
+        # location id -> its account, built once: every delivery looks its owners up by it.
+        self._accounts: dict[str, ProviderAccount] = {}
+
+    def _account(self, location_id: str) -> ProviderAccount:
+        account = self._accounts.get(location_id)
+        if account is None:
+            if len(self._accounts) >= _ACCOUNTS_KEPT:  # unknown locations must not grow it
+                self._accounts.clear()
+            account = self._accounts[location_id] = location_account(location_id)
+        return account
+
     def read(self, payload: Mapping[str, Any], *, route_event: str | None) -> DeliveryFacts:
         event_type, kind = classify(route_event, payload)
         location = location_of(payload)
@@ -179,12 +192,9 @@ class GhlWebhooks:
         return DeliveryFacts(
             event_type=event_type,
             kind=kind,
-            account=None if location is None else location_account(location),
+            account=None if location is None else self._account(location),
             delivery_id=webhook_id if isinstance(webhook_id, str) else None,
             sent_at=sent_at_of(payload),
         )
 
-    def accepted_schemes(
-        self, target: WebhookTarget, *, routed: bool
-    ) -> frozenset[SignatureScheme]:
-        return accepted_schemes(target, routed=routed)
+    accepted_schemes = staticmethod(accepted_schemes)

@@ -63,7 +63,9 @@ WEBHOOK_SECRET_FIELD = "webhookSecret"  # noqa: S105 - a field name, not a secre
 need one (HMAC, Standard Webhooks)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen, like NewDelivery: built for every delivery on the ingest path, where a frozen
+# dataclass sets each field through object.__setattr__. Nothing changes one once built.
+@dataclass(slots=True, kw_only=True)
 class DeliveryFacts:
     """What a provider reads off a delivery's body before anyone has verified it."""
 
