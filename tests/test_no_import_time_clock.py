@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from entrypoints.auth import mint_token
 
-TOKEN = mint_token("s" * 32, subject="a", role="admin", sub_account_id=None, ttl=timedelta(hours=1))
+TOKEN: str = mint_token("s" * 32, subject="a", role="admin", sub_account_id=None, ttl=timedelta(hours=1))
 
 
 def test_uses_the_token():
