@@ -45,10 +45,9 @@ from domain.webhook_delivery import DeliveryStatus, EventKind
 DEFAULT_TIMESTAMP_TOLERANCE = timedelta(minutes=5)
 DELIVERY_ID_MAX = 128
 MAX_PAYLOAD_DEPTH = 64
-"""Providers' payloads nest a few levels deep; the inbox's readers (the standard library's JSON, Postgres's
-jsonb) take a few hundred levels at most."""
+"""Providers' payloads nest a few levels deep; the inbox's readers (the standard library's JSON,
+Postgres's jsonb) take a few hundred levels at most."""
 EVENT_TYPE_MAX = 128
-LAST_ERROR_MAX = 2000
 _SECRET_CACHE_MAX = 10_000
 
 
