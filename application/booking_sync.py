@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from application import ghl_webhooks
 from application.crm_values import appointment_values
 from application.ports import Clock, IdGenerator, UnitOfWork
-from application.ports.crm import CrmAppointment
+from application.ports.crm import CrmAppointment, CrmReader
 from application.reconcile import reconcile
 from application.sync_records import (
     ChangeOperation,
@@ -47,6 +46,7 @@ class BookingSync:
 
     ids: IdGenerator
     clock: Clock
+    reader: CrmReader
 
     async def apply(
         self,
@@ -69,7 +69,7 @@ class BookingSync:
         if booking is None:
             booking = await self._claim_local(uow, integration_id, details, appointment.id, now)
         lead = await uow.leads.get_by_external_id(integration_id, details.contact_external_id)
-        status = ghl_webhooks.booking_status(appointment.status)
+        status = self.reader.booking_status(appointment.status)
         if booking is None:
             booking = Booking.create(
                 id=self.ids.new_id(),

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from application import ghl_webhooks
 from application.ports import (
     AssignedUser,
     Cipher,
@@ -18,7 +17,7 @@ from application.ports import (
     TimezoneResolver,
     UnitOfWork,
 )
-from application.ports.crm import CrmAccountSettings, CrmContact
+from application.ports.crm import CrmAccountSettings, CrmContact, CrmReader
 from application.ports.providers import ProviderCall
 from application.ports.rate_limits import Priority
 from application.provider_calls import provider_call
@@ -88,6 +87,7 @@ class LeadSync:
     cipher: Cipher
     ids: IdGenerator
     clock: Clock
+    reader: CrmReader
 
     async def upsert(
         self,
@@ -126,7 +126,7 @@ class LeadSync:
         of this service's own write (same values as the lead, remembered as written) changes
         nothing. A lead with changes not pushed yet is merged field by field (application.
         reconcile), so that neither side's change is lost."""
-        details = ghl_webhooks.contact_details(contact)
+        details = self.reader.contact_details(contact)
         timezone = self._own_timezone(contact, details)
         now = self.clock.now()
         if batch is not None and contact.id in batch.leads:
@@ -219,7 +219,7 @@ class LeadSync:
         own (asked once per batch)."""
         if batch.account_known:
             return
-        if any(self._own_timezone(c, ghl_webhooks.contact_details(c)) is None for c in contacts):
+        if any(self._own_timezone(c, self.reader.contact_details(c)) is None for c in contacts):
             batch.account_timezone = await self.account_timezone(call)
             batch.account_known = True
 
@@ -367,7 +367,7 @@ class LeadSync:
             sub_account_id=sub_account_id,
             integration_id=integration_id,
             external_id=contact.id,
-            details=ghl_webhooks.contact_details(contact),
+            details=self.reader.contact_details(contact),
             now=now,
         )
         lead.mark_deleted(now=now)

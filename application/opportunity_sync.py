@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from application import ghl_webhooks
 from application.ports import Clock, IdGenerator, UnitOfWork
-from application.ports.crm import CrmOpportunity
+from application.ports.crm import CrmOpportunity, CrmReader
 from application.reconcile import reconcile
 from application.sync_records import ChangeOperation, RecordKind, fingerprint, status_values
 from domain.lead import Lead, LeadStatus
@@ -37,6 +36,7 @@ class OpportunitySync:
 
     ids: IdGenerator
     clock: Clock
+    reader: CrmReader
 
     async def apply(
         self,
@@ -49,7 +49,7 @@ class OpportunitySync:
     ) -> OpportunityApplied:
         """`lead`: the contact's lead when the caller has it; `unpushed`: the ids of the leads
         with local changes not pushed yet, when the caller knows them (only those are read)."""
-        status = ghl_webhooks.lead_status(opportunity.status)
+        status = self.reader.lead_status(opportunity.status)
         if status is None or opportunity.contact_id is None:
             return OpportunityApplied(None, written=False)
         if lead is None:

@@ -17,6 +17,7 @@ from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.ghl.auth import rate_limit_key as ghl_rate_limit_key
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.location_settings import CachedGhlLocationSettings
+from adapters.ghl.payloads import GhlPayloads
 from adapters.ghl.provider import GhlProvider
 from adapters.ghl.templates import TEMPLATE_NAMES as GHL_TEMPLATE_NAMES
 from adapters.ghl.webhooks import GhlWebhooks
@@ -371,6 +372,8 @@ class Container(containers.DeclarativeContainer):
         SqlAlchemyInboxWriter, engine, inbox_pool, on_stored=inbox_wakeup.provided.set
     )
     ghl_webhooks = providers.Singleton(GhlWebhooks)
+    # How stored deliveries and the CRM's record values read in the platform's terms.
+    crm_reader = providers.Singleton(GhlPayloads)
     receive_webhook = providers.Singleton(
         _receive_webhook,
         sender=ghl_webhooks,
@@ -412,11 +415,16 @@ class Container(containers.DeclarativeContainer):
         cipher=cipher,
         ids=ids,
         clock=clock,
+        reader=crm_reader,
     )
     contact_events = providers.Singleton(HandleContactEvent, leads=lead_sync)
-    message_events = providers.Singleton(HandleMessageEvent, bot=sales_bot, ids=ids, clock=clock)
-    appointment_events = providers.Singleton(HandleAppointmentEvent, ids=ids, clock=clock)
-    opportunity_sync = providers.Singleton(OpportunitySync, ids=ids, clock=clock)
+    message_events = providers.Singleton(
+        HandleMessageEvent, bot=sales_bot, ids=ids, clock=clock, reader=crm_reader
+    )
+    appointment_events = providers.Singleton(
+        HandleAppointmentEvent, ids=ids, clock=clock, reader=crm_reader
+    )
+    opportunity_sync = providers.Singleton(OpportunitySync, ids=ids, clock=clock, reader=crm_reader)
     opportunity_events = providers.Singleton(
         HandleOpportunityEvent,
         leads=lead_sync,
@@ -497,7 +505,7 @@ class Container(containers.DeclarativeContainer):
 
     # --- two-way sync: on demand (gRPC), on a schedule, and local changes pushed (worker) ------
     sync_leases = providers.Singleton(SqlAlchemySyncLeases, session_factory)
-    booking_sync = providers.Singleton(BookingSync, ids=ids, clock=clock)
+    booking_sync = providers.Singleton(BookingSync, ids=ids, clock=clock, reader=crm_reader)
     push_changes = providers.Singleton(
         PushPendingChanges,
         uow=uow,

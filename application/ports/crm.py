@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from application.ports.providers import ProviderCall
+from domain.booking import BookingStatus
 from domain.errors import FieldViolation, InvalidArgumentError
+from domain.lead import ContactDetails, LeadStatus
 
 # The CRM refuses free-slot ranges longer than this.
 MAX_FREE_SLOTS_RANGE = timedelta(days=31)
@@ -446,3 +448,49 @@ class CrmAccountSettings(Protocol):
     async def account(self, call: ProviderCall) -> CrmAccount:
         """Raises as CrmApi.get_account does; a failure is not kept for later askers."""
         ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CrmMessageEvent:
+    """A message the CRM reported, received or sent."""
+
+    contact_id: str
+    conversation_id: str | None = None
+    message_id: str | None = None
+    message_type: str | None = None
+    """The CRM's own name for the channel."""
+    direction: str | None = None
+    source: str | None = None
+    body: str = ""
+    subject: str | None = None
+    date_added: datetime | None = None
+    send_type: MessageType | None = None
+    """The channel to answer on, or None when it cannot be answered."""
+
+
+class CrmReader(Protocol):
+    """A CRM's stored webhook payloads, and the values of its records, read in the platform's
+    terms. Lenient: a field of an unexpected type reads as absent; only a missing identifier
+    makes a payload unusable (None)."""
+
+    def contact(self, payload: Mapping[str, Any]) -> CrmContact | None: ...
+
+    def appointment(self, payload: Mapping[str, Any]) -> CrmAppointment | None: ...
+
+    def opportunity(self, payload: Mapping[str, Any]) -> CrmOpportunity | None: ...
+
+    def message(self, payload: Mapping[str, Any]) -> CrmMessageEvent | None: ...
+
+    def message_key(self, event: CrmMessageEvent, *, delivery_id: str) -> str:
+        """What identifies a message across deliveries and routes."""
+        ...
+
+    def sent_at(self, payload: Mapping[str, Any]) -> datetime | None:
+        """When the CRM says it sent the event."""
+        ...
+
+    def contact_details(self, contact: CrmContact) -> ContactDetails: ...
+
+    def booking_status(self, value: str | None) -> BookingStatus | None: ...
+
+    def lead_status(self, value: str | None) -> LeadStatus | None: ...

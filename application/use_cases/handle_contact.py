@@ -1,16 +1,15 @@
-"""HandleContactEvent: a GHL contact created, updated or deleted → the lead upserted or deleted."""
+"""HandleContactEvent: a CRM contact created, updated or deleted → the lead upserted or deleted."""
 
 from __future__ import annotations
 
-from application import ghl_webhooks
 from application.lead_sync import LeadSync
 from application.ports import HandlerOutcome, InboundEvent, UnitOfWork
 from domain.webhook_delivery import EventKind
 
 
 class HandleContactEvent:
-    """Rules: one lead per (integration, GHL contact id), whatever the number of deliveries; a
-    change older than the lead's (GHL's ``dateUpdated``, else the event's ``timestamp``, else a
+    """Rules: one lead per (integration, CRM contact id), whatever the number of deliveries; a
+    change older than the lead's (the contact's update time, else the event's ``timestamp``, else a
     create's ``dateAdded``) never overwrites it; a deleted lead stays deleted, even when its
     create arrives after the delete. A payload without a contact id, or an event that changes
     nothing, is ignored, and so is the echo of the service's own write; a lead with changes
@@ -20,7 +19,7 @@ class HandleContactEvent:
         self._leads = leads
 
     async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
-        contact = ghl_webhooks.contact(event.payload)
+        contact = self._leads.reader.contact(event.payload)
         if contact is None:
             return HandlerOutcome.IGNORED
         if event.kind is EventKind.CONTACT_DELETED:
@@ -38,7 +37,7 @@ class HandleContactEvent:
                 contact=contact,
                 changed_at=(
                     contact.date_updated
-                    or ghl_webhooks.sent_at(event.payload)
+                    or self._leads.reader.sent_at(event.payload)
                     or (contact.date_added if event.kind is EventKind.CONTACT_CREATED else None)
                 ),
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from application import ghl_webhooks
 from application.ports import (
     BotContact,
     Clock,
@@ -13,6 +12,7 @@ from application.ports import (
     SalesBot,
     UnitOfWork,
 )
+from application.ports.crm import CrmMessageEvent, CrmReader
 from domain.conversation import ConversationMessage
 from domain.lead import Lead
 from domain.webhook_delivery import EventKind
@@ -21,12 +21,12 @@ from domain.webhook_delivery import EventKind
 class HandleMessageEvent:
     """Rules:
     - only a contact's own messages are answered: not a message whose ``direction`` is
-      outbound, nor one with a ``source`` (only GHL's outbound messages carry one: its
+      outbound, nor one with a ``source`` (only the CRM's outbound messages carry one: its
       OutboundMessage example says ``inbound`` for a message sent from the app, with
       ``source: app``), nor an outbound event unless its direction says inbound, nor a message
       the service itself sent (the ids of its replies are kept, so their echoes are
       recognised);
-    - a message is recorded once (by GHL's message id, else a digest of the message) and
+    - a message is recorded once (by the CRM's message id, else a digest of the message) and
       answered at most once: a repeated delivery finds the record and does nothing;
     - with no sales bot, on a channel that cannot be answered (calls, voicemail), without text,
       or from a deleted contact, the message is recorded and not answered;
@@ -35,13 +35,16 @@ class HandleMessageEvent:
       raises: nothing is recorded and the delivery is retried.
     """
 
-    def __init__(self, *, bot: SalesBot | None, ids: IdGenerator, clock: Clock) -> None:
+    def __init__(
+        self, *, bot: SalesBot | None, ids: IdGenerator, clock: Clock, reader: CrmReader
+    ) -> None:
+        self._reader = reader
         self._bot = bot
         self._ids = ids
         self._clock = clock
 
     async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
-        message = ghl_webhooks.message(event.payload)
+        message = self._reader.message(event.payload)
         if message is None or not _from_contact(event.kind, message):
             return HandlerOutcome.IGNORED
         integration_id = event.integration_id
@@ -49,7 +52,7 @@ class HandleMessageEvent:
             integration_id, message.message_id
         ):
             return HandlerOutcome.IGNORED
-        key = ghl_webhooks.message_key(message, delivery_id=event.delivery_id)
+        key = self._reader.message_key(message, delivery_id=event.delivery_id)
         if await uow.messages.get_by_dedupe_key(integration_id, key) is not None:
             return HandlerOutcome.IGNORED
         lead = await uow.leads.get_by_external_id(integration_id, message.contact_id)
@@ -95,7 +98,7 @@ class HandleMessageEvent:
         return HandlerOutcome.APPLIED
 
 
-def _from_contact(kind: EventKind, message: ghl_webhooks.GhlMessageEvent) -> bool:
+def _from_contact(kind: EventKind, message: CrmMessageEvent) -> bool:
     direction = (message.direction or "").lower()
     if direction == "outbound" or message.source is not None:
         return False

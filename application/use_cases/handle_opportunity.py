@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from application import ghl_webhooks
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
 from application.ports import Cipher, HandlerOutcome, InboundEvent, UnitOfWork
@@ -31,8 +30,8 @@ class HandleOpportunityEvent:
         self._cipher = cipher
 
     async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
-        opportunity = ghl_webhooks.opportunity(event.payload)
-        status = ghl_webhooks.lead_status(opportunity.status if opportunity else None)
+        opportunity = self._leads.reader.opportunity(event.payload)
+        status = self._leads.reader.lead_status(opportunity.status if opportunity else None)
         if opportunity is None or opportunity.contact_id is None or status is None:
             return HandlerOutcome.IGNORED
         lead = await uow.leads.get_by_external_id(event.integration_id, opportunity.contact_id)

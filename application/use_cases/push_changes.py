@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from application import ghl_webhooks
 from application.booking_sync import BookingSync
 from application.crm_values import appointment_values, contact_fields
 from application.lead_sync import LeadSync
@@ -515,7 +514,7 @@ class PushPendingChanges:
             await self._opportunities.apply(
                 uow, integration_id=integration.id, opportunity=answer, lead=current
             )
-            status = ghl_webhooks.lead_status(answer.status)
+            status = self._leads.reader.lead_status(answer.status)
             if status is not None:
                 await self._remember(
                     uow, integration, RecordKind.OPPORTUNITY, answer.id, status_values(status), now
@@ -570,7 +569,7 @@ class PushPendingChanges:
     async def _remember_contact(
         self, uow: UnitOfWork, integration: Integration, contact: CrmContact, now: datetime
     ) -> None:
-        values = lead_values(ghl_webhooks.contact_details(contact))
+        values = lead_values(self._leads.reader.contact_details(contact))
         await self._remember(uow, integration, RecordKind.LEAD, contact.id, values, now)
 
     # --- bookings ----------------------------------------------------------------------------
@@ -815,7 +814,9 @@ class PushPendingChanges:
     async def _remember_appointment(
         self, uow: UnitOfWork, integration: Integration, appointment: CrmAppointment, now: datetime
     ) -> None:
-        values = appointment_values(appointment, ghl_webhooks.booking_status(appointment.status))
+        values = appointment_values(
+            appointment, self._leads.reader.booking_status(appointment.status)
+        )
         await self._remember(uow, integration, RecordKind.BOOKING, appointment.id, values, now)
 
     async def _contact_of(self, booking: Booking) -> str | None:

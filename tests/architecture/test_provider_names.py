@@ -15,16 +15,7 @@ PROVIDER = re.compile(r"ghl|gohighlevel|leadconnector|facebook|google|ga4|\bmeta
 # Still to move under adapters/ghl/ (issue 14): GHL's payload reading (ghl_webhooks), webhook
 # receiving, and the modules that read payloads through it.
 STILL_NAMING_A_PROVIDER = {
-    "application/booking_sync.py",
-    "application/ghl_webhooks.py",
-    "application/lead_sync.py",
-    "application/opportunity_sync.py",
     "application/ports/deliveries.py",
-    "application/use_cases/handle_appointment.py",
-    "application/use_cases/handle_contact.py",
-    "application/use_cases/handle_message.py",
-    "application/use_cases/handle_opportunity.py",
-    "application/use_cases/push_changes.py",
 }
 
 

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from adapters.ghl.client import GhlTimeouts, HttpGhlClient, RetryPolicy
 from adapters.ghl.fake import FAKE_GHL, FakeGhl, create_app
 from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
+from adapters.ghl.payloads import GhlPayloads
 from adapters.ghl.webhooks import location_account
 from adapters.persistence.engine import create_engine, create_session_factory
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -122,7 +123,7 @@ async def world(tmp_path: Path, bot_url: str, bot: FakeBot) -> AsyncIterator[Wor
             uow=uow,
             fake=ghl_app[FAKE_GHL],
             bot=bot,
-            handler=HandleMessageEvent(bot=sales_bot, ids=ids, clock=clock),
+            handler=HandleMessageEvent(reader=GhlPayloads(), bot=sales_bot, ids=ids, clock=clock),
             sender=SendPendingReplies(uow=uow, crm=ghl, cipher=cipher, clock=clock),
             integration=integration,
             webhooks=webhooks,

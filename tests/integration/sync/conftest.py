@@ -21,6 +21,7 @@ from adapters.ghl.fake import FAKE_GHL, create_app
 from adapters.ghl.fake.limits import RateLimitConfig
 from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from adapters.ghl.location_settings import CachedGhlLocationSettings
+from adapters.ghl.payloads import GhlPayloads
 from adapters.ghl.webhooks import GhlWebhooks, location_account
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine, create_session_factory
@@ -173,6 +174,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
         await setup.commit()
     leases = SqlAlchemySyncLeases(create_session_factory(engine))
     leads = LeadSync(
+        reader=GhlPayloads(),
         directory=FakeTenantDirectory({SUB_ACCOUNT: AssignedUser("u-ana", "strategy-fast")}),
         timezones=FakeTimezoneResolver(),
         accounts=CachedGhlLocationSettings(client, clock=clock),
@@ -180,8 +182,8 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
         ids=ids,
         clock=clock,
     )
-    bookings = BookingSync(ids=ids, clock=clock)
-    opportunities = OpportunitySync(ids=ids, clock=clock)
+    bookings = BookingSync(reader=GhlPayloads(), ids=ids, clock=clock)
+    opportunities = OpportunitySync(reader=GhlPayloads(), ids=ids, clock=clock)
     push = PushPendingChanges(
         uow=uow,
         crm=client,
@@ -208,7 +210,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
         policy=SyncPolicy(retry_delay=SyncPolicy().retry_delay / 100),
     )
     contacts = HandleContactEvent(leads=leads)
-    appointments = HandleAppointmentEvent(ids=ids, clock=clock)
+    appointments = HandleAppointmentEvent(reader=GhlPayloads(), ids=ids, clock=clock)
     opportunity_events = HandleOpportunityEvent(
         leads=leads, opportunities=opportunities, crm=client, cipher=cipher
     )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from adapters.ghl.location_settings import CachedGhlLocationSettings
+from adapters.ghl.payloads import GhlPayloads
 from application.booking_sync import BookingSync
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
@@ -157,6 +158,7 @@ async def make_sync(*, calendar: bool = True) -> Sync:
     api = cast("CrmApi", ghl)
     leases = InMemorySyncLeases(uow.store.integrations)
     leads = LeadSync(
+        reader=GhlPayloads(),
         directory=FakeTenantDirectory({SUB_ACCOUNT: AssignedUser("u-ana", "strategy-fast")}),
         timezones=FakeTimezoneResolver(),
         accounts=CachedGhlLocationSettings(api, clock=clock),
@@ -164,8 +166,8 @@ async def make_sync(*, calendar: bool = True) -> Sync:
         ids=ids,
         clock=clock,
     )
-    bookings = BookingSync(ids=ids, clock=clock)
-    opportunities = OpportunitySync(ids=ids, clock=clock)
+    bookings = BookingSync(reader=GhlPayloads(), ids=ids, clock=clock)
+    opportunities = OpportunitySync(reader=GhlPayloads(), ids=ids, clock=clock)
     push = PushPendingChanges(
         uow=uow,
         crm=api,
@@ -213,7 +215,7 @@ async def make_sync(*, calendar: bool = True) -> Sync:
         create_booking=CreateBooking(uow=uow, ids=ids, clock=clock),
         cancel_booking=CancelBooking(uow=uow, ids=ids, clock=clock),
         contacts=HandleContactEvent(leads=leads),
-        appointments=HandleAppointmentEvent(ids=ids, clock=clock),
+        appointments=HandleAppointmentEvent(reader=GhlPayloads(), ids=ids, clock=clock),
         opportunity_events=HandleOpportunityEvent(
             leads=leads, opportunities=opportunities, crm=api, cipher=cipher
         ),

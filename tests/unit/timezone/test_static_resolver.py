@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from adapters.ghl import payloads as ghl_webhooks
 from adapters.timezone import StaticTimezoneResolver, data
-from application import ghl_webhooks
 from application.ports import TimezoneHints
 from tests.support.reference import GHL_REFERENCE
 

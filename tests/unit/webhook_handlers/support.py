@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from adapters.ghl.location_settings import CachedGhlLocationSettings
+from adapters.ghl.payloads import GhlPayloads
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
 from application.ports import AssignedUser, HandlerOutcome, InboundEvent, SecretBinding
@@ -160,6 +161,7 @@ async def make_app(*, with_bot: bool = True, through_the_app: bool = False) -> A
     uow.store.outbox.clear()
     api = cast("CrmApi", ghl)
     leads = LeadSync(
+        reader=GhlPayloads(),
         directory=directory,
         timezones=timezones,
         accounts=CachedGhlLocationSettings(api, clock=clock),
@@ -177,10 +179,15 @@ async def make_app(*, with_bot: bool = True, through_the_app: bool = False) -> A
         bot=sales_bot,
         integration=integration,
         contacts=HandleContactEvent(leads=leads),
-        messages=HandleMessageEvent(bot=sales_bot if with_bot else None, ids=ids, clock=clock),
-        appointments=HandleAppointmentEvent(ids=ids, clock=clock),
+        messages=HandleMessageEvent(
+            reader=GhlPayloads(), bot=sales_bot if with_bot else None, ids=ids, clock=clock
+        ),
+        appointments=HandleAppointmentEvent(reader=GhlPayloads(), ids=ids, clock=clock),
         opportunities=HandleOpportunityEvent(
-            leads=leads, opportunities=OpportunitySync(ids=ids, clock=clock), crm=api, cipher=cipher
+            leads=leads,
+            opportunities=OpportunitySync(reader=GhlPayloads(), ids=ids, clock=clock),
+            crm=api,
+            cipher=cipher,
         ),
         lifecycle=HandleAppLifecycleEvent(clock=clock),
         send_replies=SendPendingReplies(uow=uow, crm=api, cipher=cipher, clock=clock),

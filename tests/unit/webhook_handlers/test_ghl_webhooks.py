@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from application import ghl_webhooks
+from adapters.ghl import payloads as ghl_webhooks
 from application.ports.crm import MessageType
 from domain.booking import BookingStatus
 from domain.lead import LeadStatus

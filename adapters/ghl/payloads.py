@@ -1,4 +1,5 @@
-"""GHL webhook payloads, in both the marketplace format and the seed's, read into typed facts.
+"""GHL's webhook payloads, in both the marketplace format and the seed's, and the values of its
+records, read in the platform's terms (application.ports.CrmReader).
 
 Reading is lenient, like the GHL client's: unknown fields are ignored, a field of an unexpected
 type reads as absent, and fields may sit at the top level, under a ``data`` envelope (GHL's
@@ -11,11 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from application.ports.crm import CrmAppointment, CrmContact, CrmOpportunity, MessageType
+from application.ports.crm import (
+    CrmAppointment,
+    CrmContact,
+    CrmMessageEvent,
+    CrmOpportunity,
+    MessageType,
+)
 from domain.booking import BookingStatus
 from domain.lead import ContactDetails, LeadStatus
 
@@ -56,27 +62,11 @@ _SEND_TYPES = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GhlMessageEvent:
-    """An InboundMessage / OutboundMessage event."""
-
-    contact_id: str
-    conversation_id: str | None = None
-    message_id: str | None = None
-    message_type: str | None = None
-    direction: str | None = None
-    source: str | None = None
-    body: str = ""
-    subject: str | None = None
-    date_added: datetime | None = None
-
-    @property
-    def send_type(self) -> MessageType | None:
-        """The channel to answer on, or None when it cannot be answered."""
-        if self.message_type is None:
-            return None
-        name = self.message_type.lower().removeprefix("type_")
-        return _SEND_TYPES.get(name)
+def send_type(message_type: str | None) -> MessageType | None:
+    """The channel to answer a message of GHL's `message_type` on, or None when it cannot be."""
+    if message_type is None:
+        return None
+    return _SEND_TYPES.get(message_type.lower().removeprefix("type_"))
 
 
 def contact(payload: Json) -> CrmContact | None:
@@ -184,17 +174,19 @@ def lead_status(value: str | None) -> LeadStatus | None:
         return None
 
 
-def message(payload: Json) -> GhlMessageEvent | None:
+def message(payload: Json) -> CrmMessageEvent | None:
     data = _unwrap(payload, "message")
     contact_id = _str(data, "contactId") or _str(data, "contact_id")
     if contact_id is None:
         return None
     body = data.get("body", data.get("message"))
-    return GhlMessageEvent(
+    message_type = _str(data, "messageType")
+    return CrmMessageEvent(
         contact_id=contact_id,
         conversation_id=_str(data, "conversationId"),
         message_id=_str(data, "messageId") or _str(data, "id"),
-        message_type=_str(data, "messageType"),
+        message_type=message_type,
+        send_type=send_type(message_type),
         direction=_str(data, "direction"),
         source=_str(data, "source"),
         body=body if isinstance(body, str) else "",
@@ -203,7 +195,7 @@ def message(payload: Json) -> GhlMessageEvent | None:
     )
 
 
-def message_key(event: GhlMessageEvent, *, delivery_id: str) -> str:
+def message_key(event: CrmMessageEvent, *, delivery_id: str) -> str:
     """What identifies a message across deliveries and routes: GHL's message id, else a digest
     of the message itself (the delivery's id too when the message carries no time)."""
     if event.message_id:
@@ -257,3 +249,17 @@ def _datetime(data: Json, key: str) -> datetime | None:
     except (ValueError, OverflowError, OSError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class GhlPayloads:
+    """GHL's CrmReader."""
+
+    contact = staticmethod(contact)
+    appointment = staticmethod(appointment)
+    opportunity = staticmethod(opportunity)
+    message = staticmethod(message)
+    message_key = staticmethod(message_key)
+    sent_at = staticmethod(sent_at)
+    contact_details = staticmethod(contact_details)
+    booking_status = staticmethod(booking_status)
+    lead_status = staticmethod(lead_status)
