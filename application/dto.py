@@ -146,7 +146,7 @@ class LeadView:
             id=lead.id,
             sub_account_id=lead.sub_account_id,
             integration_id=lead.integration_id,
-            # Empty until GHL has the contact of a lead created here (its id is provisional).
+            # Empty until the CRM has the contact of a lead created here (its id is provisional).
             external_id=lead.external_id if lead.on_provider else "",
             first_name=d.first_name,
             last_name=d.last_name,

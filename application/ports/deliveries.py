@@ -186,12 +186,12 @@ class NewDelivery:
 
 @dataclass(slots=True, kw_only=True)  # not frozen: see NewDelivery
 class PlatformDelivery:
-    """A verified delivery that names no account an integration could own: a GHL agency's app
-    install or uninstall, a location created, GHL's test payload."""
+    """A verified delivery that names no account an integration could own: an agency's app
+    install or uninstall, an account created, a provider's test payload."""
 
     id: str
     sender: str
-    """Who sent it (``ghl``): delivery ids are unique per sender."""
+    """Who sent it (the sender's name): delivery ids are unique per sender."""
     delivery_id: str
     event_type: str
     kind: EventKind
