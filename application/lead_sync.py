@@ -29,6 +29,7 @@ from application.sync_records import (
     fingerprint,
     lead_details,
     lead_values,
+    pending_changes,
 )
 from domain.errors import DomainError
 from domain.integration import Integration
@@ -164,11 +165,9 @@ class LeadSync:
             and not lead.is_older(changed_at)
             and (batch is None or lead.id in batch.unpushed)
         ):
-            pending = [
-                c
-                for c in await uow.sync.changes_of(RecordKind.LEAD, lead.id)
-                if c.operation is ChangeOperation.UPDATE_CONTACT
-            ]
+            pending = await pending_changes(
+                uow.sync, RecordKind.LEAD, lead.id, ChangeOperation.UPDATE_CONTACT
+            )
             if pending:
                 merged = await reconcile(
                     uow,

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from application.ports import Clock, IdGenerator, UnitOfWork
 from application.ports.crm import CrmOpportunity, CrmReader
 from application.reconcile import reconcile
-from application.sync_records import ChangeOperation, RecordKind, fingerprint, status_values
+from application.sync_records import (
+    ChangeOperation,
+    RecordKind,
+    fingerprint,
+    pending_changes,
+    status_values,
+)
 from domain.lead import Lead, LeadStatus
 
 
@@ -74,11 +80,9 @@ class OpportunitySync:
             and not lead.is_status_older(changed_at)
             and (unpushed is None or lead.id in unpushed)
         ):
-            pending = [
-                c
-                for c in await uow.sync.changes_of(RecordKind.LEAD, lead.id)
-                if c.operation is ChangeOperation.UPDATE_OPPORTUNITY_STATUS
-            ]
+            pending = await pending_changes(
+                uow.sync, RecordKind.LEAD, lead.id, ChangeOperation.UPDATE_OPPORTUNITY_STATUS
+            )
             if pending:
                 merged = await reconcile(
                     uow,

@@ -546,6 +546,14 @@ class SyncLeases(Protocol):
 # --- merging ---------------------------------------------------------------------------------
 
 
+async def pending_changes(
+    sync: SyncRepository, kind: RecordKind, record_id: str, operation: ChangeOperation
+) -> list[LocalChange]:
+    """The record's pending changes of one operation (those a change from the provider is
+    merged with)."""
+    return [c for c in await sync.changes_of(kind, record_id) if c.operation is operation]
+
+
 def rebase(changes: Sequence[LocalChange], result: Merge, *, now: datetime) -> list[LocalChange]:
     """Apply a merge to the pending changes it was made from: fields settled or lost drop out
     (a change left empty is superseded), fields still pending take the provider's current value

@@ -43,6 +43,7 @@ from application.sync_records import (
     contact_match_keys,
     fingerprint,
     lead_values,
+    pending_changes,
     status_values,
 )
 from domain.booking import Booking
@@ -343,11 +344,9 @@ class PushPendingChanges:
                 changed_at=remote.date_updated,
             )
             seen.conflicts = applied.conflicts
-            left = [
-                c
-                for c in await uow.sync.changes_of(RecordKind.LEAD, lead.id)
-                if c.operation is ChangeOperation.UPDATE_CONTACT
-            ]
+            left = await pending_changes(
+                uow.sync, RecordKind.LEAD, lead.id, ChangeOperation.UPDATE_CONTACT
+            )
             return await uow.leads.get(lead.id), left
 
         current, left = await self._record(merge)
@@ -435,11 +434,9 @@ class PushPendingChanges:
                 uow, integration_id=integration.id, opportunity=remote
             )
             seen.conflicts = applied.conflicts
-            left = [
-                c
-                for c in await uow.sync.changes_of(RecordKind.LEAD, lead.id)
-                if c.operation is ChangeOperation.UPDATE_OPPORTUNITY_STATUS
-            ]
+            left = await pending_changes(
+                uow.sync, RecordKind.LEAD, lead.id, ChangeOperation.UPDATE_OPPORTUNITY_STATUS
+            )
             return await uow.leads.get(lead.id), left
 
         current, left = await self._record(merge)
@@ -737,11 +734,9 @@ class PushPendingChanges:
                 changed_at=remote.date_updated,
             )
             seen.conflicts = applied.conflicts
-            return [
-                c
-                for c in await uow.sync.changes_of(RecordKind.BOOKING, booking.id)
-                if c.operation is ChangeOperation.CANCEL_APPOINTMENT
-            ]
+            return await pending_changes(
+                uow.sync, RecordKind.BOOKING, booking.id, ChangeOperation.CANCEL_APPOINTMENT
+            )
 
         left = await self._record(merge)
         result.conflicts += seen.conflicts
