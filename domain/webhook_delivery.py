@@ -20,6 +20,9 @@ class EventKind(StrEnum):
     APPOINTMENT_UPDATED = "appointment.updated"
     APPOINTMENT_DELETED = "appointment.deleted"
     OPPORTUNITY_STATUS_CHANGED = "opportunity.status_changed"
+    LEAD_SUBMITTED = "lead.submitted"
+    """A lead form was submitted: the delivery names the lead, whose answers are fetched from
+    the provider (LeadFetcher)."""
     MESSAGE_INBOUND = "message.inbound"
     MESSAGE_OUTBOUND = "message.outbound"
     APP_INSTALLED = "app.installed"

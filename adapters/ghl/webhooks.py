@@ -4,7 +4,7 @@ signatures an integration of its accepts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -184,6 +184,9 @@ class GhlWebhooks:
                 self._accounts.clear()
             account = self._accounts[location_id] = location_account(location_id)
         return account
+
+    def split(self, payload: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+        return (payload,)  # GHL sends one event per request
 
     def read(self, payload: Mapping[str, Any], *, route_event: str | None) -> DeliveryFacts:
         event_type, kind = classify(route_event, payload)

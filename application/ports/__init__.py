@@ -56,6 +56,7 @@ from application.ports.deliveries import (
     SignatureVerifier,
     VerifiedSignature,
     WebhookDeliveryView,
+    WebhookHandshake,
     WebhookSender,
     WebhookTarget,
     WebhookTargets,
@@ -67,9 +68,19 @@ from application.ports.directory import (
     TimezoneHints,
     TimezoneResolver,
 )
+from application.ports.funnel import (
+    FunnelEvent,
+    FunnelOutcome,
+    FunnelSink,
+    FunnelStage,
+)
 from application.ports.handlers import (
     EventHandler,
     HandlerOutcome,
+)
+from application.ports.leads_in import (
+    LeadFetcher,
+    SubmittedLead,
 )
 from application.ports.oauth import (
     OAuthTokens,
@@ -158,6 +169,10 @@ __all__ = [
     "DeliveryFilter",
     "EventHandler",
     "FreeSlots",
+    "FunnelEvent",
+    "FunnelOutcome",
+    "FunnelSink",
+    "FunnelStage",
     "HandlerOutcome",
     "IdGenerator",
     "InboundEvent",
@@ -167,6 +182,7 @@ __all__ = [
     "IntegrationProvider",
     "IntegrationReads",
     "IntegrationRepository",
+    "LeadFetcher",
     "LeadFilter",
     "LeadRepository",
     "MessageRepository",
@@ -197,6 +213,7 @@ __all__ = [
     "SecretBinding",
     "SignatureScheme",
     "SignatureVerifier",
+    "SubmittedLead",
     "TemplateRepository",
     "TenantDirectory",
     "TimezoneHints",
@@ -207,6 +224,7 @@ __all__ = [
     "UpsertedContact",
     "VerifiedSignature",
     "WebhookDeliveryView",
+    "WebhookHandshake",
     "WebhookSender",
     "WebhookTarget",
     "WebhookTargets",

@@ -27,6 +27,9 @@ class SignatureScheme(StrEnum):
     """``x-webhook-signature``: hex HMAC-SHA256 with the integration's ``webhookSecret``."""
     STANDARD_WEBHOOKS = "standard-webhooks"
     """``webhook-id``/``webhook-timestamp``/``webhook-signature`` with a ``whsec_`` secret."""
+    APP_HMAC_SHA256 = "app-hmac-sha256"
+    """HMAC-SHA256 of the body with the platform's app secret at the sender (one secret for
+    every tenant), ``sha256=``-prefixed hex."""
 
 
 _LIFECYCLE_KINDS = frozenset({EventKind.APP_INSTALLED, EventKind.APP_UNINSTALLED})
@@ -96,6 +99,12 @@ class WebhookSender(Protocol):
         """The schemes that vouch for a delivery naming no account (no integration's secret)."""
         ...
 
+    def split(self, payload: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+        """The deliveries one verified body carries, each stored, deduplicated, routed and
+        processed on its own (a sender that batches changes of several accounts into one POST);
+        ``[payload]`` for a sender that sends one per request. Never raises."""
+        ...
+
     def read(self, payload: Mapping[str, Any], *, route_event: str | None) -> DeliveryFacts:
         """The facts of a parsed body; `route_event` is the event named by the route, where the
         sender's routes name one. Never raises: what it cannot read it leaves out."""
@@ -106,6 +115,15 @@ class WebhookSender(Protocol):
     ) -> frozenset[SignatureScheme]:
         """The schemes that may vouch for a delivery to `target` (empty: none can); `routed`
         when it came on a route that names its event."""
+        ...
+
+
+class WebhookHandshake(Protocol):
+    """A sender that checks an endpoint before sending to it: a GET carrying a challenge that
+    must be echoed (``GET /webhooks/{name}``)."""
+
+    def answer(self, query: Mapping[str, str]) -> str | None:
+        """The body to answer the check with, verbatim as plain text; None to refuse it (403)."""
         ...
 
 

@@ -1,0 +1,85 @@
+"""The lead funnel sent out: what a provider that measures or optimises on a sub-account's leads
+(an ad platform's conversions, an analytics property) is given, and what it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from application.ports.providers import ProviderCall
+from domain.values import SecretStr
+
+
+class FunnelStage(StrEnum):
+    """Where a lead is in the sales funnel, in the platform's words."""
+
+    LEAD_CAPTURED = "lead_captured"
+    BOOKED = "booked"
+    """A booking was made for the lead."""
+    WON = "won"
+    LOST = "lost"
+    """Lost or abandoned; `FunnelEvent.reason` says which."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunnelEvent:
+    """One step of one lead through the funnel, as every funnel sink receives it."""
+
+    id: str
+    """Unique per step and stable across retries (the domain event's id): a sink that can
+    deduplicate (an event id) uses it, so that a retried batch counts once."""
+    stage: FunnelStage
+    sub_account_id: str
+    lead_id: str
+    """The platform's id of the lead: pseudonymous, never personal data."""
+    occurred_at: datetime
+    """When the step happened (not when it is sent)."""
+    source_integration_id: str
+    """The integration the lead came from."""
+    source_template: str
+    """That integration's template: where the lead came from (GA4's `lead_source`)."""
+    source_external_id: str
+    """The lead's id at the integration it came from (a Lead Ads lead's id, a CRM contact's)."""
+    reason: str | None = None
+    """For LOST: ``lost`` or ``abandoned``."""
+    email: SecretStr | None = field(default=None, repr=False)
+    """Personal data: only for sinks that hash it for matching; never logged or sent in clear."""
+    phone: SecretStr | None = field(default=None, repr=False)
+    """As `email`; in international form where the lead's record has it."""
+    analytics_client_id: str | None = None
+    """The web analytics client id the lead carries (from a web form), when it carries one."""
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelOutcome:
+    """What became of a batch a sink was given: the events it sent and the ones it refused to
+    send (stale, invalid), each with why. Refused events are recorded, never retried."""
+
+    sent: tuple[str, ...] = ()
+    dropped: Mapping[str, str] = field(default_factory=dict)
+
+
+class FunnelSink(Protocol):
+    """A provider capability: takes a sub-account's funnel events for one integration."""
+
+    @property
+    def max_batch(self) -> int:
+        """The most events one `send` may be given."""
+        ...
+
+    def wants(self, event: FunnelEvent, call: ProviderCall) -> bool:
+        """Whether the integration of `call` is sent this event at all (an ad platform only
+        hears of the leads its own forms captured; an analytics property of every lead)."""
+        ...
+
+    async def send(self, call: ProviderCall, events: Sequence[FunnelEvent]) -> FunnelOutcome:
+        """Send the events (at most `max_batch`), validating them first: one the provider would
+        refuse or silently drop is left out and reported in `dropped`. When the batch could not
+        be sent, raises RateLimitExceededError (the provider throttles: try again after its
+        `retry_after_seconds`), InvalidCredentialsError (the credentials died: the integration
+        goes to error), ConnectionFailedError (transient: retried with backoff) or another
+        ProviderError (the provider refused the batch as a whole)."""
+        ...
