@@ -8,7 +8,7 @@ import bisect
 import collections
 import itertools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -180,8 +180,9 @@ class IngressObserver:
     targets: WebhookTargets
     failures: SignatureFailureLog
     clock: Clock
-    sender: WebhookSender
-    """The provider whose deliveries are counted: it reads what a refused body was."""
+    senders: Mapping[str, WebhookSender]
+    """The providers whose deliveries are counted, by route name: each reads what a refused
+    body of its was."""
 
 
 class IngressMeter:
@@ -189,8 +190,9 @@ class IngressMeter:
     delivery (rare, off the hot path) is classified from its body, and a bad signature is
     attributed to its integration for health."""
 
-    def __init__(self, observer: IngressObserver) -> None:
+    def __init__(self, observer: IngressObserver, *, sender: str) -> None:
         self._observer = observer
+        self._sender = observer.senders.get(sender)
 
     def answered(self, result: ReceiveWebhookResult, seconds: float) -> None:
         """A delivery stored, or acknowledged as a duplicate."""
@@ -203,7 +205,7 @@ class IngressMeter:
 
     async def refused(self, request: web.Request, err: DomainError, seconds: float) -> None:
         INGRESS.observe(seconds)
-        await _refused(request, err, self._observer)
+        await _refused(request, err, self._observer, self._sender)
 
     def failed(self, err: Exception, seconds: float) -> None:
         """aiohttp's own refusal (a body too large), or anything unexpected (answered 429)."""
@@ -215,13 +217,24 @@ class IngressMeter:
             INGRESS.deferred[UNKNOWN] += 1
 
 
-async def _refused(request: web.Request, err: DomainError, observer: IngressObserver) -> None:
+async def _refused(
+    request: web.Request,
+    err: DomainError,
+    observer: IngressObserver,
+    sender: WebhookSender | None,
+) -> None:
     body = await request.read()  # read already: aiohttp keeps the bytes
     try:
         payload = parse_payload(body)
     except DomainError:
         payload = {}
-    facts = observer.sender.read(payload, route_event=request.match_info.get("eventType"))
+    if sender is None:
+        INGRESS.received[UNKNOWN] += 1
+        INGRESS.deferred[UNKNOWN] += 1
+        return
+    pieces = sender.split(payload)
+    piece = pieces[0] if len(pieces) == 1 else payload
+    facts = sender.read(piece, route_event=request.match_info.get("eventType"))
     kind = facts.kind.value if payload or facts.kind is not EventKind.UNHANDLED else UNKNOWN
     INGRESS.received[kind] += 1
     reason = _REASONS.get(err.code)
