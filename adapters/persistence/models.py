@@ -336,6 +336,7 @@ class LeadRow(Base):
     opportunity_id: Mapped[str | None] = mapped_column(String(128))
     deleted: Mapped[bool]
     merged_into_id: Mapped[str | None] = mapped_column(id_type())
+    attribution: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int]

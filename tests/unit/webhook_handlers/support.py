@@ -74,6 +74,7 @@ class App:
     opportunities: HandleOpportunityEvent
     lifecycle: HandleAppLifecycleEvent
     send_replies: SendPendingReplies
+    lead_sync: LeadSync
     deliveries: int = field(default=0)
 
     async def deliver(
@@ -199,4 +200,5 @@ async def make_app(*, with_bot: bool = True, through_the_app: bool = False) -> A
         ),
         lifecycle=HandleAppLifecycleEvent(clock=clock),
         send_replies=SendPendingReplies(uow=uow, crm=api, cipher=cipher, clock=clock),
+        lead_sync=leads,
     )

@@ -1,4 +1,4 @@
-"""The lead funnel sent out (one row per funnel event and integration, and the outbox cursor the
+"""Leads' attribution; the lead funnel sent out (one row per funnel event and integration, and the outbox cursor the
 dispatcher has reached); signature schemes named for what they are rather than for a provider.
 
 Revision ID: 0010
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0010"
 down_revision: str | Sequence[str] | None = "0009"
@@ -19,6 +20,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Types as they are at this revision (a migration must not follow later model changes).
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 ID = sa.String(36).with_variant(sa.String(36, collation="C"), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)
 
@@ -36,6 +38,7 @@ def _rename_schemes(renames: dict[str, str]) -> None:
 
 def upgrade() -> None:
     _rename_schemes(_SCHEMES)
+    op.add_column("leads", sa.Column("attribution", JSON, nullable=True))
     op.create_table(
         "funnel_cursor",
         sa.Column("name", sa.String(32), nullable=False),
@@ -82,6 +85,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("leads", "attribution")
     op.drop_table("funnel_deliveries")
     op.drop_table("funnel_cursor")
     _rename_schemes({new: old for old, new in _SCHEMES.items()})
