@@ -408,44 +408,6 @@ class Container(containers.DeclarativeContainer):
         RotateDataKeys, uow=uow, cipher=cipher, keys=key_manager, clock=clock
     )
 
-    grpc_use_cases = providers.Singleton(
-        GrpcUseCases,
-        list_templates=providers.Factory(ListTemplates, uow=read_uow),
-        get_template=providers.Factory(GetTemplate, uow=read_uow),
-        create_template=providers.Factory(
-            CreateTemplate, uow=uow, validator=validator, ids=ids, clock=clock
-        ),
-        update_template=providers.Factory(
-            UpdateTemplate, uow=uow, validator=validator, clock=clock
-        ),
-        list_integrations=providers.Factory(ListIntegrations, reads=integration_reads),
-        get_integration=providers.Factory(GetIntegration, reads=integration_reads),
-        create_integration=providers.Factory(
-            CreateIntegration,
-            uow=uow,
-            validator=validator,
-            cipher=cipher,
-            tester=tester,
-            ids=ids,
-            clock=clock,
-        ),
-        update_integration=providers.Factory(
-            UpdateIntegration,
-            uow=uow,
-            validator=validator,
-            cipher=cipher,
-            tester=tester,
-            clock=clock,
-        ),
-        test_integration=providers.Factory(TestIntegration, uow=uow, tester=tester),
-        deactivate_integration=providers.Factory(DeactivateIntegration, uow=uow, clock=clock),
-        reactivate_integration=providers.Factory(
-            ReactivateIntegration, uow=uow, tester=tester, clock=clock
-        ),
-        get_free_slots=providers.Factory(GetFreeSlots, access=calendar_access, crm=ghl),
-        create_block_slot=providers.Factory(CreateBlockSlot, access=calendar_access, crm=ghl),
-    )
-
     # --- webhooks: receiving (the aiohttp app), the inbox over gRPC, processing (the worker) ---
     webhook_targets = providers.Singleton(SqlAlchemyWebhookTargets, engine)
     webhook_verifier = providers.Singleton(_webhook_verifier, settings)
@@ -475,12 +437,6 @@ class Container(containers.DeclarativeContainer):
         replay_delivery=providers.Factory(ReplayWebhookDelivery, uow=uow, clock=clock),
     )
     # --- leads, bookings and the tenant directory over gRPC ------------------------------------
-    lead_use_cases = providers.Singleton(
-        LeadUseCases,
-        list_leads=providers.Factory(ListLeads, uow=uow),
-        get_lead=providers.Factory(GetLead, uow=uow),
-        list_bookings=providers.Factory(ListBookings, uow=uow),
-    )
     directory_use_cases = providers.Singleton(
         DirectoryUseCases,
         list_users=providers.Factory(ListDirectoryUsers, directory=tenant_directory),
@@ -550,19 +506,6 @@ class Container(containers.DeclarativeContainer):
             CachedSyncStats, providers.Singleton(SqlAlchemySyncStats, engine)
         ),
     )
-    grpc_use_cases.add_kwargs(
-        get_integration_health=providers.Factory(
-            GetIntegrationHealth,
-            uow=uow,
-            tester=tester,
-            webhooks=providers.Singleton(SqlAlchemyWebhookActivity, engine),
-            unverified=signature_failures,
-            rate_limits=observed_rate_limiter,
-            rate_limit_key=providers.Object(ghl_rate_limit_key),
-            sync=providers.Singleton(SqlAlchemySyncHistory, engine),
-            clock=clock,
-        )
-    )
     stream_events = providers.Singleton(
         StreamEvents,
         feed=providers.Singleton(
@@ -606,14 +549,66 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         settings=settings,
     )
-    grpc_use_cases.add_kwargs(
+
+    # --- the use cases over gRPC, last: they use every part above ----------------------------
+    grpc_use_cases = providers.Singleton(
+        GrpcUseCases,
+        list_templates=providers.Factory(ListTemplates, uow=read_uow),
+        get_template=providers.Factory(GetTemplate, uow=read_uow),
+        create_template=providers.Factory(
+            CreateTemplate, uow=uow, validator=validator, ids=ids, clock=clock
+        ),
+        update_template=providers.Factory(
+            UpdateTemplate, uow=uow, validator=validator, clock=clock
+        ),
+        list_integrations=providers.Factory(ListIntegrations, reads=integration_reads),
+        get_integration=providers.Factory(GetIntegration, reads=integration_reads),
+        create_integration=providers.Factory(
+            CreateIntegration,
+            uow=uow,
+            validator=validator,
+            cipher=cipher,
+            tester=tester,
+            ids=ids,
+            clock=clock,
+        ),
+        update_integration=providers.Factory(
+            UpdateIntegration,
+            uow=uow,
+            validator=validator,
+            cipher=cipher,
+            tester=tester,
+            clock=clock,
+        ),
+        test_integration=providers.Factory(TestIntegration, uow=uow, tester=tester),
+        deactivate_integration=providers.Factory(DeactivateIntegration, uow=uow, clock=clock),
+        reactivate_integration=providers.Factory(
+            ReactivateIntegration, uow=uow, tester=tester, clock=clock
+        ),
+        get_free_slots=providers.Factory(GetFreeSlots, access=calendar_access, crm=ghl),
+        create_block_slot=providers.Factory(CreateBlockSlot, access=calendar_access, crm=ghl),
+        get_integration_health=providers.Factory(
+            GetIntegrationHealth,
+            uow=uow,
+            tester=tester,
+            webhooks=providers.Singleton(SqlAlchemyWebhookActivity, engine),
+            unverified=signature_failures,
+            rate_limits=observed_rate_limiter,
+            rate_limit_key=providers.Object(ghl_rate_limit_key),
+            sync=providers.Singleton(SqlAlchemySyncHistory, engine),
+            clock=clock,
+        ),
         sync_integration=sync_integration,
         # Changes accepted before a delete are pushed before the integration goes.
         delete_integration=providers.Factory(
             DeleteIntegration, uow=uow, clock=clock, pending=push_changes
         ),
     )
-    lead_use_cases.add_kwargs(
+    lead_use_cases = providers.Singleton(
+        LeadUseCases,
+        list_leads=providers.Factory(ListLeads, uow=uow),
+        get_lead=providers.Factory(GetLead, uow=uow),
+        list_bookings=providers.Factory(ListBookings, uow=uow),
         create_lead=providers.Factory(CreateLead, uow=uow, leads=lead_sync, ids=ids, clock=clock),
         update_lead=providers.Factory(UpdateLead, uow=uow, ids=ids, clock=clock),
         create_booking=providers.Factory(CreateBooking, uow=uow, ids=ids, clock=clock),
