@@ -113,9 +113,11 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
                     readiness=readiness,
                     in_flight=in_flight,
                     reuse_port=settings.reuse_port,
+                    tls=settings.grpc_tls,
+                    certificates=settings.grpc_client_identities,
                 )
                 running.push_async_callback(stop_server, server, settings.grpc_grace_seconds)
-                log.info("grpc_serving", host=settings.grpc_host, port=port)
+                log.info("grpc_serving", host=settings.grpc_host, port=port, tls=_tls(settings))
                 serving["grpc"] = f"gRPC on {settings.grpc_host}:{port}"
             if "webhooks" in parts:
                 runner, webhook_port = await start_webhook_server(
@@ -145,6 +147,12 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
             await stop.wait()
             await _drain(readiness, in_flight, settings.grpc_grace_seconds)
     return 0
+
+
+def _tls(settings: Settings) -> str:
+    if settings.grpc_tls is None:
+        return "off"
+    return "mutual" if settings.grpc_tls.mutual else "on"
 
 
 DRAIN_NOTICE_SECONDS = 1.0
