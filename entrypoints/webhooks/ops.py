@@ -24,7 +24,7 @@ from application.observability import (
     SyncStatsReader,
 )
 from entrypoints.webhooks.handlers import served
-from entrypoints.webhooks.metrics import IngressObserver
+from entrypoints.webhooks.metrics import IngressObserver, UnverifiedCollector
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +104,7 @@ async def metrics(request: web.Request) -> web.Response:
         stats = None
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(InboxCollector(stats, now))
+    scrape.register(UnverifiedCollector(operations.ingress.failures, now - timedelta(hours=1)))
     if operations.sync_stats is not None:
         scrape.register(SyncCollector(await _sync_stats(operations, now)))
     body = generate_latest(REGISTRY) + generate_latest(scrape)
