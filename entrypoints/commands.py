@@ -117,8 +117,13 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
                     certificates=settings.grpc_client_identities,
                 )
                 running.push_async_callback(stop_server, server, settings.grpc_grace_seconds)
-                log.info("grpc_serving", host=settings.grpc_host, port=port, tls=_tls(settings))
-                serving["grpc"] = f"gRPC on {settings.grpc_host}:{port}"
+                log.info(
+                    "grpc_serving",
+                    host=settings.grpc_host,
+                    port=port,
+                    transport=settings.grpc_transport,
+                )
+                serving["grpc"] = f"gRPC on {settings.grpc_host}:{port} ({settings.grpc_transport})"
             if "webhooks" in parts:
                 runner, webhook_port = await start_webhook_server(
                     create_webhook_app(
@@ -147,12 +152,6 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
             await stop.wait()
             await _drain(readiness, in_flight, settings.grpc_grace_seconds)
     return 0
-
-
-def _tls(settings: Settings) -> str:
-    if settings.grpc_tls is None:
-        return "off"
-    return "mutual" if settings.grpc_tls.mutual else "on"
 
 
 DRAIN_NOTICE_SECONDS = 1.0

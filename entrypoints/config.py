@@ -99,6 +99,13 @@ class Settings:
     def is_embedded_database(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def grpc_transport(self) -> str:
+        """How the gRPC port is served: plaintext, TLS or mutual TLS."""
+        if self.grpc_tls is None:
+            return "plaintext"
+        return "mutual TLS" if self.grpc_tls.mutual else "TLS"
+
     @classmethod
     def from_env(
         cls, env: Mapping[str, str] | None = None, *, keep_dev_secrets: bool = True

@@ -254,6 +254,7 @@ def test_production_refuses_plaintext_grpc_unless_asked_for_explicitly(tmp_path:
     assert "GRPC_INSECURE=true" in problem
     insecure = Settings.from_env(_production(tmp_path, GRPC_INSECURE="true"))
     assert insecure.grpc_tls is None
+    assert insecure.grpc_transport == "plaintext"
 
 
 def test_development_serves_plaintext_by_default(tmp_path: Path) -> None:
@@ -278,6 +279,7 @@ def test_production_with_tls_files_starts_and_reads_every_tls_setting(
     )
 
     assert settings.grpc_tls == mutual_files
+    assert settings.grpc_transport == "mutual TLS"
     assert settings.grpc_client_identities is not None
 
 
