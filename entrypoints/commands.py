@@ -116,10 +116,17 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
                     readiness=readiness,
                     in_flight=in_flight,
                     reuse_port=settings.reuse_port,
+                    tls=settings.grpc_tls,
+                    certificates=settings.grpc_client_identities,
                 )
                 running.push_async_callback(stop_server, server, settings.grpc_grace_seconds)
-                log.info("grpc_serving", host=settings.grpc_host, port=port)
-                serving["grpc"] = f"gRPC on {settings.grpc_host}:{port}"
+                log.info(
+                    "grpc_serving",
+                    host=settings.grpc_host,
+                    port=port,
+                    transport=settings.grpc_transport,
+                )
+                serving["grpc"] = f"gRPC on {settings.grpc_host}:{port} ({settings.grpc_transport})"
             if "webhooks" in parts:
                 runner, webhook_port = await start_webhook_server(
                     create_webhook_app(
