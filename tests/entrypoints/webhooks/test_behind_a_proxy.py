@@ -29,7 +29,7 @@ async def test_forwarding_headers_change_nothing_and_no_address_is_logged(
     await inbox.integration()
     caplog.set_level(logging.DEBUG)
     runner, port = await start_webhook_server(
-        create_webhook_app(make_receiver(inbox, signer)), host="127.0.0.1", port=0
+        create_webhook_app([make_receiver(inbox, signer)]), host="127.0.0.1", port=0
     )
     url = f"http://127.0.0.1:{port}/webhooks/ghl"
     try:
