@@ -4,7 +4,9 @@ Every variable is listed in the README."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ LOG_FORMATS = ("json", "console")
 EVENT_LOOPS = ("uvloop", "asyncio")
 _DATABASE_DRIVERS = ("postgresql+asyncpg://", "sqlite+aiosqlite:///")
 _MAX_PORT = 65535
+_GRAPH_VERSION = re.compile(r"v\d+\.\d+")
 
 
 class ConfigurationError(Exception):
@@ -71,6 +74,16 @@ class Settings:
     ghl_webhook_ed25519_key_file: Path | None = None
     """GHL's Ed25519 public key (PEM); None: the published key bundled with the package."""
     ghl_webhook_rsa_key_file: Path | None = None
+    meta_app_id: str = ""
+    """The platform's Meta app (one for every tenant): META_APP_ID."""
+    meta_app_secret: str = field(default="", repr=False)
+    meta_webhook_verify_token: str = field(default="", repr=False)
+    meta_graph_api_base_url: str = "https://graph.facebook.com"
+    meta_graph_api_version: str = "v26.0"
+    ga4_mp_base_url: str | None = None
+    """The Measurement Protocol's host; None: Google's (the EU one for an EU property)."""
+    ga4_admin_base_url: str | None = None
+    """The Admin API's host; None: Google's."""
     """GHL's legacy RSA public key (PEM); None: the published key bundled with the package."""
     webhook_payload_retention_days: float = 30.0
     inbox_max_attempts: int = 8
@@ -172,6 +185,26 @@ class Settings:
         if dev.problem is not None:
             read.problem(f"INTEGRATIONS_DATA_DIR: {dev.problem}")
 
+        meta_app_id = read.text("META_APP_ID")
+        meta_app_secret = read.secret("META_APP_SECRET")
+        meta_verify_token = read.secret("META_WEBHOOK_VERIFY_TOKEN")
+        if production:
+            for name, value in (
+                ("META_APP_ID", meta_app_id),
+                ("META_APP_SECRET", meta_app_secret),
+                ("META_WEBHOOK_VERIFY_TOKEN", meta_verify_token),
+            ):
+                if value is None:
+                    read.problem(f"set {name} (or {name}_FILE): the platform's Meta app")
+        elif None in (meta_app_id, meta_app_secret, meta_verify_token):
+            # Development: values of this machine's own, derived from its page-token key.
+            meta_app_id = meta_app_id or "dev-app"
+            meta_app_secret = meta_app_secret or _derived(page_key, "meta-app-secret")
+            meta_verify_token = meta_verify_token or _derived(page_key, "meta-verify-token")
+        meta_version = read.text("META_GRAPH_API_VERSION") or "v26.0"
+        if not _GRAPH_VERSION.fullmatch(meta_version):
+            read.problem("META_GRAPH_API_VERSION must look like v26.0")
+
         grpc_tls = _grpc_tls(read)
         grpc_insecure = read.flag("GRPC_INSECURE", False)
         if grpc_tls is not None and grpc_insecure:
@@ -214,6 +247,14 @@ class Settings:
             webhook_retry_after_seconds=read.integer("WEBHOOK_RETRY_AFTER_SECONDS", 60, minimum=0),
             ghl_webhook_ed25519_key_file=_public_key_file(read, "GHL_WEBHOOK_ED25519_KEY_FILE"),
             ghl_webhook_rsa_key_file=_public_key_file(read, "GHL_WEBHOOK_RSA_KEY_FILE"),
+            meta_app_id=meta_app_id or "",
+            meta_app_secret=meta_app_secret or "",
+            meta_webhook_verify_token=meta_verify_token or "",
+            meta_graph_api_base_url=_http_url(read, "META_GRAPH_API_BASE_URL")
+            or "https://graph.facebook.com",
+            meta_graph_api_version=meta_version,
+            ga4_mp_base_url=_http_url(read, "GA4_MP_BASE_URL"),
+            ga4_admin_base_url=_http_url(read, "GA4_ADMIN_BASE_URL"),
             webhook_payload_retention_days=read.number(
                 "WEBHOOK_PAYLOAD_RETENTION_DAYS", 30.0, unit="days"
             ),
@@ -242,6 +283,11 @@ class Settings:
             # Another process started at the same moment and kept its keys first: share them.
             return cls.from_env(env, keep_dev_secrets=keep_dev_secrets)
         return settings
+
+
+def _derived(key: str, purpose: str) -> str:
+    """A development value of `purpose`, stable for this machine's dev keys."""
+    return hmac.new(key.encode(), purpose.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _check_master_keys(read: EnvReader, name: str, value: str | Path) -> None:

@@ -26,6 +26,21 @@ class EnvReader:
     def text(self, name: str) -> str | None:
         return self._env.get(name) or None
 
+    def secret(self, name: str) -> str | None:
+        """`name`, or the contents of the file `name_FILE` names (trailing newline dropped),
+        as mounted secrets are; setting both is a problem."""
+        value, file = self.text(name), self.path(f"{name}_FILE")
+        if file is None:
+            return value
+        if value is not None:
+            self.problem(f"set {name} or {name}_FILE, not both")
+            return value
+        try:
+            return file.read_text(encoding="utf-8").rstrip("\r\n") or None
+        except (OSError, UnicodeDecodeError) as err:
+            self.problem(f"{name}_FILE cannot be read: {type(err).__name__}")
+            return None
+
     def path(self, name: str) -> Path | None:
         raw = self.text(name)
         return None if raw is None else Path(raw)

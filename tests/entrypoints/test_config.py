@@ -64,7 +64,36 @@ def test_production_names_every_missing_variable_in_one_run(tmp_path: Path) -> N
 
     for name in ("INTEGRATIONS_MASTER_KEYS", "JWT_SECRET", "PAGE_TOKEN_SECRET", "DATABASE_URL"):
         assert any(name in p for p in problems), name
+    for name in ("META_APP_ID", "META_APP_SECRET", "META_WEBHOOK_VERIFY_TOKEN"):
+        assert any(p.startswith(f"set {name} ") for p in problems), name
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_meta_apps_secrets_may_come_from_files(tmp_path: Path) -> None:
+    secret_file = tmp_path / "meta-app-secret"
+    secret_file.write_text("the-app-secret-from-a-mounted-file\n")
+
+    settings = Settings.from_env(
+        _env(tmp_path, META_APP_ID="123", META_APP_SECRET_FILE=str(secret_file))
+    )
+
+    assert settings.meta_app_id == "123"
+    assert settings.meta_app_secret == "the-app-secret-from-a-mounted-file"
+    assert "the-app-secret" not in repr(settings)
+    with pytest.raises(ConfigurationError, match="META_APP_SECRET or META_APP_SECRET_FILE"):
+        Settings.from_env(
+            _env(tmp_path, META_APP_SECRET="x", META_APP_SECRET_FILE=str(secret_file))
+        )
+
+
+def test_development_has_meta_values_of_its_own_stable_across_starts(tmp_path: Path) -> None:
+    first, again = Settings.from_env(_env(tmp_path)), Settings.from_env(_env(tmp_path))
+    other = Settings.from_env(_env(tmp_path / "another-machine"))
+
+    assert first.meta_app_secret == again.meta_app_secret
+    assert first.meta_webhook_verify_token == again.meta_webhook_verify_token
+    assert first.meta_app_secret != other.meta_app_secret
+    assert first.meta_app_secret != first.meta_webhook_verify_token
 
 
 def test_an_unknown_environment_is_refused_rather_than_taken_for_development(
