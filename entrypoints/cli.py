@@ -1,4 +1,4 @@
-"""The `integrations` command: serve, migrate, keys, token, directory, check-config, fake-ghl.
+"""The `integrations` command: serve, migrate, keys, token, directory, check-config, fake-ghl, fake-ga4.
 Each command imports what it needs when it runs, so that `token`, `check-config` or `--help`
 do not load the whole service."""
 
@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
         help="run a fake GoHighLevel on loopback (see `integrations fake-ghl --help`)",
     )
+    commands.add_parser(
+        "fake-ga4",
+        add_help=False,
+        help="run a fake Google Analytics 4 on loopback (see `integrations fake-ga4 --help`)",
+    )
     return parser
 
 
@@ -133,6 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"))
         return fake_ghl(args_list[1:])
+    if args_list[:1] == ["fake-ga4"]:
+        import os
+
+        from adapters.ga4.fake import main as fake_ga4
+        from entrypoints.logging import configure_logging
+
+        configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"))
+        return fake_ga4(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
     if args.command == "keys" and args.keys_command == "generate":

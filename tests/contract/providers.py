@@ -8,10 +8,13 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp.test_utils import TestServer
 
+from adapters.ga4.fake.seed import DEMO_MEASUREMENT_ID
+from adapters.ga4.provider import Ga4Provider, stream_account
+from adapters.ga4.template import TEMPLATES as GA4_TEMPLATES
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.fake import create_app
 from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
@@ -27,6 +30,8 @@ from application.ports import (
     WebhookSender,
 )
 from domain.values import ProviderAccount, SecretStr
+from tests.fakes import FixedClock
+from tests.integration.ga4.support import ga4_context, running_ga4
 from tests.integration.ghl.support import FAST_RETRY, FAST_TIMEOUTS
 from tests.integration.webhooks.support import Signer
 
@@ -97,6 +102,20 @@ def _ghl_delivery(delivery_id: str) -> bytes:
     ).encode()
 
 
+@asynccontextmanager
+async def _ga4_connection() -> AsyncIterator[Connection]:
+    async with running_ga4() as running:
+        yield Connection(
+            Ga4Provider(running.http, clock=FixedClock()),
+            ga4_context(key=running.key),
+            ga4_context(key=running.key, api_secret="pit-revoked"),
+        )
+
+
+def _receives_no_webhooks(*_: object) -> NoReturn:
+    raise AssertionError("this provider receives no webhooks")
+
+
 _GHL_SIGNER = Signer()
 
 PROVIDERS = (
@@ -109,5 +128,15 @@ PROVIDERS = (
         delivery=_ghl_delivery,
         sign=_GHL_SIGNER.ghl,
         connection=_ghl_connection,
+    ),
+    ProviderUnderTest(
+        name="ga4",
+        templates=GA4_TEMPLATES,
+        sender=None,
+        account=stream_account(DEMO_MEASUREMENT_ID),
+        verifier=_receives_no_webhooks,
+        delivery=_receives_no_webhooks,
+        sign=_receives_no_webhooks,
+        connection=_ga4_connection,
     ),
 )

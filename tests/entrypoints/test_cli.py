@@ -171,6 +171,14 @@ def test_fake_ghl_runs_from_the_ghl_provider_package_not_from_the_service_entryp
     assert {name for name in fakes if name.startswith("entrypoints.")} == set()
 
 
+def test_fake_ga4_runs_from_the_ga4_provider_package(tmp_path: Path) -> None:
+    done = _run(_env(tmp_path), "fake-ga4", "--help", python=("-X", "importtime"))
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: integrations fake-ga4")
+    assert "adapters.ga4.fake.cli" in _project_fakes(_imported(done.stderr))
+
+
 def test_serving_loads_no_fake(tmp_path: Path, taken_port: int) -> None:
     env = _env(tmp_path, GRPC_PORT="0", WEBHOOK_PORT=str(taken_port))
 
