@@ -84,6 +84,8 @@ class Settings:
     """The Measurement Protocol's host; None: Google's (the EU one for an EU property)."""
     ga4_admin_base_url: str | None = None
     """The Admin API's host; None: Google's."""
+    ga4_token_url: str | None = None
+    """The one token endpoint a tenant's service-account key may name; None: Google's."""
     """GHL's legacy RSA public key (PEM); None: the published key bundled with the package."""
     webhook_payload_retention_days: float = 30.0
     inbox_max_attempts: int = 8
@@ -255,6 +257,7 @@ class Settings:
             meta_graph_api_version=meta_version,
             ga4_mp_base_url=_http_url(read, "GA4_MP_BASE_URL"),
             ga4_admin_base_url=_http_url(read, "GA4_ADMIN_BASE_URL"),
+            ga4_token_url=_http_url(read, "GA4_TOKEN_URL"),
             webhook_payload_retention_days=read.number(
                 "WEBHOOK_PAYLOAD_RETENTION_DAYS", 30.0, unit="days"
             ),

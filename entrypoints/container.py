@@ -14,6 +14,10 @@ from adapters.crypto.envelope import DataKeyCache, EnvelopeCipher
 from adapters.crypto.key_manager import KeyManager
 from adapters.crypto.master_keys import MasterKeyRing
 from adapters.crypto.signatures import WebhookSignatureVerifier
+from adapters.ga4.client import Ga4Http
+from adapters.ga4.measurement import Ga4Measurement
+from adapters.ga4.provider import Ga4Provider
+from adapters.ga4.settings import Ga4Settings
 from adapters.ga4.template import TEMPLATES as GA4_TEMPLATES
 from adapters.ghl.auth import rate_limit_key as ghl_rate_limit_key
 from adapters.ghl.client import HttpGhlClient
@@ -152,6 +156,21 @@ async def _ghl_client(
     )
     yield client
     await client.close()
+
+
+async def _ga4_http(*, rate_limiter: RateLimiter, settings: Settings) -> AsyncIterator[Ga4Http]:
+    defaults = Ga4Settings()
+    http = Ga4Http(
+        rate_limiter=rate_limiter,
+        settings=Ga4Settings(
+            mp_base_url=settings.ga4_mp_base_url or defaults.mp_base_url,
+            mp_eu_base_url=settings.ga4_mp_base_url or defaults.mp_eu_base_url,
+            admin_base_url=settings.ga4_admin_base_url or defaults.admin_base_url,
+            token_url=settings.ga4_token_url or defaults.token_url,
+        ),
+    )
+    yield http
+    await http.close()
 
 
 async def _rate_limiter(
@@ -378,8 +397,13 @@ class Container(containers.DeclarativeContainer):
     meta_bundle = providers.Singleton(
         ProviderBundle, name="meta", templates=providers.Object(META_TEMPLATES)
     )
+    ga4_http = providers.Resource(_ga4_http, rate_limiter=rate_limiter, settings=settings)
     ga4_bundle = providers.Singleton(
-        ProviderBundle, name="ga4", templates=providers.Object(GA4_TEMPLATES)
+        ProviderBundle,
+        name="ga4",
+        templates=providers.Object(GA4_TEMPLATES),
+        connection=providers.Singleton(Ga4Provider, ga4_http, clock=clock),
+        funnel=providers.Singleton(Ga4Measurement, ga4_http, clock=clock),
     )
     provider_registry = providers.Singleton(
         ProviderRegistry, providers.List(ghl_bundle, meta_bundle, ga4_bundle)
