@@ -1,4 +1,4 @@
-"""Builders of the Meta adapter's unit tests."""
+"""A MetaGraph for the Meta adapter's unit tests that records instead of sending."""
 
 from __future__ import annotations
 
@@ -7,32 +7,8 @@ from typing import Any
 
 from adapters.meta.auth import PageAuth
 from adapters.meta.graph import MetaGraph
-from adapters.meta.settings import MetaSettings
 from adapters.ratelimit import TokenBucketRateLimiter
-from application.ports import Credentials, ProviderCall
-from domain.values import SecretStr
-
-APP_ID = "1122334455667788"
-PAGE_ID = "104561234567890"
-PAGE_TOKEN = "EAAGpage-token-0123456789abcdef"
-SETTINGS = MetaSettings(
-    app_id=APP_ID,
-    app_secret=SecretStr("3f1c0a9be2d84c7f9a6b5e4d3c2b1a00"),
-    webhook_verify_token=SecretStr("my-verify-token-123"),
-)
-
-
-def meta_call(
-    *, integration_id: str = "fb-1", token: str = PAGE_TOKEN, **config: Any
-) -> ProviderCall:
-    return ProviderCall(
-        integration_id=integration_id,
-        sub_account_id="sa-1",
-        template_name="facebook_ads",
-        config={"pageId": PAGE_ID, **config},
-        credentials=Credentials({"accessToken": SecretStr(token)}),
-        rate_limit_per_minute=6000,
-    )
+from tests.support.meta import SETTINGS
 
 
 class RecordingGraph(MetaGraph):

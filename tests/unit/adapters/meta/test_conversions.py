@@ -20,8 +20,8 @@ from application.ports.funnel import FunnelEvent, FunnelStage
 from domain.errors import InvalidArgumentError
 from domain.values import SecretStr
 from tests.fakes import FixedClock
-from tests.support.meta_reference import example
-from tests.unit.adapters.meta.support import PAGE_ID, RecordingGraph, meta_call
+from tests.support.meta import PAGE_ID, example, meta_call
+from tests.unit.adapters.meta.support import RecordingGraph
 
 NOW = datetime(2026, 7, 30, 12, 0, tzinfo=UTC)
 CAPI = example("capi-request.json")

@@ -27,8 +27,15 @@ from domain.errors import (
     RateLimitExceededError,
 )
 from domain.values import SecretStr
-from tests.support.meta_reference import example, headers_of, status_of, wire_body
-from tests.unit.adapters.meta.support import APP_ID, PAGE_ID, PAGE_TOKEN
+from tests.support.meta import (
+    APP_ID,
+    PAGE_ID,
+    PAGE_TOKEN,
+    example,
+    headers_of,
+    status_of,
+    wire_body,
+)
 
 POLICY = MetaHttpPolicy()
 LEAD_READ = HttpRequest("GET", "/v26.0/1234567890123456", idempotent=True, resource=("lead", "1"))

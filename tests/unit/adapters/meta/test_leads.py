@@ -11,7 +11,7 @@ import pytest
 from adapters.meta.leads import submitted_lead
 from domain.errors import ProviderError
 from domain.lead import ContactDetails
-from tests.support.meta_reference import wire_body
+from tests.support.meta import wire_body
 
 PAGE = "104561234567890"
 

@@ -7,7 +7,7 @@ import pytest
 from adapters.meta.signature import SIGNATURE_HEADER, app_signature, verify_app_signature
 from domain.errors import WebhookSignatureInvalidError, WebhookUnsignedError
 from domain.values import SecretStr
-from tests.support.meta_reference import example
+from tests.support.meta import example
 
 WORKED = example("x-hub-signature-256-example.json")
 SECRET = SecretStr(WORKED["app_secret"])

@@ -11,8 +11,7 @@ import pytest
 
 from adapters.meta.graph import TokenInfo
 from adapters.meta.provider import check_token
-from tests.support.meta_reference import wire_body
-from tests.unit.adapters.meta.support import APP_ID, PAGE_ID
+from tests.support.meta import APP_ID, PAGE_ID, wire_body
 
 NOW = datetime(2026, 7, 30, 12, 0, tzinfo=UTC)
 

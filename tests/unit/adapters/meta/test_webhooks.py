@@ -14,7 +14,7 @@ from application.ports import SignatureScheme, WebhookTarget
 from domain.integration import IntegrationStatus
 from domain.values import SecretStr
 from domain.webhook_delivery import EventKind
-from tests.support.meta_reference import example, wire_body
+from tests.support.meta import example, wire_body
 
 VERIFY = example("webhook-verify-get.json")
 SENDER = MetaWebhooks(verify_token=SecretStr(VERIFY["query"]["hub.verify_token"]))
