@@ -41,6 +41,8 @@ class GraphStub:
     debug_token: dict[str, Any] = field(
         default_factory=lambda: wire_body("debug-token-response.json")
     )
+    dead_tokens: set[str] = field(default_factory=set)
+    """Tokens debug_token finds invalid (the reference's invalid answer)."""
     subscribed: list[dict[str, Any]] = field(default_factory=list)
     leads: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {"1234567890123456": wire_body("lead-retrieval-response.json")}
@@ -74,6 +76,8 @@ class GraphStub:
             )
         parts = request.match_info["tail"].split("/")
         if parts == ["debug_token"]:
+            if request.query.get("input_token") in self.dead_tokens:
+                return web.json_response(wire_body("debug-token-invalid-response.json"))
             return web.json_response(self.debug_token)
         if len(parts) == 2 and parts[1] == "subscribed_apps":
             if request.method == "POST":
