@@ -343,3 +343,39 @@ async def test_the_configured_graph_version_is_the_one_in_every_path(
         await older.close()
 
     assert [s.path for s in stub.seen] == [f"/v25.0/{LEAD_ID}"]
+
+
+async def test_a_subscription_meta_does_not_confirm_fails_the_test(
+    graph: MetaGraph, stub: GraphStub
+) -> None:
+    stub.then(
+        Scripted(200, wire_body("debug-token-response.json")),
+        Scripted(200, {"data": []}),
+        Scripted(200, {"success": False}),
+    )
+
+    result = await provider(graph).test_connection(context())
+
+    assert result.error_code is ErrorCode.CONNECTION_FAILED
+    assert "subscribe" in result.message
+    assert result.accounts == frozenset()
+
+
+async def test_usage_at_95_percent_pauses_the_pages_calls_until_meta_frees_it(
+    graph: MetaGraph, stub: GraphStub
+) -> None:
+    lead = wire_body("lead-retrieval-response.json")
+    stub.then(Scripted(200, lead, {"X-Business-Use-Case-Usage": BUC_AT_96}))
+    await MetaLeads(graph).fetch_lead(meta_call(), LEAD_ID)
+
+    with pytest.raises(RateLimitExceededError) as raised:
+        await MetaLeads(graph).fetch_lead(meta_call(), LEAD_ID)
+
+    assert raised.value.retry_after_seconds > 60
+    assert len(stub.seen) == 1
+
+
+BUC_AT_96 = (
+    '{"104561234567890":[{"type":"leadgen","call_count":96,"total_cputime":10,'
+    '"total_time":12,"estimated_time_to_regain_access":0}]}'
+)
