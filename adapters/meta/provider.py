@@ -135,12 +135,9 @@ class MetaProvider:
             info, app_id=settings.app_id, page_id=page.page_id, now=self._clock.now()
         )
         if verdict.problem is not None:
-            details = {"missing_scopes": ",".join(verdict.missing_scopes)}
-            return failed(
-                ErrorCode.INVALID_CREDENTIALS,
-                verdict.problem,
-                **(details if verdict.missing_scopes else {}),
-            )
+            missing = ",".join(verdict.missing_scopes)
+            details = {"missing_scopes": missing} if missing else {}
+            return failed(ErrorCode.INVALID_CREDENTIALS, verdict.problem, **details)
         try:
             with rate_limit_wait_at_most(_TEST_RATE_LIMIT_WAIT):
                 subscription = await self._subscribe(page)
