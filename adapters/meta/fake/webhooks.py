@@ -41,6 +41,7 @@ class Delivery:
     error: str | None = None
     body: str | None = None  # the POST body, as sent
     signature: str | None = None  # X-Hub-Signature-256 as sent
+    legacy_signature: str | None = None  # X-Hub-Signature (sha1), sent beside a valid one
     leadgen_ids: list[str] = field(default_factory=list)
     resent_from: int | None = None
     challenge: str | None = None  # the handshake's hub.challenge
@@ -147,6 +148,7 @@ class WebhookSender:
             url=self._target(),
             body=body.decode(),
             signature=headers.get("X-Hub-Signature-256"),
+            legacy_signature=headers.get("X-Hub-Signature"),
             leadgen_ids=leadgen_ids if leadgen_ids is not None else _leadgen_ids(body),
         )
         self.deliveries.append(delivery)
@@ -154,7 +156,8 @@ class WebhookSender:
         return delivery
 
     async def resend(self, seq: int | None = None) -> Delivery:
-        """Repeat a POST (the last one by default) with the same bytes and signature header."""
+        """Repeat a POST (the last one by default) with the same bytes and signature headers;
+        `resent_from` names the first sending."""
         posts = [d for d in self.deliveries if d.kind == "leadgen"]
         if seq is None:
             original = posts[-1] if posts else None
@@ -166,14 +169,17 @@ class WebhookSender:
         headers = {"Content-Type": "application/json"}
         if original.signature is not None:
             headers["X-Hub-Signature-256"] = original.signature
+        if original.legacy_signature is not None:
+            headers["X-Hub-Signature"] = original.legacy_signature
         delivery = Delivery(
             seq=len(self.deliveries),
             kind="leadgen",
             url=self._target(),
             body=original.body,
             signature=original.signature,
+            legacy_signature=original.legacy_signature,
             leadgen_ids=list(original.leadgen_ids),
-            resent_from=original.seq,
+            resent_from=original.seq if original.resent_from is None else original.resent_from,
         )
         self.deliveries.append(delivery)
         await self._send(delivery, "POST", data=body, headers=headers)
