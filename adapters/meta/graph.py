@@ -59,8 +59,6 @@ class TokenInfo:
     type: str | None
     expires_at: int | None
     """Unix seconds; 0: never expires."""
-    data_access_expires_at: int | None
-    """Unix seconds until which the token may read people's data; 0 or None: no bound."""
     profile_id: str | None
     scopes: frozenset[str]
     granular_scopes: tuple[GrantedScope, ...]
@@ -82,7 +80,6 @@ class TokenInfo:
             app_id=exact_id(data.get("app_id")),
             type=data.get("type") if isinstance(data.get("type"), str) else None,
             expires_at=_integer(data.get("expires_at")),
-            data_access_expires_at=_integer(data.get("data_access_expires_at")),
             profile_id=exact_id(data.get("profile_id")),
             scopes=frozenset(s for s in scopes if isinstance(s, str))
             if isinstance(scopes, list)

@@ -63,11 +63,6 @@ def check_token(info: TokenInfo, *, app_id: str, page_id: str, now: datetime) ->
     moment = int(now.timestamp())
     if info.expires_at and info.expires_at <= moment:
         return TokenVerdict(token_death_message(190, 463))
-    if info.data_access_expires_at and info.data_access_expires_at <= moment:
-        return TokenVerdict(
-            "The access token's data access has expired: the person who made it must log in "
-            "to the platform's app again, or use a system-user token"
-        )
     if info.type == "APP":
         return TokenVerdict(
             "The access token is an app token, which cannot read a Page's leads: use a Page "

@@ -55,12 +55,6 @@ def test_an_expired_token_is_refused() -> None:
     assert verdict(debug_token(expires_at=int(NOW.timestamp()) + 3600)) is None
 
 
-def test_a_token_whose_data_access_ended_is_refused() -> None:
-    assert "data access" in (
-        verdict(debug_token(data_access_expires_at=int(NOW.timestamp()) - 1)) or ""
-    )
-
-
 def test_a_page_token_of_another_page_is_refused() -> None:
     assert "209876543210987" in (verdict(debug_token(profile_id="209876543210987")) or "")
 
