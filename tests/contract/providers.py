@@ -8,19 +8,28 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp.test_utils import TestServer
 
+from adapters.clock import SystemClock
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.fake import create_app
 from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from adapters.ghl.provider import GhlProvider
 from adapters.ghl.templates import TEMPLATES as GHL_TEMPLATES
 from adapters.ghl.webhooks import GhlWebhooks, location_account
+from adapters.meta.fake import create_app as create_fake_meta
+from adapters.meta.fake.seed import (
+    DEMO_APP_ID,
+    DEMO_APP_SECRET,
+    DEMO_PAGE_ID,
+    DEMO_PAGE_TOKEN,
+    DEMO_VERIFY_TOKEN,
+)
 from adapters.meta.graph import MetaGraph
 from adapters.meta.provider import MetaProvider
+from adapters.meta.settings import MetaSettings
 from adapters.meta.signature import SIGNATURE_HEADER, MetaSignatureVerifier, app_signature
 from adapters.meta.template import TEMPLATES as META_TEMPLATES
 from adapters.meta.webhooks import MetaWebhooks, page_account
@@ -33,11 +42,8 @@ from application.ports import (
     WebhookSender,
 )
 from domain.values import ProviderAccount, SecretStr
-from tests.fakes import FixedClock
 from tests.integration.ghl.support import FAST_RETRY, FAST_TIMEOUTS
-from tests.integration.meta.graph_stub import GraphStub
 from tests.integration.webhooks.support import Signer
-from tests.support.meta import PAGE_ID, PAGE_TOKEN, SETTINGS
 
 
 @dataclass(frozen=True)
@@ -109,12 +115,19 @@ def _ghl_delivery(delivery_id: str) -> bytes:
 _GHL_SIGNER = Signer()
 
 
+META_SETTINGS = MetaSettings(
+    app_id=DEMO_APP_ID,
+    app_secret=SecretStr(DEMO_APP_SECRET),
+    webhook_verify_token=SecretStr(DEMO_VERIFY_TOKEN),
+)
+
+
 def _meta_context(token: str) -> ProviderContext:
     return ProviderContext(
         integration_id="contract-integration",
         sub_account_id="contract-sub-account",
         template_name="facebook_ads",
-        config={"pageId": PAGE_ID},
+        config={"pageId": DEMO_PAGE_ID},
         credentials=Credentials({"accessToken": SecretStr(token)}),
         rate_limit_per_minute=6000,
     )
@@ -122,20 +135,18 @@ def _meta_context(token: str) -> ProviderContext:
 
 @asynccontextmanager
 async def _meta_connection() -> AsyncIterator[Connection]:
-    # A stand-in Graph API serving the reference examples, until the fake Meta is merged.
-    stub = GraphStub(dead_tokens={"pit-revoked"})
-    server = TestServer(stub.app(), host="127.0.0.1", port=0)
+    server = TestServer(create_fake_meta(random_seed=7), host="127.0.0.1", port=0)
     await server.start_server()
     graph = MetaGraph(
-        replace(SETTINGS, graph_base_url=str(server.make_url("")).rstrip("/")),
+        replace(META_SETTINGS, graph_base_url=str(server.make_url("")).rstrip("/")),
         rate_limiter=TokenBucketRateLimiter(),
         retry=FAST_RETRY,
         timeouts=FAST_TIMEOUTS,
     )
     try:
         yield Connection(
-            MetaProvider(graph, clock=FixedClock(datetime(2026, 7, 30, tzinfo=UTC))),
-            _meta_context(PAGE_TOKEN),
+            MetaProvider(graph, clock=SystemClock()),
+            _meta_context(DEMO_PAGE_TOKEN),
             _meta_context("pit-revoked"),
         )
     finally:
@@ -150,14 +161,14 @@ def _meta_delivery(delivery_id: str) -> bytes:
             "object": "page",
             "entry": [
                 {
-                    "id": PAGE_ID,
+                    "id": DEMO_PAGE_ID,
                     "time": 1772443800,
                     "changes": [
                         {
                             "field": "leadgen",
                             "value": {
                                 "leadgen_id": delivery_id,
-                                "page_id": PAGE_ID,
+                                "page_id": DEMO_PAGE_ID,
                                 "form_id": "987654321098765",
                                 "created_time": 1772443800,
                             },
@@ -170,7 +181,7 @@ def _meta_delivery(delivery_id: str) -> bytes:
 
 
 def _meta_sign(body: bytes) -> dict[str, str]:
-    return {SIGNATURE_HEADER.lower(): app_signature(SETTINGS.app_secret, body)}
+    return {SIGNATURE_HEADER.lower(): app_signature(META_SETTINGS.app_secret, body)}
 
 
 PROVIDERS = (
@@ -187,9 +198,9 @@ PROVIDERS = (
     ProviderUnderTest(
         name="meta",
         templates=META_TEMPLATES,
-        sender=MetaWebhooks(verify_token=SETTINGS.webhook_verify_token),
-        account=page_account(PAGE_ID),
-        verifier=lambda: MetaSignatureVerifier(SETTINGS.app_secret),
+        sender=MetaWebhooks(verify_token=META_SETTINGS.webhook_verify_token),
+        account=page_account(DEMO_PAGE_ID),
+        verifier=lambda: MetaSignatureVerifier(META_SETTINGS.app_secret),
         delivery=_meta_delivery,
         sign=_meta_sign,
         connection=_meta_connection,
