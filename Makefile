@@ -10,7 +10,7 @@ GEN_STAMP := gen/.stamp
 BUF := npx --yes @bufbuild/buf@1.75.0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 
-.PHONY: run test protos lint fmt typecheck importlint buf-lint buf-breaking test-unit \
+.PHONY: run test protos lint fmt typecheck importlint buf-lint buf-breaking alert-rules test-unit \
         test-integration test-e2e test-reliability pytest fake-ghl migrate clean
 
 run: $(STAMP) $(GEN_STAMP)
@@ -34,7 +34,7 @@ $(GEN_STAMP): $(STAMP) $(PROTOS)
 	find gen -mindepth 1 -type d -exec touch {}/__init__.py \;
 	touch $(GEN_STAMP)
 
-test: lint typecheck importlint buf-lint buf-breaking pytest
+test: lint typecheck importlint buf-lint buf-breaking alert-rules pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -59,6 +59,12 @@ buf-breaking:
 	@if git cat-file -e main:buf.yaml 2>/dev/null; then \
 		$(BUF) breaking --against '.git#branch=main'; \
 	else echo "buf breaking: main has no protos yet"; fi
+
+# The Prometheus alert rules operators load: valid, and each alert fires on its test series.
+# promtool comes with Debian's `prometheus` package (.ci/run installs it when missing).
+alert-rules:
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
 
 pytest: $(STAMP) $(GEN_STAMP)
 	$(BIN)/pytest -q

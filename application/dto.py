@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -138,6 +138,7 @@ class LeadView:
     updated_at: datetime
     version: int
     merged_into_id: str | None = None
+    attribution: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, lead: Lead) -> LeadView:
@@ -159,6 +160,7 @@ class LeadView:
             strategy_id=lead.strategy_id,
             deleted=lead.deleted,
             merged_into_id=lead.merged_into_id,
+            attribution=dict(lead.attribution),
             external_updated_at=lead.external_updated_at,
             created_at=lead.created_at,
             updated_at=lead.updated_at,

@@ -12,10 +12,12 @@ from application.ports import (
     Cipher,
     Clock,
     IdGenerator,
+    InboundEvent,
     TenantDirectory,
     TimezoneHints,
     TimezoneResolver,
     UnitOfWork,
+    UnitOfWorkFactory,
 )
 from application.ports.crm import CrmAccountSettings, CrmContact, CrmReader
 from application.ports.providers import ProviderCall
@@ -71,6 +73,18 @@ class ContactApplied:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountTimezone:
+    """What a handler's `prepare` found out of the CRM account's timezone for a capture."""
+
+    name: str | None
+
+    @staticmethod
+    def of(event: InboundEvent) -> str | None:
+        fetched = event.fetched
+        return fetched.name if isinstance(fetched, AccountTimezone) else None
+
+
+@dataclass(frozen=True, slots=True)
 class LeadSync:
     """Upserts leads by (integration, CRM contact id).
 
@@ -98,6 +112,7 @@ class LeadSync:
         sub_account_id: str,
         contact: CrmContact,
         changed_at: datetime | None,
+        account_timezone: str | None = None,
     ) -> tuple[Lead, bool]:
         """The contact's lead, and whether this call wrote it (a change older than the lead's,
         or identical to it, writes nothing)."""
@@ -107,6 +122,7 @@ class LeadSync:
             sub_account_id=sub_account_id,
             contact=contact,
             changed_at=changed_at,
+            account_timezone=account_timezone,
         )
         return applied.lead, applied.written
 
@@ -119,6 +135,7 @@ class LeadSync:
         contact: CrmContact,
         changed_at: datetime | None,
         batch: LeadBatch | None = None,
+        account_timezone: str | None = None,
     ) -> ContactApplied:
         """Take what the CRM says about a contact (by webhook, by pull, or in answer to a push).
 
@@ -126,7 +143,10 @@ class LeadSync:
         yet (a pending create with the same email or phone): that lead takes the id. The echo
         of this service's own write (same values as the lead, remembered as written) changes
         nothing. A lead with changes not pushed yet is merged field by field (application.
-        reconcile), so that neither side's change is lost."""
+        reconcile), so that neither side's change is lost. A new lead with no timezone of its
+        own takes the CRM account's: `account_timezone` (or the batch's), asked by the caller
+        before the unit of work opened (`timezone_for_capture`, `prepare`); the CRM is never
+        asked from here."""
         details = self.reader.contact_details(contact)
         timezone = self._own_timezone(contact, details)
         now = self.clock.now()
@@ -145,7 +165,7 @@ class LeadSync:
                 sub_account_id=sub_account_id,
                 external_id=contact.id,
                 details=details,
-                timezone=timezone,
+                timezone=timezone or account_timezone,
                 changed_at=changed_at,
                 batch=batch,
             )
@@ -274,16 +294,8 @@ class LeadSync:
         changed_at: datetime | None,
         batch: LeadBatch | None,
     ) -> Lead:
-        if timezone is None:
-            if batch is None:
-                timezone = await self._account_timezone(uow, integration_id)
-            else:
-                if not batch.account_known:
-                    batch.account_timezone = await self._account_timezone(
-                        uow, integration_id, priority=Priority.BACKGROUND
-                    )
-                    batch.account_known = True
-                timezone = batch.account_timezone
+        if timezone is None and batch is not None:
+            timezone = batch.account_timezone
         if batch is None:
             assigned = await self.directory.first_assignable_user(sub_account_id)
         else:
@@ -383,6 +395,21 @@ class LeadSync:
         except DomainError:
             return None
 
+    async def timezone_for_capture(
+        self, uows: UnitOfWorkFactory, *, integration_id: str, contact: CrmContact
+    ) -> str | None:
+        """The CRM account's timezone, when applying `contact` would capture a lead that has
+        none of its own (the contact is new here and tells none); None otherwise. Reads in a
+        unit of work of its own, and asks the CRM only once that is closed."""
+        if self._own_timezone(contact, self.reader.contact_details(contact)) is not None:
+            return None
+        async with uows() as uow:
+            if await uow.leads.get_by_external_id(integration_id, contact.id) is not None:
+                return None
+            integration = await uow.integrations.get(integration_id)
+            call = None if integration is None else await self.account_access(uow, integration)
+        return None if call is None else await self.account_timezone(call)
+
     async def account_timezone(self, call: ProviderCall) -> str | None:
         """The CRM account's timezone; None when it has none or the CRM cannot be asked now."""
         try:
@@ -390,17 +417,6 @@ class LeadSync:
         except DomainError:
             return None
         return _zone(location.timezone)
-
-    async def _account_timezone(
-        self, uow: UnitOfWork, integration_id: str, *, priority: Priority = Priority.LIVE
-    ) -> str | None:
-        # Inside the caller's unit of work: the CRM is asked only when the account's settings
-        # are not kept already (a webhook's handler runs in the worker's transaction).
-        integration = await uow.integrations.get(integration_id)
-        if integration is None:
-            return None
-        call = await self.account_access(uow, integration, priority=priority)
-        return await self.account_timezone(call) if call is not None else None
 
 
 def _zone(name: str | None) -> str | None:

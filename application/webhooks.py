@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -99,6 +99,12 @@ def _nests_deeper_than(value: dict[str, Any] | list[Any], limit: int) -> bool:
     return False
 
 
+def canonical_json(value: Mapping[str, Any]) -> bytes:
+    """One part of a batched body as bytes that do not depend on how the sender laid it out: the
+    digest a part without an id of its own is deduplicated by."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
 def delivery_id_of(facts: DeliveryFacts, body: bytes, *, signed_id: str | None = None) -> str:
     """The sender's own id for the delivery (from the signed body), else the id the signature
     itself signed (Standard Webhooks' ``webhook-id``), else a digest of the raw body (a sender's
@@ -187,6 +193,9 @@ class ReceiveWebhook:
                 (FieldViolation("eventType", f"must be 1-{EVENT_TYPE_MAX} characters"),),
             )
         payload = parse_payload(cmd.body)
+        pieces = self._sender.split(payload)
+        if len(pieces) != 1 or pieces[0] is not payload:
+            return await self._receive_batch(cmd, pieces)
         facts = self._sender.read(payload, route_event=cmd.route_event)
         if facts.account is None:
             return await self._receive_for_platform(cmd, payload, facts)
@@ -276,6 +285,71 @@ class ReceiveWebhook:
             kind=kind,
             duplicate=not new,
             integration_ids=tuple(d.integration_id for d, _ in accepted),
+        )
+
+    async def _receive_batch(
+        self, cmd: ReceiveWebhookCommand, pieces: Sequence[Mapping[str, Any]]
+    ) -> ReceiveWebhookResult:
+        """A body carrying several deliveries (changes of several accounts, batched by the
+        sender): one signature over the whole, by the sender's own schemes, vouches for every
+        one. Each is stored for each active owner of its account, deduplicated by its own id, to
+        be processed on its own; one for an account nobody owns is kept as the platform's.
+        Returns once every one is durable; the result names the first."""
+        verified = self._verifier.verify(
+            body=cmd.body, headers=cmd.headers, schemes=self._sender.platform_schemes, secret=None
+        )
+        now = self._clock.now()
+        deliveries: list[NewDelivery] = []
+        unowned: list[PlatformDelivery] = []
+        kinds: list[EventKind] = []
+        for piece in pieces:
+            facts = self._sender.read(piece, route_event=None)
+            kinds.append(facts.kind)
+            delivery_id = delivery_id_of(facts, canonical_json(piece))
+            owners = () if facts.account is None else await self._targets.find_owners(facts.account)
+            if not owners:
+                unowned.append(
+                    PlatformDelivery(
+                        id=self._ids.new_id(),
+                        sender=self._sender.name,
+                        delivery_id=delivery_id,
+                        event_type=facts.event_type,
+                        kind=facts.kind,
+                        signature_scheme=verified.scheme,
+                        payload=dict(piece),
+                        received_at=now,
+                    )
+                )
+            for target in owners:
+                accepts = target.accepts(facts.kind)
+                deliveries.append(
+                    NewDelivery(
+                        id=self._ids.new_id(),
+                        integration_id=target.integration_id,
+                        sub_account_id=target.sub_account_id,
+                        delivery_id=delivery_id,
+                        event_type=facts.event_type,
+                        kind=facts.kind,
+                        signature_scheme=verified.scheme,
+                        payload=dict(piece),
+                        received_at=now,
+                        status=DeliveryStatus.PENDING if accepts else DeliveryStatus.REJECTED,
+                        last_error=None if accepts else "the integration was not active",
+                    )
+                )
+        stored = await asyncio.gather(
+            *(self._inbox.store(d) for d in deliveries),
+            *(self._platform.record(d) for d in unowned),
+        )
+        first = deliveries[0] if deliveries else unowned[0] if unowned else None
+        return ReceiveWebhookResult(
+            id="" if first is None else first.id,
+            delivery_id="" if first is None else first.delivery_id,
+            integration_id=deliveries[0].integration_id if deliveries else "",
+            event_type="" if first is None else first.event_type,
+            kind=kinds[0] if kinds else EventKind.UNHANDLED,
+            duplicate=bool(stored) and not any(stored),
+            integration_ids=tuple(dict.fromkeys(d.integration_id for d in deliveries)),
         )
 
     async def _receive_for_platform(

@@ -47,7 +47,7 @@ INSERT_MANY = (
     "AS d(id, delivery_id, event_type, payload, at) "
     "ON CONFLICT (integration_id, delivery_id) DO NOTHING"
 )
-SCHEMES = {"ed25519": "ghl-ed25519", "hmac": "hmac-sha256"}
+SCHEMES = {"ed25519": "published-ed25519", "hmac": "hmac-sha256"}
 
 Row = tuple[str, str, str, str, datetime]
 Handler = Callable[[web.Request], Awaitable[web.Response]]

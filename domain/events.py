@@ -119,6 +119,8 @@ class LeadCaptured(DomainEvent):
     status: str
     assigned_user_id: str | None
     strategy_id: str | None
+    attribution: dict[str, str] = field(default_factory=dict)
+    """Where the lead came from at its provider (form, ad, campaign ids); ids, no personal data."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

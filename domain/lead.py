@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
@@ -82,6 +83,7 @@ class Lead(Aggregate):
         version: int,
         opportunity_id: str | None = None,
         merged_into_id: str | None = None,
+        attribution: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.id = id
@@ -103,6 +105,8 @@ class Lead(Aggregate):
         self.version = version
         self.opportunity_id = opportunity_id
         """The provider's opportunity whose status the lead follows (None: none known yet)."""
+        self.attribution: Mapping[str, str] = dict(attribution or {})
+        """Where the lead came from at its provider (form, ad, campaign ids), as captured."""
 
     @classmethod
     def capture(
@@ -118,6 +122,7 @@ class Lead(Aggregate):
         assigned_user_id: str | None = None,
         strategy_id: str | None = None,
         external_updated_at: datetime | None = None,
+        attribution: Mapping[str, str] | None = None,
     ) -> Lead:
         """A contact seen for the first time: open, assigned as the caller decided."""
         _check_ids(sub_account_id=sub_account_id, external_id=external_id)
@@ -137,6 +142,7 @@ class Lead(Aggregate):
             created_at=now,
             updated_at=now,
             version=1,
+            attribution=attribution,
         )
         lead._record(
             LeadCaptured(
@@ -150,6 +156,7 @@ class Lead(Aggregate):
                 status=str(lead.status),
                 assigned_user_id=assigned_user_id,
                 strategy_id=strategy_id,
+                attribution=dict(lead.attribution),
             )
         )
         return lead

@@ -1,9 +1,11 @@
-"""Bearer-token authentication: verifying callers' JWTs (PyJWT) and minting dev tokens."""
+"""Authentication: verifying callers' JWTs (PyJWT), minting dev tokens, and the callers known by
+their client certificate (mutual TLS)."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,6 +116,55 @@ class JwtAuthenticator:
         if key is None:
             raise UnauthenticatedError("the bearer token is signed with an unknown key")
         return key
+
+
+class CertificateIdentities:
+    """The callers admitted by their client certificate alone, from an allow-list of
+    `identity=role` entries: `admin` (every sub-account) or `service:<sub_account_id>` (one).
+
+    An identity is what gRPC names a verified client certificate by: each of its subject
+    alternative names (DNS names, URIs such as SPIFFE ids, emails, IP addresses) if it has any,
+    else its subject's common name. A certificate whose identity is not on the list gets no
+    principal: its caller must send a bearer token like any other."""
+
+    def __init__(self, principals: dict[str, Principal]) -> None:
+        self._principals = principals
+
+    @classmethod
+    def parse(cls, text: str) -> CertificateIdentities:
+        """Comma-separated entries, e.g. `backend.internal=admin,spiffe://corp/crm=service:sa-1`;
+        ValueError names the first malformed one."""
+        principals: dict[str, Principal] = {}
+        for raw in text.split(","):
+            entry = raw.strip()
+            if not entry:
+                continue
+            identity, _, grant = entry.rpartition("=")
+            identity = identity.strip()
+            role, _, sub_account_id = grant.strip().partition(":")
+            if not identity:
+                raise ValueError(f"entry {entry!r} must read identity=admin or identity=service:ID")
+            if role == Role.ADMIN and not sub_account_id:
+                principals[identity] = Principal(subject=identity, role=Role.ADMIN)
+            elif role == Role.SERVICE and sub_account_id:
+                principals[identity] = Principal(
+                    subject=identity, role=Role.SERVICE, sub_account_id=sub_account_id
+                )
+            else:
+                raise ValueError(
+                    f"the role of {identity!r} must be admin or service:<sub_account_id>"
+                )
+        if not principals:
+            raise ValueError("the list names no identity")
+        return cls(principals)
+
+    def principal(self, identities: Iterable[bytes] | None) -> Principal | None:
+        """The principal of the first of a certificate's identities on the list, if any."""
+        for identity in identities or ():
+            principal = self._principals.get(identity.decode("utf-8", "replace"))
+            if principal is not None:
+                return principal
+        return None
 
 
 def mint_token(

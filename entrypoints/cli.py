@@ -190,7 +190,7 @@ def _summary(settings: Settings) -> str:
     )
     return (
         f"configuration OK: {settings.environment}, database {database}, keys {keys}, "
-        f"gRPC {settings.grpc_host}:{settings.grpc_port}, "
+        f"gRPC {settings.grpc_host}:{settings.grpc_port} ({settings.grpc_transport}), "
         f"webhooks {settings.webhook_host}:{settings.webhook_port}"
     )
 

@@ -28,6 +28,7 @@ from entrypoints.webhooks.app import (
     stop_webhook_server,
 )
 from entrypoints.webhooks.ops import Readiness
+from entrypoints.worker.funnel_worker import FunnelWorker
 from entrypoints.worker.inbox_worker import InboxWorker
 from entrypoints.worker.replies import ReplySender
 from entrypoints.worker.sync_scheduler import SyncScheduler
@@ -94,11 +95,13 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
                 running.push_async_callback(
                     _stop_worker, replies, asyncio.create_task(replies.run())
                 )
+                funnel = await resolve(container.funnel_worker)
+                running.push_async_callback(_stop_worker, funnel, asyncio.create_task(funnel.run()))
                 scheduler = await resolve(container.sync_scheduler)
                 running.push_async_callback(
                     _stop_worker, scheduler, asyncio.create_task(scheduler.run())
                 )
-                serving["worker"] = "the inbox worker and the sync scheduler"
+                serving["worker"] = "the inbox worker, the funnel worker and the sync scheduler"
             if "grpc" in parts:
                 server, port = await start_server(
                     await resolve(container.grpc_use_cases),
@@ -113,14 +116,22 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
                     readiness=readiness,
                     in_flight=in_flight,
                     reuse_port=settings.reuse_port,
+                    tls=settings.grpc_tls,
+                    certificates=settings.grpc_client_identities,
                 )
                 running.push_async_callback(stop_server, server, settings.grpc_grace_seconds)
-                log.info("grpc_serving", host=settings.grpc_host, port=port)
-                serving["grpc"] = f"gRPC on {settings.grpc_host}:{port}"
+                log.info(
+                    "grpc_serving",
+                    host=settings.grpc_host,
+                    port=port,
+                    transport=settings.grpc_transport,
+                )
+                serving["grpc"] = f"gRPC on {settings.grpc_host}:{port} ({settings.grpc_transport})"
             if "webhooks" in parts:
                 runner, webhook_port = await start_webhook_server(
                     create_webhook_app(
-                        await resolve(container.receive_webhook),
+                        await resolve(container.receive_webhooks),
+                        handshakes=await resolve(container.webhook_handshakes),
                         retry_after_seconds=settings.webhook_retry_after_seconds,
                         body_timeout_seconds=settings.webhook_body_timeout_seconds,
                         operations=await resolve(container.operations),
@@ -178,7 +189,7 @@ def _freeze_startup_objects() -> None:
 
 
 async def _stop_worker(
-    worker: InboxWorker | ReplySender | SyncScheduler, task: asyncio.Task[None]
+    worker: InboxWorker | ReplySender | FunnelWorker | SyncScheduler, task: asyncio.Task[None]
 ) -> None:
     worker.stop()
     await task

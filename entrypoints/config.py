@@ -11,9 +11,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from adapters.crypto.master_keys import MasterKeyError, MasterKeyRing
-from entrypoints.auth import MIN_SECRET_BYTES, JwtAuthenticator
+from entrypoints.auth import MIN_SECRET_BYTES, CertificateIdentities, JwtAuthenticator
 from entrypoints.dev_secrets import DevSecrets
 from entrypoints.env_reader import EnvReader
+from entrypoints.tls_files import TlsFiles, TlsFilesError, read_tls_files
 
 DEFAULT_DATA_DIR = Path("var")
 ENVIRONMENTS = ("development", "production")
@@ -51,6 +52,12 @@ class Settings:
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     grpc_grace_seconds: float = 10.0
+    grpc_tls: TlsFiles | None = None
+    """The gRPC port serves only TLS with these files; None: plaintext."""
+    grpc_insecure: bool = False
+    """Plaintext gRPC was asked for explicitly (production refuses it otherwise)."""
+    grpc_client_identities: CertificateIdentities | None = None
+    """Client certificates (mutual TLS) admitted without a bearer token, and as whom."""
     ghl_api_base_url: str = "https://services.leadconnectorhq.com"
     redis_url: str | None = None
     rate_limit_copies: int = 1
@@ -91,6 +98,13 @@ class Settings:
     @property
     def is_embedded_database(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def grpc_transport(self) -> str:
+        """How the gRPC port is served: plaintext, TLS or mutual TLS."""
+        if self.grpc_tls is None:
+            return "plaintext"
+        return "mutual TLS" if self.grpc_tls.mutual else "TLS"
 
     @classmethod
     def from_env(
@@ -158,6 +172,16 @@ class Settings:
         if dev.problem is not None:
             read.problem(f"INTEGRATIONS_DATA_DIR: {dev.problem}")
 
+        grpc_tls = _grpc_tls(read)
+        grpc_insecure = read.flag("GRPC_INSECURE", False)
+        if grpc_tls is not None and grpc_insecure:
+            read.problem("set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE or GRPC_INSECURE, not both")
+        elif production and grpc_tls is None and not grpc_insecure:
+            read.problem(
+                "set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE to serve gRPC over TLS, or "
+                "GRPC_INSECURE=true to serve it in plaintext (behind a proxy that terminates TLS)"
+            )
+
         settings = cls(
             environment=environment,
             database_url=database_url,
@@ -172,6 +196,9 @@ class Settings:
             grpc_host=read.text("GRPC_HOST") or "127.0.0.1",
             grpc_port=read.integer("GRPC_PORT", 50051, minimum=0, maximum=_MAX_PORT),
             grpc_grace_seconds=read.number("GRPC_GRACE_SECONDS", 10.0, unit="seconds", zero=True),
+            grpc_tls=grpc_tls,
+            grpc_insecure=grpc_insecure,
+            grpc_client_identities=_client_identities(read, grpc_tls),
             ghl_api_base_url=_http_url(read, "GHL_API_BASE_URL")
             or "https://services.leadconnectorhq.com",
             redis_url=_redis_url(read),
@@ -225,6 +252,38 @@ def _check_master_keys(read: EnvReader, name: str, value: str | Path) -> None:
             MasterKeyRing.parse(value)
     except MasterKeyError as err:  # its messages name entries, never key material
         read.problem(f"{name}: {err}")
+
+
+def _grpc_tls(read: EnvReader) -> TlsFiles | None:
+    """The gRPC port's TLS files, read and checked as the server will read them."""
+    cert, key = read.path("GRPC_TLS_CERT_FILE"), read.path("GRPC_TLS_KEY_FILE")
+    client_ca = read.path("GRPC_TLS_CLIENT_CA_FILE")
+    if cert is None or key is None:
+        if cert is not None or key is not None:
+            read.problem("set both GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE, or neither")
+        elif client_ca is not None:
+            read.problem("GRPC_TLS_CLIENT_CA_FILE needs GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE")
+        return None
+    files = TlsFiles(cert, key, client_ca)
+    try:
+        read_tls_files(files)
+    except TlsFilesError as err:
+        read.problem(f"GRPC_TLS_*: {err}")
+    return files
+
+
+def _client_identities(read: EnvReader, tls: TlsFiles | None) -> CertificateIdentities | None:
+    text = read.text("GRPC_TLS_CLIENT_IDENTITIES")
+    if text is None:
+        return None
+    if tls is None or not tls.mutual:
+        read.problem("GRPC_TLS_CLIENT_IDENTITIES needs GRPC_TLS_CLIENT_CA_FILE (mutual TLS)")
+        return None
+    try:
+        return CertificateIdentities.parse(text)
+    except ValueError as err:
+        read.problem(f"GRPC_TLS_CLIENT_IDENTITIES: {err}")
+        return None
 
 
 def _check_jwks(read: EnvReader, path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 
 from dependency_injector import containers, providers
@@ -14,14 +14,17 @@ from adapters.crypto.envelope import DataKeyCache, EnvelopeCipher
 from adapters.crypto.key_manager import KeyManager
 from adapters.crypto.master_keys import MasterKeyRing
 from adapters.crypto.signatures import WebhookSignatureVerifier
+from adapters.ga4.template import TEMPLATES as GA4_TEMPLATES
 from adapters.ghl.auth import rate_limit_key as ghl_rate_limit_key
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ghl.payloads import GhlPayloads
 from adapters.ghl.provider import GhlProvider
 from adapters.ghl.templates import TEMPLATE_NAMES as GHL_TEMPLATE_NAMES
+from adapters.ghl.templates import TEMPLATES as GHL_TEMPLATES
 from adapters.ghl.webhooks import GhlWebhooks
 from adapters.ids import Uuid7Generator
+from adapters.meta.template import TEMPLATES as META_TEMPLATES
 from adapters.persistence.data_keys import SqlAlchemyDataKeyStore
 from adapters.persistence.directory import SqlAlchemyTenantDirectory
 from adapters.persistence.driver_pool import driver_pool
@@ -31,6 +34,7 @@ from adapters.persistence.engine import (
     create_session_factory,
 )
 from adapters.persistence.event_feed import PollingOutboxFeed
+from adapters.persistence.funnel_queue import SqlAlchemyFunnelQueue
 from adapters.persistence.integration_reads import SqlAlchemyIntegrationReads
 from adapters.persistence.oauth_tokens import SqlAlchemyTokenStore
 from adapters.persistence.observability import (
@@ -48,7 +52,6 @@ from adapters.persistence.webhook_inbox import (
     SqlAlchemyPlatformDeliveries,
     SqlAlchemyWebhookTargets,
 )
-from adapters.providers.registry import StaticProviderRegistry
 from adapters.ratelimit import RedisRateLimiter, TokenBucketRateLimiter
 from adapters.ratelimit.observed import ObservedRateLimiter
 from adapters.salesbot import HttpSalesBot
@@ -59,6 +62,7 @@ from application.calendar_access import CalendarAccess
 from application.connection import ConnectionTester
 from application.delivery_handlers import handlers_by_kind
 from application.delivery_policy import BackoffPolicy
+from application.funnel import DispatchFunnelEvents, SendFunnelEvents
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
 from application.ports import (
@@ -70,11 +74,13 @@ from application.ports import (
     PlatformDeliveries,
     SignatureVerifier,
     UnitOfWorkFactory,
+    WebhookHandshake,
     WebhookSender,
     WebhookTargets,
 )
 from application.ports.oauth import TokenStore
 from application.ports.rate_limits import RateLimiter
+from application.provider_registry import ProviderBundle, ProviderRegistry
 from application.sync_records import SyncLeases
 from application.use_cases.cancel_booking import CancelBooking
 from application.use_cases.create_block_slot import CreateBlockSlot
@@ -120,6 +126,7 @@ from entrypoints.grpc.webhook_servicer import WebhookUseCases
 from entrypoints.in_flight import InFlight
 from entrypoints.webhooks.metrics import IngressObserver, SignatureFailureLog
 from entrypoints.webhooks.ops import CachedSyncStats, Operations, Readiness
+from entrypoints.worker.funnel_worker import FunnelWorker
 from entrypoints.worker.inbox_worker import InboxWorker
 from entrypoints.worker.replies import ReplySender
 from entrypoints.worker.sync_scheduler import SyncScheduler
@@ -185,10 +192,10 @@ def _webhook_verifier(settings: Settings) -> WebhookSignatureVerifier:
     )
 
 
-def _receive_webhook(
+def _receive_webhooks(
     *,
+    registry: ProviderRegistry,
     targets: WebhookTargets,
-    sender: WebhookSender,
     verifier: SignatureVerifier,
     inbox: InboxWriter,
     platform: PlatformDeliveries,
@@ -196,24 +203,47 @@ def _receive_webhook(
     ids: IdGenerator,
     clock: Clock,
     settings: Settings,
-) -> ReceiveWebhook:
-    return ReceiveWebhook(
-        sender=sender,
-        targets=targets,
-        verifier=verifier,
-        inbox=inbox,
-        platform=platform,
-        cipher=cipher,
-        ids=ids,
-        clock=clock,
-        timestamp_tolerance=timedelta(seconds=settings.webhook_timestamp_tolerance_seconds),
+) -> list[ReceiveWebhook]:
+    """One ReceiveWebhook per provider that sends webhooks (its route: /webhooks/{name})."""
+    return [
+        ReceiveWebhook(
+            sender=bundle.webhooks,
+            targets=targets,
+            verifier=verifier,
+            inbox=inbox,
+            platform=platform,
+            cipher=cipher,
+            ids=ids,
+            clock=clock,
+            timestamp_tolerance=timedelta(seconds=settings.webhook_timestamp_tolerance_seconds),
+        )
+        for bundle in registry.bundles
+        if bundle.webhooks is not None
+    ]
+
+
+def _webhook_senders(registry: ProviderRegistry) -> dict[str, WebhookSender]:
+    return {b.webhooks.name: b.webhooks for b in registry.bundles if b.webhooks is not None}
+
+
+def _handshakes(registry: ProviderRegistry) -> dict[str, WebhookHandshake]:
+    return {
+        b.webhooks.name: b.handshake
+        for b in registry.bundles
+        if b.webhooks is not None and b.handshake is not None
+    }
+
+
+def _funnel_templates(registry: ProviderRegistry) -> frozenset[str]:
+    return frozenset(
+        name for b in registry.bundles if b.funnel is not None for name in b.template_names
     )
 
 
 def _inbox_worker(
     *,
     uow: UnitOfWorkFactory,
-    handlers: Mapping[EventKind, EventHandler],
+    handlers: Callable[[str], Mapping[EventKind, EventHandler]],
     clock: Clock,
     settings: Settings,
     wakeup: asyncio.Event,
@@ -295,116 +325,11 @@ class Container(containers.DeclarativeContainer):
     # Connection tests ask GHL every time; leads read the location's settings kept a while.
     ghl_provider = providers.Singleton(GhlProvider, ghl)
     ghl_location_settings = providers.Singleton(CachedGhlLocationSettings, ghl, clock=clock)
-    provider_registry = providers.Singleton(
-        StaticProviderRegistry,
-        providers.Dict(gohighlevel=ghl_provider, gohighlevel_oauth=ghl_provider),
-    )
-    tester = providers.Singleton(
-        ConnectionTester, uow_factory=uow, providers=provider_registry, cipher=cipher, clock=clock
-    )
-
-    calendar_access = providers.Singleton(
-        CalendarAccess,
-        uow_factory=uow,
-        cipher=cipher,
-        tester=tester,
-        crm_templates=GHL_TEMPLATE_NAMES,
-    )
-
-    seed_templates = providers.Factory(
-        SeedTemplates,
-        uow=uow,
-        validator=validator,
-        ids=ids,
-        clock=clock,
-        templates=BUILT_IN_TEMPLATES,
-    )
-    rotate_data_keys = providers.Factory(
-        RotateDataKeys, uow=uow, cipher=cipher, keys=key_manager, clock=clock
-    )
-
-    grpc_use_cases = providers.Singleton(
-        GrpcUseCases,
-        list_templates=providers.Factory(ListTemplates, uow=read_uow),
-        get_template=providers.Factory(GetTemplate, uow=read_uow),
-        create_template=providers.Factory(
-            CreateTemplate, uow=uow, validator=validator, ids=ids, clock=clock
-        ),
-        update_template=providers.Factory(
-            UpdateTemplate, uow=uow, validator=validator, clock=clock
-        ),
-        list_integrations=providers.Factory(ListIntegrations, reads=integration_reads),
-        get_integration=providers.Factory(GetIntegration, reads=integration_reads),
-        create_integration=providers.Factory(
-            CreateIntegration,
-            uow=uow,
-            validator=validator,
-            cipher=cipher,
-            tester=tester,
-            ids=ids,
-            clock=clock,
-        ),
-        update_integration=providers.Factory(
-            UpdateIntegration,
-            uow=uow,
-            validator=validator,
-            cipher=cipher,
-            tester=tester,
-            clock=clock,
-        ),
-        test_integration=providers.Factory(TestIntegration, uow=uow, tester=tester),
-        deactivate_integration=providers.Factory(DeactivateIntegration, uow=uow, clock=clock),
-        reactivate_integration=providers.Factory(
-            ReactivateIntegration, uow=uow, tester=tester, clock=clock
-        ),
-        get_free_slots=providers.Factory(GetFreeSlots, access=calendar_access, crm=ghl),
-        create_block_slot=providers.Factory(CreateBlockSlot, access=calendar_access, crm=ghl),
-    )
-
-    # --- webhooks: receiving (the aiohttp app), the inbox over gRPC, processing (the worker) ---
-    webhook_targets = providers.Singleton(SqlAlchemyWebhookTargets, engine)
-    webhook_verifier = providers.Singleton(_webhook_verifier, settings)
-    # Wakes the inbox worker of this process as soon as a delivery is stored.
-    inbox_wakeup = providers.Singleton(asyncio.Event)
-    # One batch is written at a time: one connection of its own on PostgreSQL.
-    inbox_pool = providers.Resource(driver_pool, url=settings.provided.database_url, size=1)
-    inbox_writer = providers.Singleton(
-        SqlAlchemyInboxWriter, engine, inbox_pool, on_stored=inbox_wakeup.provided.set
-    )
+    # --- applying webhook deliveries: what the providers' handlers share ---------------------
     ghl_webhooks = providers.Singleton(GhlWebhooks)
     # How stored deliveries and the CRM's record values read in the platform's terms.
     crm_reader = providers.Singleton(GhlPayloads)
-    receive_webhook = providers.Singleton(
-        _receive_webhook,
-        sender=ghl_webhooks,
-        targets=webhook_targets,
-        verifier=webhook_verifier,
-        inbox=inbox_writer,
-        platform=providers.Singleton(SqlAlchemyPlatformDeliveries, engine),
-        cipher=cipher,
-        ids=ids,
-        clock=clock,
-        settings=settings,
-    )
-    webhook_use_cases = providers.Singleton(
-        WebhookUseCases,
-        list_deliveries=providers.Factory(ListWebhookDeliveries, uow=uow),
-        replay_delivery=providers.Factory(ReplayWebhookDelivery, uow=uow, clock=clock),
-    )
-    # --- processing: leads, bookings, lead status, sales-bot replies, install/uninstall -------
     tenant_directory = providers.Singleton(SqlAlchemyTenantDirectory, session_factory, clock=clock)
-    # --- leads, bookings and the tenant directory over gRPC ------------------------------------
-    lead_use_cases = providers.Singleton(
-        LeadUseCases,
-        list_leads=providers.Factory(ListLeads, uow=uow),
-        get_lead=providers.Factory(GetLead, uow=uow),
-        list_bookings=providers.Factory(ListBookings, uow=uow),
-    )
-    directory_use_cases = providers.Singleton(
-        DirectoryUseCases,
-        list_users=providers.Factory(ListDirectoryUsers, directory=tenant_directory),
-        replace_users=providers.Factory(ReplaceDirectoryUsers, directory=tenant_directory),
-    )
     timezones = providers.Singleton(StaticTimezoneResolver)
     sales_bot = providers.Resource(_sales_bot, settings)
     lead_sync = providers.Singleton(
@@ -441,14 +366,112 @@ class Container(containers.DeclarativeContainer):
         opportunities=opportunity_events,
         app_lifecycle=lifecycle_events,
     )
+    # --- the providers: each a bundle of the capabilities it has, by template --------------------
+    ghl_bundle = providers.Singleton(
+        ProviderBundle,
+        name=ghl_webhooks.provided.name,
+        templates=providers.Object(GHL_TEMPLATES),
+        connection=ghl_provider,
+        webhooks=ghl_webhooks,
+        handlers=event_handlers,
+    )
+    meta_bundle = providers.Singleton(
+        ProviderBundle, name="meta", templates=providers.Object(META_TEMPLATES)
+    )
+    ga4_bundle = providers.Singleton(
+        ProviderBundle, name="ga4", templates=providers.Object(GA4_TEMPLATES)
+    )
+    provider_registry = providers.Singleton(
+        ProviderRegistry, providers.List(ghl_bundle, meta_bundle, ga4_bundle)
+    )
+    tester = providers.Singleton(
+        ConnectionTester, uow_factory=uow, providers=provider_registry, cipher=cipher, clock=clock
+    )
+
+    calendar_access = providers.Singleton(
+        CalendarAccess,
+        uow_factory=uow,
+        cipher=cipher,
+        tester=tester,
+        crm_templates=GHL_TEMPLATE_NAMES,
+    )
+
+    seed_templates = providers.Factory(
+        SeedTemplates,
+        uow=uow,
+        validator=validator,
+        ids=ids,
+        clock=clock,
+        templates=BUILT_IN_TEMPLATES,
+    )
+    rotate_data_keys = providers.Factory(
+        RotateDataKeys, uow=uow, cipher=cipher, keys=key_manager, clock=clock
+    )
+
+    # --- webhooks: receiving (the aiohttp app), the inbox over gRPC, processing (the worker) ---
+    webhook_targets = providers.Singleton(SqlAlchemyWebhookTargets, engine)
+    webhook_verifier = providers.Singleton(_webhook_verifier, settings)
+    # Wakes the inbox worker of this process as soon as a delivery is stored.
+    inbox_wakeup = providers.Singleton(asyncio.Event)
+    # One batch is written at a time: one connection of its own on PostgreSQL.
+    inbox_pool = providers.Resource(driver_pool, url=settings.provided.database_url, size=1)
+    inbox_writer = providers.Singleton(
+        SqlAlchemyInboxWriter, engine, inbox_pool, on_stored=inbox_wakeup.provided.set
+    )
+    receive_webhooks = providers.Singleton(
+        _receive_webhooks,
+        registry=provider_registry,
+        targets=webhook_targets,
+        verifier=webhook_verifier,
+        inbox=inbox_writer,
+        platform=providers.Singleton(SqlAlchemyPlatformDeliveries, engine),
+        cipher=cipher,
+        ids=ids,
+        clock=clock,
+        settings=settings,
+    )
+    webhook_handshakes = providers.Singleton(_handshakes, provider_registry)
+    webhook_use_cases = providers.Singleton(
+        WebhookUseCases,
+        list_deliveries=providers.Factory(ListWebhookDeliveries, uow=uow),
+        replay_delivery=providers.Factory(ReplayWebhookDelivery, uow=uow, clock=clock),
+    )
+    # --- leads, bookings and the tenant directory over gRPC ------------------------------------
+    directory_use_cases = providers.Singleton(
+        DirectoryUseCases,
+        list_users=providers.Factory(ListDirectoryUsers, directory=tenant_directory),
+        replace_users=providers.Factory(ReplaceDirectoryUsers, directory=tenant_directory),
+    )
     reply_sender = providers.Singleton(
         ReplySender,
         providers.Singleton(SendPendingReplies, uow=uow, crm=ghl, cipher=cipher, clock=clock),
     )
+    # --- the lead funnel sent out: the outbox's funnel steps, to each integration's sink -------
+    funnel_queue = providers.Singleton(SqlAlchemyFunnelQueue, engine)
+    funnel_worker = providers.Singleton(
+        FunnelWorker,
+        dispatch=providers.Singleton(
+            DispatchFunnelEvents,
+            outbox=providers.Singleton(SqlAlchemyOutboxReader, session_factory),
+            queue=funnel_queue,
+            funnel_templates=providers.Singleton(_funnel_templates, provider_registry),
+            clock=clock,
+        ),
+        send=providers.Singleton(
+            SendFunnelEvents,
+            queue=funnel_queue,
+            uow=uow,
+            cipher=cipher,
+            sinks=provider_registry.provided.funnel_sink,
+            clock=clock,
+        ),
+        queue=funnel_queue,
+        clock=clock,
+    )
     inbox_worker = providers.Singleton(
         _inbox_worker,
         uow=uow,
-        handlers=event_handlers,
+        handlers=provider_registry.provided.handlers,
         clock=clock,
         settings=settings,
         wakeup=inbox_wakeup,
@@ -477,24 +500,11 @@ class Container(containers.DeclarativeContainer):
             targets=webhook_targets,
             failures=signature_failures,
             clock=clock,
-            sender=ghl_webhooks,
+            senders=providers.Singleton(_webhook_senders, provider_registry),
         ),
         sync_stats=providers.Singleton(
             CachedSyncStats, providers.Singleton(SqlAlchemySyncStats, engine)
         ),
-    )
-    grpc_use_cases.add_kwargs(
-        get_integration_health=providers.Factory(
-            GetIntegrationHealth,
-            uow=uow,
-            tester=tester,
-            webhooks=providers.Singleton(SqlAlchemyWebhookActivity, engine),
-            unverified=signature_failures,
-            rate_limits=observed_rate_limiter,
-            rate_limit_key=providers.Object(ghl_rate_limit_key),
-            sync=providers.Singleton(SqlAlchemySyncHistory, engine),
-            clock=clock,
-        )
     )
     stream_events = providers.Singleton(
         StreamEvents,
@@ -539,14 +549,66 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         settings=settings,
     )
-    grpc_use_cases.add_kwargs(
+
+    # --- the use cases over gRPC, last: they use every part above ----------------------------
+    grpc_use_cases = providers.Singleton(
+        GrpcUseCases,
+        list_templates=providers.Factory(ListTemplates, uow=read_uow),
+        get_template=providers.Factory(GetTemplate, uow=read_uow),
+        create_template=providers.Factory(
+            CreateTemplate, uow=uow, validator=validator, ids=ids, clock=clock
+        ),
+        update_template=providers.Factory(
+            UpdateTemplate, uow=uow, validator=validator, clock=clock
+        ),
+        list_integrations=providers.Factory(ListIntegrations, reads=integration_reads),
+        get_integration=providers.Factory(GetIntegration, reads=integration_reads),
+        create_integration=providers.Factory(
+            CreateIntegration,
+            uow=uow,
+            validator=validator,
+            cipher=cipher,
+            tester=tester,
+            ids=ids,
+            clock=clock,
+        ),
+        update_integration=providers.Factory(
+            UpdateIntegration,
+            uow=uow,
+            validator=validator,
+            cipher=cipher,
+            tester=tester,
+            clock=clock,
+        ),
+        test_integration=providers.Factory(TestIntegration, uow=uow, tester=tester),
+        deactivate_integration=providers.Factory(DeactivateIntegration, uow=uow, clock=clock),
+        reactivate_integration=providers.Factory(
+            ReactivateIntegration, uow=uow, tester=tester, clock=clock
+        ),
+        get_free_slots=providers.Factory(GetFreeSlots, access=calendar_access, crm=ghl),
+        create_block_slot=providers.Factory(CreateBlockSlot, access=calendar_access, crm=ghl),
+        get_integration_health=providers.Factory(
+            GetIntegrationHealth,
+            uow=uow,
+            tester=tester,
+            webhooks=providers.Singleton(SqlAlchemyWebhookActivity, engine),
+            unverified=signature_failures,
+            rate_limits=observed_rate_limiter,
+            rate_limit_key=providers.Object(ghl_rate_limit_key),
+            sync=providers.Singleton(SqlAlchemySyncHistory, engine),
+            clock=clock,
+        ),
         sync_integration=sync_integration,
         # Changes accepted before a delete are pushed before the integration goes.
         delete_integration=providers.Factory(
             DeleteIntegration, uow=uow, clock=clock, pending=push_changes
         ),
     )
-    lead_use_cases.add_kwargs(
+    lead_use_cases = providers.Singleton(
+        LeadUseCases,
+        list_leads=providers.Factory(ListLeads, uow=uow),
+        get_lead=providers.Factory(GetLead, uow=uow),
+        list_bookings=providers.Factory(ListBookings, uow=uow),
         create_lead=providers.Factory(CreateLead, uow=uow, leads=lead_sync, ids=ids, clock=clock),
         update_lead=providers.Factory(UpdateLead, uow=uow, ids=ids, clock=clock),
         create_booking=providers.Factory(CreateBooking, uow=uow, ids=ids, clock=clock),

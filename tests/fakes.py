@@ -603,6 +603,7 @@ class InMemoryInbox:
                     id=edit.id,
                     integration_id=edit.integration_id,
                     sub_account_id=edit.sub_account_id,
+                    template_name="" if integration is None else integration.template_name,
                     delivery_id=edit.delivery_id,
                     event_type=edit.event_type,
                     kind=edit.kind,

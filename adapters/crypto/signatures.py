@@ -1,5 +1,6 @@
-"""Webhook signatures over the raw body bytes: GHL's Ed25519 and RSA, HMAC-SHA256, Standard
-Webhooks. Secrets and signatures are compared in constant time and never appear in errors."""
+"""Webhook signatures over the raw body bytes: GHL's Ed25519 and RSA, HMAC-SHA256 with an
+integration's secret or with the platform's app secret (``X-Hub-Signature-256``, as Meta signs),
+Standard Webhooks. Secrets and signatures are compared in constant time and never appear in errors."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from domain.values import SecretStr
 GHL_ED25519_HEADER = "x-ghl-signature"
 GHL_RSA_HEADER = "x-wh-signature"
 HMAC_HEADER = "x-webhook-signature"
+APP_HMAC_HEADER = "x-hub-signature-256"
 SW_ID_HEADER = "webhook-id"
 SW_TIMESTAMP_HEADER = "webhook-timestamp"
 SW_SIGNATURE_HEADER = "webhook-signature"
@@ -33,6 +35,7 @@ SIGNATURE_HEADERS = frozenset(
         GHL_ED25519_HEADER,
         GHL_RSA_HEADER,
         HMAC_HEADER,
+        APP_HMAC_HEADER,
         SW_ID_HEADER,
         SW_TIMESTAMP_HEADER,
         SW_SIGNATURE_HEADER,
@@ -46,9 +49,10 @@ _SW_SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 _SW_VERSION = "v1"
 _HMAC_PREFIX = "sha256="
 # What a check of each scheme that signs no time or id returns: one shared (frozen) value.
-_ED25519_VERIFIED = VerifiedSignature(SignatureScheme.GHL_ED25519)
-_RSA_VERIFIED = VerifiedSignature(SignatureScheme.GHL_RSA)
+_ED25519_VERIFIED = VerifiedSignature(SignatureScheme.PUBLISHED_ED25519)
+_RSA_VERIFIED = VerifiedSignature(SignatureScheme.PUBLISHED_RSA_SHA256)
 _HMAC_VERIFIED = VerifiedSignature(SignatureScheme.HMAC_SHA256)
+_APP_HMAC_VERIFIED = VerifiedSignature(SignatureScheme.APP_HMAC_SHA256)
 
 
 def load_ed25519_public_key(pem: bytes) -> Ed25519PublicKey:
@@ -63,6 +67,11 @@ def load_rsa_public_key(pem: bytes) -> RSAPublicKey:
     if not isinstance(key, RSAPublicKey):
         raise ValueError("not an RSA public key")
     return key
+
+
+def app_hmac_signature(app_secret: SecretStr, body: bytes) -> str:
+    """``X-Hub-Signature-256``: ``sha256=`` + hex HMAC-SHA256 of the body under the app secret."""
+    return _HMAC_PREFIX + _hmac_digest(app_secret, body).hex()
 
 
 def hmac_signature(secret: SecretStr, body: bytes) -> str:
@@ -107,20 +116,27 @@ def _b64(value: str) -> bytes | None:
 
 class WebhookSignatureVerifier:
     """A SignatureVerifier. GHL's keys default to the published ones bundled with the package;
-    pass others to follow a key rotation (or to trust a test sender)."""
+    pass others to follow a key rotation (or to trust a test sender). Without `app_secret`, no
+    app-secret signature verifies."""
 
     def __init__(
         self,
         *,
         ghl_ed25519_key: Ed25519PublicKey | None = None,
         ghl_rsa_key: RSAPublicKey | None = None,
+        app_secret: SecretStr | None = None,
     ) -> None:
         self._ed25519 = ghl_ed25519_key or load_ed25519_public_key(GHL_ED25519_PUBLIC_KEY_PEM)
         self._rsa = ghl_rsa_key or load_rsa_public_key(GHL_RSA_PUBLIC_KEY_PEM)
+        self._app_secret = app_secret
 
     @classmethod
     def from_files(
-        cls, *, ghl_ed25519_pem: Path | None = None, ghl_rsa_pem: Path | None = None
+        cls,
+        *,
+        ghl_ed25519_pem: Path | None = None,
+        ghl_rsa_pem: Path | None = None,
+        app_secret: SecretStr | None = None,
     ) -> WebhookSignatureVerifier:
         """Keys from PEM files; None keeps the bundled key."""
         return cls(
@@ -130,6 +146,7 @@ class WebhookSignatureVerifier:
             ghl_rsa_key=None
             if ghl_rsa_pem is None
             else load_rsa_public_key(ghl_rsa_pem.read_bytes()),
+            app_secret=app_secret,
         )
 
     def verify(
@@ -141,11 +158,13 @@ class WebhookSignatureVerifier:
         secret: SecretStr | None,
     ) -> VerifiedSignature:
         ed25519 = headers.get(GHL_ED25519_HEADER)
-        if SignatureScheme.GHL_ED25519 in schemes and ed25519 and ed25519 != _ABSENT:
+        if SignatureScheme.PUBLISHED_ED25519 in schemes and ed25519 and ed25519 != _ABSENT:
             return self._ed25519_check(body, ed25519)
         rsa = headers.get(GHL_RSA_HEADER)
-        if SignatureScheme.GHL_RSA in schemes and rsa and rsa != _ABSENT:
+        if SignatureScheme.PUBLISHED_RSA_SHA256 in schemes and rsa and rsa != _ABSENT:
             return self._rsa_check(body, rsa)
+        if SignatureScheme.APP_HMAC_SHA256 in schemes and APP_HMAC_HEADER in headers:
+            return self._app_hmac_check(body, headers[APP_HMAC_HEADER])
         if SignatureScheme.STANDARD_WEBHOOKS in schemes and SW_SIGNATURE_HEADER in headers:
             return _standard_webhooks_check(body, headers, secret)
         if SignatureScheme.HMAC_SHA256 in schemes and HMAC_HEADER in headers:
@@ -161,6 +180,20 @@ class WebhookSignatureVerifier:
         except InvalidSignature:
             raise WebhookSignatureInvalidError("the x-ghl-signature does not match") from None
         return _ED25519_VERIFIED
+
+    def _app_hmac_check(self, body: bytes, header: str) -> VerifiedSignature:
+        if self._app_secret is None:
+            raise WebhookSignatureInvalidError("no app secret is configured to check with")
+        value = header.strip()
+        if not value.startswith(_HMAC_PREFIX):
+            raise WebhookSignatureInvalidError("the x-hub-signature-256 is malformed")
+        try:
+            given = bytes.fromhex(value[len(_HMAC_PREFIX) :])
+        except ValueError:
+            raise WebhookSignatureInvalidError("the x-hub-signature-256 is malformed") from None
+        if not hmac.compare_digest(_hmac_digest(self._app_secret, body), given):
+            raise WebhookSignatureInvalidError("the x-hub-signature-256 does not match")
+        return _APP_HMAC_VERIFIED
 
     def _rsa_check(self, body: bytes, header: str) -> VerifiedSignature:
         signature = _b64(header)

@@ -25,7 +25,7 @@ SCHEME_SETTING = "webhookSignatureScheme"
 `accepted_schemes`); templates that offer it declare it in their config schema."""
 
 
-GHL_SCHEMES = frozenset({SignatureScheme.GHL_ED25519, SignatureScheme.GHL_RSA})
+GHL_SCHEMES = frozenset({SignatureScheme.PUBLISHED_ED25519, SignatureScheme.PUBLISHED_RSA_SHA256})
 _SCHEME_FAMILIES: Mapping[str, frozenset[SignatureScheme]] = {
     "ghl": GHL_SCHEMES,
     "hmac-sha256": frozenset({SignatureScheme.HMAC_SHA256}),

@@ -42,6 +42,7 @@ def lead_from_row(row: Row[Any]) -> Lead:
         updated_at=row.updated_at,
         version=row.version,
         merged_into_id=row.merged_into_id,
+        attribution=row.attribution,
     )
 
 
@@ -75,6 +76,7 @@ def lead_to_row(lead: Lead) -> dict[str, Any]:
         "updated_at": lead.updated_at,
         "version": lead.version,
         "merged_into_id": lead.merged_into_id,
+        "attribution": dict(lead.attribution) or None,
     }
 
 

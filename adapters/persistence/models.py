@@ -254,6 +254,52 @@ class PlatformDeliveryRow(Base):
 PLATFORM_DELIVERIES = cast("Table", PlatformDeliveryRow.__table__)
 
 
+class FunnelCursorRow(Base):
+    """How far the funnel dispatcher has read the outbox."""
+
+    __tablename__ = "funnel_cursor"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger())
+
+
+class FunnelDeliveryRow(Base):
+    """A funnel event (application.ports.FunnelEvent, its personal data left on the lead) to
+    send to one integration's funnel sink, once per (integration, event)."""
+
+    __tablename__ = "funnel_deliveries"
+    __table_args__ = (
+        UniqueConstraint("integration_id", "event_id"),
+        Index(None, "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(id_type(), primary_key=True)
+    integration_id: Mapped[str] = mapped_column(
+        id_type(), ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    sub_account_id: Mapped[str] = mapped_column(String(128))
+    event_id: Mapped[str] = mapped_column(String(36))
+    stage: Mapped[str] = mapped_column(String(32))
+    lead_id: Mapped[str] = mapped_column(id_type())
+    occurred_at: Mapped[datetime]
+    source_integration_id: Mapped[str] = mapped_column(id_type())
+    source_template: Mapped[str] = mapped_column(String(128))
+    source_external_id: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+
+
+FUNNEL_CURSOR = cast("Table", FunnelCursorRow.__table__)
+FUNNEL_DELIVERIES = cast("Table", FunnelDeliveryRow.__table__)
+
+
 class LeadRow(Base):
     """A synced GHL contact (domain.lead.Lead)."""
 
@@ -290,6 +336,7 @@ class LeadRow(Base):
     opportunity_id: Mapped[str | None] = mapped_column(String(128))
     deleted: Mapped[bool]
     merged_into_id: Mapped[str | None] = mapped_column(id_type())
+    attribution: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int]

@@ -496,13 +496,17 @@ class SqlAlchemyInbox:
             claimed.append((turn[row.integration_id], _claimed(row, states)))
         return [claim for _, claim in sorted(claimed, key=lambda c: (c[0], c[1].id))]
 
-    async def _integration_states(self, ids: set[str]) -> dict[str, tuple[bool, str]]:
-        """(is_active, status) of each integration, as the claim's transaction sees them."""
-        query = select(INTEGRATIONS.c.id, INTEGRATIONS.c.is_active, INTEGRATIONS.c.status).where(
-            INTEGRATIONS.c.id.in_(sorted(ids))
-        )
+    async def _integration_states(self, ids: set[str]) -> dict[str, tuple[bool, str, str]]:
+        """(is_active, status, template) of each integration, as the claim's transaction sees
+        them."""
+        query = select(
+            INTEGRATIONS.c.id,
+            INTEGRATIONS.c.is_active,
+            INTEGRATIONS.c.status,
+            INTEGRATIONS.c.template_name,
+        ).where(INTEGRATIONS.c.id.in_(sorted(ids)))
         return {
-            row.id: (row.is_active, row.status)
+            row.id: (row.is_active, row.status, row.template_name)
             for row in (await self._session.execute(query)).all()
         }
 
@@ -659,14 +663,17 @@ def _held(ids: Sequence[str], token: str) -> ColumnElement[bool]:
     )
 
 
-def _claimed(row: AnyRow, states: dict[str, tuple[bool, str]]) -> ClaimedDelivery:
+def _claimed(row: AnyRow, states: dict[str, tuple[bool, str, str]]) -> ClaimedDelivery:
     kind = EventKind(row.kind)
-    is_active, status = states.get(row.integration_id, (False, IntegrationStatus.DISCONNECTED))
+    is_active, status, template_name = states.get(
+        row.integration_id, (False, IntegrationStatus.DISCONNECTED, "")
+    )
     payload, unreadable = _read_payload(row.payload)
     return ClaimedDelivery(
         id=row.id,
         integration_id=row.integration_id,
         sub_account_id=row.sub_account_id,
+        template_name=template_name,
         delivery_id=row.delivery_id,
         event_type=row.event_type,
         kind=kind,

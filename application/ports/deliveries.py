@@ -19,10 +19,10 @@ from domain.webhook_delivery import DeliveryStatus, EventKind, WebhookDelivery
 class SignatureScheme(StrEnum):
     """How a sender proved a delivery is theirs."""
 
-    GHL_ED25519 = "ghl-ed25519"
-    """``x-ghl-signature``: Ed25519 with GHL's published key."""
-    GHL_RSA = "ghl-rsa"
-    """``x-wh-signature``: RSA-SHA256 with GHL's published key (legacy)."""
+    PUBLISHED_ED25519 = "published-ed25519"
+    """Ed25519 with the sender's published key (one for every tenant)."""
+    PUBLISHED_RSA_SHA256 = "published-rsa-sha256"
+    """RSA-SHA256 with the sender's published key (one for every tenant)."""
     HMAC_SHA256 = "hmac-sha256"
     """``x-webhook-signature``: hex HMAC-SHA256 with the integration's ``webhookSecret``."""
     STANDARD_WEBHOOKS = "standard-webhooks"
@@ -158,8 +158,8 @@ class SignatureVerifier(Protocol):
         schemes: frozenset[SignatureScheme],
         secret: SecretStr | None,
     ) -> VerifiedSignature:
-        """Verify with the first of `schemes` whose header is present (Ed25519, RSA, Standard
-        Webhooks, HMAC, in that order): a present but wrong signature is final, never a reason
+        """Verify with the first of `schemes` whose header is present (Ed25519, RSA, app HMAC,
+        Standard Webhooks, HMAC, in that order): a present but wrong signature is final, never a reason
         to try another. `headers` are keyed by lower-case name; `secret` is the integration's
         own, for the HMAC and Standard Webhooks schemes. Raises WebhookSignatureInvalidError,
         WebhookUnsignedError when no header of `schemes` is present."""
@@ -178,6 +178,8 @@ class InboundEvent:
     """The sender's own name for it (``ContactCreate``, ``contact.created``, ``INSTALL``)."""
     payload: dict[str, Any] = field(repr=False)
     received_at: datetime
+    fetched: object = field(default=None, repr=False)
+    """What the handler's `prepare` fetched from the provider for it (PreparingHandler)."""
 
 
 # Not frozen, like the command and result below: built for every delivery on the ingest path,
@@ -248,6 +250,8 @@ class ClaimedDelivery:
     id: str
     integration_id: str
     sub_account_id: str
+    template_name: str
+    """The integration's template: whose handlers apply it."""
     delivery_id: str
     event_type: str
     kind: EventKind

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -40,7 +40,7 @@ class FunnelEvent:
     source_integration_id: str
     """The integration the lead came from."""
     source_template: str
-    """That integration's template: where the lead came from (GA4's `lead_source`)."""
+    """That integration's template: where the lead came from (an analytics lead source)."""
     source_external_id: str
     """The lead's id at the integration it came from (a Lead Ads lead's id, a CRM contact's)."""
     reason: str | None = None
@@ -82,4 +82,113 @@ class FunnelSink(Protocol):
         `retry_after_seconds`), InvalidCredentialsError (the credentials died: the integration
         goes to error), ConnectionFailedError (transient: retried with backoff) or another
         ProviderError (the provider refused the batch as a whole)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunnelTarget:
+    """An integration of a sub-account whose provider takes funnel events."""
+
+    integration_id: str
+    template_name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadOrigin:
+    """Where a lead came from, for its funnel events."""
+
+    lead_id: str
+    integration_id: str
+    template_name: str
+    external_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuedFunnelEvent:
+    """A funnel event claimed for sending to one integration: `event` carries the lead's
+    personal data, read when it was claimed."""
+
+    id: str
+    integration_id: str
+    event: FunnelEvent
+    attempts: int
+    """Including this one."""
+    claim_token: str
+
+
+class FunnelQueue(Protocol):
+    """Funnel events waiting to be sent, one row per (integration, event), and the outbox
+    cursor of the dispatcher that writes them. Each call is its own transaction."""
+
+    async def cursor(self) -> int:
+        """The outbox sequence up to which every event has been dispatched (0 at first)."""
+        ...
+
+    async def targets(self, sub_account_id: str, templates: frozenset[str]) -> list[FunnelTarget]:
+        """The sub-account's integrations of `templates` that take deliveries (switched on and
+        not disconnected)."""
+        ...
+
+    async def origins(self, lead_ids: Sequence[str]) -> dict[str, LeadOrigin]:
+        """Where each lead came from; a lead no longer here is left out."""
+        ...
+
+    async def enqueue(
+        self,
+        events: Sequence[tuple[str, FunnelEvent]],
+        *,
+        after: int,
+        cursor: int,
+        now: datetime,
+    ) -> bool:
+        """Queue each (integration id, event) unless queued already, and move the cursor from
+        `after` to `cursor`, in one transaction; False (nothing written) when the cursor was no
+        longer at `after` (another copy dispatched the same page first)."""
+        ...
+
+    async def due_integrations(self, *, now: datetime, limit: int) -> list[str]:
+        """Integrations with events due, the longest waiting first."""
+        ...
+
+    async def claim(
+        self, integration_id: str, *, now: datetime, limit: int, lease_until: datetime
+    ) -> list[QueuedFunnelEvent]:
+        """Claim up to `limit` of the integration's due events, oldest first, until
+        `lease_until`, counting an attempt for each; concurrent claimers never share one."""
+        ...
+
+    async def settle(
+        self,
+        claims: Sequence[QueuedFunnelEvent],
+        *,
+        sent: Collection[str],
+        dropped: Mapping[str, str],
+        skipped: Collection[str],
+        now: datetime,
+    ) -> None:
+        """Settle claimed events by event id: sent, dropped (with why), or skipped (the sink
+        does not want it); a claim no longer held is left alone."""
+        ...
+
+    async def retry(
+        self,
+        claims: Sequence[QueuedFunnelEvent],
+        *,
+        error: str,
+        retry_at: datetime,
+        count_attempt: bool,
+        now: datetime,
+    ) -> None:
+        """Hand claimed events back, due again at `retry_at`; their attempt uncounted unless
+        `count_attempt`."""
+        ...
+
+    async def dead_letter(
+        self, claims: Sequence[QueuedFunnelEvent], *, error: str, now: datetime
+    ) -> None:
+        """Give up on claimed events, keeping the error."""
+        ...
+
+    async def counts(self) -> Mapping[str, int]:
+        """How many events are in each status (for metrics and health)."""
         ...

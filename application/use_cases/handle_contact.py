@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from application.lead_sync import LeadSync
-from application.ports import HandlerOutcome, InboundEvent, UnitOfWork
+from dataclasses import replace
+
+from application.lead_sync import AccountTimezone, LeadSync
+from application.ports import HandlerOutcome, InboundEvent, UnitOfWork, UnitOfWorkFactory
 from domain.webhook_delivery import EventKind
 
 
@@ -17,6 +19,16 @@ class HandleContactEvent:
 
     def __init__(self, *, leads: LeadSync) -> None:
         self._leads = leads
+
+    async def prepare(self, uows: UnitOfWorkFactory, event: InboundEvent) -> InboundEvent:
+        """The CRM account's timezone, when the contact is new here and tells none."""
+        contact = self._leads.reader.contact(event.payload)
+        if contact is None or event.kind is EventKind.CONTACT_DELETED:
+            return event
+        timezone = await self._leads.timezone_for_capture(
+            uows, integration_id=event.integration_id, contact=contact
+        )
+        return replace(event, fetched=AccountTimezone(timezone))
 
     async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
         contact = self._leads.reader.contact(event.payload)
@@ -40,5 +52,6 @@ class HandleContactEvent:
                     or self._leads.reader.sent_at(event.payload)
                     or (contact.date_added if event.kind is EventKind.CONTACT_CREATED else None)
                 ),
+                account_timezone=AccountTimezone.of(event),
             )
         return HandlerOutcome.APPLIED if written else HandlerOutcome.IGNORED

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
-from application.ports import Cipher, HandlerOutcome, InboundEvent, UnitOfWork
+from application.ports import Cipher, HandlerOutcome, InboundEvent, UnitOfWork, UnitOfWorkFactory
 from application.ports.crm import CrmApi, CrmContact
 from application.ports.rate_limits import Priority
 from application.provider_calls import provider_call
@@ -29,6 +31,28 @@ class HandleOpportunityEvent:
         self._crm = crm
         self._cipher = cipher
 
+    async def prepare(self, uows: UnitOfWorkFactory, event: InboundEvent) -> InboundEvent:
+        """The opportunity's contact from the CRM (and the account's timezone for it), when it
+        is no lead here yet."""
+        opportunity = self._leads.reader.opportunity(event.payload)
+        if opportunity is None or opportunity.contact_id is None:
+            return event
+        async with uows() as uow:
+            if await uow.leads.get_by_external_id(event.integration_id, opportunity.contact_id):
+                return event
+            integration = await uow.integrations.get(event.integration_id)
+            if integration is None:
+                return event
+            call = await provider_call(uow, self._cipher, integration, priority=Priority.LIVE)
+        try:
+            contact = await self._crm.get_contact(call, opportunity.contact_id)
+        except NotFoundError:
+            return event
+        timezone = await self._leads.timezone_for_capture(
+            uows, integration_id=event.integration_id, contact=contact
+        )
+        return replace(event, fetched=_Contact(contact, timezone))
+
     async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
         opportunity = self._leads.reader.opportunity(event.payload)
         status = self._leads.reader.lead_status(opportunity.status if opportunity else None)
@@ -36,31 +60,24 @@ class HandleOpportunityEvent:
             return HandlerOutcome.IGNORED
         lead = await uow.leads.get_by_external_id(event.integration_id, opportunity.contact_id)
         if lead is None:
-            contact = await self._fetch_contact(uow, event.integration_id, opportunity.contact_id)
-            if contact is None:
+            fetched = event.fetched
+            if not isinstance(fetched, _Contact):  # `prepare` found the contact gone
                 return HandlerOutcome.IGNORED
             lead, _ = await self._leads.upsert(
                 uow,
                 integration_id=event.integration_id,
                 sub_account_id=event.sub_account_id,
-                contact=contact,
-                changed_at=contact.date_updated or contact.date_added,
+                contact=fetched.contact,
+                changed_at=fetched.contact.date_updated or fetched.contact.date_added,
+                account_timezone=fetched.timezone,
             )
         applied = await self._opportunities.apply(
             uow, integration_id=event.integration_id, opportunity=opportunity, lead=lead
         )
         return HandlerOutcome.APPLIED if applied.written else HandlerOutcome.IGNORED
 
-    async def _fetch_contact(
-        self, uow: UnitOfWork, integration_id: str, contact_id: str
-    ) -> CrmContact | None:
-        """The contact from the CRM; None if it or the integration no longer exists. Other failures
-        raise, so that the delivery is retried."""
-        integration = await uow.integrations.get(integration_id)
-        if integration is None:
-            return None
-        call = await provider_call(uow, self._cipher, integration, priority=Priority.LIVE)
-        try:
-            return await self._crm.get_contact(call, contact_id)
-        except NotFoundError:
-            return None
+
+@dataclass(frozen=True, slots=True)
+class _Contact:
+    contact: CrmContact
+    timezone: str | None

@@ -1,4 +1,5 @@
-"""The server interceptor: request logging, error mapping and bearer-token authentication."""
+"""The server interceptor: request logging, metrics, error mapping and authentication (a bearer
+token, or a client certificate on the allow-list)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from google.protobuf.message import DecodeError
 
 from domain.errors import InvalidArgumentError, UnauthenticatedError
 from domain.values import Principal
-from entrypoints.auth import JwtAuthenticator
+from entrypoints.auth import CertificateIdentities, JwtAuthenticator
 from entrypoints.grpc.errors import abort_with
+from entrypoints.grpc.metrics import GRPC_SERVER, SERVER_STREAM, UNARY
 from entrypoints.in_flight import InFlight
 from entrypoints.logging import request_id_of, start_request
 
@@ -102,13 +104,15 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
     """Every unary-unary and server-streaming RPC outside the public services runs inside one
     wrapper, outermost first:
 
-    - logging: one log line per RPC (method, code, duration; messages sent, for streams), with a
-      fresh log context bound to the request id (`x-request-id` if the caller sent a sane one),
-      so that every line logged while serving it carries that id. Request and response bodies
-      are never logged;
+    - logging and metrics: one log line per RPC (method, code, duration; messages sent, for
+      streams), with a fresh log context bound to the request id (`x-request-id` if the caller
+      sent a sane one), so that every line logged while serving it carries that id. Request and
+      response bodies are never logged. The same outcome is counted (entrypoints.grpc.metrics);
     - error mapping, the safety net: any exception escaping a servicer becomes a status through
       the one error table; aborts and cancellations pass through untouched;
-    - authentication: the caller becomes available to servicers through `current_principal()`.
+    - authentication: the caller becomes available to servicers through `current_principal()`:
+      the bearer token's, or without one, that of the client certificate (mutual TLS) if its
+      identity is among `certificates`.
 
     Public services (health, reflection) are served without any of these, but a request of theirs
     that does not parse is answered INVALID_ARGUMENT too, as every other method's (`_tolerant`).
@@ -119,9 +123,16 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
     a call pays one wrapper, not a pass through an interceptor chain that builds fresh
     handlers."""
 
-    def __init__(self, authenticator: JwtAuthenticator, in_flight: InFlight | None = None) -> None:
+    def __init__(
+        self,
+        authenticator: JwtAuthenticator,
+        in_flight: InFlight | None = None,
+        *,
+        certificates: CertificateIdentities | None = None,
+    ) -> None:
         self._authenticator = authenticator
         self._in_flight = in_flight or InFlight()
+        self._certificates = certificates
         # Only methods the server serves are kept, so the callers' method names cannot grow it.
         self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -159,13 +170,14 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap(self, behavior: Behavior, method: str) -> Behavior:
         read = _is_read(method)
-
         in_flight = self._in_flight
+        counts = GRPC_SERVER.method(method, UNARY)
 
         async def served(request: Any, context: Context) -> Any:
             fields, started = _start_request(context, method)
             code = grpc.StatusCode.UNKNOWN
             in_flight.started()
+            counts.start()
             try:
                 response = await self._call(behavior, request, context, fields)
                 code = grpc.StatusCode.OK
@@ -178,7 +190,9 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                 raise
             finally:
                 in_flight.finished()
-                _log_finished(code, started, read=read)
+                seconds = time.perf_counter() - started
+                counts.finish(code, seconds, sent=1 if code is grpc.StatusCode.OK else 0)
+                _log_finished(code, seconds, read=read)
 
         return served
 
@@ -199,10 +213,13 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
             await abort_with(context, err)
 
     def _wrap_stream(self, behavior: StreamBehavior, method: str) -> StreamBehavior:
+        counts = GRPC_SERVER.method(method, SERVER_STREAM)
+
         async def served(request: Any, context: Context) -> AsyncIterator[Any]:
             fields, started = _start_request(context, method)
             code = grpc.StatusCode.UNKNOWN
             sent = 0
+            counts.start()
             try:
                 try:
                     # Not reset afterwards: each RPC runs in a task of its own, whose context
@@ -225,13 +242,22 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                 code = _aborted_code(context)
                 raise
             finally:
-                _log_finished(code, started, messages_sent=sent)
+                seconds = time.perf_counter() - started
+                counts.finish(code, seconds, sent=sent)
+                _log_finished(code, seconds, messages_sent=sent)
 
         return served
 
     def _authenticate(self, context: Context, fields: dict[str, Any]) -> Principal:
-        """The caller, whose identity joins the request's log context."""
-        principal = self._authenticator.authenticate(_metadata_value(context, "authorization"))
+        """The caller, whose identity joins the request's log context. A bearer token, when
+        sent, names the caller even on a certificate of the allow-list (a service calling on a
+        user's behalf)."""
+        authorization = _metadata_value(context, "authorization")
+        principal = None
+        if authorization is None and self._certificates is not None:
+            principal = self._certificates.principal(context.peer_identities())
+        if principal is None:
+            principal = self._authenticator.authenticate(authorization)
         fields["subject"] = principal.subject
         fields["role"] = principal.role.value
         fields["sub_account_id"] = principal.sub_account_id
@@ -296,7 +322,7 @@ def _is_read(method: str) -> bool:
 
 
 def _log_finished(
-    code: grpc.StatusCode, started: float, *, read: bool = False, **fields: Any
+    code: grpc.StatusCode, seconds: float, *, read: bool = False, **fields: Any
 ) -> None:
     # A read that succeeded is logged at DEBUG only: at INFO, the line costs as much as the
     # read (docs/performance.md). Failures and every write stay at INFO or above.
@@ -309,6 +335,6 @@ def _log_finished(
     log(
         "rpc_finished",
         code=code.name,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        duration_ms=round(seconds * 1000, 2),
         **fields,
     )

@@ -333,6 +333,7 @@ def lead_to_proto(view: LeadView) -> lead_pb2.Lead:
         merged_into=(
             lead_name(view.integration_id, view.merged_into_id) if view.merged_into_id else ""
         ),
+        attribution=view.attribution,
     )
 
 

@@ -10,7 +10,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from application.use_cases.stream_events import StreamEvents
-from entrypoints.auth import JwtAuthenticator
+from entrypoints.auth import CertificateIdentities, JwtAuthenticator
 from entrypoints.grpc.directory_servicer import DirectoryServiceServicer, DirectoryUseCases
 from entrypoints.grpc.event_servicer import EventServiceServicer
 from entrypoints.grpc.health import DEFAULT_PROBE_INTERVAL, HealthReporter, ReadinessProbe
@@ -18,9 +18,11 @@ from entrypoints.grpc.interceptors import ServingInterceptor
 from entrypoints.grpc.lead_servicer import LeadServiceServicer, LeadUseCases
 from entrypoints.grpc.pagination import PageTokens
 from entrypoints.grpc.servicers import GrpcUseCases, IntegrationServiceServicer
+from entrypoints.grpc.tls import CertificateFiles, server_credentials
 from entrypoints.grpc.webhook_servicer import WebhookServiceServicer, WebhookUseCases
 from entrypoints.in_flight import InFlight
 from entrypoints.listening import bind_error
+from entrypoints.tls_files import TlsFiles
 from integrations.v1 import (
     directory_service_pb2,
     directory_service_pb2_grpc,
@@ -75,18 +77,24 @@ async def start_server(
     health_probe_interval: float = DEFAULT_PROBE_INTERVAL,
     reuse_port: bool = False,
     in_flight: InFlight | None = None,
+    tls: TlsFiles | None = None,
+    certificates: CertificateIdentities | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start serving on host:port (port 0 picks a free one); returns the server and its port.
     A port in use is a PortInUseError, unless `reuse_port` lets several processes share it
     (SO_REUSEPORT, which gRPC would otherwise set silently).
     With `readiness`, the health service follows it (HealthReporter): NOT_SERVING while the
     database is unreachable or the copy drains. Unary RPCs count in `in_flight` while they run.
+    With `tls`, only TLS is served (TlsFilesError if its files are unusable), its files read again
+    when they change; with its client CA, a client certificate is required, and those whose
+    identity is among `certificates` may call without a bearer token.
 
     One interceptor wraps every RPC outside the public services, outermost first: logging (binds
     the request id, logs the outcome), error mapping (turns exceptions into statuses),
     authentication (sets the caller)."""
+    credentials = None if tls is None else server_credentials(CertificateFiles(tls))
     server = grpc.aio.server(
-        interceptors=[ServingInterceptor(authenticator, in_flight)],
+        interceptors=[ServingInterceptor(authenticator, in_flight, certificates=certificates)],
         options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
     )
     integration_service_pb2_grpc.add_IntegrationServiceServicer_to_server(
@@ -120,7 +128,10 @@ async def start_server(
     )
     address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        if credentials is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, credentials)
     except RuntimeError:  # gRPC's core logs why; the exception does not say
         bound = 0
     if bound == 0:

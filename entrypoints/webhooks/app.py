@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
+from application.ports import WebhookHandshake
 from application.webhooks import ReceiveWebhook
 from entrypoints.in_flight import InFlight
 from entrypoints.listening import PortInUseError, cannot_listen
 from entrypoints.webhooks.connections import WebhookRunner
-from entrypoints.webhooks.handlers import RETRY_AFTER_SECONDS, served, unrouted, webhook_route
+from entrypoints.webhooks.handlers import (
+    RETRY_AFTER_SECONDS,
+    handshake_route,
+    served,
+    unrouted,
+    webhook_route,
+)
 from entrypoints.webhooks.metrics import IngressMeter
 from entrypoints.webhooks.ops import Operations, install_operations
 
@@ -21,36 +29,44 @@ DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 
 
 def create_webhook_app(
-    receive: ReceiveWebhook,
+    receivers: Sequence[ReceiveWebhook],
     *,
+    handshakes: Mapping[str, WebhookHandshake] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     retry_after_seconds: int = DEFAULT_RETRY_AFTER_SECONDS,
     body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS,
     operations: Operations | None = None,
     in_flight: InFlight | None = None,
 ) -> web.Application:
-    """``POST /webhooks/{sender}`` (the event named in the body) and
-    ``POST /webhooks/{sender}/{eventType}`` (the event named by the route: GHL's seed routes) for
-    the provider `receive` is for; bodies over `max_body_bytes` are
+    """For each provider of `receivers`: ``POST /webhooks/{sender}`` (the event named in the
+    body) and ``POST /webhooks/{sender}/{eventType}`` (the event named by the route: GHL's seed
+    routes), and ``GET /webhooks/{sender}`` for a sender in `handshakes` (its subscription
+    check). Bodies over `max_body_bytes` are
     refused with 413, bodies not received within `body_timeout_seconds` with 408.
     `retry_after_seconds` is sent with every 429. With `operations`, also
     ``GET /metrics``, ``/healthz`` and ``/readyz``, and the deliveries are counted. Deliveries
     count in `in_flight` while they are served."""
-    meter = None if operations is None else IngressMeter(operations.ingress)
     app = web.Application(client_max_size=max_body_bytes)
     app[RETRY_AFTER_SECONDS] = retry_after_seconds
-    base = f"/webhooks/{receive.sender}"
-    for route in (base, base + "/{eventType}"):
-        app.router.add_post(
-            route,
-            webhook_route(
-                receive,
-                route=route,
-                meter=meter,
-                body_timeout=body_timeout_seconds,
-                in_flight=in_flight,
-            ),
+    for receive in receivers:
+        meter = (
+            None if operations is None else IngressMeter(operations.ingress, sender=receive.sender)
         )
+        base = f"/webhooks/{receive.sender}"
+        for route in (base, base + "/{eventType}"):
+            app.router.add_post(
+                route,
+                webhook_route(
+                    receive,
+                    route=route,
+                    meter=meter,
+                    body_timeout=body_timeout_seconds,
+                    in_flight=in_flight,
+                ),
+            )
+    for sender, handshake in (handshakes or {}).items():
+        route = f"/webhooks/{sender}"
+        app.router.add_get(route, served(handshake_route(handshake), route=route))
     if operations is not None:
         install_operations(app, operations)
     # Last: the router tries a path's more specific resources first, and this one matches any.

@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 from aiohttp.hdrs import CONTENT_TYPE
 
+from application.ports import WebhookHandshake
 from application.webhooks import ReceiveWebhook, ReceiveWebhookCommand, ReceiveWebhookResult
 from domain.errors import DomainError, ErrorCode
 from entrypoints.in_flight import InFlight
@@ -102,6 +103,28 @@ def webhook_route(
         return response
 
     return receive_webhook
+
+
+def handshake_route(handshake: WebhookHandshake) -> Handler:
+    """``GET /webhooks/{sender}``: the sender's check of the endpoint before it sends to it. The
+    challenge is answered verbatim as plain text when the check's token is the platform's, else
+    403 (the query, which carries the token, is never logged)."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        body = handshake.answer(request.query)
+        if body is None:
+            return error_response(
+                403,
+                "PERMISSION_DENIED",
+                ErrorCode.WEBHOOK_SIGNATURE_INVALID.value,
+                "the subscription check does not carry this endpoint's verify token",
+                request_id_of(request.headers.get(REQUEST_ID_HEADER)),
+                {},
+                None,
+            )
+        return web.Response(text=body, content_type="text/plain")
+
+    return answer
 
 
 async def _read_within(request: web.Request, seconds: float) -> bytes:

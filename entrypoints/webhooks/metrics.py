@@ -8,7 +8,7 @@ import bisect
 import collections
 import itertools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -16,7 +16,12 @@ from typing import Final
 import structlog
 from aiohttp import web
 from prometheus_client import REGISTRY
-from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from application.observability import UnverifiedDeliveries
@@ -160,6 +165,14 @@ class SignatureFailureLog:
         tallies = self._unsigned if unsigned else self._failed
         tallies.setdefault(integration_id, _Tally()).add(at, self._keep_hours)
 
+    def tallied_since(self, since: datetime) -> dict[str, UnverifiedDeliveries]:
+        """Every integration with a delivery refused since `since`, and its counts."""
+        tallied = {
+            integration_id: self.unverified_since(integration_id, since)
+            for integration_id in self._failed.keys() | self._unsigned.keys()
+        }
+        return {i: counts for i, counts in tallied.items() if counts.count or counts.unsigned}
+
     def unverified_since(self, integration_id: str, since: datetime) -> UnverifiedDeliveries:
         failed = self._failed.get(integration_id, _NONE)
         unsigned = self._unsigned.get(integration_id, _NONE)
@@ -180,8 +193,9 @@ class IngressObserver:
     targets: WebhookTargets
     failures: SignatureFailureLog
     clock: Clock
-    sender: WebhookSender
-    """The provider whose deliveries are counted: it reads what a refused body was."""
+    senders: Mapping[str, WebhookSender]
+    """The providers whose deliveries are counted, by route name: each reads what a refused
+    body of its was."""
 
 
 class IngressMeter:
@@ -189,8 +203,9 @@ class IngressMeter:
     delivery (rare, off the hot path) is classified from its body, and a bad signature is
     attributed to its integration for health."""
 
-    def __init__(self, observer: IngressObserver) -> None:
+    def __init__(self, observer: IngressObserver, *, sender: str) -> None:
         self._observer = observer
+        self._sender = observer.senders.get(sender)
 
     def answered(self, result: ReceiveWebhookResult, seconds: float) -> None:
         """A delivery stored, or acknowledged as a duplicate."""
@@ -203,7 +218,7 @@ class IngressMeter:
 
     async def refused(self, request: web.Request, err: DomainError, seconds: float) -> None:
         INGRESS.observe(seconds)
-        await _refused(request, err, self._observer)
+        await _refused(request, err, self._observer, self._sender)
 
     def failed(self, err: Exception, seconds: float) -> None:
         """aiohttp's own refusal (a body too large), or anything unexpected (answered 429)."""
@@ -215,13 +230,24 @@ class IngressMeter:
             INGRESS.deferred[UNKNOWN] += 1
 
 
-async def _refused(request: web.Request, err: DomainError, observer: IngressObserver) -> None:
+async def _refused(
+    request: web.Request,
+    err: DomainError,
+    observer: IngressObserver,
+    sender: WebhookSender | None,
+) -> None:
     body = await request.read()  # read already: aiohttp keeps the bytes
     try:
         payload = parse_payload(body)
     except DomainError:
         payload = {}
-    facts = observer.sender.read(payload, route_event=request.match_info.get("eventType"))
+    if sender is None:
+        INGRESS.received[UNKNOWN] += 1
+        INGRESS.deferred[UNKNOWN] += 1
+        return
+    pieces = sender.split(payload)
+    piece = pieces[0] if len(pieces) == 1 else payload
+    facts = sender.read(piece, route_event=request.match_info.get("eventType"))
     kind = facts.kind.value if payload or facts.kind is not EventKind.UNHANDLED else UNKNOWN
     INGRESS.received[kind] += 1
     reason = _REASONS.get(err.code)
@@ -242,3 +268,41 @@ async def _refused(request: web.Request, err: DomainError, observer: IngressObse
             return
         for target in owners:
             observer.failures.record(target.integration_id, observer.clock.now(), unsigned=unsigned)
+
+
+MAX_UNVERIFIED_SERIES: Final = 100
+"""The most integrations given series of unverified deliveries, the most refused first."""
+
+
+class UnverifiedCollector(Collector):
+    """Per integration, this copy's deliveries refused for their signature since `since`
+    (hourly resolution: the clock hour `since` falls in counts whole), for at most `limit`
+    integrations, those with the most refusals first. Only existing integrations are tallied
+    (SignatureFailureLog), so forged traffic adds no series."""
+
+    def __init__(
+        self, failures: SignatureFailureLog, since: datetime, *, limit: int = MAX_UNVERIFIED_SERIES
+    ) -> None:
+        self._tallied = failures.tallied_since(since)
+        self._limit = limit
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            "integrations_webhooks_unverified_last_hour",
+            "Deliveries refused for their signature in the last hour (from the start of the "
+            "previous clock hour), by integration and reason: signature (a signature of a scheme "
+            "the integration uses did not verify) or unsigned (none was sent).",
+            labels=["integration_id", "reason"],
+        )
+        ranked = sorted(
+            self._tallied.items(), key=lambda item: (-item[1].count - item[1].unsigned, item[0])
+        )
+        for integration_id, counts in ranked[: self._limit]:
+            family.add_metric([integration_id, "signature"], counts.count)
+            family.add_metric([integration_id, "unsigned"], counts.unsigned)
+        yield family
+        yield GaugeMetricFamily(
+            "integrations_webhooks_unverified_integrations_omitted",
+            f"Integrations with refused deliveries left out by the cap of {self._limit}.",
+            value=max(0, len(ranked) - self._limit),
+        )

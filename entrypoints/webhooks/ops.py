@@ -24,7 +24,7 @@ from application.observability import (
     SyncStatsReader,
 )
 from entrypoints.webhooks.handlers import served
-from entrypoints.webhooks.metrics import IngressObserver
+from entrypoints.webhooks.metrics import IngressObserver, UnverifiedCollector
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +104,7 @@ async def metrics(request: web.Request) -> web.Response:
         stats = None
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(InboxCollector(stats, now))
+    scrape.register(UnverifiedCollector(operations.ingress.failures, now - timedelta(hours=1)))
     if operations.sync_stats is not None:
         scrape.register(SyncCollector(await _sync_stats(operations, now)))
     body = generate_latest(REGISTRY) + generate_latest(scrape)
@@ -199,13 +200,35 @@ class CachedSyncStats:
         return self._stats
 
 
-class SyncCollector(Collector):
-    """Per integration that ever synced: its runs in the window (a day by default) and its
-    newest run. The webhook miss ratio is the share of the records sync pulled that no webhook
-    had delivered (GHL drops webhooks for good after a failed delivery)."""
+MAX_SYNC_SERIES: Final = 100
+"""The most integrations a scrape gives series of their own (eight gauges each): series grow
+with tenants otherwise. The totals cover every integration whatever the cap."""
 
-    def __init__(self, stats: list[IntegrationSyncStats] | None) -> None:
+
+def _most_telling(stats: IntegrationSyncStats) -> tuple[bool, int, int, float, str]:
+    """Sort key, first the integrations an operator most needs to see: newest run failed, most
+    failed runs, most records missed by webhooks, longest since a run started."""
+    return (
+        not stats.last_failed,
+        -stats.failed_runs,
+        -stats.missed_by_webhooks,
+        stats.last_started_at.timestamp(),
+        stats.integration_id,
+    )
+
+
+class SyncCollector(Collector):
+    """The sync runs in the window (a day by default): totals over every integration that ever
+    synced, and per integration, for at most `limit` of them (the most telling first, see
+    `_most_telling`), its runs in the window and its newest run. The webhook miss ratio is the
+    share of the records sync pulled that no webhook had delivered (GHL drops webhooks for good
+    after a failed delivery)."""
+
+    def __init__(
+        self, stats: list[IntegrationSyncStats] | None, *, limit: int = MAX_SYNC_SERIES
+    ) -> None:
         self._stats = stats
+        self._limit = limit
 
     def collect(self) -> Iterable[Metric]:
         yield GaugeMetricFamily(
@@ -215,61 +238,104 @@ class SyncCollector(Collector):
         )
         if self._stats is None:
             return
-        label = ["integration_id"]
-        families = {
-            "runs": GaugeMetricFamily(
-                "integrations_sync_runs_last_day",
-                "Sync runs started in the last 24 hours.",
-                labels=label,
-            ),
-            "failed": GaugeMetricFamily(
-                "integrations_sync_failed_runs_last_day",
-                "Sync runs started in the last 24 hours that failed.",
-                labels=label,
-            ),
-            "pulled": GaugeMetricFamily(
-                "integrations_sync_pulled_last_day",
-                "Records sync found changed at the provider in the last 24 hours.",
-                labels=label,
-            ),
-            "missed": GaugeMetricFamily(
-                "integrations_sync_missed_by_webhooks_last_day",
-                "Of those, the records no webhook had delivered.",
-                labels=label,
-            ),
-            "ratio": GaugeMetricFamily(
-                "integrations_sync_webhook_miss_ratio",
-                "missed_by_webhooks / pulled over the last 24 hours (absent when nothing was "
-                "pulled).",
-                labels=label,
-            ),
-            "started": GaugeMetricFamily(
-                "integrations_sync_last_run_start_time_seconds",
-                "When the newest sync run started, in Unix seconds.",
-                labels=label,
-            ),
-            "duration": GaugeMetricFamily(
-                "integrations_sync_last_run_duration_seconds",
-                "How long the newest finished sync run took.",
-                labels=label,
-            ),
-            "last_failed": GaugeMetricFamily(
-                "integrations_sync_last_run_failed",
-                "1 if the newest sync run failed, else 0.",
-                labels=label,
-            ),
-        }
-        for s in self._stats:
-            key = [s.integration_id]
-            families["runs"].add_metric(key, s.runs)
-            families["failed"].add_metric(key, s.failed_runs)
-            families["pulled"].add_metric(key, s.pulled)
-            families["missed"].add_metric(key, s.missed_by_webhooks)
-            if s.pulled:
-                families["ratio"].add_metric(key, s.missed_by_webhooks / s.pulled)
-            families["started"].add_metric(key, s.last_started_at.timestamp())
-            if s.last_finished_at is not None:
-                seconds = (s.last_finished_at - s.last_started_at).total_seconds()
-                families["duration"].add_metric(key, seconds)
-            families["last_failed"].add_metric(key, 1 if s.last_failed else 0)
-        yield from families.values()
+        yield from _sync_totals(self._stats)
+        shown = sorted(self._stats, key=_most_telling)[: self._limit]
+        yield GaugeMetricFamily(
+            "integrations_sync_integrations_omitted",
+            f"Integrations left without series of their own by the cap of {self._limit} "
+            "(those whose newest run succeeded and that failed least are left out first).",
+            value=len(self._stats) - len(shown),
+        )
+        yield from _sync_series(shown)
+
+
+def _sync_totals(stats: list[IntegrationSyncStats]) -> Iterable[Metric]:
+    outcomes = GaugeMetricFamily(
+        "integrations_sync_integrations",
+        "Integrations that ever synced, by their newest run: succeeded, failed or running.",
+        labels=["last_run"],
+    )
+    failed = sum(1 for s in stats if s.last_failed)
+    running = sum(1 for s in stats if not s.last_failed and s.last_finished_at is None)
+    for outcome, count in (
+        ("succeeded", len(stats) - failed - running),
+        ("failed", failed),
+        ("running", running),
+    ):
+        outcomes.add_metric([outcome], count)
+    yield outcomes
+    for name, documentation, total in (
+        ("runs", "Sync runs started in the last 24 hours", sum(s.runs for s in stats)),
+        ("failed_runs", "Of those, the runs that failed", sum(s.failed_runs for s in stats)),
+        ("pulled", "Records sync found changed at the provider", sum(s.pulled for s in stats)),
+        (
+            "missed_by_webhooks",
+            "Of those, the records no webhook had delivered",
+            sum(s.missed_by_webhooks for s in stats),
+        ),
+    ):
+        yield GaugeMetricFamily(
+            f"integrations_sync_all_{name}_last_day",
+            f"{documentation}, over every integration.",
+            value=total,
+        )
+
+
+def _sync_series(shown: list[IntegrationSyncStats]) -> Iterable[Metric]:
+    label = ["integration_id"]
+    families = {
+        "runs": GaugeMetricFamily(
+            "integrations_sync_runs_last_day",
+            "Sync runs started in the last 24 hours.",
+            labels=label,
+        ),
+        "failed": GaugeMetricFamily(
+            "integrations_sync_failed_runs_last_day",
+            "Sync runs started in the last 24 hours that failed.",
+            labels=label,
+        ),
+        "pulled": GaugeMetricFamily(
+            "integrations_sync_pulled_last_day",
+            "Records sync found changed at the provider in the last 24 hours.",
+            labels=label,
+        ),
+        "missed": GaugeMetricFamily(
+            "integrations_sync_missed_by_webhooks_last_day",
+            "Of those, the records no webhook had delivered.",
+            labels=label,
+        ),
+        "ratio": GaugeMetricFamily(
+            "integrations_sync_webhook_miss_ratio",
+            "missed_by_webhooks / pulled over the last 24 hours (absent when nothing was pulled).",
+            labels=label,
+        ),
+        "started": GaugeMetricFamily(
+            "integrations_sync_last_run_start_time_seconds",
+            "When the newest sync run started, in Unix seconds.",
+            labels=label,
+        ),
+        "duration": GaugeMetricFamily(
+            "integrations_sync_last_run_duration_seconds",
+            "How long the newest finished sync run took.",
+            labels=label,
+        ),
+        "last_failed": GaugeMetricFamily(
+            "integrations_sync_last_run_failed",
+            "1 if the newest sync run failed, else 0.",
+            labels=label,
+        ),
+    }
+    for s in shown:
+        key = [s.integration_id]
+        families["runs"].add_metric(key, s.runs)
+        families["failed"].add_metric(key, s.failed_runs)
+        families["pulled"].add_metric(key, s.pulled)
+        families["missed"].add_metric(key, s.missed_by_webhooks)
+        if s.pulled:
+            families["ratio"].add_metric(key, s.missed_by_webhooks / s.pulled)
+        families["started"].add_metric(key, s.last_started_at.timestamp())
+        if s.last_finished_at is not None:
+            seconds = (s.last_finished_at - s.last_started_at).total_seconds()
+            families["duration"].add_metric(key, seconds)
+        families["last_failed"].add_metric(key, 1 if s.last_failed else 0)
+    yield from families.values()

@@ -8,7 +8,7 @@ import contextlib
 import functools
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 import structlog
@@ -21,6 +21,7 @@ from application.ports import (
     Clock,
     EventHandler,
     HandlerOutcome,
+    PreparingHandler,
     UnitOfWorkFactory,
 )
 from domain.errors import RateLimitExceededError
@@ -70,7 +71,7 @@ class InboxWorker:
         self,
         *,
         uow: UnitOfWorkFactory,
-        handlers: Mapping[EventKind, EventHandler],
+        handlers: Callable[[str], Mapping[EventKind, EventHandler]],
         clock: Clock,
         batch_size: int = 10,
         poll_interval: float = 1.0,
@@ -85,7 +86,7 @@ class InboxWorker:
         if batch_size < 1 or poll_interval <= 0 or lease <= timedelta(0):
             raise ValueError("the worker needs batch_size >= 1, poll_interval > 0, lease > 0")
         self._uow = uow
-        self._handlers = dict(handlers)
+        self._handlers = handlers
         self._clock = clock
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -215,9 +216,14 @@ class InboxWorker:
                 permanent=True,
             )
             return None
-        handler = self._handlers.get(claim.kind)
+        handler = self._handlers(claim.template_name).get(claim.kind)
         started = time.perf_counter()
         try:
+            event = claim.to_event()
+            if claim.integration_accepts and isinstance(handler, PreparingHandler):
+                # Provider calls happen here, before the transaction opens.
+                with rate_limit_wait_at_most(self._rate_limit_wait):
+                    event = await handler.prepare(self._uow, event)
             async with self._uow() as uow:
                 now = self._clock.now()
                 outcome: str
@@ -229,7 +235,7 @@ class InboxWorker:
                         outcome = (
                             HandlerOutcome.IGNORED
                             if handler is None
-                            else await handler.handle(uow, claim.to_event())
+                            else await handler.handle(uow, event)
                         )
                     now = self._clock.now()
                     if outcome is HandlerOutcome.IGNORED:

@@ -29,3 +29,10 @@ LATENCY_SECONDS: Final = Histogram(
     ["event_type"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0),
 )
+FUNNEL_EVENTS: Final = Counter(
+    "integrations_funnel_events",
+    "Funnel events handed to integrations' funnel sinks, by template and outcome: sent, "
+    "dropped (stale or invalid, never sent), skipped (not for that integration), failed "
+    "(retried later).",
+    ["template", "outcome"],
+)

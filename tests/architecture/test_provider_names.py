@@ -1,6 +1,6 @@
-"""The core names no provider: no identifier or string of domain/ or application/ says GoHighLevel,
-Facebook, Meta, Google or GA4. A ratchet while GoHighLevel moves behind the seam: the modules
-that still name it are listed, and the list may only shrink."""
+"""The core names no provider: no identifier or string (docstrings included) of domain/ or
+application/ says GoHighLevel, Facebook, Meta, Google or GA4. Providers live under adapters/;
+import-linter checks that the core imports none of them (pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = re.compile(r"ghl|gohighlevel|leadconnector|facebook|google|ga4|\bmeta\b|\bgraph\b", re.I)
 
-# Still to move under adapters/ghl/ (issue 14): GHL's payload reading (ghl_webhooks), webhook
-# receiving, and the modules that read payloads through it.
-STILL_NAMING_A_PROVIDER = {
-    "application/ports/deliveries.py",
-}
-
 
 def names_a_provider(path: Path) -> bool:
     """Whether an identifier or a string of the module names a provider (comments aside)."""
@@ -27,7 +21,7 @@ def names_a_provider(path: Path) -> bool:
     )
 
 
-def test_the_core_names_no_provider_beyond_the_modules_still_to_move() -> None:
+def test_the_core_names_no_provider() -> None:
     naming = {
         str(path.relative_to(ROOT))
         for package in ("domain", "application")
@@ -35,5 +29,14 @@ def test_the_core_names_no_provider_beyond_the_modules_still_to_move() -> None:
         if names_a_provider(path)
     }
 
-    assert naming - STILL_NAMING_A_PROVIDER == set(), "a module of the core names a provider"
-    assert STILL_NAMING_A_PROVIDER - naming == set(), "moved behind the seam: drop it from the list"
+    assert naming == set(), "a module of the core names a provider"
+
+
+def test_the_check_finds_a_provider_named_in_a_string_or_identifier(tmp_path: Path) -> None:
+    named = tmp_path / "named.py"
+    named.write_text('ROUTE = "/webhooks/meta"\n')
+    quiet = tmp_path / "quiet.py"
+    quiet.write_text("# a comment may say ga4\nROUTE = '/webhooks/x'\n")
+
+    assert names_a_provider(named)
+    assert not names_a_provider(quiet)

@@ -86,3 +86,15 @@ async def test_the_running_service_reports_its_health_metrics_and_events(
     assert isinstance(first, event_service_pb2.StreamEventsResponse)
     assert first.event.event_type == "IntegrationCreated"
     assert first.event.aggregate_id == created.integration.name.removeprefix("integrations/")
+
+    # The gRPC calls above are measured on the same /metrics (the gRPC middlewares' names).
+    async with aiohttp.ClientSession() as http, http.get(base + "/metrics") as response:
+        families = list(text_string_to_metric_families(await response.text()))
+    handled = {
+        (s.labels["grpc_method"], s.labels["grpc_code"]): s.value
+        for family in families
+        if family.name == "grpc_server_handled"
+        for s in family.samples
+    }
+    assert handled[("CreateIntegration", "OK")] == 1
+    assert handled[("GetIntegrationHealth", "OK")] == 1

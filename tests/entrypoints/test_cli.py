@@ -76,7 +76,8 @@ def test_production_names_every_missing_variable_in_one_run(tmp_path: Path) -> N
     done = _run(_env(tmp_path, INTEGRATIONS_ENV="production"), "serve")
 
     assert done.returncode == 2
-    for name in ("INTEGRATIONS_MASTER_KEYS", "JWT_SECRET", "PAGE_TOKEN_SECRET", "DATABASE_URL"):
+    names = ("INTEGRATIONS_MASTER_KEYS", "JWT_SECRET", "PAGE_TOKEN_SECRET", "DATABASE_URL")
+    for name in (*names, "GRPC_INSECURE"):  # plaintext gRPC only when asked for
         assert name in done.stderr
 
 

@@ -91,7 +91,7 @@ def a_delivery(
         delivery_id=delivery_id or f"wh-{uuid.uuid4()}",
         event_type="ContactCreate",
         kind=EventKind.CONTACT_CREATED,
-        signature_scheme=SignatureScheme.GHL_ED25519,
+        signature_scheme=SignatureScheme.PUBLISHED_ED25519,
         payload={"type": "ContactCreate", "id": "c-1", **payload},
         received_at=NOW,
     )

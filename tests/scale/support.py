@@ -131,6 +131,7 @@ async def cluster(
             workdir,
             ghl_url=ghl_url,
             INTEGRATIONS_ENV="production",
+            GRPC_INSECURE="true",
             REDIS_URL=REDIS_URL,
             RATE_LIMIT_COPIES=str(copies),
             GRPC_GRACE_SECONDS="5",

@@ -92,6 +92,7 @@ async def test_copies_sharing_a_database_refresh_an_expired_oauth_token_once_bet
         settings = Settings.from_env(
             {
                 "INTEGRATIONS_ENV": "production",
+                "GRPC_INSECURE": "true",
                 "INTEGRATIONS_DATA_DIR": str(tmp_path / "var"),
                 "DATABASE_URL": url,
                 "INTEGRATIONS_MASTER_KEYS": keys.master_keys,

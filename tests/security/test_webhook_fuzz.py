@@ -185,7 +185,7 @@ async def a_normal_delivery_is_processed_next(
 
     worker = InboxWorker(
         uow=uow_factory,
-        handlers={kind: Recording() for kind in EventKind},
+        handlers=lambda _template: {kind: Recording() for kind in EventKind},
         clock=clock,
         batch_size=50,
     )

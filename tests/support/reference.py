@@ -1,4 +1,4 @@
-"""Where GHL's reference material (``shared/reference/ghl``) is: beside the repository, or
+"""Where the providers' reference material (``shared/reference/{provider}``) is: beside the repository, or
 beside the folder that holds it (a git worktree kept in a folder of worktrees)."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ from pathlib import Path
 _REPOSITORY = Path(__file__).resolve().parents[2]
 
 
-def _ghl_reference() -> Path:
-    beside = [folder / "shared" / "reference" / "ghl" for folder in _REPOSITORY.parents[:2]]
+def provider_reference(provider: str) -> Path:
+    """A provider's reference material (``shared/reference/{provider}``)."""
+    beside = [folder / "shared" / "reference" / provider for folder in _REPOSITORY.parents[:2]]
     return next((path for path in beside if path.is_dir()), beside[0])
 
 
-GHL_REFERENCE = _ghl_reference()
+GHL_REFERENCE = provider_reference("ghl")
 """GHL's webhook examples, OpenAPI copies (``openapi/``) and assembled fixtures."""

@@ -104,7 +104,7 @@ class Inbox:
                 delivery_id=f"wh-{row_id}",
                 event_type=event_type,
                 kind=kind,
-                signature_scheme=SignatureScheme.GHL_ED25519,
+                signature_scheme=SignatureScheme.PUBLISHED_ED25519,
                 payload={"type": event_type, "id": "c-1"},
                 received_at=self.clock.now(),
                 status=status,
@@ -141,7 +141,7 @@ def make_receiver(inbox: Inbox, signer: Signer) -> ReceiveWebhook:
 @pytest.fixture
 async def client(aiohttp_client: AiohttpClient, inbox: Inbox, signer: Signer) -> Client:
     return await aiohttp_client(
-        create_webhook_app(make_receiver(inbox, signer), retry_after_seconds=30)
+        create_webhook_app([make_receiver(inbox, signer)], retry_after_seconds=30)
     )
 
 

@@ -141,7 +141,7 @@ async def test_a_failure_outside_the_use_case_is_429_too(
         async def execute(self, cmd: ReceiveWebhookCommand) -> ReceiveWebhookResult:
             raise KeyError("bug")
 
-    client = await aiohttp_client(create_webhook_app(Broken()))  # type: ignore[arg-type]
+    client = await aiohttp_client(create_webhook_app([Broken()]))  # type: ignore[arg-type]
 
     response = await client.post("/webhooks/ghl", data=b"{}")
 
@@ -205,7 +205,7 @@ async def test_the_body_limit_is_configurable(
 ) -> None:
     await inbox.integration()
     client = await aiohttp_client(
-        create_webhook_app(make_receiver(inbox, signer), max_body_bytes=64)
+        create_webhook_app([make_receiver(inbox, signer)], max_body_bytes=64)
     )
 
     response = await client.post("/webhooks/ghl", data=CONTACT, headers=signer.ghl(CONTACT))

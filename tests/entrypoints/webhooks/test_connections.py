@@ -25,7 +25,7 @@ GENEROUS = 30.0
 @pytest.fixture
 async def port(inbox: Inbox, signer: Signer) -> AsyncIterator[int]:
     await inbox.integration()
-    app = create_webhook_app(make_receiver(inbox, signer), body_timeout_seconds=1)
+    app = create_webhook_app([make_receiver(inbox, signer)], body_timeout_seconds=1)
     runner, bound = await start_webhook_server(
         app, host="127.0.0.1", port=0, header_timeout_seconds=1
     )
@@ -133,7 +133,7 @@ async def test_a_port_in_use_is_a_clear_error_unless_sharing_is_asked_for(
     inbox: Inbox, signer: Signer
 ) -> None:
     def app() -> web.Application:
-        return create_webhook_app(make_receiver(inbox, signer))
+        return create_webhook_app([make_receiver(inbox, signer)])
 
     first, port = await start_webhook_server(app(), host="127.0.0.1", port=0)
     try:

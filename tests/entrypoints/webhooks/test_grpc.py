@@ -62,7 +62,7 @@ async def test_an_admin_lists_every_tenants_deliveries(
         "contact.created",
         State.STATE_PENDING,
     )
-    assert first.signature_scheme == "ghl-ed25519"
+    assert first.signature_scheme == "published-ed25519"
     assert first.delivery_id.startswith("wh-")
     assert first.receive_time.ToDatetime().year == 2026
     assert not first.HasField("process_time")
@@ -183,7 +183,7 @@ async def test_a_dead_letter_replayed_by_an_admin_is_processed_again(
     handler = Flaky()
     worker = InboxWorker(
         uow=inbox.uow,
-        handlers={EventKind.CONTACT_CREATED: handler},
+        handlers=lambda _template: {EventKind.CONTACT_CREATED: handler},
         clock=inbox.clock,
         backoff=BackoffPolicy(base=timedelta(seconds=1), max_attempts=2),
         rng=random.Random(3),

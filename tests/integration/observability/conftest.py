@@ -218,7 +218,7 @@ async def service(
     )
     runner, webhook_port = await start_webhook_server(
         create_webhook_app(
-            await resolve(container.receive_webhook),
+            await resolve(container.receive_webhooks),
             operations=await resolve(container.operations),
         ),
         host="127.0.0.1",

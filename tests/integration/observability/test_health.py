@@ -105,6 +105,12 @@ async def test_webhooks_failing_verification_then_verified_show_in_the_webhook_c
     assert forged.rejected_count == 1
     assert forged.HasField("last_receive_time")
     assert not forged.HasField("last_verify_time")
+    # The same refusal, by integration, for alerts.
+    unverified = "integrations_webhooks_unverified_last_hour"
+    integration_id = integration.name.removeprefix("integrations/")
+    scrape = await service.scrape()
+    assert scrape.value(unverified, integration_id=integration_id, reason="signature") == 1
+    assert scrape.value(unverified, integration_id=integration_id, reason="unsigned") == 0
 
     assert await service.post_webhook("contact.created", payload) == 200
     verified = (await health_of(service, integration.name)).webhooks

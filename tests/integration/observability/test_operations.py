@@ -59,7 +59,7 @@ def operations_app(engine: AsyncEngine, pool: Any, readiness: Readiness) -> web.
         clock=clock,
     )
     return create_webhook_app(
-        receive,
+        [receive],
         operations=Operations(
             readiness=readiness,
             inbox_stats=SqlAlchemyInboxStats(engine),
@@ -67,7 +67,7 @@ def operations_app(engine: AsyncEngine, pool: Any, readiness: Readiness) -> web.
                 targets=targets,
                 failures=SignatureFailureLog(),
                 clock=clock,
-                sender=GhlWebhooks(),
+                senders={"ghl": GhlWebhooks()},
             ),
             scrape_timeout=1.0,
         ),

@@ -110,7 +110,7 @@ async def webhook_server(
             ids=Uuid7Generator(),
             clock=SystemClock(),  # the fake stamps its webhooks with the real time
         )
-        server = TestServer(create_webhook_app(receive), host="127.0.0.1", port=0)
+        server = TestServer(create_webhook_app([receive]), host="127.0.0.1", port=0)
         await server.start_server()
         yield server
         await server.close()
@@ -216,7 +216,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
     )
     worker = InboxWorker(
         uow=uow,
-        handlers={
+        handlers=lambda _template: {
             EventKind.CONTACT_CREATED: contacts,
             EventKind.CONTACT_UPDATED: contacts,
             EventKind.CONTACT_DELETED: contacts,

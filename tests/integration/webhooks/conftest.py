@@ -176,7 +176,7 @@ async def client(
     clock: FixedClock,
 ) -> Client:
     app = create_webhook_app(
-        make_receiver(engine, writer_pool, signer, cipher, clock), retry_after_seconds=7
+        [make_receiver(engine, writer_pool, signer, cipher, clock)], retry_after_seconds=7
     )
     return await aiohttp_client(app)
 
@@ -207,7 +207,7 @@ class Deliveries:
                 delivery_id=delivery_id or f"wh-{row_id}",
                 event_type=event_type,
                 kind=kind,
-                signature_scheme=SignatureScheme.GHL_ED25519,
+                signature_scheme=SignatureScheme.PUBLISHED_ED25519,
                 payload={"type": event_type, "locationId": "loc-1", "id": "c-1"},
                 received_at=self.clock.now(),
                 status=status,

@@ -135,7 +135,7 @@ async def test_each_documented_example_is_stored_with_its_kind(
         async with engine.connect() as connection:
             [kept] = (await connection.execute(select(PLATFORM_DELIVERIES))).all()
         assert kept.event_type == json.loads(reference_payload(name))["type"]
-        assert (kept.status, kept.signature_scheme) == ("ignored", "ghl-ed25519")
+        assert (kept.status, kept.signature_scheme) == ("ignored", "published-ed25519")
         assert kept.delivery_id == answer["deliveryId"]
         again, _ = await post_reference(client, signer, integrations, name, None)
         assert again == 200  # a retry is acknowledged, and kept once
@@ -147,7 +147,7 @@ async def test_each_documented_example_is_stored_with_its_kind(
     assert row.kind == expected
     assert row.event_type == json.loads(reference_payload(name))["type"]
     assert row.status == "pending"
-    assert row.signature_scheme == "ghl-ed25519"
+    assert row.signature_scheme == "published-ed25519"
     assert row.payload == json.loads(reference_payload(name))
     assert row.delivery_id == answer["deliveryId"]
 
@@ -178,7 +178,7 @@ async def test_ghls_legacy_rsa_signature_is_accepted(
 
     assert response.status == 200
     [row] = await stored_deliveries(engine)
-    assert row.signature_scheme == "ghl-rsa"
+    assert row.signature_scheme == "published-rsa-sha256"
 
 
 async def test_the_seeds_hmac_is_accepted_on_its_routes_only(
@@ -318,7 +318,7 @@ async def test_a_database_outage_answers_429_then_the_redelivery_is_stored(
     async with _outage(database_url, monkeypatch) as (outage_engine, outage_pool, cut, restore):
         client = await aiohttp_client(
             create_webhook_app(
-                make_receiver(outage_engine, outage_pool, signer, cipher, clock),
+                [make_receiver(outage_engine, outage_pool, signer, cipher, clock)],
                 retry_after_seconds=7,
             )
         )

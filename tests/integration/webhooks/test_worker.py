@@ -62,7 +62,7 @@ def worker(
 ) -> InboxWorker:
     return InboxWorker(
         uow=uow,
-        handlers=handlers,
+        handlers=lambda _template: handlers,
         clock=clock,
         lease=LEASE,
         backoff=BACKOFF,

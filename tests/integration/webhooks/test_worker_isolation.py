@@ -48,7 +48,7 @@ async def store_raw(
         "INSERT INTO webhook_deliveries (id, integration_id, sub_account_id, delivery_id, "  # noqa: S608 - our own constants
         "event_type, kind, status, signature_scheme, payload, attempts, next_attempt_at, "
         f"received_at, updated_at) VALUES (:id, :integration_id, :sub_account_id, :delivery_id, "
-        f"'ContactCreate', 'contact.created', 'pending', 'ghl-ed25519', {value}, 0, :now, :now, "
+        f"'ContactCreate', 'contact.created', 'pending', 'published-ed25519', {value}, 0, :now, :now, "
         ":now)"
     )
     async with engine.begin() as connection:
@@ -97,7 +97,7 @@ def worker(
 ) -> InboxWorker:
     return InboxWorker(
         uow=uow,
-        handlers={EventKind.CONTACT_CREATED: handler},
+        handlers=lambda _template: {EventKind.CONTACT_CREATED: handler},
         clock=clock,
         lease=LEASE,
         backoff=BACKOFF,

@@ -255,7 +255,7 @@ class FakeVerifier:
     secret and it accepts HMAC; no signature, or ``hmac:...`` for an integration without HMAC,
     is unsigned (WebhookUnsignedError); records what it was asked."""
 
-    scheme: SignatureScheme = SignatureScheme.GHL_ED25519
+    scheme: SignatureScheme = SignatureScheme.PUBLISHED_ED25519
     sent_at: datetime | None = None
     message_id: str | None = None
     calls: list[tuple[frozenset[SignatureScheme], SecretStr | None]] = field(default_factory=list)
@@ -370,7 +370,7 @@ async def test_a_verified_delivery_is_stored_pending_with_its_kind(receiver: Rec
     [stored] = receiver.uow.store.deliveries.values()
     assert stored.status is DeliveryStatus.PENDING
     assert stored.event_type == "ContactCreate"
-    assert stored.signature_scheme is SignatureScheme.GHL_ED25519
+    assert stored.signature_scheme is SignatureScheme.PUBLISHED_ED25519
     assert stored.payload == {"type": "ContactCreate", "locationId": LOCATION, "webhookId": "wh-1"}
     assert stored.next_attempt_at == receiver.clock.now()
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -18,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from adapters.crypto.ghl_public_keys import GHL_ED25519_PUBLIC_KEY_PEM, GHL_RSA_PUBLIC_KEY_PEM
 from adapters.crypto.signatures import (
     WebhookSignatureVerifier,
+    app_hmac_signature,
     hmac_signature,
     load_ed25519_public_key,
     load_rsa_public_key,
@@ -27,6 +31,7 @@ from adapters.ghl.webhooks import GHL_SCHEMES
 from application.ports import SignatureScheme
 from domain.errors import WebhookSignatureInvalidError, WebhookUnsignedError
 from domain.values import SecretStr
+from tests.support.reference import provider_reference
 
 BODY = b'{"type":"ContactCreate","locationId":"loc-1","id":"c-1"}'
 HMAC_SECRET = SecretStr("the-integrations-own-webhook-secret")
@@ -106,7 +111,7 @@ def test_keys_can_be_read_from_files(tmp_path: Path, ed25519_key: Ed25519Private
         secret=None,
     )
 
-    assert verified.scheme is SignatureScheme.GHL_ED25519
+    assert verified.scheme is SignatureScheme.PUBLISHED_ED25519
 
 
 def test_ghls_ed25519_signature_over_the_raw_bytes_verifies(
@@ -119,7 +124,7 @@ def test_ghls_ed25519_signature_over_the_raw_bytes_verifies(
         secret=None,
     )
 
-    assert verified.scheme is SignatureScheme.GHL_ED25519
+    assert verified.scheme is SignatureScheme.PUBLISHED_ED25519
 
 
 def test_the_same_json_reserialized_does_not_verify(
@@ -147,7 +152,7 @@ def test_ghls_legacy_rsa_signature_verifies(
         secret=None,
     )
 
-    assert verified.scheme is SignatureScheme.GHL_RSA
+    assert verified.scheme is SignatureScheme.PUBLISHED_RSA_SHA256
 
 
 def test_na_counts_as_no_ed25519_signature_so_rsa_decides(
@@ -160,7 +165,7 @@ def test_na_counts_as_no_ed25519_signature_so_rsa_decides(
         secret=None,
     )
 
-    assert verified.scheme is SignatureScheme.GHL_RSA
+    assert verified.scheme is SignatureScheme.PUBLISHED_RSA_SHA256
 
 
 def test_a_wrong_ed25519_signature_is_final_even_beside_a_good_rsa_one(
@@ -315,3 +320,81 @@ def test_errors_never_carry_the_signature_or_the_secret(verifier: WebhookSignatu
 
     assert header not in str(caught.value)
     assert HMAC_SECRET.reveal() not in str(caught.value)
+
+
+# --- the platform's app secret (X-Hub-Signature-256): the provider notes' worked example --------
+
+APP_EXAMPLE = provider_reference("meta") / "examples" / "x-hub-signature-256-example.json"
+
+
+def app_example() -> dict[str, Any]:
+    example: dict[str, Any] = json.loads(APP_EXAMPLE.read_text())
+    return example
+
+
+def test_an_app_secret_signature_verifies_over_the_raw_bytes() -> None:
+    example = app_example()
+    verifier = WebhookSignatureVerifier(app_secret=SecretStr(example["app_secret"]))
+    body = example["raw_body"].encode()
+    header = example["expected_header"]["X-Hub-Signature-256"]
+
+    verified = verifier.verify(
+        body=body,
+        headers={"x-hub-signature-256": header},
+        schemes=frozenset({SignatureScheme.APP_HMAC_SHA256}),
+        secret=None,
+    )
+
+    assert verified.scheme is SignatureScheme.APP_HMAC_SHA256
+    assert app_hmac_signature(SecretStr(example["app_secret"]), body) == header
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda e: (json.dumps(json.loads(e["raw_body"]), indent=2) + "\n").encode(),
+        lambda e: e["raw_body"].encode() + b" ",
+    ],
+    ids=["re-serialised", "one byte more"],
+)
+def test_an_app_secret_signature_over_other_bytes_is_refused(
+    mangle: Callable[[dict[str, Any]], bytes],
+) -> None:
+    example = app_example()
+    verifier = WebhookSignatureVerifier(app_secret=SecretStr(example["app_secret"]))
+
+    with pytest.raises(WebhookSignatureInvalidError):
+        verifier.verify(
+            body=mangle(example),
+            headers={"x-hub-signature-256": example["expected_header"]["X-Hub-Signature-256"]},
+            schemes=frozenset({SignatureScheme.APP_HMAC_SHA256}),
+            secret=None,
+        )
+
+
+@pytest.mark.parametrize("secret", [None, "another-app-secret"])
+def test_an_app_secret_signature_needs_the_apps_own_secret(secret: str | None) -> None:
+    example = app_example()
+    verifier = WebhookSignatureVerifier(app_secret=None if secret is None else SecretStr(secret))
+
+    with pytest.raises(WebhookSignatureInvalidError) as raised:
+        verifier.verify(
+            body=example["raw_body"].encode(),
+            headers={"x-hub-signature-256": example["expected_header"]["X-Hub-Signature-256"]},
+            schemes=frozenset({SignatureScheme.APP_HMAC_SHA256}),
+            secret=None,
+        )
+    assert example["app_secret"] not in str(raised.value)
+
+
+def test_an_app_secret_signature_is_not_accepted_where_the_scheme_is_not() -> None:
+    example = app_example()
+    verifier = WebhookSignatureVerifier(app_secret=SecretStr(example["app_secret"]))
+
+    with pytest.raises(WebhookUnsignedError):
+        verifier.verify(
+            body=example["raw_body"].encode(),
+            headers={"x-hub-signature-256": example["expected_header"]["X-Hub-Signature-256"]},
+            schemes=GHL_SCHEMES,
+            secret=HMAC_SECRET,
+        )

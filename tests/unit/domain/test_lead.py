@@ -69,6 +69,7 @@ def test_a_captured_lead_is_open_at_version_one_and_records_what_was_captured() 
         "status": "open",
         "assigned_user_id": "u-2",
         "strategy_id": "st-1",
+        "attribution": {},
     }
 
 

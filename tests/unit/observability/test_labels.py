@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.ghl.metrics import endpoint_of
-from entrypoints.webhooks.metrics import SignatureFailureLog
+from entrypoints.webhooks.metrics import SignatureFailureLog, UnverifiedCollector
 
 
 @pytest.mark.parametrize(
@@ -48,3 +50,33 @@ def test_signature_failures_are_counted_per_integration_over_the_window() -> Non
     assert log.unverified_since("int-2", now - timedelta(hours=24)).count == 0
     assert log.unverified_since("int-2", start).last_at == start
     assert log.unverified_since("int-3", start).count == 0
+
+
+def test_unverified_deliveries_get_series_for_the_most_refused_integrations_only() -> None:
+    log = SignatureFailureLog()
+    at = datetime(2026, 12, 7, 12, 30, tzinfo=UTC)
+    for _ in range(3):
+        log.record("int-quiet", at)
+        log.record("int-loud", at)
+        log.record("int-loud", at, unsigned=True)
+    log.record("int-stale", at - timedelta(hours=5))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(UnverifiedCollector(log, at - timedelta(hours=1), limit=1))
+
+    samples = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
+
+    assert samples == {
+        (
+            "integrations_webhooks_unverified_last_hour",
+            frozenset({("integration_id", "int-loud"), ("reason", "signature")}),
+        ): 3,
+        (
+            "integrations_webhooks_unverified_last_hour",
+            frozenset({("integration_id", "int-loud"), ("reason", "unsigned")}),
+        ): 3,
+        ("integrations_webhooks_unverified_integrations_omitted", frozenset()): 1,
+    }

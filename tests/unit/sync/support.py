@@ -16,10 +16,11 @@ from application.ports import (
     AssignedUser,
     HandlerOutcome,
     InboundEvent,
+    PreparingHandler,
     ProviderCall,
     SecretBinding,
 )
-from application.ports.crm import CrmApi, CrmAppointment, CrmContact
+from application.ports.crm import CrmApi, CrmAppointment, CrmContact, CrmOpportunity
 from application.ports.rate_limits import Priority
 from application.provider_calls import provider_call
 from application.sync_records import ConflictRecord, LocalChange, SyncRun
@@ -98,6 +99,8 @@ class Sync:
             payload=payload,
             received_at=self.clock.now(),
         )
+        if isinstance(handler, PreparingHandler):
+            event = await handler.prepare(self.uow, event)
         async with self.uow() as uow:
             outcome: HandlerOutcome = await handler.handle(uow, event)
             await uow.commit()
@@ -278,3 +281,19 @@ async def provider_call_of(app: Sync) -> ProviderCall:
 async def conflicts_of(app: Sync) -> list[ConflictRecord]:
     async with app.uow() as uow:
         return await uow.sync.list_conflicts(app.integration.id, limit=100)
+
+
+def opportunity_payload(
+    opportunity: CrmOpportunity, event_type: str = "OpportunityStatusUpdate"
+) -> dict[str, Any]:
+    """The webhook GHL sends about an opportunity (flat fields; the envelope's timestamp)."""
+    assert opportunity.updated_at is not None
+    return {
+        "type": event_type,
+        "locationId": opportunity.location_id,
+        "id": opportunity.id,
+        "contactId": opportunity.contact_id,
+        "pipelineId": opportunity.pipeline_id,
+        "status": opportunity.status,
+        "timestamp": opportunity.updated_at.isoformat(),
+    }

@@ -1,6 +1,6 @@
 """The GHL location's timezone, for leads with none of their own: asked once per expiry window
-by every path together (CreateLead, contact webhooks, the pull), and by CreateLead and the pull
-with no transaction open."""
+by every path together (CreateLead, contact webhooks, the pull), and by every path with no
+transaction open (as is every other CRM call a webhook's handler makes)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ from collections.abc import Awaitable, Callable
 
 from adapters.ghl.location_settings import LOCATION_SETTINGS_TTL
 from application.ports import ProviderCall
-from application.ports.crm import CrmAccount
+from application.ports.crm import CrmAccount, CrmContact
 from application.use_cases.create_lead import CreateLeadCommand
 from domain.errors import ConnectionFailedError
-from domain.lead import ContactDetails
+from domain.lead import ContactDetails, LeadStatus
 from domain.webhook_delivery import EventKind
-from tests.unit.sync.support import SERVICE, Sync, contact_payload, run_sync
+from tests.unit.sync.support import (
+    SERVICE,
+    Sync,
+    contact_payload,
+    opportunity_payload,
+    run_sync,
+)
 
 
 def create(app: Sync, n: int) -> CreateLeadCommand:
@@ -36,6 +42,19 @@ def open_units_at_each_location_call(app: Sync) -> list[int]:
         return await ask(call)
 
     app.ghl.get_account = get_account  # type: ignore[method-assign]
+    return seen
+
+
+def open_units_at_each_contact_call(app: Sync) -> list[int]:
+    """Records how many units of work are open whenever GHL is asked for a contact."""
+    seen: list[int] = []
+    ask: Callable[[ProviderCall, str], Awaitable[CrmContact]] = app.ghl.get_contact
+
+    async def get_contact(call: ProviderCall, contact_id: str) -> CrmContact:
+        seen.append(app.uow.store.open_units)
+        return await ask(call, contact_id)
+
+    app.ghl.get_contact = get_contact  # type: ignore[method-assign]
     return seen
 
 
@@ -81,6 +100,24 @@ async def test_the_pull_asks_for_the_location_with_no_transaction_open(app: Sync
 
     assert open_units == [0]
     assert {lead.timezone for lead in app.all_leads} == {"America/Chicago"}
+
+
+async def test_webhook_handlers_ask_the_crm_with_no_transaction_open(app: Sync) -> None:
+    at_location_calls = open_units_at_each_location_call(app)
+    at_contact_calls = open_units_at_each_contact_call(app)
+    hooked = app.ghl.add_contact(first_name="Hooked", email="hooked@example.com")
+    unseen = app.ghl.add_contact(first_name="Unseen", email="unseen@example.com")
+    won = app.ghl.add_opportunity(contact_id=unseen.id, status="won")
+
+    await app.deliver(EventKind.CONTACT_CREATED, contact_payload(hooked, "ContactCreate"))
+    app.clock.advance(seconds=LOCATION_SETTINGS_TTL.total_seconds())  # asked again below
+    await app.deliver(EventKind.OPPORTUNITY_STATUS_CHANGED, opportunity_payload(won))
+
+    assert at_location_calls == [0, 0]
+    assert at_contact_calls == [0]
+    leads = {lead.external_id: lead for lead in app.all_leads}
+    assert {leads[hooked.id].timezone, leads[unseen.id].timezone} == {"America/Chicago"}
+    assert leads[unseen.id].status is LeadStatus.WON
 
 
 async def test_a_lead_with_a_timezone_of_its_own_asks_nothing(app: Sync) -> None:

@@ -4,31 +4,20 @@ status both sides changed goes to the newer change, recorded."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from application.ports.crm import CrmOpportunity
 from application.sync_records import ChangeOperation, ChangeStatus, RunStatus, SyncResource
 from application.use_cases.update_lead import UpdateLeadCommand
 from domain.events import LeadStatusChanged
 from domain.lead import LeadStatus
 from domain.webhook_delivery import EventKind
-from tests.unit.sync.support import SERVICE, Sync, conflicts_of, provider_call_of, run_sync
-
-
-def opportunity_payload(
-    opportunity: CrmOpportunity, event_type: str = "OpportunityStatusUpdate"
-) -> dict[str, Any]:
-    """The webhook GHL sends about an opportunity (flat fields; the envelope's timestamp)."""
-    assert opportunity.updated_at is not None
-    return {
-        "type": event_type,
-        "locationId": opportunity.location_id,
-        "id": opportunity.id,
-        "contactId": opportunity.contact_id,
-        "pipelineId": opportunity.pipeline_id,
-        "status": opportunity.status,
-        "timestamp": opportunity.updated_at.isoformat(),
-    }
+from tests.unit.sync.support import (
+    SERVICE,
+    Sync,
+    conflicts_of,
+    opportunity_payload,
+    provider_call_of,
+    run_sync,
+)
 
 
 async def lead_of_contact(app: Sync, email: str = "ada@example.com") -> tuple[str, str]:

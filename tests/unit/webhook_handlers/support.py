@@ -11,7 +11,13 @@ from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ghl.payloads import GhlPayloads
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
-from application.ports import AssignedUser, HandlerOutcome, InboundEvent, SecretBinding
+from application.ports import (
+    AssignedUser,
+    HandlerOutcome,
+    InboundEvent,
+    PreparingHandler,
+    SecretBinding,
+)
 from application.ports.crm import CrmApi
 from application.use_cases.handle_app_lifecycle import HandleAppLifecycleEvent
 from application.use_cases.handle_appointment import HandleAppointmentEvent
@@ -68,6 +74,7 @@ class App:
     opportunities: HandleOpportunityEvent
     lifecycle: HandleAppLifecycleEvent
     send_replies: SendPendingReplies
+    lead_sync: LeadSync
     deliveries: int = field(default=0)
 
     async def deliver(
@@ -91,6 +98,8 @@ class App:
             payload=payload,
             received_at=self.clock.now(),
         )
+        if isinstance(handler, PreparingHandler):
+            event = await handler.prepare(self.uow, event)
         async with self.uow() as uow:
             outcome: HandlerOutcome = await handler.handle(uow, event)
             await uow.commit()
@@ -191,4 +200,5 @@ async def make_app(*, with_bot: bool = True, through_the_app: bool = False) -> A
         ),
         lifecycle=HandleAppLifecycleEvent(clock=clock),
         send_replies=SendPendingReplies(uow=uow, crm=api, cipher=cipher, clock=clock),
+        lead_sync=leads,
     )

@@ -1,1 +1,0 @@
-"""Which provider implements which template."""
