@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
 
-from application.ports import SignatureScheme, VerifiedSignature
 from domain.errors import WebhookSignatureInvalidError, WebhookUnsignedError
 from domain.values import SecretStr
 
@@ -30,28 +28,3 @@ def verify_app_signature(app_secret: SecretStr, body: bytes, header_value: str |
     expected = app_signature(app_secret, body).encode()
     if not hmac.compare_digest(expected, header_value.encode()):
         raise WebhookSignatureInvalidError(f"the {SIGNATURE_HEADER} signature does not match")
-
-
-_VERIFIED = VerifiedSignature(SignatureScheme.APP_HMAC_SHA256)
-
-
-class MetaSignatureVerifier:
-    """The SignatureVerifier of Meta's route: the app secret's ``X-Hub-Signature-256``, the one
-    scheme Meta signs with (SignatureScheme.APP_HMAC_SHA256); an integration's own secret plays
-    no part."""
-
-    def __init__(self, app_secret: SecretStr) -> None:
-        self._app_secret = app_secret
-
-    def verify(
-        self,
-        *,
-        body: bytes,
-        headers: Mapping[str, str],
-        schemes: frozenset[SignatureScheme],
-        secret: SecretStr | None,
-    ) -> VerifiedSignature:
-        if SignatureScheme.APP_HMAC_SHA256 not in schemes:
-            raise WebhookUnsignedError("the delivery carries no signature this integration accepts")
-        verify_app_signature(self._app_secret, body, headers.get(SIGNATURE_HEADER.lower()))
-        return _VERIFIED

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from adapters.clock import SystemClock
+from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.fake import create_app
 from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
@@ -30,7 +31,7 @@ from adapters.meta.fake.seed import (
 from adapters.meta.graph import MetaGraph
 from adapters.meta.provider import MetaProvider
 from adapters.meta.settings import MetaSettings
-from adapters.meta.signature import SIGNATURE_HEADER, MetaSignatureVerifier, app_signature
+from adapters.meta.signature import SIGNATURE_HEADER, app_signature
 from adapters.meta.template import TEMPLATES as META_TEMPLATES
 from adapters.meta.webhooks import MetaWebhooks, page_account
 from adapters.ratelimit import TokenBucketRateLimiter
@@ -200,7 +201,7 @@ PROVIDERS = (
         templates=META_TEMPLATES,
         sender=MetaWebhooks(verify_token=META_SETTINGS.webhook_verify_token),
         account=page_account(DEMO_PAGE_ID),
-        verifier=lambda: MetaSignatureVerifier(META_SETTINGS.app_secret),
+        verifier=lambda: WebhookSignatureVerifier(app_secret=META_SETTINGS.app_secret),
         delivery=_meta_delivery,
         sign=_meta_sign,
         connection=_meta_connection,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.clock import SystemClock
+from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.meta.conversions import MetaConversions
 from adapters.meta.fake import FaultPlan, ScriptedError, Submission, Throttle
 from adapters.meta.fake.seed import (
@@ -31,7 +32,6 @@ from adapters.meta.graph import MetaGraph
 from adapters.meta.leads import MetaLeads
 from adapters.meta.provider import MetaProvider
 from adapters.meta.settings import MetaSettings
-from adapters.meta.signature import MetaSignatureVerifier
 from adapters.meta.webhooks import MetaWebhooks, page_account
 from adapters.ratelimit import TokenBucketRateLimiter
 from application.ports import (
@@ -218,7 +218,7 @@ async def test_a_submitted_lead_arrives_signed_splits_and_is_fetched_with_its_at
     )
     [(body, headers)] = receiver.posts
     lowered = {k.lower(): v for k, v in headers.items()}
-    verified = MetaSignatureVerifier(SETTINGS.app_secret).verify(
+    verified = WebhookSignatureVerifier(app_secret=SETTINGS.app_secret).verify(
         body=body,
         headers=lowered,
         schemes=frozenset({SignatureScheme.APP_HMAC_SHA256}),

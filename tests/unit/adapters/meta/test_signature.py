@@ -6,11 +6,9 @@ import pytest
 
 from adapters.meta.signature import (
     SIGNATURE_HEADER,
-    MetaSignatureVerifier,
     app_signature,
     verify_app_signature,
 )
-from application.ports import SignatureScheme
 from domain.errors import WebhookSignatureInvalidError, WebhookUnsignedError
 from domain.values import SecretStr
 from tests.support.meta import example
@@ -79,39 +77,3 @@ def test_the_secret_never_appears_in_the_errors() -> None:
         verify_app_signature(SECRET, BODY, "sha256=00")
 
     assert SECRET.reveal() not in str(raised.value)
-
-
-VERIFIER = MetaSignatureVerifier(SECRET)
-APP_SCHEMES = frozenset({SignatureScheme.APP_HMAC_SHA256})
-
-
-def test_the_routes_verifier_accepts_metas_signature_by_its_lower_case_header() -> None:
-    verified = VERIFIER.verify(
-        body=BODY, headers={"x-hub-signature-256": EXPECTED}, schemes=APP_SCHEMES, secret=None
-    )
-
-    assert verified.scheme is SignatureScheme.APP_HMAC_SHA256
-
-
-def test_the_routes_verifier_refuses_a_wrong_or_missing_signature() -> None:
-    with pytest.raises(WebhookSignatureInvalidError):
-        VERIFIER.verify(
-            body=BODY + b" ",
-            headers={"x-hub-signature-256": EXPECTED},
-            schemes=APP_SCHEMES,
-            secret=None,
-        )
-    with pytest.raises(WebhookUnsignedError):
-        VERIFIER.verify(
-            body=BODY, headers={"x-hub-signature": "sha1=00"}, schemes=APP_SCHEMES, secret=None
-        )
-
-
-def test_the_routes_verifier_vouches_for_no_other_scheme() -> None:
-    with pytest.raises(WebhookUnsignedError):
-        VERIFIER.verify(
-            body=BODY,
-            headers={"x-hub-signature-256": EXPECTED},
-            schemes=frozenset({SignatureScheme.HMAC_SHA256}),
-            secret=SECRET,
-        )
