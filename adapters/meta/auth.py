@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from application.ports.providers import ProviderCall
 from application.ports.rate_limits import Priority
 from domain.errors import ConfigSchemaInvalidError, FieldViolation, InvalidCredentialsError
+from domain.integration import Integration
 from domain.template import DEFAULT_RATE_LIMIT_PER_MINUTE
 from domain.values import SecretStr
 
@@ -17,6 +18,17 @@ ACCESS_TOKEN_FIELD = "accessToken"  # noqa: S105 - a config field's name, not a 
 def page_rate_limit_key(page_id: str) -> str:
     """Meta's Page and LeadGen limits are per Page, whichever integration or copy calls."""
     return f"meta:page:{page_id}"
+
+
+def rate_limit_key(integration: Integration) -> str:
+    """The key an integration's calls draw on (its Page's), for health: integrations without a
+    Page are limited on their own."""
+    page_id = integration.config.get("pageId")
+    return (
+        page_rate_limit_key(page_id)
+        if isinstance(page_id, str) and page_id
+        else f"integration:{integration.id}"
+    )
 
 
 def app_rate_limit_key(app_id: str) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import UTC, datetime
 
 import pytest
 from multidict import CIMultiDict
 
 from adapters.http import HttpAnswer, HttpRequest
-from adapters.meta.auth import GraphAuth, PageAuth, app_rate_limit_key
+from adapters.meta.auth import GraphAuth, PageAuth, app_rate_limit_key, rate_limit_key
 from adapters.meta.http_policy import (
     DEFAULT_THROTTLE_SECONDS,
     MetaHttpPolicy,
@@ -26,6 +27,7 @@ from domain.errors import (
     ProviderError,
     RateLimitExceededError,
 )
+from domain.integration import Integration
 from domain.values import SecretStr
 from tests.support.meta import (
     APP_ID,
@@ -252,6 +254,30 @@ def test_calls_are_limited_by_the_app_or_by_the_page() -> None:
 
     assert POLICY.rate_limit(page.graph, LEAD_READ).key == f"meta:page:{PAGE_ID}"
     assert POLICY.rate_limit(app, LEAD_READ).key == f"meta:app:{APP_ID}"
+
+
+def test_an_integrations_health_reads_its_pages_key() -> None:
+    integration = Integration.create(
+        id="fb-1",
+        sub_account_id="sa-1",
+        template_id="tpl",
+        template_name="facebook_ads",
+        name="Leads",
+        now=datetime(2026, 7, 1, tzinfo=UTC),
+        config={"pageId": PAGE_ID},
+    )
+    pageless = Integration.create(
+        id="fb-2",
+        sub_account_id="sa-1",
+        template_id="tpl",
+        template_name="facebook_ads",
+        name="Leads",
+        now=datetime(2026, 7, 1, tzinfo=UTC),
+        config={},
+    )
+
+    assert rate_limit_key(integration) == f"meta:page:{PAGE_ID}"
+    assert rate_limit_key(pageless) == "integration:fb-2"
 
 
 async def test_the_token_travels_as_a_bearer_header() -> None:
