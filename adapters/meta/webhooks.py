@@ -19,6 +19,7 @@ NAME = "meta"
 """The route of Meta's webhooks: ``GET``/``POST /webhooks/meta``."""
 PAGE_ACCOUNT_KIND = "meta.page"
 LEADGEN = "leadgen"
+PAGE_OBJECT = "page"
 META_SCHEMES = frozenset({SignatureScheme.APP_HMAC_SHA256})
 _EVENT_TYPE_MAX = 128
 
@@ -73,13 +74,16 @@ class MetaWebhooks:
         """The facts of one change (as `split` hands it out). A ``leadgen`` change naming its
         lead and Page is LEAD_SUBMITTED for that Page, its ``leadgen_id`` the delivery id and
         its ``created_time`` the send time; any other change is UNHANDLED, for the Page it
-        names if it names one."""
+        names if it names one (an entry of another object, an Instagram account's, names
+        none)."""
         field = payload.get(FIELD_KEY)
         event_type = field[:_EVENT_TYPE_MAX] if isinstance(field, str) else ""
         value = payload.get(VALUE_KEY)
         if not isinstance(value, dict):
             value = {}
-        page_id = exact_id(value.get("page_id")) or exact_id(payload.get(ENTRY_ID_KEY))
+        page_id = exact_id(value.get("page_id"))
+        if page_id is None and payload.get(OBJECT_KEY, PAGE_OBJECT) == PAGE_OBJECT:
+            page_id = exact_id(payload.get(ENTRY_ID_KEY))  # a page's entry is the page's id
         account = page_account(page_id) if page_id is not None else None
         leadgen_id = exact_id(value.get("leadgen_id")) if event_type == LEADGEN else None
         if leadgen_id is None or account is None:

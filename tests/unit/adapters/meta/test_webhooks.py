@@ -101,6 +101,15 @@ def test_the_page_comes_from_the_entry_when_the_change_names_none() -> None:
     assert facts.kind is EventKind.LEAD_SUBMITTED
 
 
+def test_an_entry_of_another_object_names_no_page() -> None:
+    change = {"object": "instagram", "entry_id": "17841400000000000", "field": "comments"}
+
+    facts = SENDER.read(change, route_event=None)
+
+    assert facts.account is None
+    assert facts.kind is EventKind.UNHANDLED
+
+
 @pytest.mark.parametrize(
     "change",
     [
