@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse user and page tokens sent without appsecret_proof",
     )
-    p.add_argument("--usage-step", type=float, default=1.0, metavar="PERCENT",
+    p.add_argument("--usage-step", type=float, default=0.1, metavar="PERCENT",
                    help="how much X-App-Usage rises per call")  # fmt: skip
     p.add_argument("--random-seed", type=int, help="make ids reproducible")
     return p

@@ -134,7 +134,7 @@ class FakeState:
             ad = self.ads.get(str(lead.get("ad_id", "")))
             for key, value in ({} if ad is None else ad_fields(ad)).items():
                 lead.setdefault(key, value)
-            self.leads[lead["id"]] = lead
+            self.leads[lead["id"]] = _in_wire_order(lead)
         for dataset in seed.get("datasets", []):
             dataset["id"] = str(dataset["id"])
             self.datasets[dataset["id"]] = dataset
@@ -227,6 +227,18 @@ class FakeState:
                 for g in self.tokens.values()
             ],
         }
+
+
+_LEAD_ORDER = (
+    "id", "created_time", "ad_id", "ad_name", "adset_id", "adset_name", "campaign_id",
+    "campaign_name", "form_id", "is_organic", "platform", "field_data",
+)  # fmt: skip
+
+
+def _in_wire_order(lead: Json) -> Json:
+    """The lead's keys in the retrieval example's order, then any others."""
+    first = {k: lead[k] for k in _LEAD_ORDER if k in lead}
+    return {**first, **{k: v for k, v in lead.items() if k not in first}}
 
 
 def ad_fields(ad: Json) -> Json:

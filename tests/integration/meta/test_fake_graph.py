@@ -110,6 +110,32 @@ async def test_subscribing_the_page_to_leadgen_lists_the_app_as_the_example_does
     assert (await after.json()) == reference["list_response"]
 
 
+async def test_a_subscription_replaces_the_apps_fields_and_a_delete_removes_them(
+    meta: Running,
+) -> None:
+    path = f"/v26.0/{DEMO_PAGE_ID}/subscribed_apps"
+    for fields in ("leadgen,feed", "leadgen"):
+        await meta.post(path, params={"subscribed_fields": fields, "access_token": DEMO_PAGE_TOKEN})
+    listed = await meta.get(path, access_token=DEMO_PAGE_TOKEN)
+    async with meta.http.delete(meta.url + path, params={"access_token": DEMO_PAGE_TOKEN}) as resp:
+        deleted = await resp.json()
+    after = await meta.get(path, access_token=DEMO_PAGE_TOKEN)
+
+    assert (await listed.json())["data"][0]["subscribed_fields"] == ["leadgen"]
+    assert deleted == {"success": True}
+    assert (await after.json()) == {"data": []}
+
+
+async def test_a_pages_forms_are_listed(meta: Running) -> None:
+    resp = await meta.get(f"/v26.0/{DEMO_PAGE_ID}/leadgen_forms", access_token=DEMO_PAGE_TOKEN)
+    foreign = await meta.get(
+        f"/v26.0/{DEMO_PAGE_ID}/leadgen_forms", access_token=DEMO_SECOND_PAGE_TOKEN
+    )
+
+    assert (await resp.json()) == {"data": [{"id": DEMO_FORM_ID, "name": "Solar quote"}]}
+    assert foreign.status == 400
+
+
 async def test_subscribing_needs_pages_manage_metadata_and_the_pages_own_token(
     meta: Running,
 ) -> None:
@@ -139,7 +165,9 @@ async def test_a_lead_is_served_as_the_retrieval_example_with_the_fields_asked_f
     )
 
     assert resp.status == 200
-    assert (await resp.json()) == wire(example("lead-retrieval-response.json"))
+    body = await resp.json()
+    assert body == wire(example("lead-retrieval-response.json"))
+    assert list(body) == list(wire(example("lead-retrieval-response.json")))
 
 
 async def test_field_data_with_subfields_and_a_bearer_token_are_understood(meta: Running) -> None:
