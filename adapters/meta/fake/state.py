@@ -23,12 +23,10 @@ pages); ``expires_at`` 0 never expires. The app token is ``{app id}|{app secret}
 from __future__ import annotations
 
 import copy
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from adapters.meta.fake.errors import Json
 
@@ -99,10 +97,6 @@ class FakeState:
         self.leads: dict[str, Json] = {}
         self.datasets: dict[str, Json] = {}
         self._load(seed)
-
-    @classmethod
-    def from_file(cls, path: Path, *, rng: random.Random, clock: Callable[[], float]) -> FakeState:
-        return cls(json.loads(path.read_text()), rng=rng, clock=clock)
 
     def _load(self, seed: Json) -> None:
         for page in seed.get("pages", []):

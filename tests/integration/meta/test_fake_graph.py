@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+from pathlib import Path
 
 from adapters.meta.fake.seed import (
     DEMO_APP_ID,
@@ -314,3 +316,23 @@ async def test_a_second_page_is_reachable_by_its_own_token(meta: Running) -> Non
     resp = await meta.get(f"/v26.0/{DEMO_SECOND_PAGE_ID}", access_token=DEMO_SECOND_PAGE_TOKEN)
 
     assert (await resp.json()) == {"id": DEMO_SECOND_PAGE_ID, "name": "Acme Roofing"}
+
+
+async def test_a_seed_file_gives_its_own_app_pages_and_tokens(
+    start_fake: StartFake, tmp_path: Path
+) -> None:
+    seed = {
+        "app": {"id": 42, "secret": "s3cret", "name": "Other app"},
+        "pages": [{"id": 777, "name": "Seeded page", "subscribed_fields": ["leadgen"]}],
+        "tokens": [{"token": "EAAseeded", "type": "PAGE", "page_ids": [777], "scopes": []}],
+        "forms": [{"id": 888, "page_id": 777, "name": "Seeded form"}],
+    }
+    path = tmp_path / "seed.json"
+    path.write_text(json.dumps(seed))
+    meta = await start_fake(seed=path)
+
+    me = await meta.get("/v26.0/me", access_token="EAAseeded")
+    debug = await meta.get("/v26.0/debug_token", input_token="EAAseeded", access_token="42|s3cret")
+
+    assert (await me.json()) == {"id": "777", "name": "Seeded page"}
+    assert (await debug.json())["data"]["app_id"] == "42"
