@@ -41,7 +41,7 @@ def create_app(
     *,
     webhook_url: str | None = None,
     require_appsecret_proof: bool = False,
-    usage_step_percent: float = 1.0,
+    usage_step_percent: float = 0.1,
     faults: FaultPlan | None = None,
     random_seed: int | None = None,
     clock: Callable[[], float] = time.time,
@@ -50,7 +50,8 @@ def create_app(
     seed.py. `webhook_url`: where the sender POSTs leadgen notifications and sends the
     handshake. `require_appsecret_proof`: refuse user and page tokens without a valid
     ``appsecret_proof`` (one sent is checked either way). `usage_step_percent`: how much
-    ``X-App-Usage`` rises per call. `clock`: unix seconds (token expiry, stale CAPI events)."""
+    ``X-App-Usage`` rises per call (0.1: a client that pauses at 95 % does so after 950 calls
+    an hour). `clock`: unix seconds (token expiry, stale CAPI events)."""
     if isinstance(seed, Path):
         seed_data: Json = json.loads(seed.read_text())
     else:

@@ -7,9 +7,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from adapters.meta.fake.app import create_app
 from adapters.meta.fake.core import FAKE_META
+
+
+class _AccessLogger(AbstractAccessLogger):
+    """The access log without query strings: Graph clients send ``access_token`` there."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %.3fs", request.method, request.path, response.status, time)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse user and page tokens sent without appsecret_proof",
     )
-    p.add_argument("--usage-step", type=float, default=1.0, metavar="PERCENT",
+    p.add_argument("--usage-step", type=float, default=0.1, metavar="PERCENT",
                    help="how much X-App-Usage rises per call")  # fmt: skip
     p.add_argument("--random-seed", type=int, help="make ids reproducible")
     return p
@@ -44,5 +52,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     state = app[FAKE_META].state
     print(f"Fake Meta app {state.app_id}; pages: {', '.join(state.pages)}", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=print)
+    web.run_app(app, host=args.host, port=args.port, print=print, access_log_class=_AccessLogger)
     return 0

@@ -46,13 +46,23 @@ def _send_options(data: dict[str, Any]) -> dict[str, Any]:
     id_style = data.get("id_style", "mixed")
     if id_style not in _ID_STYLES:
         raise web.HTTPBadRequest(text=f"id_style must be one of {_ID_STYLES}")
+    signature = data.get("signature", "valid")
+    if not isinstance(signature, str):
+        raise web.HTTPBadRequest(text="signature must be valid, invalid, missing or a header")
     return {
         "deliver": bool(data.get("deliver", True)),
         "force": bool(data.get("force", False)),
         "id_style": cast("IdStyle", id_style),
-        "signature": cast("SignatureMode", data.get("signature", "valid")),
-        "repeat": int(data.get("repeat", 1)),
+        "signature": cast("SignatureMode", signature),
+        "repeat": _int(data, "repeat", 1),
     }
+
+
+def _int(data: dict[str, Any], key: str, default: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise web.HTTPBadRequest(text=f"{key} must be an integer")
+    return value
 
 
 async def _submit(
@@ -93,7 +103,7 @@ async def submit_batch(request: web.Request) -> web.Response:
         else:
             pages = [str(p) for p in data.get("page_ids") or fake.state.pages]
             submissions = [
-                Submission(page_id=pages[i % len(pages)]) for i in range(int(data.get("count", 1)))
+                Submission(page_id=pages[i % len(pages)]) for i in range(_int(data, "count", 1))
             ]
     except (TypeError, ValueError, ZeroDivisionError) as err:
         raise _bad(err) from err
@@ -230,7 +240,7 @@ async def kill_token(request: web.Request) -> web.Response:
     subcode = data.get("subcode", 463)
     if subcode is not None and subcode not in TOKEN_DEATH_SUBCODES:
         raise web.HTTPBadRequest(text=f"subcode must be null or one of {TOKEN_DEATH_SUBCODES}")
-    if not fake.kill_token(str(data.get("token")), subcode, after=int(data.get("after", 0))):
+    if not fake.kill_token(str(data.get("token")), subcode, after=_int(data, "after", 0)):
         raise web.HTTPNotFound(text="unknown token")
     return web.Response(status=204)
 
@@ -256,7 +266,10 @@ async def put_config(request: web.Request) -> web.Response:
     if "require_appsecret_proof" in data:
         fake.require_appsecret_proof = bool(data["require_appsecret_proof"])
     if "usage_step_percent" in data:
-        fake.usage.step_percent = float(data["usage_step_percent"])
+        step = data["usage_step_percent"]
+        if isinstance(step, bool) or not isinstance(step, int | float) or step < 0:
+            raise web.HTTPBadRequest(text="usage_step_percent must be a number >= 0")
+        fake.usage.step_percent = float(step)
     return web.json_response(_settings(fake))
 
 

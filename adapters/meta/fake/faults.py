@@ -9,7 +9,9 @@ from typing import Any
 from adapters.meta.fake.errors import THROTTLE_CODES
 
 # Route names a fault may be limited to (the Graph routes of graph.py).
-ROUTES = frozenset({"debug_token", "me", "subscribed_apps", "object", "form_leads", "events"})
+ROUTES = frozenset(
+    {"debug_token", "me", "subscribed_apps", "leadgen_forms", "object", "form_leads", "events"}
+)
 
 
 def _check_routes(routes: list[str] | None) -> None:

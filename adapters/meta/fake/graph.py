@@ -167,14 +167,16 @@ async def get_subscribed_apps(request: web.Request) -> web.Response:
 
 
 async def post_subscribed_apps(request: web.Request) -> web.Response:
-    """``subscribed_fields=leadgen`` (comma-separated or a JSON list) with a page's token."""
+    """``subscribed_fields=leadgen`` (comma-separated or a JSON list) with a page's token. The
+    list replaces the app's fields on the page (as Graph's Page subscribed_apps edge sets them;
+    the notes do not say), so a client sends every field it wants."""
     page = _reachable_page(request, "post")
     if "pages_manage_metadata" not in request[GRANT].scopes:
         raise permission_error("pages_manage_metadata")
     fields = _field_list(request[PARAMS].get("subscribed_fields"))
     if not fields:
         raise invalid_parameter("(#100) The parameter subscribed_fields is required")
-    page["subscribed_fields"] = list(dict.fromkeys([*page["subscribed_fields"], *fields]))
+    page["subscribed_fields"] = list(dict.fromkeys(fields))
     return web.json_response({"success": True})
 
 
@@ -221,6 +223,18 @@ async def get_object(request: web.Request) -> web.Response:
     if form is not None and grant.reaches(form["page_id"]):
         return web.json_response(_select(form, requested, _FORM_FIELDS, "LeadgenForm"))
     raise not_found(object_id)
+
+
+async def leadgen_forms(request: web.Request) -> web.Response:
+    """``GET /{page_id}/leadgen_forms``: the page's forms (Graph's Page edge; not in the notes,
+    served so that a backfill can find the forms of a page), ``{"data": [{id, name}]}``."""
+    fake = _fake(request)
+    page = _reachable_page(request, "get")
+    requested = fields_of(request[PARAMS])
+    forms = [f for f in fake.state.forms.values() if f["page_id"] == page["id"]]
+    return web.json_response(
+        {"data": [_select(f, requested, _FORM_FIELDS, "LeadgenForm") for f in forms]}
+    )
 
 
 async def form_leads(request: web.Request) -> web.Response:
@@ -312,6 +326,9 @@ def add_graph_routes(app: web.Application) -> None:
     subscribed.add_route("GET", get_subscribed_apps)
     subscribed.add_route("POST", post_subscribed_apps)
     subscribed.add_route("DELETE", delete_subscribed_apps)
+    r.add_resource(f"/{VERSION}/{{page_id:\\d+}}/leadgen_forms", name="leadgen_forms").add_route(
+        "GET", leadgen_forms
+    )
     r.add_resource(f"/{VERSION}/{{form_id:\\d+}}/leads", name="form_leads").add_route(
         "GET", form_leads
     )

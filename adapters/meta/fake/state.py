@@ -23,12 +23,10 @@ pages); ``expires_at`` 0 never expires. The app token is ``{app id}|{app secret}
 from __future__ import annotations
 
 import copy
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from adapters.meta.fake.errors import Json
 
@@ -100,10 +98,6 @@ class FakeState:
         self.datasets: dict[str, Json] = {}
         self._load(seed)
 
-    @classmethod
-    def from_file(cls, path: Path, *, rng: random.Random, clock: Callable[[], float]) -> FakeState:
-        return cls(json.loads(path.read_text()), rng=rng, clock=clock)
-
     def _load(self, seed: Json) -> None:
         for page in seed.get("pages", []):
             page["id"] = str(page["id"])
@@ -134,7 +128,7 @@ class FakeState:
             ad = self.ads.get(str(lead.get("ad_id", "")))
             for key, value in ({} if ad is None else ad_fields(ad)).items():
                 lead.setdefault(key, value)
-            self.leads[lead["id"]] = lead
+            self.leads[lead["id"]] = _in_wire_order(lead)
         for dataset in seed.get("datasets", []):
             dataset["id"] = str(dataset["id"])
             self.datasets[dataset["id"]] = dataset
@@ -227,6 +221,18 @@ class FakeState:
                 for g in self.tokens.values()
             ],
         }
+
+
+_LEAD_ORDER = (
+    "id", "created_time", "ad_id", "ad_name", "adset_id", "adset_name", "campaign_id",
+    "campaign_name", "form_id", "is_organic", "platform", "field_data",
+)  # fmt: skip
+
+
+def _in_wire_order(lead: Json) -> Json:
+    """The lead's keys in the retrieval example's order, then any others."""
+    first = {k: lead[k] for k in _LEAD_ORDER if k in lead}
+    return {**first, **{k: v for k, v in lead.items() if k not in first}}
 
 
 def ad_fields(ad: Json) -> Json:

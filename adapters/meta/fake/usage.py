@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 class Usage:
     """`step_percent` per call; the count starts afresh `window_seconds` after the first call."""
 
-    step_percent: float = 1.0
+    step_percent: float = 0.1
     window_seconds: float = 3600.0
     _app_calls: int = 0
     _page_calls: dict[str, int] = field(default_factory=dict)
@@ -26,7 +26,7 @@ class Usage:
             self._page_calls[page_id] = self._page_calls.get(page_id, 0) + 1
 
     def percent(self, calls: int) -> int:
-        return min(100, int(calls * self.step_percent))
+        return min(100, int(calls * self.step_percent + 1e-9))  # float steps: 10 * 0.1 counts as 1
 
     def app_header(self) -> str:
         pct = self.percent(self._app_calls)

@@ -88,6 +88,15 @@ async def test_x_app_usage_rises_with_each_call(start_fake: StartFake) -> None:
     )
 
 
+async def test_by_default_x_app_usage_rises_a_percent_every_ten_calls(meta: Running) -> None:
+    counts = []
+    for _ in range(20):
+        resp = await meta.get("/v26.0/me", access_token=DEMO_PAGE_TOKEN)
+        counts.append(json.loads(resp.headers["X-App-Usage"])["call_count"])
+
+    assert counts == [0] * 9 + [1] * 10 + [2]
+
+
 @pytest.mark.parametrize("subcode", [460, 463, 467, None])
 async def test_a_killed_token_answers_190_with_its_subcode_from_then_on(
     meta: Running, subcode: int | None

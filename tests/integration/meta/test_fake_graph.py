@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+from pathlib import Path
 
 from adapters.meta.fake.seed import (
     DEMO_APP_ID,
@@ -110,6 +112,32 @@ async def test_subscribing_the_page_to_leadgen_lists_the_app_as_the_example_does
     assert (await after.json()) == reference["list_response"]
 
 
+async def test_a_subscription_replaces_the_apps_fields_and_a_delete_removes_them(
+    meta: Running,
+) -> None:
+    path = f"/v26.0/{DEMO_PAGE_ID}/subscribed_apps"
+    for fields in ("leadgen,feed", "leadgen"):
+        await meta.post(path, params={"subscribed_fields": fields, "access_token": DEMO_PAGE_TOKEN})
+    listed = await meta.get(path, access_token=DEMO_PAGE_TOKEN)
+    async with meta.http.delete(meta.url + path, params={"access_token": DEMO_PAGE_TOKEN}) as resp:
+        deleted = await resp.json()
+    after = await meta.get(path, access_token=DEMO_PAGE_TOKEN)
+
+    assert (await listed.json())["data"][0]["subscribed_fields"] == ["leadgen"]
+    assert deleted == {"success": True}
+    assert (await after.json()) == {"data": []}
+
+
+async def test_a_pages_forms_are_listed(meta: Running) -> None:
+    resp = await meta.get(f"/v26.0/{DEMO_PAGE_ID}/leadgen_forms", access_token=DEMO_PAGE_TOKEN)
+    foreign = await meta.get(
+        f"/v26.0/{DEMO_PAGE_ID}/leadgen_forms", access_token=DEMO_SECOND_PAGE_TOKEN
+    )
+
+    assert (await resp.json()) == {"data": [{"id": DEMO_FORM_ID, "name": "Solar quote"}]}
+    assert foreign.status == 400
+
+
 async def test_subscribing_needs_pages_manage_metadata_and_the_pages_own_token(
     meta: Running,
 ) -> None:
@@ -139,7 +167,9 @@ async def test_a_lead_is_served_as_the_retrieval_example_with_the_fields_asked_f
     )
 
     assert resp.status == 200
-    assert (await resp.json()) == wire(example("lead-retrieval-response.json"))
+    body = await resp.json()
+    assert body == wire(example("lead-retrieval-response.json"))
+    assert list(body) == list(wire(example("lead-retrieval-response.json")))
 
 
 async def test_field_data_with_subfields_and_a_bearer_token_are_understood(meta: Running) -> None:
@@ -286,3 +316,23 @@ async def test_a_second_page_is_reachable_by_its_own_token(meta: Running) -> Non
     resp = await meta.get(f"/v26.0/{DEMO_SECOND_PAGE_ID}", access_token=DEMO_SECOND_PAGE_TOKEN)
 
     assert (await resp.json()) == {"id": DEMO_SECOND_PAGE_ID, "name": "Acme Roofing"}
+
+
+async def test_a_seed_file_gives_its_own_app_pages_and_tokens(
+    start_fake: StartFake, tmp_path: Path
+) -> None:
+    seed = {
+        "app": {"id": 42, "secret": "s3cret", "name": "Other app"},
+        "pages": [{"id": 777, "name": "Seeded page", "subscribed_fields": ["leadgen"]}],
+        "tokens": [{"token": "EAAseeded", "type": "PAGE", "page_ids": [777], "scopes": []}],
+        "forms": [{"id": 888, "page_id": 777, "name": "Seeded form"}],
+    }
+    path = tmp_path / "seed.json"
+    path.write_text(json.dumps(seed))
+    meta = await start_fake(seed=path)
+
+    me = await meta.get("/v26.0/me", access_token="EAAseeded")
+    debug = await meta.get("/v26.0/debug_token", input_token="EAAseeded", access_token="42|s3cret")
+
+    assert (await me.json()) == {"id": "777", "name": "Seeded page"}
+    assert (await debug.json())["data"]["app_id"] == "42"

@@ -9,6 +9,8 @@ import hmac
 import json
 from typing import Any
 
+import pytest
+
 from adapters.meta.fake import LeadChange, Submission, leadgen_body
 from adapters.meta.fake.seed import (
     DEMO_AD_ID,
@@ -18,6 +20,7 @@ from adapters.meta.fake.seed import (
     DEMO_PAGE_TOKEN,
     DEMO_SECOND_PAGE_ID,
 )
+from entrypoints.cli import main as cli_main
 from tests.integration.meta.conftest import Receiver, Running, StartFake, example
 
 
@@ -211,3 +214,11 @@ async def test_without_a_webhook_url_a_send_is_a_conflict(start_fake: StartFake)
 
     async with meta.http.post(meta.url + "/_fake/leads", json={}) as resp:
         assert resp.status == 409
+
+
+def test_integrations_fake_meta_is_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["fake-meta", "--help"])
+
+    assert exit_.value.code == 0
+    assert "integrations fake-meta" in capsys.readouterr().out
