@@ -1,4 +1,5 @@
-"""The `integrations` command: serve, migrate, keys, token, directory, check-config, fake-ghl, fake-ga4.
+"""The `integrations` command: serve, migrate, keys, token, directory, check-config, fake-ghl,
+fake-meta, fake-ga4.
 Each command imports what it needs when it runs, so that `token`, `check-config` or `--help`
 do not load the whole service."""
 
@@ -125,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
         help="run a fake Google Analytics 4 on loopback (see `integrations fake-ga4 --help`)",
     )
+    commands.add_parser(
+        "fake-meta",
+        add_help=False,
+        help="run a fake Meta (Graph API, leadgen webhooks) on loopback "
+        "(see `integrations fake-meta --help`)",
+    )
     return parser
 
 
@@ -146,6 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"))
         return fake_ga4(args_list[1:])
+    if args_list[:1] == ["fake-meta"]:
+        import os
+
+        from adapters.meta.fake import main as fake_meta
+        from entrypoints.logging import configure_logging
+
+        configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"))
+        return fake_meta(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
     if args.command == "keys" and args.keys_command == "generate":

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from aiohttp.test_utils import TestServer
 
+from adapters.clock import SystemClock
+from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.ga4.fake.seed import DEMO_MEASUREMENT_ID
 from adapters.ga4.provider import Ga4Provider, stream_account
 from adapters.ga4.template import TEMPLATES as GA4_TEMPLATES
@@ -21,6 +23,20 @@ from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from adapters.ghl.provider import GhlProvider
 from adapters.ghl.templates import TEMPLATES as GHL_TEMPLATES
 from adapters.ghl.webhooks import GhlWebhooks, location_account
+from adapters.meta.fake import create_app as create_fake_meta
+from adapters.meta.fake.seed import (
+    DEMO_APP_ID,
+    DEMO_APP_SECRET,
+    DEMO_PAGE_ID,
+    DEMO_PAGE_TOKEN,
+    DEMO_VERIFY_TOKEN,
+)
+from adapters.meta.graph import MetaGraph
+from adapters.meta.provider import MetaProvider
+from adapters.meta.settings import MetaSettings
+from adapters.meta.signature import SIGNATURE_HEADER, app_signature
+from adapters.meta.template import TEMPLATES as META_TEMPLATES
+from adapters.meta.webhooks import MetaWebhooks, page_account
 from adapters.ratelimit import TokenBucketRateLimiter
 from application.ports import (
     Credentials,
@@ -59,6 +75,9 @@ class ProviderUnderTest:
     sign: Callable[[bytes], dict[str, str]]
     """Headers that sign a body as the provider does."""
     connection: Callable[[], AbstractAsyncContextManager[Connection]]
+    batches: bool = False
+    """The sender batches several accounts' changes into one body: a change for an account
+    nobody owns is kept as the platform's rather than refused (the others go on)."""
 
 
 def _ghl_context(token: str) -> ProviderContext:
@@ -118,6 +137,76 @@ def _receives_no_webhooks(*_: object) -> NoReturn:
 
 _GHL_SIGNER = Signer()
 
+
+META_SETTINGS = MetaSettings(
+    app_id=DEMO_APP_ID,
+    app_secret=SecretStr(DEMO_APP_SECRET),
+    webhook_verify_token=SecretStr(DEMO_VERIFY_TOKEN),
+)
+
+
+def _meta_context(token: str) -> ProviderContext:
+    return ProviderContext(
+        integration_id="contract-integration",
+        sub_account_id="contract-sub-account",
+        template_name="facebook_ads",
+        config={"pageId": DEMO_PAGE_ID},
+        credentials=Credentials({"accessToken": SecretStr(token)}),
+        rate_limit_per_minute=6000,
+    )
+
+
+@asynccontextmanager
+async def _meta_connection() -> AsyncIterator[Connection]:
+    server = TestServer(create_fake_meta(random_seed=7), host="127.0.0.1", port=0)
+    await server.start_server()
+    graph = MetaGraph(
+        replace(META_SETTINGS, graph_base_url=str(server.make_url("")).rstrip("/")),
+        rate_limiter=TokenBucketRateLimiter(),
+        retry=FAST_RETRY,
+        timeouts=FAST_TIMEOUTS,
+    )
+    try:
+        yield Connection(
+            MetaProvider(graph, clock=SystemClock()),
+            _meta_context(DEMO_PAGE_TOKEN),
+            _meta_context("pit-revoked"),
+        )
+    finally:
+        await graph.close()
+        await server.close()
+
+
+def _meta_delivery(delivery_id: str) -> bytes:
+    """One leadgen change in Meta's batch envelope, sent now (the suite's clock)."""
+    return json.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": DEMO_PAGE_ID,
+                    "time": 1772443800,
+                    "changes": [
+                        {
+                            "field": "leadgen",
+                            "value": {
+                                "leadgen_id": delivery_id,
+                                "page_id": DEMO_PAGE_ID,
+                                "form_id": "987654321098765",
+                                "created_time": 1772443800,
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
+
+
+def _meta_sign(body: bytes) -> dict[str, str]:
+    return {SIGNATURE_HEADER.lower(): app_signature(META_SETTINGS.app_secret, body)}
+
+
 PROVIDERS = (
     ProviderUnderTest(
         name="ghl",
@@ -138,5 +227,16 @@ PROVIDERS = (
         delivery=_receives_no_webhooks,
         sign=_receives_no_webhooks,
         connection=_ga4_connection,
+    ),
+    ProviderUnderTest(
+        name="meta",
+        templates=META_TEMPLATES,
+        sender=MetaWebhooks(verify_token=META_SETTINGS.webhook_verify_token),
+        account=page_account(DEMO_PAGE_ID),
+        verifier=lambda: WebhookSignatureVerifier(app_secret=META_SETTINGS.app_secret),
+        delivery=_meta_delivery,
+        sign=_meta_sign,
+        connection=_meta_connection,
+        batches=True,
     ),
 )

@@ -45,12 +45,13 @@ class Receiving:
         assert provider.sender is not None
         self.provider = provider
         self.uow = FakeUnitOfWorkFactory()
+        self.platform = InMemoryPlatformDeliveries()
         self.use_case = ReceiveWebhook(
             sender=provider.sender,
             targets=InMemoryWebhookTargets(self.uow),
             verifier=provider.verifier(),
             inbox=InMemoryInboxWriter(self.uow),
-            platform=InMemoryPlatformDeliveries(),
+            platform=self.platform,
             cipher=FakeCipher(),
             ids=SequentialIds("wd"),
             clock=FixedClock(NOW),
@@ -122,12 +123,17 @@ async def test_a_delivery_reaches_the_accounts_owners_and_no_one_else(
     assert receiving.stored() == [("first-owner", "d-1"), ("second-owner", "d-1")]
 
 
-async def test_an_account_nobody_owns_is_not_found(receiving: Receiving) -> None:
+async def test_an_account_nobody_owns_reaches_no_integration(receiving: Receiving) -> None:
     receiving.add_integration("claimant", owner=False)
     body = receiving.provider.delivery("d-1")
 
-    with pytest.raises(NotFoundError):
+    if receiving.provider.batches:
         await receiving.receive(body, receiving.provider.sign(body))
+        assert [d.delivery_id for d in receiving.platform.recorded] == ["d-1"]
+    else:
+        with pytest.raises(NotFoundError):
+            await receiving.receive(body, receiving.provider.sign(body))
+    assert receiving.stored() == []
 
 
 json_objects = st.dictionaries(

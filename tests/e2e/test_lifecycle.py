@@ -15,7 +15,6 @@ from tests.e2e.conftest import Service
 
 Stub = integration_service_pb2_grpc.IntegrationServiceStub
 FB_TOKEN = "EAAB-fb-token-0123456789abcdefXYZ9"
-FB_APP_SECRET = "fb-app-secret-0123456789-Q7w2"
 
 
 def fb_config(**overrides: str) -> struct_pb2.Struct:
@@ -23,9 +22,7 @@ def fb_config(**overrides: str) -> struct_pb2.Struct:
     config.update(
         {
             "accessToken": FB_TOKEN,
-            "adAccountId": "act_1234",
-            "pageId": "page-1",
-            "appSecret": FB_APP_SECRET,
+            "pageId": "104561234567890",
             **overrides,
         }
     )
@@ -74,7 +71,7 @@ async def test_an_integration_round_trips_through_the_running_service_without_le
             integration=resources.Integration(
                 name=created.integration.name,
                 display_name="Lead ads (EU)",
-                config=fb_config(accessToken="••••XYZ9", pageId="page-2"),
+                config=fb_config(accessToken="••••XYZ9", pageId="209876543210987"),
                 etag=fetched.integration.etag,
             ),
             update_mask=field_mask_pb2.FieldMask(paths=["display_name", "config"]),
@@ -82,7 +79,7 @@ async def test_an_integration_round_trips_through_the_running_service_without_le
         metadata=admin,
     )
     assert updated.integration.display_name == "Lead ads (EU)"
-    assert updated.integration.config["pageId"] == "page-2"
+    assert updated.integration.config["pageId"] == "209876543210987"
     assert updated.integration.config["accessToken"] == "••••XYZ9"
 
     off = await stub.DeactivateIntegration(
@@ -106,7 +103,6 @@ async def test_an_integration_round_trips_through_the_running_service_without_le
     assert "CreateIntegration" in logs  # the requests were logged...
     for secret in (
         FB_TOKEN,
-        FB_APP_SECRET,
         service.token("admin"),
         service.token("user", "sa-e2e"),
     ):
@@ -174,7 +170,7 @@ async def test_the_running_service_refuses_bad_callers_with_precise_statuses(
                     sub_account_id="sa-1",
                     template="integrationTemplates/facebook_ads",
                     display_name="Ads",
-                    config=fb_config(adAccountId="1234"),
+                    config=fb_config(pageId="page-1"),
                 )
             ),
             metadata=admin,

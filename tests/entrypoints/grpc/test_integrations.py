@@ -126,7 +126,7 @@ async def test_an_unsupported_provider_leaves_the_integration_in_error(service: 
         display_name="Acme leads",
     )
     integration.config.update(
-        {"accessToken": "EAAB-long-access-token", "adAccountId": "act_42", "pageId": "p-1"}
+        {"accessToken": "EAAB-long-access-token", "pageId": "104561234567890"}
     )
 
     response = await service.stub.CreateIntegration(

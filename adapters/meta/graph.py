@@ -1,0 +1,261 @@
+"""MetaGraph: the Graph API calls the service makes (debug_token, a Page's subscribed apps, a
+lead, the Conversions API) through the shared outbound HTTP machinery, rate-limited by app and
+by Page and mapped to the domain's errors by MetaHttpPolicy."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.http import HttpRequest, HttpTimeouts, ProviderHttpClient, RetryPolicy
+from adapters.meta.auth import GraphAuth, PageAuth, app_rate_limit_key
+from adapters.meta.http_policy import (
+    DEFAULT_USAGE,
+    MetaHttpPolicy,
+    UsageThresholds,
+    appsecret_proof,
+)
+from adapters.meta.settings import MetaSettings
+from adapters.meta.wire import exact_id
+from application.ports.rate_limits import Priority, RateLimiter
+from domain.errors import ProviderError
+from domain.template import DEFAULT_RATE_LIMIT_PER_MINUTE
+from domain.values import SecretStr
+
+LEAD_FIELDS = (
+    "id",
+    "created_time",
+    "ad_id",
+    "ad_name",
+    "adset_id",
+    "adset_name",
+    "campaign_id",
+    "campaign_name",
+    "form_id",
+    "is_organic",
+    "platform",
+    "field_data",
+)
+"""API-NOTES §5: the lead, its answers and its ad attribution (the ad fields need
+``ads_management``)."""
+LEADGEN_FIELD = "leadgen"
+
+
+@dataclass(frozen=True, slots=True)
+class GrantedScope:
+    scope: str
+    target_ids: frozenset[str] | None
+    """The objects (Pages) it is granted for; None: not narrowed to any."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """debug_token's verdict on a token (API-NOTES §8)."""
+
+    is_valid: bool
+    app_id: str | None
+    type: str | None
+    expires_at: int | None
+    """Unix seconds; 0: never expires."""
+    profile_id: str | None
+    scopes: frozenset[str]
+    granular_scopes: tuple[GrantedScope, ...]
+    error_code: int | None = None
+    error_subcode: int | None = None
+
+    @classmethod
+    def of(cls, body: Any) -> TokenInfo:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise ProviderError("Meta's debug_token answered without data")
+        error = data.get("error")
+        if not isinstance(error, dict):
+            error = {}
+        scopes = data.get("scopes")
+        granular = data.get("granular_scopes")
+        return cls(
+            is_valid=data.get("is_valid") is True,
+            app_id=exact_id(data.get("app_id")),
+            type=data.get("type") if isinstance(data.get("type"), str) else None,
+            expires_at=_integer(data.get("expires_at")),
+            profile_id=exact_id(data.get("profile_id")),
+            scopes=frozenset(s for s in scopes if isinstance(s, str))
+            if isinstance(scopes, list)
+            else frozenset(),
+            granular_scopes=tuple(_granted(entry) for entry in granular if isinstance(entry, dict))
+            if isinstance(granular, list)
+            else (),
+            error_code=_integer(error.get("code")),
+            error_subcode=_integer(error.get("subcode")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribedApp:
+    app_id: str
+    fields: frozenset[str] = field(default_factory=frozenset)
+
+
+class MetaGraph:
+    """Graph API calls for the platform's Meta app. Create it once per process and `close()` it
+    at shutdown; it opens its aiohttp session on first use (inside the running loop)."""
+
+    def __init__(
+        self,
+        settings: MetaSettings,
+        *,
+        rate_limiter: RateLimiter,
+        timeouts: HttpTimeouts = HttpTimeouts(),
+        retry: RetryPolicy = RetryPolicy(),
+        usage: UsageThresholds = DEFAULT_USAGE,
+        app_rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._app_rate_limit = app_rate_limit_per_minute
+        self._http = ProviderHttpClient(
+            MetaHttpPolicy(usage=usage),
+            rate_limiter=rate_limiter,
+            base_url=settings.graph_base_url,
+            timeouts=timeouts,
+            retry=retry,
+            rng=rng,
+        )
+
+    @property
+    def settings(self) -> MetaSettings:
+        return self._settings
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    async def debug_token(
+        self, token: SecretStr, *, priority: Priority = Priority.LIVE
+    ) -> TokenInfo:
+        """The app's view of `token`: valid, whose, until when, with which scopes. Asked with the
+        app token, so it counts against the app's limit."""
+        auth = GraphAuth(
+            token=self._settings.app_token,
+            rate_limit_key=app_rate_limit_key(self._settings.app_id),
+            user_token=False,
+            rate_limit_per_minute=self._app_rate_limit,
+            priority=priority,
+        )
+        body = await self._call(
+            auth, "GET", ("debug_token",), params={"input_token": token.reveal()}
+        )
+        return TokenInfo.of(body)
+
+    async def subscribed_apps(self, page: PageAuth) -> tuple[SubscribedApp, ...]:
+        body = await self._call(
+            page.graph,
+            "GET",
+            (page.page_id, "subscribed_apps"),
+            resource=("page", page.page_id),
+        )
+        data = body.get("data") if isinstance(body, dict) else None
+        apps = []
+        for entry in data if isinstance(data, list) else ():
+            app_id = exact_id(entry.get("id")) if isinstance(entry, dict) else None
+            if app_id is None:
+                continue
+            fields = entry.get("subscribed_fields")
+            apps.append(
+                SubscribedApp(
+                    app_id,
+                    frozenset(f for f in fields if isinstance(f, str))
+                    if isinstance(fields, list)
+                    else frozenset(),
+                )
+            )
+        return tuple(apps)
+
+    async def subscribe(self, page: PageAuth, fields: Sequence[str]) -> bool:
+        """Subscribe the app to the Page's `fields` (the whole list it is to receive: Meta
+        replaces the app's fields with it). Repeating it does no harm."""
+        body = await self._call(
+            page.graph,
+            "POST",
+            (page.page_id, "subscribed_apps"),
+            params={"subscribed_fields": ",".join(fields)},
+            resource=("page", page.page_id),
+        )
+        return isinstance(body, dict) and body.get("success") is True
+
+    async def lead(self, page: PageAuth, leadgen_id: str) -> Mapping[str, Any]:
+        """The lead's fields (LEAD_FIELDS). NotFoundError when the Page cannot read it (code 100:
+        unknown, past retention, or no lead access)."""
+        body = await self._call(
+            page.graph,
+            "GET",
+            (leadgen_id,),
+            params={"fields": ",".join(LEAD_FIELDS)},
+            resource=("lead", leadgen_id),
+        )
+        if not isinstance(body, dict):
+            raise ProviderError("Meta answered a lead without a JSON object")
+        return body
+
+    async def send_events(
+        self, page: PageAuth, dataset_id: str, events: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Post server events to the dataset (at most 1000, all or none: one invalid event makes
+        Meta refuse the batch). Repeating it does no harm: Meta deduplicates by event id and
+        name. Returns Meta's count of events received."""
+        body = await self._call(
+            page.graph,
+            "POST",
+            (dataset_id, "events"),
+            json_body={"data": list(events)},
+        )
+        received = body.get("events_received") if isinstance(body, dict) else None
+        if not isinstance(received, int) or isinstance(received, bool):
+            raise ProviderError("Meta's Conversions API answered without events_received")
+        return received
+
+    async def _call(
+        self,
+        auth: GraphAuth,
+        method: str,
+        segments: tuple[str, ...],
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        resource: tuple[str, str] | None = None,
+    ) -> Any:
+        query = dict(params or {})
+        if auth.user_token:
+            query["appsecret_proof"] = appsecret_proof(self._settings.app_secret, auth.token)
+        answer = await self._http.call(
+            auth,
+            HttpRequest(
+                method,
+                self._settings.path(*segments),
+                # Reads, and writes Meta deduplicates (a subscription, events by id): every
+                # Graph call here may be repeated after a lost answer.
+                idempotent=True,
+                params=query or None,
+                json=json_body,
+                resource=resource,
+            ),
+        )
+        if answer.body is None:
+            raise ProviderError(f"Meta answered HTTP {answer.status} without JSON")
+        return answer.body
+
+
+def _granted(entry: Mapping[str, Any]) -> GrantedScope:
+    targets = entry.get("target_ids")
+    scope = entry.get("scope")
+    return GrantedScope(
+        scope if isinstance(scope, str) else "",
+        frozenset(t for t in (exact_id(v) for v in targets) if t is not None)
+        if isinstance(targets, list)
+        else None,
+    )
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
