@@ -3,7 +3,7 @@ template an integration is an instance of."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -15,6 +15,7 @@ from application.ports import (
     WebhookHandshake,
     WebhookSender,
 )
+from domain.integration import Integration
 from domain.webhook_delivery import EventKind
 
 _NO_HANDLERS: Mapping[EventKind, EventHandler] = MappingProxyType({})
@@ -36,6 +37,8 @@ class ProviderBundle:
     handlers: Mapping[EventKind, EventHandler] = field(default_factory=dict)
     """How its stored deliveries are applied, by kind; a kind without one is marked ignored."""
     funnel: FunnelSink | None = None
+    rate_limit_key: Callable[[Integration], str] | None = None
+    """What the provider limits an integration's calls by (an account of it), for health."""
 
     @property
     def template_names(self) -> frozenset[str]:
@@ -78,6 +81,13 @@ class ProviderRegistry:
     def funnel_sink(self, template_name: str) -> FunnelSink | None:
         bundle = self._by_template.get(template_name)
         return None if bundle is None else bundle.funnel
+
+    def rate_limit_key(self, integration: Integration) -> str:
+        """The key the integration's calls draw on: its provider's, else its own."""
+        bundle = self._by_template.get(integration.template_name)
+        if bundle is None or bundle.rate_limit_key is None:
+            return f"integration:{integration.id}"
+        return bundle.rate_limit_key(integration)
 
     def templates(self) -> tuple[Mapping[str, Any], ...]:
         """Every provider's catalogue entries."""

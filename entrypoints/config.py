@@ -200,9 +200,11 @@ class Settings:
                     read.problem(f"set {name} (or {name}_FILE): the platform's Meta app")
         elif None in (meta_app_id, meta_app_secret, meta_verify_token):
             # Development: values of this machine's own, derived from its page-token key.
-            meta_app_id = meta_app_id or "dev-app"
+            meta_app_id = meta_app_id or str(int(_derived(page_key, "meta-app-id")[:12], 16))
             meta_app_secret = meta_app_secret or _derived(page_key, "meta-app-secret")
             meta_verify_token = meta_verify_token or _derived(page_key, "meta-verify-token")
+        if meta_app_id is not None and not meta_app_id.isdigit():
+            read.problem("META_APP_ID must be the app's numeric id")
         meta_version = read.text("META_GRAPH_API_VERSION") or "v26.0"
         if not _GRAPH_VERSION.fullmatch(meta_version):
             read.problem("META_GRAPH_API_VERSION must look like v26.0")

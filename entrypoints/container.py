@@ -28,7 +28,14 @@ from adapters.ghl.templates import TEMPLATE_NAMES as GHL_TEMPLATE_NAMES
 from adapters.ghl.templates import TEMPLATES as GHL_TEMPLATES
 from adapters.ghl.webhooks import GhlWebhooks
 from adapters.ids import Uuid7Generator
+from adapters.meta.auth import rate_limit_key as meta_rate_limit_key
+from adapters.meta.conversions import MetaConversions
+from adapters.meta.graph import MetaGraph
+from adapters.meta.leads import MetaLeads
+from adapters.meta.provider import MetaProvider
+from adapters.meta.settings import MetaSettings
 from adapters.meta.template import TEMPLATES as META_TEMPLATES
+from adapters.meta.webhooks import MetaWebhooks
 from adapters.persistence.data_keys import SqlAlchemyDataKeyStore
 from adapters.persistence.directory import SqlAlchemyTenantDirectory
 from adapters.persistence.driver_pool import driver_pool
@@ -87,6 +94,7 @@ from application.ports.rate_limits import RateLimiter
 from application.provider_registry import ProviderBundle, ProviderRegistry
 from application.sync_records import SyncLeases
 from application.use_cases.cancel_booking import CancelBooking
+from application.use_cases.capture_submitted_lead import CaptureSubmittedLead
 from application.use_cases.create_block_slot import CreateBlockSlot
 from application.use_cases.create_booking import CreateBooking
 from application.use_cases.create_integration import CreateIntegration
@@ -208,7 +216,30 @@ def _webhook_verifier(settings: Settings) -> WebhookSignatureVerifier:
     return WebhookSignatureVerifier.from_files(
         ghl_ed25519_pem=settings.ghl_webhook_ed25519_key_file,
         ghl_rsa_pem=settings.ghl_webhook_rsa_key_file,
+        app_secret=SecretStr(settings.meta_app_secret),
     )
+
+
+def _meta_settings(settings: Settings) -> MetaSettings:
+    return MetaSettings(
+        app_id=settings.meta_app_id,
+        app_secret=SecretStr(settings.meta_app_secret),
+        webhook_verify_token=SecretStr(settings.meta_webhook_verify_token),
+        graph_base_url=settings.meta_graph_api_base_url,
+        graph_version=settings.meta_graph_api_version,
+    )
+
+
+async def _meta_graph(
+    *, settings: MetaSettings, rate_limiter: RateLimiter
+) -> AsyncIterator[MetaGraph]:
+    graph = MetaGraph(settings, rate_limiter=rate_limiter)
+    yield graph
+    await graph.close()
+
+
+def _lead_forms(capture: CaptureSubmittedLead) -> Mapping[EventKind, EventHandler]:
+    return {EventKind.LEAD_SUBMITTED: capture}
 
 
 def _receive_webhooks(
@@ -393,9 +424,33 @@ class Container(containers.DeclarativeContainer):
         connection=ghl_provider,
         webhooks=ghl_webhooks,
         handlers=event_handlers,
+        rate_limit_key=providers.Object(ghl_rate_limit_key),
+    )
+    meta_settings = providers.Singleton(_meta_settings, settings)
+    meta_graph = providers.Resource(
+        _meta_graph, settings=meta_settings, rate_limiter=observed_rate_limiter
+    )
+    meta_webhooks = providers.Singleton(
+        MetaWebhooks, verify_token=meta_settings.provided.webhook_verify_token
     )
     meta_bundle = providers.Singleton(
-        ProviderBundle, name="meta", templates=providers.Object(META_TEMPLATES)
+        ProviderBundle,
+        name=meta_webhooks.provided.name,
+        templates=providers.Object(META_TEMPLATES),
+        connection=providers.Singleton(MetaProvider, meta_graph, clock=clock),
+        webhooks=meta_webhooks,
+        handshake=meta_webhooks,
+        handlers=providers.Singleton(
+            _lead_forms,
+            providers.Singleton(
+                CaptureSubmittedLead,
+                fetcher=providers.Singleton(MetaLeads, meta_graph),
+                leads=lead_sync,
+                cipher=cipher,
+            ),
+        ),
+        funnel=providers.Singleton(MetaConversions, meta_graph, clock=clock),
+        rate_limit_key=providers.Object(meta_rate_limit_key),
     )
     ga4_http = providers.Resource(_ga4_http, rate_limiter=rate_limiter, settings=settings)
     ga4_bundle = providers.Singleton(
@@ -618,7 +673,7 @@ class Container(containers.DeclarativeContainer):
             webhooks=providers.Singleton(SqlAlchemyWebhookActivity, engine),
             unverified=signature_failures,
             rate_limits=observed_rate_limiter,
-            rate_limit_key=providers.Object(ghl_rate_limit_key),
+            rate_limit_key=provider_registry.provided.rate_limit_key,
             sync=providers.Singleton(SqlAlchemySyncHistory, engine),
             clock=clock,
         ),

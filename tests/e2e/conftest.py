@@ -82,14 +82,23 @@ class Service:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
+UNREACHABLE = "http://127.0.0.1:9"
+
+
 def service_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("INTEGRATIONS_", "JWT_", "GRPC_", "WEBHOOK_", "GHL_"))
+        if not k.startswith(("INTEGRATIONS_", "JWT_", "GRPC_", "WEBHOOK_", "GHL_", "META_", "GA4_"))
     }
     env.update(
         PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
+        # No test reaches a real provider: those a test does not point at its fake refuse at once
+        # (port 9 on loopback: nothing listens).
+        META_GRAPH_API_BASE_URL=UNREACHABLE,
+        GA4_MP_BASE_URL=UNREACHABLE,
+        GA4_ADMIN_BASE_URL=UNREACHABLE,
+        GA4_TOKEN_URL=f"{UNREACHABLE}/token",
         INTEGRATIONS_DATA_DIR=str(tmp_path / "var"),
         DATABASE_URL=database_url,
         GRPC_PORT="0",

@@ -54,9 +54,9 @@ async def test_an_integration_round_trips_through_the_running_service_without_le
         ),
         metadata=admin,
     )
-    # The Facebook provider is in the catalogue but not implemented: an honest failure.
+    # Facebook cannot be reached (the test points the service nowhere): an honest failure.
     assert not created.connection_test.success
-    assert created.connection_test.error_code == "PROVIDER_NOT_SUPPORTED"
+    assert created.connection_test.error_code == "CONNECTION_FAILED"
     assert created.integration.state == resources.Integration.STATE_ERROR
     assert created.integration.config["accessToken"] == "••••XYZ9"
 

@@ -132,6 +132,9 @@ async def cluster(
             ghl_url=ghl_url,
             INTEGRATIONS_ENV="production",
             GRPC_INSECURE="true",
+            META_APP_ID="1234567890",
+            META_APP_SECRET="a-meta-app-secret",  # noqa: S106 - a test value
+            META_WEBHOOK_VERIFY_TOKEN="a-meta-verify-token",  # noqa: S106 - a test value
             REDIS_URL=REDIS_URL,
             RATE_LIMIT_COPIES=str(copies),
             GRPC_GRACE_SECONDS="5",

@@ -241,6 +241,9 @@ def _production(tmp_path: Path, **extra: str) -> dict[str, str]:
         "INTEGRATIONS_MASTER_KEYS": generate_master_key(),
         "JWT_SECRET": JWT_SECRET,
         "PAGE_TOKEN_SECRET": "page-token-secret-of-enough-length",
+        "META_APP_ID": "1234567890",
+        "META_APP_SECRET": "a-meta-app-secret",
+        "META_WEBHOOK_VERIFY_TOKEN": "a-meta-verify-token",
         **extra,
     }
 
