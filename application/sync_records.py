@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -532,9 +532,12 @@ class SyncLeases(Protocol):
 
     async def release(self, integration_id: str, *, holder: str) -> None: ...
 
-    async def due_for_sync(self, *, now: datetime, limit: int) -> list[DueSync]:
-        """Operational integrations (switched on, active or error) whose next scheduled run is
-        due (or was never planned) and whose lease is free, the never planned first."""
+    async def due_for_sync(
+        self, *, now: datetime, limit: int, templates: Collection[str]
+    ) -> list[DueSync]:
+        """Operational integrations (switched on, active or error) of `templates` (the CRMs')
+        whose next scheduled run is due (or was never planned) and whose lease is free, the
+        never planned first."""
         ...
 
     async def claim_run(self, integration_id: str, *, now: datetime, next_run_at: datetime) -> bool:

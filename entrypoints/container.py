@@ -322,6 +322,7 @@ def _sync_scheduler(
         push=push,
         leases=leases,
         clock=clock,
+        crm_templates=GHL_TEMPLATE_NAMES,
         interval=timedelta(seconds=settings.sync_interval_seconds),
         push_interval=settings.sync_push_interval_seconds,
     )
@@ -619,6 +620,7 @@ class Container(containers.DeclarativeContainer):
         leases=sync_leases,
         ids=ids,
         clock=clock,
+        crm_templates=GHL_TEMPLATE_NAMES,
     )
     sync_scheduler = providers.Singleton(
         _sync_scheduler,
@@ -689,7 +691,9 @@ class Container(containers.DeclarativeContainer):
         get_lead=providers.Factory(GetLead, uow=uow),
         list_bookings=providers.Factory(ListBookings, uow=uow),
         create_lead=providers.Factory(CreateLead, uow=uow, leads=lead_sync, ids=ids, clock=clock),
-        update_lead=providers.Factory(UpdateLead, uow=uow, ids=ids, clock=clock),
+        update_lead=providers.Factory(
+            UpdateLead, uow=uow, ids=ids, clock=clock, crm_templates=GHL_TEMPLATE_NAMES
+        ),
         create_booking=providers.Factory(CreateBooking, uow=uow, ids=ids, clock=clock),
         cancel_booking=providers.Factory(CancelBooking, uow=uow, ids=ids, clock=clock),
     )

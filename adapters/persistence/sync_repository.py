@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -438,7 +438,9 @@ class SqlAlchemySyncLeases:
             )
 
     @translated
-    async def due_for_sync(self, *, now: datetime, limit: int) -> list[DueSync]:
+    async def due_for_sync(
+        self, *, now: datetime, limit: int, templates: Collection[str]
+    ) -> list[DueSync]:
         i, lease = INTEGRATIONS.c, SYNC_LEASES.c
         query = (
             select(i.id, lease.next_run_at)
@@ -446,6 +448,7 @@ class SqlAlchemySyncLeases:
             .where(
                 i.is_active.is_(True)
                 & i.status.in_(_OPERATIONAL)
+                & i.template_name.in_(sorted(templates))
                 & (lease.next_run_at.is_(None) | (lease.next_run_at <= now))
                 & (lease.holder.is_(None) | (lease.expires_at <= now))
             )

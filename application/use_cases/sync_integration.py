@@ -37,6 +37,7 @@ from domain.errors import (
     InvalidArgumentError,
     InvalidCredentialsError,
     NotFoundError,
+    ProviderNotSupportedError,
     RateLimitExceededError,
     SecretUnreadableError,
     StorageUnavailableError,
@@ -143,6 +144,7 @@ class SyncIntegration:
         leases: SyncLeases,
         ids: IdGenerator,
         clock: Clock,
+        crm_templates: frozenset[str],
         policy: SyncPolicy = SyncPolicy(),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -158,6 +160,7 @@ class SyncIntegration:
         self._clock = clock
         self._policy = policy
         self._sleep = sleep
+        self._crm_templates = crm_templates
 
     async def execute(self, cmd: SyncIntegrationCommand) -> SyncIntegrationResult:
         async with self._uow() as uow:
@@ -167,6 +170,11 @@ class SyncIntegration:
             if found is None:
                 raise NotFoundError("integration", cmd.integration_id)
         integration = found
+        if integration.template_name not in self._crm_templates:
+            raise ProviderNotSupportedError(
+                f"the {integration.template_name} provider keeps no contacts or appointments "
+                "to sync"
+            )
         check_operational(integration)
         run = SyncRun(
             id=self._ids.new_id(),

@@ -43,10 +43,20 @@ class UpdateLead:
     concurrent change at the CRM is merged field by field (the newer wins) when the push or a pull
     meets it. A change that changes nothing records nothing."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, ids: IdGenerator, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        ids: IdGenerator,
+        clock: Clock,
+        crm_templates: frozenset[str],
+    ) -> None:
+        """`crm_templates`: the templates whose leads live in a CRM, where changes are pushed;
+        a lead of another (a form's lead at an ad platform) changes here only."""
         self._uow = uow
         self._ids = ids
         self._clock = clock
+        self._crm_templates = crm_templates
 
     async def execute(self, cmd: UpdateLeadCommand) -> LeadView:
         unknown = sorted(set(cmd.changes) - {*LEAD_FIELDS, _STATUS})
@@ -115,8 +125,9 @@ class UpdateLead:
                 )
             if changes:
                 await uow.leads.update(lead)
-                for change in changes:
-                    await uow.sync.add_change(change)
+                if integration.template_name in self._crm_templates:
+                    for change in changes:
+                        await uow.sync.add_change(change)
                 await uow.commit()
         return LeadView.of(lead)
 

@@ -51,6 +51,7 @@ class SyncScheduler:
         push: PushPendingChanges,
         leases: SyncLeases,
         clock: Clock,
+        crm_templates: frozenset[str],
         interval: timedelta = DEFAULT_INTERVAL,
         first_run_within: timedelta | None = None,
         jitter: float = 0.1,
@@ -65,6 +66,7 @@ class SyncScheduler:
         self._sync = sync
         self._push = push
         self._leases = leases
+        self._crm_templates = crm_templates
         self._clock = clock
         self._interval = interval
         self._first_run_within = interval if first_run_within is None else first_run_within
@@ -91,7 +93,9 @@ class SyncScheduler:
         """Plan the integrations never seen before, then claim and run every integration due
         now; returns what happened."""
         now = self._clock.now()
-        due = await self._leases.due_for_sync(now=now, limit=self._batch_size)
+        due = await self._leases.due_for_sync(
+            now=now, limit=self._batch_size, templates=self._crm_templates
+        )
         claimed = []
         for item in due:
             if item.planned_at is None and self._first_run_within > timedelta(0):

@@ -133,8 +133,8 @@ async def cluster(
             INTEGRATIONS_ENV="production",
             GRPC_INSECURE="true",
             META_APP_ID="1234567890",
-            META_APP_SECRET="a-meta-app-secret",  # noqa: S106 - a test value
-            META_WEBHOOK_VERIFY_TOKEN="a-meta-verify-token",  # noqa: S106 - a test value
+            META_APP_SECRET="a-meta-app-secret",
+            META_WEBHOOK_VERIFY_TOKEN="a-meta-verify-token",
             REDIS_URL=REDIS_URL,
             RATE_LIMIT_COPIES=str(copies),
             GRPC_GRACE_SECONDS="5",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -285,7 +285,9 @@ class InMemorySyncLeases:
         if lease is not None and lease.holder == holder:
             lease.holder, lease.expires_at = None, None
 
-    async def due_for_sync(self, *, now: datetime, limit: int) -> list[DueSync]:
+    async def due_for_sync(
+        self, *, now: datetime, limit: int, templates: Collection[str]
+    ) -> list[DueSync]:
         due = []
         for integration in sorted(self._integrations.values(), key=lambda i: i.id):
             lease = self.leases.get(integration.id, _Lease())
@@ -293,7 +295,8 @@ class InMemorySyncLeases:
                 lease.expires_at is not None and lease.expires_at <= now
             )
             planned = lease.next_run_at is None or lease.next_run_at <= now
-            if integration.is_operational and free and planned:
+            crm = integration.template_name in templates
+            if integration.is_operational and crm and free and planned:
                 due.append(DueSync(integration.id, lease.next_run_at))
         due.sort(key=lambda d: d.planned_at is not None)
         return due[:limit]

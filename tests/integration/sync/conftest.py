@@ -22,6 +22,7 @@ from adapters.ghl.fake.limits import RateLimitConfig
 from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ghl.payloads import GhlPayloads
+from adapters.ghl.templates import TEMPLATE_NAMES as GHL_TEMPLATE_NAMES
 from adapters.ghl.webhooks import GhlWebhooks, location_account
 from adapters.ids import Uuid7Generator
 from adapters.persistence.engine import create_engine, create_session_factory
@@ -197,6 +198,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
         rng=random.Random(5),
     )
     sync = SyncIntegration(
+        crm_templates=GHL_TEMPLATE_NAMES,
         uow=uow,
         crm=client,
         cipher=cipher,
@@ -240,7 +242,7 @@ async def stack(engine: AsyncEngine, fake_server: TestServer) -> AsyncIterator[S
         push=push,
         sync=sync,
         create_lead=CreateLead(uow=uow, leads=leads, ids=ids, clock=clock),
-        update_lead=UpdateLead(uow=uow, ids=ids, clock=clock),
+        update_lead=UpdateLead(uow=uow, ids=ids, clock=clock, crm_templates=GHL_TEMPLATE_NAMES),
         create_booking=CreateBooking(uow=uow, ids=ids, clock=clock),
         cancel_booking=CancelBooking(uow=uow, ids=ids, clock=clock),
     )

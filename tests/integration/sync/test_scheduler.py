@@ -20,6 +20,7 @@ def scheduler(stack: SyncStack, seed: int) -> SyncScheduler:
         push=stack.push,
         leases=stack.leases,
         clock=stack.clock,
+        crm_templates=frozenset({stack.integration.template_name}),
         interval=INTERVAL,
         first_run_within=timedelta(0),
         rng=random.Random(seed),
@@ -77,7 +78,8 @@ async def test_a_lease_is_held_by_one_holder_until_released_or_expired(stack: Sy
     assert not await leases.acquire(integration_id, holder="copy-b", now=now, ttl=ttl)
     assert await leases.renew(integration_id, holder="copy-a", now=now + ttl / 2, ttl=ttl)
     assert not await leases.renew(integration_id, holder="copy-b", now=now, ttl=ttl)
-    assert await leases.due_for_sync(now=now, limit=10) == []  # leased: not due
+    templates = {stack.integration.template_name}
+    assert await leases.due_for_sync(now=now, limit=10, templates=templates) == []  # leased
     # copy-a died: once its (renewed) lease ran out, copy-b takes over.
     assert not await leases.acquire(integration_id, holder="copy-b", now=now + ttl, ttl=ttl)
     assert await leases.acquire(integration_id, holder="copy-b", now=now + ttl * 2, ttl=ttl)

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ghl.payloads import GhlPayloads
+from adapters.ghl.templates import TEMPLATE_NAMES as GHL_TEMPLATE_NAMES
 from application.booking_sync import BookingSync
 from application.lead_sync import LeadSync
 from application.opportunity_sync import OpportunitySync
@@ -189,6 +190,7 @@ async def make_sync(*, calendar: bool = True) -> Sync:
         sleeps.append(seconds)
 
     sync = SyncIntegration(
+        crm_templates=GHL_TEMPLATE_NAMES,
         uow=uow,
         crm=api,
         cipher=cipher,
@@ -214,7 +216,7 @@ async def make_sync(*, calendar: bool = True) -> Sync:
         push=push,
         sync=sync,
         create_lead=CreateLead(uow=uow, leads=leads, ids=ids, clock=clock),
-        update_lead=UpdateLead(uow=uow, ids=ids, clock=clock),
+        update_lead=UpdateLead(uow=uow, ids=ids, clock=clock, crm_templates=GHL_TEMPLATE_NAMES),
         create_booking=CreateBooking(uow=uow, ids=ids, clock=clock),
         cancel_booking=CancelBooking(uow=uow, ids=ids, clock=clock),
         contacts=HandleContactEvent(leads=leads),

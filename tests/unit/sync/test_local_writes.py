@@ -11,7 +11,7 @@ from application.sync_records import ChangeOperation, ChangeStatus
 from application.use_cases.cancel_booking import CancelBookingCommand
 from application.use_cases.create_booking import CreateBookingCommand
 from application.use_cases.create_lead import CreateLeadCommand
-from application.use_cases.update_lead import UpdateLeadCommand
+from application.use_cases.update_lead import UpdateLead, UpdateLeadCommand
 from domain.errors import (
     ConcurrencyError,
     IntegrationNotActiveError,
@@ -19,9 +19,10 @@ from domain.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from domain.events import LeadCaptured, LeadUpdated
-from domain.lead import ContactDetails
+from domain.events import LeadCaptured, LeadStatusChanged, LeadUpdated
+from domain.lead import ContactDetails, LeadStatus
 from domain.values import Principal, Role
+from tests.fakes import SequentialIds
 from tests.unit.sync.support import SERVICE, START, Sync, make_sync, provider_call_of
 
 NEO = ContactDetails(first_name="Neo", email="neo@example.com")
@@ -220,3 +221,27 @@ async def test_cancelling_twice_records_one_cancellation(app: Sync) -> None:
 
     cancels = [c for c in app.changes if c.operation is ChangeOperation.CANCEL_APPOINTMENT]
     assert len(cancels) == 1
+
+
+async def test_a_lead_of_an_integration_with_no_crm_changes_here_only(app: Sync) -> None:
+    view = await app.create_lead.execute(create(app))
+    await app.push.push(app.integration, await provider_call_of(app))
+    pushes_before = len(app.changes)
+    not_a_crm = UpdateLead(
+        uow=app.uow, ids=SequentialIds("x"), clock=app.clock, crm_templates=frozenset()
+    )
+
+    await not_a_crm.execute(
+        UpdateLeadCommand(
+            actor=SERVICE,
+            integration_id=app.integration.id,
+            lead_id=view.id,
+            changes={"status": LeadStatus.WON},
+        )
+    )
+
+    assert app.lead(view.id).status is LeadStatus.WON
+    assert len(app.changes) == pushes_before
+    assert [
+        e.status for e in app.events(LeadStatusChanged) if isinstance(e, LeadStatusChanged)
+    ] == ["won"]

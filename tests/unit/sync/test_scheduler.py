@@ -7,8 +7,12 @@ import asyncio
 import random
 from datetime import timedelta
 
+import pytest
+
 from application.sync_records import RunTrigger
 from application.use_cases.create_lead import CreateLeadCommand
+from application.use_cases.sync_integration import SyncIntegrationCommand
+from domain.errors import ProviderNotSupportedError
 from domain.integration import Integration
 from domain.lead import ContactDetails
 from entrypoints.worker.sync_scheduler import SyncScheduler
@@ -26,6 +30,7 @@ def scheduler(
         push=app.push,
         leases=app.leases,
         clock=app.clock,
+        crm_templates=CRMS,
         interval=INTERVAL,
         first_run_within=first_run_within,
         jitter=0.1,
@@ -35,8 +40,19 @@ def scheduler(
     )
 
 
-async def add_integration(app: Sync, name: str, *, switched_off: bool = False) -> Integration:
-    template = a_template(name=f"crm_{name}")
+CRMS = frozenset({"gohighlevel", "gohighlevel_oauth", "crm_off", "crm_untested"})
+"""The templates the scheduler syncs: every one these tests make but ``ads``."""
+
+
+async def add_integration(
+    app: Sync,
+    name: str,
+    *,
+    switched_off: bool = False,
+    active: bool = False,
+    template_name: str | None = None,
+) -> Integration:
+    template = a_template(name=template_name or f"crm_{name}")
     integration = Integration.create(
         id=f"int-{name}",
         sub_account_id="sa-1",
@@ -46,14 +62,34 @@ async def add_integration(app: Sync, name: str, *, switched_off: bool = False) -
         config={"locationId": "loc-1"},
         now=app.clock.now(),
     )
-    if switched_off:
+    if switched_off or active:
         integration.activate(now=app.clock.now())
+    if switched_off:
         integration.deactivate(now=app.clock.now())
     async with app.uow() as uow:
         await uow.templates.add(template)
         await uow.integrations.add(integration)
         await uow.commit()
     return integration
+
+
+async def test_only_integrations_of_a_crm_are_synced(app: Sync) -> None:
+    crm = await add_integration(app, "oauth", active=True, template_name="gohighlevel_oauth")
+    ads = await add_integration(app, "ads", active=True, template_name="ads")  # nothing to pull
+
+    result = await scheduler(app).run_due()
+
+    assert result.ran == 2
+    assert await runs_of(app, crm.id) == 1
+    assert await runs_of(app, ads.id) == 0
+
+
+async def test_a_sync_asked_for_an_integration_without_a_crm_is_not_supported(app: Sync) -> None:
+    ads = await add_integration(app, "ads", active=True, template_name="ads")
+
+    with pytest.raises(ProviderNotSupportedError, match="no contacts"):
+        await app.sync.execute(SyncIntegrationCommand(integration_id=ads.id))
+    assert await runs_of(app, ads.id) == 0
 
 
 async def runs_of(app: Sync, integration_id: str) -> int:
