@@ -105,8 +105,8 @@ def service_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, st
         WEBHOOK_PORT="0",
         LOG_FORMAT="json",
         LOG_LEVEL="DEBUG",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
