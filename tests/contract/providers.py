@@ -13,7 +13,11 @@ from typing import Any, NoReturn
 from aiohttp.test_utils import TestServer
 
 from adapters.clock import SystemClock
-from adapters.crypto.signatures import WebhookSignatureVerifier
+from adapters.crypto.signatures import (
+    APP_HMAC_HEADER,
+    WebhookSignatureVerifier,
+    app_hmac_signature,
+)
 from adapters.ga4.fake.seed import DEMO_MEASUREMENT_ID
 from adapters.ga4.provider import Ga4Provider, stream_account
 from adapters.ga4.template import TEMPLATES as GA4_TEMPLATES
@@ -34,7 +38,6 @@ from adapters.meta.fake.seed import (
 from adapters.meta.graph import MetaGraph
 from adapters.meta.provider import MetaProvider
 from adapters.meta.settings import MetaSettings
-from adapters.meta.signature import SIGNATURE_HEADER, app_signature
 from adapters.meta.template import TEMPLATES as META_TEMPLATES
 from adapters.meta.webhooks import MetaWebhooks, page_account
 from adapters.ratelimit import TokenBucketRateLimiter
@@ -204,7 +207,7 @@ def _meta_delivery(delivery_id: str) -> bytes:
 
 
 def _meta_sign(body: bytes) -> dict[str, str]:
-    return {SIGNATURE_HEADER.lower(): app_signature(META_SETTINGS.app_secret, body)}
+    return {APP_HMAC_HEADER: app_hmac_signature(META_SETTINGS.app_secret, body)}
 
 
 PROVIDERS = (

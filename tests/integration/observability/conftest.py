@@ -194,6 +194,10 @@ async def service(
         jwt_audience=None,
         page_token_key=bytes(range(32)),
         ghl_api_base_url=fake_url,
+        meta_app_id="1234567890",
+        meta_app_secret="a-meta-app-secret",
+        meta_webhook_verify_token="a-meta-verify-token",
+        meta_graph_api_base_url="http://127.0.0.1:9",  # reaches nothing
         data_dir=tmp_path,
     )
     container = Container(settings=settings)
