@@ -12,6 +12,7 @@ from application.ports import (
     EventHandler,
     FunnelSink,
     IntegrationProvider,
+    LeadBackfill,
     WebhookHandshake,
     WebhookSender,
 )
@@ -37,6 +38,8 @@ class ProviderBundle:
     handlers: Mapping[EventKind, EventHandler] = field(default_factory=dict)
     """How its stored deliveries are applied, by kind; a kind without one is marked ignored."""
     funnel: FunnelSink | None = None
+    backfill: LeadBackfill | None = None
+    """Lists leads submitted since a moment: what the scheduler runs for it, instead of a sync."""
     rate_limit_key: Callable[[Integration], str] | None = None
     """What the provider limits an integration's calls by (an account of it), for health."""
 
@@ -77,6 +80,13 @@ class ProviderRegistry:
     def handlers(self, template_name: str) -> Mapping[EventKind, EventHandler]:
         bundle = self._by_template.get(template_name)
         return _NO_HANDLERS if bundle is None else bundle.handlers
+
+    def lead_backfill(self, template_name: str) -> LeadBackfill | None:
+        bundle = self._by_template.get(template_name)
+        return None if bundle is None else bundle.backfill
+
+    def backfill_templates(self) -> frozenset[str]:
+        return frozenset(t for b in self._bundles if b.backfill for t in b.template_names)
 
     def funnel_sink(self, template_name: str) -> FunnelSink | None:
         bundle = self._by_template.get(template_name)

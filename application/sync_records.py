@@ -32,6 +32,8 @@ class SyncResource(StrEnum):
     CONTACTS = "contacts"
     APPOINTMENTS = "appointments"
     OPPORTUNITIES = "opportunities"
+    SUBMITTED_LEADS = "submitted_leads"
+    """Leads submitted on a form (a backfill of the deliveries that announce them)."""
 
 
 LEAD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ContactDetails))
@@ -510,6 +512,7 @@ class SyncRepository(Protocol):
 class DueSync:
     integration_id: str
     planned_at: datetime | None
+    template_name: str = ""
     """When its run was planned; None: never (an integration the scheduler has not seen)."""
 
 

@@ -93,6 +93,7 @@ from application.ports.oauth import TokenStore
 from application.ports.rate_limits import RateLimiter
 from application.provider_registry import ProviderBundle, ProviderRegistry
 from application.sync_records import SyncLeases
+from application.use_cases.backfill_submitted_leads import BackfillSubmittedLeads
 from application.use_cases.cancel_booking import CancelBooking
 from application.use_cases.capture_submitted_lead import CaptureSubmittedLead
 from application.use_cases.create_block_slot import CreateBlockSlot
@@ -314,6 +315,8 @@ def _sync_scheduler(
     sync: SyncIntegration,
     push: PushPendingChanges,
     leases: SyncLeases,
+    backfill: BackfillSubmittedLeads,
+    registry: ProviderRegistry,
     clock: Clock,
     settings: Settings,
 ) -> SyncScheduler:
@@ -323,6 +326,8 @@ def _sync_scheduler(
         leases=leases,
         clock=clock,
         crm_templates=GHL_TEMPLATE_NAMES,
+        backfill=backfill.execute,
+        backfill_templates=registry.backfill_templates(),
         interval=timedelta(seconds=settings.sync_interval_seconds),
         push_interval=settings.sync_push_interval_seconds,
     )
@@ -434,6 +439,7 @@ class Container(containers.DeclarativeContainer):
     meta_webhooks = providers.Singleton(
         MetaWebhooks, verify_token=meta_settings.provided.webhook_verify_token
     )
+    meta_leads = providers.Singleton(MetaLeads, meta_graph)
     meta_bundle = providers.Singleton(
         ProviderBundle,
         name=meta_webhooks.provided.name,
@@ -445,12 +451,13 @@ class Container(containers.DeclarativeContainer):
             _lead_forms,
             providers.Singleton(
                 CaptureSubmittedLead,
-                fetcher=providers.Singleton(MetaLeads, meta_graph),
+                fetcher=meta_leads,
                 leads=lead_sync,
                 cipher=cipher,
             ),
         ),
         funnel=providers.Singleton(MetaConversions, meta_graph, clock=clock),
+        backfill=meta_leads,
         rate_limit_key=providers.Object(meta_rate_limit_key),
     )
     ga4_http = providers.Resource(_ga4_http, rate_limiter=rate_limiter, settings=settings)
@@ -627,6 +634,15 @@ class Container(containers.DeclarativeContainer):
         sync=sync_integration,
         push=push_changes,
         leases=sync_leases,
+        backfill=providers.Singleton(
+            BackfillSubmittedLeads,
+            uow=uow,
+            cipher=cipher,
+            leads=lead_sync,
+            sources=provider_registry.provided.lead_backfill,
+            clock=clock,
+        ),
+        registry=provider_registry,
         clock=clock,
         settings=settings,
     )

@@ -4,6 +4,7 @@ by Page and mapped to the domain's errors by MetaHttpPolicy."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -198,6 +199,61 @@ class MetaGraph:
             raise ProviderError("Meta answered a lead without a JSON object")
         return body
 
+    async def leadgen_forms(self, page: PageAuth) -> list[str]:
+        """The ids of the Page's lead forms (every page of them)."""
+        forms: list[str] = []
+        after: str | None = None
+        for _ in range(_MAX_PAGES):
+            params = {"fields": "id", "limit": str(_PAGE_SIZE)}
+            if after is not None:
+                params["after"] = after
+            body = await self._call(
+                page.graph,
+                "GET",
+                (page.page_id, "leadgen_forms"),
+                params=params,
+                resource=("page", page.page_id),
+            )
+            forms.extend(
+                form_id
+                for entry in _data(body)
+                if (form_id := exact_id(entry.get("id"))) is not None
+            )
+            after = _next_cursor(body)
+            if after is None:
+                break
+        return forms
+
+    async def form_leads(
+        self, page: PageAuth, form_id: str, *, created_after: int
+    ) -> list[Mapping[str, Any]]:
+        """The form's leads created after the unix time `created_after` (every page of them)."""
+        leads: list[Mapping[str, Any]] = []
+        after: str | None = None
+        filtering = json.dumps(
+            [{"field": "time_created", "operator": "GREATER_THAN", "value": created_after}]
+        )
+        for _ in range(_MAX_PAGES):
+            params = {
+                "fields": ",".join(LEAD_FIELDS),
+                "limit": str(_PAGE_SIZE),
+                "filtering": filtering,
+            }
+            if after is not None:
+                params["after"] = after
+            body = await self._call(
+                page.graph,
+                "GET",
+                (form_id, "leads"),
+                params=params,
+                resource=("form", form_id),
+            )
+            leads.extend(_data(body))
+            after = _next_cursor(body)
+            if after is None:
+                break
+        return leads
+
     async def send_events(
         self, page: PageAuth, dataset_id: str, events: Sequence[Mapping[str, Any]]
     ) -> int:
@@ -244,6 +300,27 @@ class MetaGraph:
         if answer.body is None:
             raise ProviderError(f"Meta answered HTTP {answer.status} without JSON")
         return answer.body
+
+
+_PAGE_SIZE = 100
+_MAX_PAGES = 100
+"""At most this many pages of one listing per backfill (10,000 leads of a form): the rest
+waits for the next backfill, which starts from the newest lead captured."""
+
+
+def _data(body: Any) -> list[Mapping[str, Any]]:
+    data = body.get("data") if isinstance(body, dict) else None
+    return [entry for entry in data if isinstance(entry, dict)] if isinstance(data, list) else []
+
+
+def _next_cursor(body: Any) -> str | None:
+    """The cursor of the next page, when Graph says there is one (``paging.next``)."""
+    paging = body.get("paging") if isinstance(body, dict) else None
+    if not isinstance(paging, dict) or "next" not in paging:
+        return None
+    cursors = paging.get("cursors")
+    after = cursors.get("after") if isinstance(cursors, dict) else None
+    return after if isinstance(after, str) and after else None
 
 
 def _granted(entry: Mapping[str, Any]) -> GrantedScope:

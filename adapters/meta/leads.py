@@ -1,10 +1,12 @@
-"""MetaLeads: a Lead Ads lead read by its id (application.ports.LeadFetcher), its answers mapped
+"""MetaLeads: a Lead Ads lead read by its id (application.ports.LeadFetcher) and the leads of a
+Page's forms since a moment (application.ports.LeadBackfill), its answers mapped
 to the platform's contact details and the rest kept as answers, its ad attribution as exact
 strings."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from adapters.meta.auth import PageAuth
@@ -47,6 +49,20 @@ class MetaLeads:
         page = PageAuth.from_call(call)
         body = await self._graph.lead(page, external_id)
         return submitted_lead(body, page_id=page.page_id, requested_id=external_id)
+
+    async def submitted_since(self, call: ProviderCall, since: datetime) -> list[SubmittedLead]:
+        """Every lead of every form of the Page created after `since`, oldest first (a backfill
+        costs a call per form and per 100 leads, on the Page's budget)."""
+        page = PageAuth.from_call(call)
+        created_after = int(since.timestamp())
+        leads: dict[str, SubmittedLead] = {}
+        for form_id in await self._graph.leadgen_forms(page):
+            for body in await self._graph.form_leads(page, form_id, created_after=created_after):
+                lead_id = exact_id(body.get("id"))
+                if lead_id is None or graph_time(body.get("created_time")) is None:
+                    continue
+                leads[lead_id] = submitted_lead(body, page_id=page.page_id, requested_id=lead_id)
+        return sorted(leads.values(), key=lambda lead: (lead.submitted_at, lead.external_id))
 
 
 def submitted_lead(body: Mapping[str, Any], *, page_id: str, requested_id: str) -> SubmittedLead:

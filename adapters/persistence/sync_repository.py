@@ -443,7 +443,7 @@ class SqlAlchemySyncLeases:
     ) -> list[DueSync]:
         i, lease = INTEGRATIONS.c, SYNC_LEASES.c
         query = (
-            select(i.id, lease.next_run_at)
+            select(i.id, lease.next_run_at, i.template_name)
             .select_from(INTEGRATIONS.outerjoin(SYNC_LEASES, lease.integration_id == i.id))
             .where(
                 i.is_active.is_(True)
@@ -457,7 +457,7 @@ class SqlAlchemySyncLeases:
         )
         async with self._session_factory() as session:
             rows = (await session.execute(query)).all()
-        return [DueSync(row.id, row.next_run_at) for row in rows]
+        return [DueSync(row.id, row.next_run_at, row.template_name) for row in rows]
 
     @translated
     async def claim_run(self, integration_id: str, *, now: datetime, next_run_at: datetime) -> bool:

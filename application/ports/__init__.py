@@ -84,6 +84,7 @@ from application.ports.handlers import (
     PreparingHandler,
 )
 from application.ports.leads_in import (
+    LeadBackfill,
     LeadFetcher,
     SubmittedLead,
 )
@@ -189,6 +190,7 @@ __all__ = [
     "IntegrationProvider",
     "IntegrationReads",
     "IntegrationRepository",
+    "LeadBackfill",
     "LeadFetcher",
     "LeadFilter",
     "LeadOrigin",

@@ -3,7 +3,7 @@ names the lead; its answers are read from the provider)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -33,4 +33,14 @@ class LeadFetcher(Protocol):
     async def fetch_lead(self, call: ProviderCall, external_id: str) -> SubmittedLead:
         """The lead. Raises NotFoundError when the provider has no such lead (or it is past its
         retention), ProviderError otherwise (retryable or not, as the provider says)."""
+        ...
+
+
+class LeadBackfill(Protocol):
+    """A provider capability: lists the leads submitted on an integration's account since a
+    moment, so that ones whose delivery was lost are captured all the same."""
+
+    async def submitted_since(self, call: ProviderCall, since: datetime) -> Sequence[SubmittedLead]:
+        """Every lead submitted after `since`, oldest first. Raises ProviderError (or a
+        subclass) when the provider cannot be read now."""
         ...

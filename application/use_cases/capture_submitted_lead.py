@@ -51,21 +51,42 @@ class CaptureSubmittedLead:
         submitted = event.fetched
         if not isinstance(submitted, SubmittedLead):
             return HandlerOutcome.IGNORED
-        if await uow.leads.get_by_external_id(event.integration_id, submitted.external_id):
-            return HandlerOutcome.IGNORED
-        assigned = await self._leads.directory.first_assignable_user(event.sub_account_id)
-        lead = Lead.capture(
-            id=self._leads.ids.new_id(),
-            sub_account_id=event.sub_account_id,
+        captured = await capture_submitted(
+            uow,
+            self._leads,
             integration_id=event.integration_id,
-            external_id=submitted.external_id,
-            details=submitted.details,
-            timezone=self._leads.detect_timezone(submitted.details),
-            assigned_user_id=assigned.user_id if assigned else None,
-            strategy_id=assigned.strategy_id if assigned else None,
-            external_updated_at=submitted.submitted_at,
-            attribution=submitted.attribution,
-            now=self._leads.clock.now(),
+            sub_account_id=event.sub_account_id,
+            submitted=submitted,
         )
-        await uow.leads.add(lead)
-        return HandlerOutcome.APPLIED
+        return HandlerOutcome.APPLIED if captured else HandlerOutcome.IGNORED
+
+
+async def capture_submitted(
+    uow: UnitOfWork,
+    leads: LeadSync,
+    *,
+    integration_id: str,
+    sub_account_id: str,
+    submitted: SubmittedLead,
+) -> bool:
+    """Capture the submitted lead in `uow` unless the integration has it already (by the
+    provider's id); returns whether it was new. Assigned and its timezone detected as for any
+    captured lead, keeping where it came from as its attribution."""
+    if await uow.leads.get_by_external_id(integration_id, submitted.external_id):
+        return False
+    assigned = await leads.directory.first_assignable_user(sub_account_id)
+    lead = Lead.capture(
+        id=leads.ids.new_id(),
+        sub_account_id=sub_account_id,
+        integration_id=integration_id,
+        external_id=submitted.external_id,
+        details=submitted.details,
+        timezone=leads.detect_timezone(submitted.details),
+        assigned_user_id=assigned.user_id if assigned else None,
+        strategy_id=assigned.strategy_id if assigned else None,
+        external_updated_at=submitted.submitted_at,
+        attribution=submitted.attribution,
+        now=leads.clock.now(),
+    )
+    await uow.leads.add(lead)
+    return True

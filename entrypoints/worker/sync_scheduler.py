@@ -13,7 +13,7 @@ from datetime import timedelta
 import structlog
 
 from application.ports import Clock
-from application.sync_records import RunStatus, RunTrigger, SyncLeases
+from application.sync_records import DueSync, RunStatus, RunTrigger, SyncLeases
 from application.use_cases.push_changes import PushPendingChanges
 from application.use_cases.sync_integration import (
     SyncInProgressError,
@@ -52,6 +52,8 @@ class SyncScheduler:
         leases: SyncLeases,
         clock: Clock,
         crm_templates: frozenset[str],
+        backfill: Callable[[str], Awaitable[int]] | None = None,
+        backfill_templates: frozenset[str] = frozenset(),
         interval: timedelta = DEFAULT_INTERVAL,
         first_run_within: timedelta | None = None,
         jitter: float = 0.1,
@@ -67,6 +69,8 @@ class SyncScheduler:
         self._push = push
         self._leases = leases
         self._crm_templates = crm_templates
+        self._backfill = backfill
+        self._backfill_templates = backfill_templates if backfill is not None else frozenset()
         self._clock = clock
         self._interval = interval
         self._first_run_within = interval if first_run_within is None else first_run_within
@@ -94,7 +98,9 @@ class SyncScheduler:
         now; returns what happened."""
         now = self._clock.now()
         due = await self._leases.due_for_sync(
-            now=now, limit=self._batch_size, templates=self._crm_templates
+            now=now,
+            limit=self._batch_size,
+            templates=self._crm_templates | self._backfill_templates,
         )
         claimed = []
         for item in due:
@@ -106,8 +112,8 @@ class SyncScheduler:
             elif await self._leases.claim_run(
                 item.integration_id, now=now, next_run_at=now + self._next_delay()
             ):
-                claimed.append(item.integration_id)
-        outcomes = await asyncio.gather(*(self._run_one(i) for i in claimed))
+                claimed.append(item)
+        outcomes = await asyncio.gather(*(self._run_one(item) for item in claimed))
         return ScheduleResult(
             ran=outcomes.count("ran"),
             skipped=outcomes.count("skipped"),
@@ -133,9 +139,12 @@ class SyncScheduler:
     def _next_delay(self) -> timedelta:
         return self._interval * (1 + self._rng.uniform(-self._jitter, self._jitter))
 
-    async def _run_one(self, integration_id: str) -> str:
+    async def _run_one(self, item: DueSync) -> str:
+        integration_id = item.integration_id
         async with self._slots:
             bound = log.bind(integration_id=integration_id)
+            if self._backfill is not None and item.template_name in self._backfill_templates:
+                return await self._run_backfill(self._backfill, integration_id, bound)
             try:
                 result = await self._sync.execute(
                     SyncIntegrationCommand(
@@ -161,6 +170,23 @@ class SyncScheduler:
                 duration_ms=round(run.duration.total_seconds() * 1000) if run.duration else None,
             )
             return "ran" if run.status is RunStatus.SUCCEEDED else "failed"
+
+    async def _run_backfill(
+        self,
+        backfill: Callable[[str], Awaitable[int]],
+        integration_id: str,
+        bound: structlog.typing.FilteringBoundLogger,
+    ) -> str:
+        try:
+            captured = await backfill(integration_id)
+        except (IntegrationNotActiveError, NotFoundError) as err:
+            bound.info("backfill_skipped", reason=type(err).__name__)
+            return "skipped"
+        except Exception as err:  # the provider or the database: the next plan retries
+            bound.warning("backfill_failed", error_type=type(err).__name__)
+            return "failed"
+        bound.info("backfill_finished", captured=captured)
+        return "ran"
 
     async def _loop(self, step: Callable[[], Awaitable[object]], every: float, name: str) -> None:
         while not self._stopping.is_set():

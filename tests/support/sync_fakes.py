@@ -297,7 +297,7 @@ class InMemorySyncLeases:
             planned = lease.next_run_at is None or lease.next_run_at <= now
             crm = integration.template_name in templates
             if integration.is_operational and crm and free and planned:
-                due.append(DueSync(integration.id, lease.next_run_at))
+                due.append(DueSync(integration.id, lease.next_run_at, integration.template_name))
         due.sort(key=lambda d: d.planned_at is not None)
         return due[:limit]
 

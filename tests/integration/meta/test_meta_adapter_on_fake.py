@@ -339,3 +339,23 @@ async def test_stages_reach_the_fakes_conversions_api_once_each_with_the_notes_h
         "event_source": "crm",
         "lead_event_source": "Sales Platform",
     }
+
+
+async def test_a_backfill_lists_the_leads_since_a_moment_oldest_first_over_pages(
+    on_fake: OnFake,
+) -> None:
+    fake = on_fake.running.fake
+    before = int(datetime.now(UTC).timestamp()) - 600
+    # 120 leads whose deliveries were lost: two pages of 100 of the form's listing.
+    lost = await fake.submit_leads(
+        [Submission(page_id=DEMO_PAGE_ID, created_time=before + 1 + n) for n in range(120)],
+        deliver=False,
+    )
+
+    listed = await MetaLeads(on_fake.graph).submitted_since(
+        call(), datetime.fromtimestamp(before, UTC)
+    )
+
+    assert [lead.external_id for lead in listed] == [lead["id"] for lead in lost.leads]
+    assert DEMO_LEAD_ID not in {lead.external_id for lead in listed}  # older than `before`
+    assert all(lead.attribution["page_id"] == DEMO_PAGE_ID for lead in listed)

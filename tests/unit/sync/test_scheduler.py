@@ -84,6 +84,35 @@ async def test_only_integrations_of_a_crm_are_synced(app: Sync) -> None:
     assert await runs_of(app, ads.id) == 0
 
 
+async def test_an_integration_whose_provider_lists_submitted_leads_is_backfilled(
+    app: Sync,
+) -> None:
+    ads = await add_integration(app, "ads", active=True, template_name="ads")
+    backfilled: list[str] = []
+
+    async def backfill(integration_id: str) -> int:
+        backfilled.append(integration_id)
+        return 3
+
+    tick = SyncScheduler(
+        sync=app.sync,
+        push=app.push,
+        leases=app.leases,
+        clock=app.clock,
+        crm_templates=CRMS,
+        backfill=backfill,
+        backfill_templates=frozenset({"ads"}),
+        interval=INTERVAL,
+        first_run_within=timedelta(0),
+    )
+    result = await tick.run_due()
+
+    assert result.ran == 2
+    assert backfilled == [ads.id]
+    assert await runs_of(app, ads.id) == 0  # backfilled, not synced
+    assert await runs_of(app, app.integration.id) == 1
+
+
 async def test_a_sync_asked_for_an_integration_without_a_crm_is_not_supported(app: Sync) -> None:
     ads = await add_integration(app, "ads", active=True, template_name="ads")
 
