@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yarl
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
@@ -27,8 +28,9 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.trace import Status
-from opentelemetry.util.types import AttributeValue
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind, Status, TraceState
+from opentelemetry.util.types import Attributes, AttributeValue
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 DEFAULT_SERVICE_NAME = "integrations"
@@ -62,7 +64,11 @@ class Tracing:
         """SQLAlchemy's statements on `engine`: their text (with placeholders), never their
         parameters (the instrumentation records none)."""
         database = SQLAlchemyInstrumentor()
-        database.instrument(engine=engine.sync_engine, tracer_provider=self.provider)
+        # It declares SQLAlchemy < 2.1 and would otherwise do nothing on 2.1; the engine events
+        # it listens to (before/after_cursor_execute, handle_error) are unchanged in 2.1.
+        database.instrument(
+            engine=engine.sync_engine, tracer_provider=self.provider, skip_dep_check=True
+        )
         self._instrumentors.append(database)
 
     def shutdown(self) -> None:
@@ -80,12 +86,47 @@ def start_tracing(exporters: Sequence[str], *, exporter: SpanExporter | None = N
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
-    provider = TracerProvider(resource=resource)
+    # The sampler OTEL_TRACES_SAMPLER names, as the SDK reads it (default: parent-based, always).
+    configured = TracerProvider(resource=resource, shutdown_on_exit=False).sampler
+    provider = TracerProvider(resource=resource, sampler=NoOrphanClientSpans(configured))
     chosen = [exporter] if exporter is not None else [_exporter(name) for name in exporters]
     for each in chosen:
         provider.add_span_processor(BatchSpanProcessor(ScrubbedExporter(each)))
     trace.set_tracer_provider(provider)
     return Tracing(provider)
+
+
+class NoOrphanClientSpans(Sampler):
+    """Drops client spans that start no trace of their own (no parent): the database statements
+    and calls of background loops between requests and deliveries (the worker's polls, the
+    scheduler's timers), which would otherwise make a one-span trace each, every second. Every
+    other span is sampled as `delegate` decides."""
+
+    def __init__(self, delegate: Sampler) -> None:
+        self._delegate = delegate
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        if kind is SpanKind.CLIENT and not _has_parent(parent_context):
+            return SamplingResult(Decision.DROP)
+        return self._delegate.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"NoOrphanClientSpans{{{self._delegate.get_description()}}}"
+
+
+def _has_parent(parent_context: Context | None) -> bool:
+    return trace.get_current_span(parent_context).get_span_context().is_valid
 
 
 def _exporter(name: str) -> SpanExporter:
