@@ -19,6 +19,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
 from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
+from opentelemetry.instrumentation.grpc.filters import health_check, negate
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
@@ -51,7 +52,8 @@ class Tracing:
 
     def __init__(self, provider: TracerProvider) -> None:
         self.provider = provider
-        grpc_server = GrpcAioInstrumentorServer()  # type: ignore[no-untyped-call]
+        # Not the health checks: balancers and probes call them every few seconds.
+        grpc_server = GrpcAioInstrumentorServer(filter_=negate(health_check()))  # type: ignore[no-untyped-call]
         grpc_server.instrument(tracer_provider=provider)
         webhooks = AioHttpServerInstrumentor()
         webhooks.instrument(tracer_provider=provider)

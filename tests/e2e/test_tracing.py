@@ -11,9 +11,11 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from adapters.ghl.fake import FAKE_GHL, create_app
 from adapters.ghl.fake.seed import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
@@ -44,6 +46,7 @@ from tests.support.otlp_collector import (
 EMAIL = "ada.lovelace@example.com"
 PHONE = "+12065550188"
 CREATE_INTEGRATION = "/integrations.v1.IntegrationService/CreateIntegration"
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 @pytest.fixture
@@ -87,18 +90,24 @@ def service_extra_env(
     }
 
 
-@pytest.fixture
-async def client(service: Service) -> AsyncIterator[Client]:
-    import grpc
+class WithHealth(Client):
+    """The admin's client, and the standard health service on its channel."""
 
+    def __init__(self, channel: grpc.aio.Channel, service: Service) -> None:
+        super().__init__(channel, service)
+        self.health = health_pb2_grpc.HealthStub(channel)
+
+
+@pytest.fixture
+async def client(service: Service) -> AsyncIterator[WithHealth]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
-        yield Client(channel, service)
+        yield WithHealth(channel, service)
 
 
 async def test_a_create_call_and_a_webhook_delivery_are_traced_end_to_end(
     service: Service,
     fake_ghl: tuple[FakeGhlServer, list[str]],
-    client: Client,
+    client: WithHealth,
     collector: Collector,
 ) -> None:
     ghl, ghl_traceparents = fake_ghl
@@ -127,6 +136,7 @@ async def test_a_create_call_and_a_webhook_delivery_are_traced_end_to_end(
     await create_contact(ghl, firstName="Ada", lastName="Lovelace", email=EMAIL, phone=PHONE)
     leads = await eventually(lambda: client.leads_of(created.integration.name), bool)
     assert [lead.email for lead in leads] == [EMAIL]
+    assert (await client.health.Check(health_pb2.HealthCheckRequest())).status == SERVING
     # Stopping the service exports every span it still holds.
     assert stop_service(service) == 0
     spans = collector.spans
@@ -166,6 +176,7 @@ async def test_a_create_call_and_a_webhook_delivery_are_traced_end_to_end(
     assert processing.trace_id != request.trace_id
     assert any("db.system" in s.attributes for s in _descendants(processing, spans))
     assert {s.resource["service.name"] for s in spans} == {"integrations"}
+    assert not [s for s in spans if s.name.startswith("/grpc.health.v1.Health/")]
 
     # Nothing secret or personal in any span: not the API key, the caller's token, the
     # contact's email or phone, nor the SQL statements' parameters.
