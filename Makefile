@@ -3,6 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# uv installs the locked dependency tree (uv.lock, with hashes) and updates the lock (`make lock`).
+UV_VERSION := 0.13.10
+UV := $(BIN)/uv
+UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
 # protos/google: googleapis' error types, vendored for other languages' clients (docs/api-errors.md);
 # Python has them from googleapis-common-protos, which stubs of ours in gen/google would shadow.
 PROTOS := $(shell find protos -name '*.proto' -not -path 'protos/google/*')
@@ -10,16 +16,20 @@ GEN_STAMP := gen/.stamp
 BUF := npx --yes @bufbuild/buf@1.75.0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 
-.PHONY: run test protos lint fmt typecheck importlint buf-lint buf-breaking alert-rules test-unit \
+.PHONY: run test protos lock lock-upgrade lock-check lint fmt typecheck importlint buf-lint buf-breaking alert-rules test-unit \
         test-integration test-e2e test-reliability pytest fake-ghl migrate clean
 
 run: $(STAMP) $(GEN_STAMP)
 	$(BIN)/integrations serve
 
-$(STAMP): pyproject.toml
+$(UV_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	touch $(UV_STAMP)
+
+# Exactly the lock's packages (hashes checked, extraneous ones removed); fails if the lock is stale.
+$(STAMP): pyproject.toml uv.lock $(UV_STAMP)
+	$(UV) sync --locked --extra dev
 	# Generated stubs live in gen/ (never committed); make them importable from the venv.
 	echo "$(CURDIR)/gen" > $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/integrations-gen.pth
 	touch $(STAMP)
@@ -34,7 +44,18 @@ $(GEN_STAMP): $(STAMP) $(PROTOS)
 	find gen -mindepth 1 -type d -exec touch {}/__init__.py \;
 	touch $(GEN_STAMP)
 
-test: lint typecheck importlint buf-lint buf-breaking alert-rules pytest
+# After a change to pyproject.toml's dependencies: the lock re-resolved, other pins kept.
+lock: $(UV_STAMP)
+	$(UV) lock
+
+# Every package to the newest version pyproject.toml allows.
+lock-upgrade: $(UV_STAMP)
+	$(UV) lock --upgrade
+
+lock-check: $(UV_STAMP)
+	$(UV) lock --check
+
+test: lock-check lint typecheck importlint buf-lint buf-breaking alert-rules pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,7 +11,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import structlog
 
@@ -32,6 +32,9 @@ from entrypoints.worker.funnel_worker import FunnelWorker
 from entrypoints.worker.inbox_worker import InboxWorker
 from entrypoints.worker.replies import ReplySender
 from entrypoints.worker.sync_scheduler import SyncScheduler
+
+if TYPE_CHECKING:
+    from entrypoints.tracing import Tracing
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -67,7 +70,21 @@ async def migrate(settings: Settings) -> int:
 
 
 async def serve(settings: Settings, *, only: str | None = None) -> int:
-    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    """Run until SIGINT or SIGTERM, then shut down gracefully; traced when the OTEL_*
+    variables ask for it (docs/deployment.md)."""
+    if not settings.trace_exporters:
+        return await _serve(settings, only=only, tracing=None)
+    # Loaded only now: before the servers, HTTP sessions and engine it instruments are made.
+    from entrypoints.tracing import start_tracing
+
+    tracing = start_tracing(settings.trace_exporters)
+    try:
+        return await _serve(settings, only=only, tracing=tracing)
+    finally:
+        await asyncio.to_thread(tracing.shutdown)
+
+
+async def _serve(settings: Settings, *, only: str | None, tracing: Tracing | None) -> int:
     if settings.dev_secrets_file is not None:
         log.warning("dev_secrets_in_use", path=str(settings.dev_secrets_file))
     if settings.is_embedded_database:
@@ -75,6 +92,8 @@ async def serve(settings: Settings, *, only: str | None = None) -> int:
         # `integrations migrate`, before the copies start.
         await upgrade(settings.database_url)
     async with running_container(settings) as container:
+        if tracing is not None:
+            tracing.trace_engine(await resolve(container.engine))
         await (await resolve(container.seed_templates)).execute()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -109,6 +109,8 @@ class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     dev_secrets_file: Path | None = None
     """Where the generated development keys in use are kept; None when every key was given."""
+    trace_exporters: tuple[str, ...] = ()
+    """Where `serve` sends traces (OTEL_TRACES_EXPORTER's names); empty: tracing is off."""
 
     @property
     def is_embedded_database(self) -> bool:
@@ -281,6 +283,7 @@ class Settings:
             event_loop=read.choice("INTEGRATIONS_EVENT_LOOP", "uvloop", EVENT_LOOPS),
             data_dir=data_dir,
             dev_secrets_file=dev.path if dev.used else None,
+            trace_exporters=_trace_exporters(read),
         )
         if read.problems:
             raise ConfigurationError(read.problems)
@@ -293,6 +296,32 @@ class Settings:
 def _derived(key: str, purpose: str) -> str:
     """A development value of `purpose`, stable for this machine's dev keys."""
     return hmac.new(key.encode(), purpose.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+TRACE_EXPORTERS = ("otlp", "console")
+_OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+_OTLP_PROTOCOLS = ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+
+
+def _trace_exporters(read: EnvReader) -> tuple[str, ...]:
+    """Tracing is off unless asked for: OTEL_TRACES_EXPORTER names exporters, or an OTLP
+    endpoint is given (then OTLP); OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none keep it
+    off. OTLP is sent over gRPC."""
+    if read.flag("OTEL_SDK_DISABLED", False):
+        return ()
+    raw = read.text("OTEL_TRACES_EXPORTER")
+    if raw is None:
+        names = ["otlp"] if any(read.text(name) for name in _OTLP_ENDPOINTS) else []
+    else:
+        names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+        names = [name for name in names if name != "none"]
+        if any(name not in TRACE_EXPORTERS for name in names):
+            read.problem(f"OTEL_TRACES_EXPORTER must name {', '.join(TRACE_EXPORTERS)} or none")
+            return ()
+    if "otlp" in names:
+        for name in _OTLP_PROTOCOLS:
+            read.choice(name, "grpc", ("grpc",))
+    return tuple(dict.fromkeys(names))
 
 
 def _check_master_keys(read: EnvReader, name: str, value: str | Path) -> None:

@@ -137,6 +137,7 @@ from entrypoints.grpc.lead_servicer import LeadUseCases
 from entrypoints.grpc.servicers import GrpcUseCases
 from entrypoints.grpc.webhook_servicer import WebhookUseCases
 from entrypoints.in_flight import InFlight
+from entrypoints.trace_context import traceparent_source
 from entrypoints.webhooks.metrics import IngressObserver, SignatureFailureLog
 from entrypoints.webhooks.ops import CachedSyncStats, Operations, Readiness
 from entrypoints.worker.funnel_worker import FunnelWorker
@@ -503,7 +504,12 @@ class Container(containers.DeclarativeContainer):
     # One batch is written at a time: one connection of its own on PostgreSQL.
     inbox_pool = providers.Resource(driver_pool, url=settings.provided.database_url, size=1)
     inbox_writer = providers.Singleton(
-        SqlAlchemyInboxWriter, engine, inbox_pool, on_stored=inbox_wakeup.provided.set
+        SqlAlchemyInboxWriter,
+        engine,
+        inbox_pool,
+        on_stored=inbox_wakeup.provided.set,
+        # With tracing on, each delivery keeps its request's trace context (trace_context.py).
+        trace_context=providers.Callable(traceparent_source, settings.provided.trace_exporters),
     )
     receive_webhooks = providers.Singleton(
         _receive_webhooks,

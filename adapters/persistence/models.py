@@ -228,6 +228,8 @@ class WebhookDeliveryRow(Base):
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    traceparent: Mapped[str | None] = mapped_column(String(128))
+    """The W3C trace context of the request that stored it, when tracing was on."""
 
 
 WEBHOOK_DELIVERIES = cast("Table", WebhookDeliveryRow.__table__)

@@ -103,6 +103,7 @@ _CLAIM_COLUMNS = (
     T.c.received_at,
     T.c.claim_token,
     T.c.claimed_until,
+    T.c.traceparent,
 )
 
 
@@ -133,22 +134,32 @@ _BATCH_COLUMNS = (
     ("received_at", "timestamptz"),
 )
 _PENDING = DeliveryStatus.PENDING.value
-_POSTGRES_BATCH_INSERT = (
-    # Built from the constants above only.
-    f"INSERT INTO {T.name} (id, integration_id, sub_account_id, delivery_id, event_type, kind, "  # noqa: S608
-    "status, signature_scheme, payload, last_error, next_attempt_at, received_at, processed_at, "
-    "attempts, claimed_until, claim_token, updated_at) "
-    "SELECT d.id, d.integration_id, d.sub_account_id, d.delivery_id, d.event_type, d.kind, "
-    "d.status, d.signature_scheme, d.payload, d.last_error, "
-    f"CASE WHEN d.status = '{_PENDING}' THEN d.received_at END, d.received_at, "
-    f"CASE WHEN d.status <> '{_PENDING}' THEN d.received_at END, 0, NULL, NULL, d.received_at "
-    "FROM json_to_recordset($1::text::json) AS d("
-    + ", ".join(f"{name} {kind}" for name, kind in _BATCH_COLUMNS)
-    + f") ON CONFLICT ({', '.join(_UNIQUE)}) DO NOTHING RETURNING id"
-)
+
+
+def _postgres_batch_insert(*, traced: bool) -> str:
+    """The batch statement; `traced`: with each delivery's trace context (only while tracing is
+    on, so that the untraced path sends and parses no extra column)."""
+    columns = (*_BATCH_COLUMNS, ("traceparent", "varchar")) if traced else _BATCH_COLUMNS
+    return (
+        # Built from the constants above only.
+        f"INSERT INTO {T.name} (id, integration_id, sub_account_id, delivery_id, event_type, "  # noqa: S608
+        "kind, status, signature_scheme, payload, last_error, next_attempt_at, received_at, "
+        f"processed_at, attempts, claimed_until, claim_token, updated_at{', traceparent' * traced}) "
+        "SELECT d.id, d.integration_id, d.sub_account_id, d.delivery_id, d.event_type, d.kind, "
+        "d.status, d.signature_scheme, d.payload, d.last_error, "
+        f"CASE WHEN d.status = '{_PENDING}' THEN d.received_at END, d.received_at, "
+        f"CASE WHEN d.status <> '{_PENDING}' THEN d.received_at END, 0, NULL, NULL, d.received_at"
+        f"{', d.traceparent' * traced} "
+        "FROM json_to_recordset($1::text::json) AS d("
+        + ", ".join(f"{name} {kind}" for name, kind in columns)
+        + f") ON CONFLICT ({', '.join(_UNIQUE)}) DO NOTHING RETURNING id"
+    )
+
+
 MAX_BATCH = 1000
 
-_Waiter: TypeAlias = tuple[NewDelivery, "asyncio.Future[bool]"]
+_Waiter: TypeAlias = tuple[NewDelivery, "asyncio.Future[bool]", str | None]
+"""A delivery, its request's future, and the request's trace context (None when not traced)."""
 
 
 class SqlAlchemyInboxWriter:
@@ -169,22 +180,28 @@ class SqlAlchemyInboxWriter:
         *,
         max_batch: int = MAX_BATCH,
         on_stored: Callable[[], None] | None = None,
+        trace_context: Callable[[], str | None] | None = None,
     ) -> None:
         """`pool`: on PostgreSQL, the asyncpg pool on the engine's database (driver_pool.py)
         that the batches are written on; None on SQLite. `on_stored` is called after each batch
-        that stored a delivery to process (to wake a worker in the same process)."""
+        that stored a delivery to process (to wake a worker in the same process).
+        `trace_context`, given only while tracing is on, is called in each `store` for the
+        storing request's trace context, which is stored with the delivery."""
         if (engine.dialect.name == "postgresql") != (pool is not None):
             raise ValueError("the inbox writer takes a driver pool on PostgreSQL, and only there")
         self._engine = engine
         self._pool = pool
         self._on_stored = on_stored
+        self._trace_context = trace_context
+        self._postgres_insert = _postgres_batch_insert(traced=trace_context is not None)
         self._max_batch = max_batch
         self._pending: list[_Waiter] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def store(self, delivery: NewDelivery) -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((delivery, future))
+        trace = self._trace_context
+        self._pending.append((delivery, future, None if trace is None else trace()))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_pending())
         return await future
@@ -197,7 +214,7 @@ class SqlAlchemyInboxWriter:
                 await self._flush(batch)
             finally:
                 # Cancelled mid-batch (the loop is closing): nobody may wait forever.
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(
                             StorageUnavailableError("the delivery could not be stored, retry")
@@ -205,34 +222,37 @@ class SqlAlchemyInboxWriter:
 
     async def _flush(self, batch: Sequence[_Waiter]) -> None:
         try:
-            inserted = await self._insert([delivery for delivery, _ in batch])
+            inserted = await self._insert(batch)
         except Exception as err:
             if len(batch) > 1 and not isinstance(err, StorageUnavailableError):
                 for waiter in batch:
                     await self._flush([waiter])
                 return
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(_for_one_waiter(err, alone=len(batch) == 1))
             return
-        for delivery, future in batch:
+        for delivery, future, _ in batch:
             if not future.done():  # its request may have been cancelled meanwhile
                 future.set_result(delivery.id in inserted)
         if inserted and self._on_stored is not None:
             self._on_stored()
 
     @translated
-    async def _insert(self, deliveries: Sequence[NewDelivery]) -> set[str]:
-        """Write the deliveries; returns the ids of those that were new."""
+    async def _insert(self, batch: Sequence[_Waiter]) -> set[str]:
+        """Write the batch's deliveries; returns the ids of those that were new."""
         if self._pool is not None:
+            document = _rows_document(batch, traced=self._trace_context is not None)
             # asyncpg's pool closes a connection that broke or was cancelled mid-statement
             # rather than hand it out again. One statement commits by itself: no BEGIN and
             # COMMIT round trips around it.
             async with self._pool.acquire() as connection:
-                rows = await connection.fetch(_POSTGRES_BATCH_INSERT, _rows_document(deliveries))
+                rows = await connection.fetch(self._postgres_insert, document)
             return {row[0] for row in rows}
         async with self._engine.begin() as connection:
-            result = await connection.execute(_SQLITE_BATCH_INSERT, [_row(d) for d in deliveries])
+            result = await connection.execute(
+                _SQLITE_BATCH_INSERT, [_row(d, traceparent) for d, _, traceparent in batch]
+            )
             return {row[0] for row in result}
 
 
@@ -269,29 +289,32 @@ class SqlAlchemyPlatformDeliveries:
             return result.first() is not None
 
 
-def _rows_document(deliveries: Sequence[NewDelivery]) -> str:
-    """The batch as a JSON array of objects keyed by `_BATCH_COLUMNS`' names."""
-    return orjson.dumps(
-        [
-            {
-                "id": d.id,
-                "integration_id": d.integration_id,
-                "sub_account_id": d.sub_account_id,
-                "delivery_id": d.delivery_id,
-                "event_type": d.event_type,
-                "kind": d.kind.value,
-                "status": d.status.value,
-                "signature_scheme": d.signature_scheme.value,
-                "payload": orjson.Fragment(_json_text(d)),
-                "last_error": d.last_error,
-                "received_at": d.received_at,
-            }
-            for d in deliveries
-        ]
-    ).decode()
+def _rows_document(batch: Sequence[_Waiter], *, traced: bool) -> str:
+    """The batch as a JSON array of objects keyed by `_BATCH_COLUMNS`' names (and
+    `traceparent` when `traced`)."""
+    rows: list[dict[str, Any]] = [
+        {
+            "id": d.id,
+            "integration_id": d.integration_id,
+            "sub_account_id": d.sub_account_id,
+            "delivery_id": d.delivery_id,
+            "event_type": d.event_type,
+            "kind": d.kind.value,
+            "status": d.status.value,
+            "signature_scheme": d.signature_scheme.value,
+            "payload": orjson.Fragment(_json_text(d)),
+            "last_error": d.last_error,
+            "received_at": d.received_at,
+        }
+        for d, _, _ in batch
+    ]
+    if traced:
+        for row, (_, _, traceparent) in zip(rows, batch, strict=True):
+            row["traceparent"] = traceparent
+    return orjson.dumps(rows).decode()
 
 
-def _row(delivery: NewDelivery) -> dict[str, Any]:
+def _row(delivery: NewDelivery, traceparent: str | None = None) -> dict[str, Any]:
     settled = delivery.status is not DeliveryStatus.PENDING
     return {
         "id": delivery.id,
@@ -311,6 +334,7 @@ def _row(delivery: NewDelivery) -> dict[str, Any]:
         "received_at": delivery.received_at,
         "processed_at": delivery.received_at if settled else None,
         "updated_at": delivery.received_at,
+        "traceparent": traceparent,
     }
 
 
@@ -686,6 +710,7 @@ def _claimed(row: AnyRow, states: dict[str, tuple[bool, str, str]]) -> ClaimedDe
             kind, is_active=is_active, status=IntegrationStatus(status)
         ),
         unreadable=unreadable,
+        trace_context=row.traceparent,
     )
 
 

@@ -267,6 +267,9 @@ class ClaimedDelivery:
     unreadable: str | None = None
     """Why the stored payload could not be read back (then `payload` is empty): the delivery
     can never be processed."""
+    trace_context: str | None = None
+    """Opaque to the core: the trace context of the request that stored the delivery (a W3C
+    traceparent), when it was traced; the worker links the delivery's processing to it."""
 
     def dead_lettered(self, *, error: str, now: datetime) -> WebhookDelivery:
         """The delivery as given up on, recording WebhookDeadLettered."""

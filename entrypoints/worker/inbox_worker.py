@@ -26,6 +26,7 @@ from application.ports import (
 )
 from domain.errors import RateLimitExceededError
 from domain.webhook_delivery import EventKind
+from entrypoints.trace_context import processing
 from entrypoints.worker import metrics
 
 log = structlog.get_logger(__name__)
@@ -189,7 +190,8 @@ class InboxWorker:
             ):
                 await self._release(claims[index:])
                 return
-            resume_at = await self._process(claim)
+            with processing(claim):
+                resume_at = await self._process(claim)
             if resume_at is not None:
                 await self._release(claims[index:], due_at=resume_at)
                 return
