@@ -286,6 +286,10 @@ def _handshakes(registry: ProviderRegistry) -> dict[str, WebhookHandshake]:
     }
 
 
+def _takes_funnel(registry: ProviderRegistry) -> Callable[[str], bool]:
+    return _funnel_templates(registry).__contains__
+
+
 def _funnel_templates(registry: ProviderRegistry) -> frozenset[str]:
     return frozenset(
         name for b in registry.bundles if b.funnel is not None for name in b.template_names
@@ -700,6 +704,8 @@ class Container(containers.DeclarativeContainer):
             rate_limit_key=provider_registry.provided.rate_limit_key,
             sync=providers.Singleton(SqlAlchemySyncHistory, engine),
             clock=clock,
+            funnel=funnel_queue,
+            takes_funnel=providers.Singleton(_takes_funnel, provider_registry),
         ),
         sync_integration=sync_integration,
         # Changes accepted before a delete are pushed before the integration goes.

@@ -20,6 +20,7 @@ from adapters.persistence.models import (
     LEADS,
 )
 from application.ports import (
+    FunnelActivity,
     FunnelEvent,
     FunnelStage,
     FunnelTarget,
@@ -230,6 +231,35 @@ class SqlAlchemyFunnelQueue:
                 "claimed_until": None,
                 "claim_token": None,
             },
+        )
+
+    @translated
+    async def activity(
+        self, integration_id: str, *, since: datetime, now: datetime
+    ) -> FunnelActivity:
+        mine = F.c.integration_id == integration_id
+        settled = (
+            select(F.c.status, func.count(), func.max(F.c.settled_at))
+            .where(mine, F.c.settled_at >= since)
+            .group_by(F.c.status)
+        )
+        waiting = select(func.count(), func.min(F.c.next_attempt_at)).where(
+            mine, F.c.status.in_((_PENDING, _SENDING))
+        )
+        oldest_due = select(func.min(F.c.next_attempt_at)).where(mine, _due(now))
+        last_sent = select(func.max(F.c.settled_at)).where(mine, F.c.status == _SENT)
+        async with self._engine.connect() as connection:
+            by_status = {row[0]: int(row[1]) for row in (await connection.execute(settled)).all()}
+            backlog = (await connection.execute(waiting)).one()
+            due_since = await connection.scalar(oldest_due)
+            sent_at = await connection.scalar(last_sent)
+        return FunnelActivity(
+            last_sent_at=sent_at,
+            sent=by_status.get(_SENT, 0),
+            dropped=by_status.get(_DROPPED, 0),
+            dead_lettered=by_status.get(_DEAD, 0),
+            backlog=int(backlog[0]),
+            oldest_due_at=due_since,
         )
 
     @translated

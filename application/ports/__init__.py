@@ -69,6 +69,7 @@ from application.ports.directory import (
     TimezoneResolver,
 )
 from application.ports.funnel import (
+    FunnelActivity,
     FunnelEvent,
     FunnelOutcome,
     FunnelQueue,
@@ -175,6 +176,7 @@ __all__ = [
     "DeliveryFilter",
     "EventHandler",
     "FreeSlots",
+    "FunnelActivity",
     "FunnelEvent",
     "FunnelOutcome",
     "FunnelQueue",

@@ -116,6 +116,22 @@ class QueuedFunnelEvent:
     claim_token: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunnelActivity:
+    """One integration's funnel events, for health: the newest sent, and counts since a moment."""
+
+    last_sent_at: datetime | None
+    sent: int
+    dropped: int
+    """Refused before sending (stale, invalid), since the moment asked."""
+    dead_lettered: int
+    """Given up on after their last attempt, since the moment asked."""
+    backlog: int
+    """Waiting to be sent (due, retrying or in hand)."""
+    oldest_due_at: datetime | None
+    """When the longest-waiting event due now became due; None when none is due."""
+
+
 class FunnelQueue(Protocol):
     """Funnel events waiting to be sent, one row per (integration, event), and the outbox
     cursor of the dispatcher that writes them. Each call is its own transaction."""
@@ -188,6 +204,10 @@ class FunnelQueue(Protocol):
     ) -> None:
         """Give up on claimed events, keeping the error."""
         ...
+
+    async def activity(
+        self, integration_id: str, *, since: datetime, now: datetime
+    ) -> FunnelActivity: ...
 
     async def counts(self) -> Mapping[str, int]:
         """How many events are in each status (for metrics and health)."""

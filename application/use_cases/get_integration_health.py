@@ -20,7 +20,7 @@ from application.observability import (
     UnverifiedDeliveryLog,
     WebhookActivityReader,
 )
-from application.ports import Clock, UnitOfWorkFactory
+from application.ports import Clock, FunnelActivity, FunnelQueue, UnitOfWorkFactory
 from domain.errors import DomainError, ErrorCode
 from domain.integration import Integration, IntegrationStatus
 from domain.template import IntegrationTemplate
@@ -71,6 +71,16 @@ class SyncHealth:
     activity: SyncActivity
 
 
+@dataclass(frozen=True, slots=True)
+class FunnelHealth:
+    """The lead-funnel events sent to the integration's provider (ad conversions, analytics)."""
+
+    state: HealthState
+    reason: str
+    activity: FunnelActivity
+    oldest_due_age: timedelta
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IntegrationHealth:
     integration: IntegrationView
@@ -80,6 +90,8 @@ class IntegrationHealth:
     rate_limits: RateLimitHealth
     sync: SyncHealth
     checked_at: datetime
+    funnel: FunnelHealth | None = None
+    """For an integration whose provider takes funnel events; None otherwise."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,8 +150,12 @@ class GetIntegrationHealth:
         sync: SyncHistory,
         clock: Clock,
         policy: HealthPolicy | None = None,
+        funnel: FunnelQueue | None = None,
+        takes_funnel: Callable[[str], bool] = lambda template: False,
     ) -> None:
-        """`rate_limit_key`: what the integration's provider limits its calls by."""
+        """`rate_limit_key`: what the integration's provider limits its calls by;
+        `takes_funnel`: whether a template's provider is sent funnel events (then `funnel`
+        reports them)."""
         self._uow = uow
         self._tester = tester
         self._webhooks = webhooks
@@ -149,6 +165,8 @@ class GetIntegrationHealth:
         self._sync = sync
         self._clock = clock
         self._policy = policy or HealthPolicy()
+        self._funnel = funnel
+        self._takes_funnel = takes_funnel
 
     async def execute(self, query: GetIntegrationHealthQuery) -> IntegrationHealth:
         async with self._uow() as uow:
@@ -163,7 +181,18 @@ class GetIntegrationHealth:
             self._sync_health(integration, now),
         )
         rate_limits = await self._rate_limit_health(self._rate_limit_key(integration), now)
-        state = HealthState.worst(connection.state, webhooks.state, rate_limits.state, sync.state)
+        funnel = (
+            await self._funnel_health(self._funnel, integration, now)
+            if self._funnel is not None and self._takes_funnel(integration.template_name)
+            else None
+        )
+        state = HealthState.worst(
+            connection.state,
+            webhooks.state,
+            rate_limits.state,
+            sync.state,
+            *((funnel.state,) if funnel else ()),
+        )
         if integration.status is IntegrationStatus.ERROR:
             state = HealthState.FAILING
         return IntegrationHealth(
@@ -174,6 +203,7 @@ class GetIntegrationHealth:
             rate_limits=rate_limits,
             sync=sync,
             checked_at=now,
+            funnel=funnel,
         )
 
     async def _connection(
@@ -284,6 +314,49 @@ class GetIntegrationHealth:
             backlog=stored.backlog,
             oldest_due_age=due_age or timedelta(0),
             unauthenticated=unverified.unsigned,
+        )
+
+    async def _funnel_health(
+        self, funnel: FunnelQueue, integration: Integration, now: datetime
+    ) -> FunnelHealth:
+        policy = self._policy
+        activity = await funnel.activity(integration.id, since=now - policy.window, now=now)
+        due_age = (
+            max(timedelta(0), now - activity.oldest_due_at) if activity.oldest_due_at else None
+        )
+        window = _span(policy.window)
+        found = _Findings()
+        if due_age is not None and due_age >= policy.backlog_degraded_after:
+            found.add(
+                HealthState.FAILING
+                if due_age >= policy.backlog_failing_after
+                else HealthState.DEGRADED,
+                f"{activity.backlog} funnel events wait; the oldest has been due for "
+                f"{_span(due_age)}: is the worker running, or the provider refusing them?",
+            )
+        if activity.dead_lettered:
+            found.add(
+                HealthState.DEGRADED,
+                f"{activity.dead_lettered} funnel events were given up on in the last {window}",
+            )
+        if activity.dropped:
+            found.add(
+                HealthState.DEGRADED,
+                f"{activity.dropped} funnel events were dropped before sending (stale or "
+                f"invalid) in the last {window}",
+            )
+        ok = (
+            "no funnel event sent yet"
+            if activity.last_sent_at is None
+            else f"last funnel event sent {_span(now - activity.last_sent_at)} ago, "
+            f"{activity.sent} in the last {window}"
+        )
+        state, reason = found.verdict(ok)
+        return FunnelHealth(
+            state=state,
+            reason=reason,
+            activity=activity,
+            oldest_due_age=due_age or timedelta(0),
         )
 
     async def _rate_limit_health(self, key: str, now: datetime) -> RateLimitHealth:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from application.observability import HealthState
-from application.use_cases.get_integration_health import IntegrationHealth
+from application.use_cases.get_integration_health import FunnelHealth, IntegrationHealth
 from entrypoints.grpc import mappers
 from integrations.v1 import integration_health_pb2 as pb
 
@@ -91,6 +91,21 @@ def health_to_proto(health: IntegrationHealth) -> pb.IntegrationHealth:
             webhook_miss_rate=missed / pulled if pulled else 0.0,
         ),
         check_time=_timestamp(health.checked_at),
+        funnel=None if health.funnel is None else _funnel_check(health.funnel),
+    )
+
+
+def _funnel_check(funnel: FunnelHealth) -> pb.FunnelCheck:
+    activity = funnel.activity
+    return pb.FunnelCheck(
+        state=STATES[funnel.state],
+        reason=funnel.reason,
+        last_send_time=_timestamp(activity.last_sent_at),
+        sent_count=activity.sent,
+        dropped_count=activity.dropped,
+        dead_letter_count=activity.dead_lettered,
+        backlog_count=activity.backlog,
+        oldest_due_age=_duration(funnel.oldest_due_age),
     )
 
 

@@ -29,14 +29,15 @@ from adapters.meta.fake.seed import (
     DEMO_PAGE_TOKEN,
     DEMO_VERIFY_TOKEN,
 )
-from integrations.v1 import integration_pb2 as resources
-from integrations.v1 import integration_service_pb2 as pb
 from integrations.v1 import (
+    integration_health_pb2,
     integration_service_pb2_grpc,
     lead_pb2,
     lead_service_pb2,
     lead_service_pb2_grpc,
 )
+from integrations.v1 import integration_pb2 as resources
+from integrations.v1 import integration_service_pb2 as pb
 from tests.e2e.conftest import Service
 from tests.e2e.test_meta import eventually
 
@@ -165,3 +166,14 @@ async def test_a_leads_funnel_reaches_the_sub_accounts_ga4_property_once(
     sent = json.dumps([r.body for r in ga4.collected])
     for personal in ("grace@example.com", "+14155550100", "4155550100", grace.external_id):
         assert personal not in sent
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        integrations = integration_service_pb2_grpc.IntegrationServiceStub(channel)
+        health = await integrations.GetIntegrationHealth(
+            pb.GetIntegrationHealthRequest(name=analytics.integration.name), metadata=admin
+        )
+    funnel = health.integration_health.funnel
+    assert health.integration_health.HasField("funnel")
+    assert (funnel.sent_count, funnel.dropped_count) == (2, 0)
+    assert funnel.HasField("last_send_time")
+    assert funnel.state == integration_health_pb2.IntegrationHealth.STATE_OK

@@ -235,3 +235,29 @@ async def test_events_a_sink_does_not_want_are_settled_as_skipped(funnel: Funnel
 
     assert all(sink.batches == [] for sink in funnel.sinks.values())
     assert (await funnel.queue.counts()) == {"skipped": 4}
+
+
+async def test_an_integrations_funnel_activity_is_reported_for_health(funnel: Funnel) -> None:
+    await capture_and_win(funnel, "c-1", "ada@example.com")
+    dropping, throttled = funnel.analytics
+    funnel.sinks[dropping.id].stale = {FunnelStage.LEAD_CAPTURED}
+    funnel.sinks[throttled.id].fail.append(
+        RateLimitExceededError("slow down", retry_after_seconds=600)
+    )
+
+    await send_all(funnel)
+    now = funnel.clock.now()
+    dropping_seen = await funnel.queue.activity(dropping.id, since=now - timedelta(days=1), now=now)
+    throttled_seen = await funnel.queue.activity(
+        throttled.id, since=now - timedelta(days=1), now=now + timedelta(minutes=20)
+    )
+
+    assert (dropping_seen.sent, dropping_seen.dropped, dropping_seen.backlog) == (1, 1, 0)
+    assert dropping_seen.last_sent_at == now
+    assert dropping_seen.oldest_due_at is None
+    assert (throttled_seen.sent, throttled_seen.backlog, throttled_seen.last_sent_at) == (
+        0,
+        2,
+        None,
+    )
+    assert throttled_seen.oldest_due_at == now + timedelta(seconds=600)
