@@ -164,6 +164,7 @@ async def deliver(
     bodies: Sequence[bytes],
     *,
     scheme: str = "ed25519",
+    sign: Callable[[bytes], tuple[str, str]] | None = None,
     concurrency: int = 16,
     rate: float | None = None,
     deadline: float = 120.0,
@@ -172,7 +173,8 @@ async def deliver(
     """POST each body until it is answered 200: a 429 or a broken connection is retried after
     `retry_pause` (GHL retries only 429s; a sender that also retries lost connections shows
     that nothing answered 200 is lost, and that everything retried is stored once). Any other
-    answer is final. `rate` paces the first attempts; everything stops at `deadline`."""
+    answer is final. `rate` paces the first attempts; everything stops at `deadline`. `sign`
+    (body -> header, value) signs as another sender does, instead of `keys` with `scheme`."""
     sent = Sent()
     stop_at = time.monotonic() + deadline
     started = time.monotonic()
@@ -184,7 +186,7 @@ async def deliver(
 
         async def one(index: int) -> None:
             body = bodies[index]
-            header, signature = keys.sign(scheme, body)
+            header, signature = sign(body) if sign is not None else keys.sign(scheme, body)
             headers = {header: signature, "Content-Type": "application/json"}
             while time.monotonic() < stop_at:
                 try:
