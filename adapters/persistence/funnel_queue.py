@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.ids import Uuid7Generator
 from adapters.persistence.errors import translated
 from adapters.persistence.models import (
     FUNNEL_CURSOR,
@@ -45,6 +46,9 @@ _PENDING, _SENDING, _SENT, _DROPPED, _SKIPPED, _DEAD = (
 class SqlAlchemyFunnelQueue:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # Time-ordered row ids: a lead's steps that happened at the same moment are claimed in
+        # the order they were dispatched (the outbox's).
+        self._ids = Uuid7Generator()
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         self._insert = dialect.insert(F).on_conflict_do_nothing(
             index_elements=["integration_id", "event_id"]
@@ -119,7 +123,11 @@ class SqlAlchemyFunnelQueue:
                 return False
             if events:
                 await connection.execute(
-                    self._insert, [_row(integration_id, e, now) for integration_id, e in events]
+                    self._insert,
+                    [
+                        _row(self._ids.new_id(), integration_id, e, now)
+                        for integration_id, e in events
+                    ],
                 )
         return True
 
@@ -294,9 +302,9 @@ def _held(claim: QueuedFunnelEvent) -> Any:
     return and_(F.c.id == claim.id, F.c.claim_token == claim.claim_token, F.c.status == _SENDING)
 
 
-def _row(integration_id: str, event: FunnelEvent, now: datetime) -> dict[str, Any]:
+def _row(row_id: str, integration_id: str, event: FunnelEvent, now: datetime) -> dict[str, Any]:
     return {
-        "id": str(uuid.uuid4()),
+        "id": row_id,
         "integration_id": integration_id,
         "sub_account_id": event.sub_account_id,
         "event_id": event.id,
