@@ -1,6 +1,6 @@
 """Meta's leadgen webhooks while the service is killed with SIGKILL again and again: every
-change answered 200 becomes exactly one lead (its answers fetched from the fake Meta), and
-nothing is lost."""
+change answered 200 becomes exactly one lead (its answers fetched from the fake Meta), every
+lead's first stage reaches the Conversions API under one event id, and nothing is lost."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from adapters.meta.fake import FAKE_META, FakeMeta, Submission, create_app
 from adapters.meta.fake.seed import (
     DEMO_APP_ID,
     DEMO_APP_SECRET,
+    DEMO_DATASET_ID,
     DEMO_FORM_ID,
     DEMO_PAGE_ID,
     DEMO_PAGE_TOKEN,
@@ -53,7 +54,9 @@ async def fake_meta() -> AsyncIterator[tuple[str, FakeMeta]]:
 
 async def create_page_integration(running: Deployment) -> str:
     config = struct_pb2.Struct()
-    config.update({"pageId": DEMO_PAGE_ID, "accessToken": DEMO_PAGE_TOKEN})
+    config.update(
+        {"pageId": DEMO_PAGE_ID, "accessToken": DEMO_PAGE_TOKEN, "datasetId": DEMO_DATASET_ID}
+    )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel:
         created = await integration_service_pb2_grpc.IntegrationServiceStub(
             channel
@@ -132,6 +135,7 @@ async def test_meta_changes_through_kill_9s_each_become_exactly_one_lead(
             await asyncio.to_thread(running.start)
         sent = await sending
         await wait_settled(running.database_url, expected=LEADS, within=180)
+        staged = await _leads_staged(fake, within=120)
         found = await counts(running.database_url)
         [(distinct,)] = await sql(
             running.database_url, "SELECT count(DISTINCT delivery_id) FROM webhook_deliveries"
@@ -148,3 +152,21 @@ async def test_meta_changes_through_kill_9s_each_become_exactly_one_lead(
         "lead_captured": LEADS,
     }
     assert kills >= 1
+    # At least once across the kills, and Meta deduplicates by event id: one id per lead.
+    assert set(staged) == set(lead_ids)
+    assert all(len(ids) == 1 for ids in staged.values())
+
+
+async def _leads_staged(fake: FakeMeta, *, within: float) -> dict[str, set[str]]:
+    """The event ids of the "Lead" stage the Conversions API received, by lead, once every lead
+    has one (or `within` seconds have passed)."""
+    give_up = asyncio.get_running_loop().time() + within
+    while True:
+        staged: dict[str, set[str]] = {}
+        for received in fake.capi_events:
+            if received.event["event_name"] == "Lead":
+                lead_id = str(received.event["user_data"]["lead_id"])
+                staged.setdefault(lead_id, set()).add(str(received.event["event_id"]))
+        if len(staged) >= LEADS or asyncio.get_running_loop().time() > give_up:
+            return staged
+        await asyncio.sleep(0.2)
