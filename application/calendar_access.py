@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from application.access import visible_integration
 from application.connection import ConnectionTester
-from application.ports import Cipher, ConnectionTestResult, UnitOfWorkFactory
+from application.ports import Cipher, UnitOfWorkFactory
 from application.ports.providers import ProviderCall
 from application.ports.rate_limits import Priority
 from application.provider_context import provider_context
@@ -61,7 +61,4 @@ class CalendarAccess:
         return integration, ProviderCall.of(ctx, priority=Priority.LIVE), calendar
 
     async def credentials_refused(self, integration_id: str, err: InvalidCredentialsError) -> None:
-        await self.tester.record(
-            integration_id,
-            ConnectionTestResult(success=False, message=err.message, error_code=err.code),
-        )
+        await self.tester.credentials_refused(integration_id, err)

@@ -14,7 +14,7 @@ from application.ports import (
     UnitOfWorkFactory,
 )
 from application.provider_context import provider_context
-from domain.errors import ConcurrencyError, ErrorCode, NotFoundError
+from domain.errors import ConcurrencyError, ErrorCode, InvalidCredentialsError, NotFoundError
 from domain.integration import Integration, IntegrationStatus
 from domain.template import IntegrationTemplate
 
@@ -88,6 +88,15 @@ class ConnectionTester:
             flight.add_done_callback(landed)
         # One caller giving up (cancelled) does not cancel the test the others wait for.
         return await asyncio.shield(flight)
+
+    async def credentials_refused(self, integration_id: str, err: InvalidCredentialsError) -> None:
+        """The provider refused the integration's credentials outside a test (a call for a
+        webhook, a funnel event, a calendar): recorded as a failed test, so the integration goes
+        to error and owns no account until its credentials work again."""
+        await self.record(
+            integration_id,
+            ConnectionTestResult(success=False, message=err.message, error_code=err.code),
+        )
 
     async def record(
         self,

@@ -5,7 +5,7 @@ integration's funnel sink in batches, at least once, each integration on its own
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,7 +27,6 @@ from application.ports import (
 from application.ports.rate_limits import Priority
 from application.provider_calls import provider_call
 from domain.errors import (
-    DomainError,
     InvalidCredentialsError,
     RateLimitExceededError,
 )
@@ -174,7 +173,13 @@ class SendFunnelEvents:
         backoff: BackoffPolicy | None = None,
         lease: timedelta = DEFAULT_LEASE,
         rng: random.Random | None = None,
+        credentials_refused: Callable[[str, InvalidCredentialsError], Awaitable[None]]
+        | None = None,
     ) -> None:
+        """`credentials_refused(integration_id, error)`: the provider refused the integration's
+        credentials; the default puts it in error (ConnectionTester.record does it as a failed
+        test would, dropping the accounts it owned)."""
+        self._credentials_refused = credentials_refused or self._fail_integration
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._queue = queue
         self._uow = uow
@@ -229,7 +234,7 @@ class SendFunnelEvents:
                 template, skipped=len(skipped), failed=len(wanted), resume_at=resume_at
             )
         except InvalidCredentialsError as err:
-            await self._fail_integration(integration_id, err)
+            await self._credentials_refused(integration_id, err)
             await self._queue.retry(
                 wanted,
                 error=error_text(err),
@@ -284,7 +289,7 @@ class SendFunnelEvents:
                 now=now,
             )
 
-    async def _fail_integration(self, integration_id: str, err: DomainError) -> None:
+    async def _fail_integration(self, integration_id: str, err: InvalidCredentialsError) -> None:
         async with self._uow() as uow:
             integration = await uow.integrations.get(integration_id)
             if integration is None or not integration.is_operational:

@@ -303,6 +303,7 @@ def _inbox_worker(
     clock: Clock,
     settings: Settings,
     wakeup: asyncio.Event,
+    tester: ConnectionTester,
 ) -> InboxWorker:
     return InboxWorker(
         uow=uow,
@@ -312,6 +313,7 @@ def _inbox_worker(
         payload_retention=timedelta(days=settings.webhook_payload_retention_days),
         lease=timedelta(seconds=settings.inbox_lease_seconds),
         wakeup=wakeup,
+        credentials_refused=tester.credentials_refused,
     )
 
 
@@ -561,6 +563,7 @@ class Container(containers.DeclarativeContainer):
             cipher=cipher,
             sinks=provider_registry.provided.funnel_sink,
             clock=clock,
+            credentials_refused=tester.provided.credentials_refused,
         ),
         queue=funnel_queue,
         clock=clock,
@@ -572,6 +575,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         settings=settings,
         wakeup=inbox_wakeup,
+        tester=tester,
     )
 
     authenticator = providers.Singleton(

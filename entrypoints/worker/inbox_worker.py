@@ -8,7 +8,7 @@ import contextlib
 import functools
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 import structlog
@@ -24,7 +24,7 @@ from application.ports import (
     PreparingHandler,
     UnitOfWorkFactory,
 )
-from domain.errors import RateLimitExceededError
+from domain.errors import InvalidCredentialsError, RateLimitExceededError
 from domain.webhook_delivery import EventKind
 from entrypoints.trace_context import processing
 from entrypoints.worker import metrics
@@ -83,11 +83,16 @@ class InboxWorker:
         rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT,
         rng: random.Random | None = None,
         wakeup: asyncio.Event | None = None,
+        credentials_refused: Callable[[str, InvalidCredentialsError], Awaitable[None]]
+        | None = None,
     ) -> None:
         if batch_size < 1 or poll_interval <= 0 or lease <= timedelta(0):
             raise ValueError("the worker needs batch_size >= 1, poll_interval > 0, lease > 0")
         self._uow = uow
         self._handlers = handlers
+        # The provider refused an integration's credentials while a delivery was handled: the
+        # integration goes to error (ConnectionTester.record), as a failed test would put it.
+        self._credentials_refused = credentials_refused
         self._clock = clock
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -257,6 +262,8 @@ class InboxWorker:
             return resume_at
         except Exception as err:
             metrics.HANDLER_SECONDS.labels(claim.kind.value).observe(time.perf_counter() - started)
+            if isinstance(err, InvalidCredentialsError) and self._credentials_refused is not None:
+                await self._credentials_refused(claim.integration_id, err)
             await self._fail(
                 claim,
                 error_text(err),

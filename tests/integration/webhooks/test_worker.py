@@ -16,6 +16,7 @@ from adapters.persistence.outbox import SqlAlchemyOutboxReader
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from application.delivery_policy import BackoffPolicy
 from application.ports import EventHandler, HandlerOutcome, InboundEvent, UnitOfWork
+from domain.errors import InvalidCredentialsError
 from domain.webhook_delivery import DeliveryStatus, EventKind
 from entrypoints.worker.inbox_worker import InboxWorker
 from tests.fakes import FixedClock
@@ -331,3 +332,31 @@ async def test_a_slow_batch_hands_back_what_its_lease_can_no_longer_cover(
     rows = await stored_deliveries(engine)
     assert [(r.status, r.attempts) for r in rows] == [("done", 1), ("pending", 0), ("pending", 0)]
     assert len(handler.events) == 1
+
+
+async def test_credentials_the_provider_refuses_put_the_integration_in_error(
+    uow_factory: SqlAlchemyUnitOfWorkFactory,
+    deliveries: Deliveries,
+    clock: FixedClock,
+    engine: AsyncEngine,
+) -> None:
+    await deliveries.add(delivery_id="wh-1")
+    refused: list[tuple[str, str]] = []
+
+    class TokenDied(Handler):
+        async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
+            raise InvalidCredentialsError("the provider refused the token (190/463)")
+
+    async def credentials_refused(integration_id: str, err: InvalidCredentialsError) -> None:
+        refused.append((integration_id, err.code.value))
+
+    await worker(
+        uow_factory,
+        clock,
+        {EventKind.CONTACT_CREATED: TokenDied()},
+        credentials_refused=credentials_refused,
+    ).run_once()
+
+    assert refused == [(deliveries.integration.id, "INVALID_CREDENTIALS")]
+    [row] = await stored_deliveries(engine)
+    assert row.status == "failed"  # retried, then dead-lettered and replayable once fixed
