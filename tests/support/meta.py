@@ -5,27 +5,21 @@ of those examples, and a call for a `facebook_ads` integration."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from adapters.meta.settings import MetaSettings
 from application.ports import Credentials, ProviderCall
 from domain.values import SecretStr
+from tests.support.reference import provider_reference
 
-_REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-def _meta_reference() -> Path:
-    beside = [folder / "shared" / "reference" / "meta" for folder in _REPOSITORY.parents[:2]]
-    return next((path for path in beside if path.is_dir()), beside[0])
-
-
-META_EXAMPLES = _meta_reference() / "examples"
+META_EXAMPLES = provider_reference("meta") / "examples"
 
 
 def example(name: str) -> dict[str, Any]:
     """An example file as parsed, annotations included."""
-    parsed: dict[str, Any] = json.loads((META_EXAMPLES / name).read_text())
+    path = META_EXAMPLES / name
+    assert path.is_file(), f"Meta's reference examples belong beside the repository, at {path}"
+    parsed: dict[str, Any] = json.loads(path.read_text())
     return parsed
 
 

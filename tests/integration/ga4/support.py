@@ -23,9 +23,9 @@ from adapters.http import HttpTimeouts, RetryPolicy
 from adapters.ratelimit import TokenBucketRateLimiter
 from application.ports import Credentials, ProviderCall, ProviderContext
 from domain.values import SecretStr
-from tests.support.reference import GHL_REFERENCE
+from tests.support.reference import provider_reference
 
-GA4_EXAMPLES = GHL_REFERENCE.parent / "ga4" / "examples"
+GA4_EXAMPLES = provider_reference("ga4") / "examples"
 
 FAST_RETRY = RetryPolicy(
     max_attempts=4, base_delay=0.02, max_delay=0.1, total_seconds=5.0, rate_limit_wait=2.0

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,21 +21,6 @@ from adapters.meta.graph import MetaGraph
 from adapters.ratelimit import TokenBucketRateLimiter
 from tests.integration.meta.graph_stub import GraphStub
 from tests.support.meta import SETTINGS
-
-_REPOSITORY = Path(__file__).resolve().parents[3]
-_BESIDE = [
-    folder / "shared" / "reference" / "meta" / "examples" for folder in _REPOSITORY.parents[:2]
-]
-EXAMPLES = next((path for path in _BESIDE if path.is_dir()), _BESIDE[0])
-
-
-def example(name: str) -> dict[str, Any]:
-    """An example's wire shape; skips the test when the reference folder is not there."""
-    path = EXAMPLES / name
-    if not path.is_file():
-        pytest.skip(f"Meta's reference examples are not at {EXAMPLES}")
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
 
 
 @dataclass

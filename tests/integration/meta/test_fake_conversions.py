@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from adapters.meta.fake.seed import DEMO_DATASET_ID, DEMO_PAGE_TOKEN, DEMO_SYSTEM_USER_TOKEN
-from tests.integration.meta.conftest import Running, StartFake, example
+from tests.integration.meta.conftest import Running, StartFake
+from tests.support.meta import example
 
 EVENTS = f"/v26.0/{DEMO_DATASET_ID}/events"
 NOW = 1796000000.0

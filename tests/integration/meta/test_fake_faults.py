@@ -16,7 +16,8 @@ from adapters.meta.fake.seed import (
     DEMO_PAGE_TOKEN,
     DEMO_SYSTEM_USER_TOKEN,
 )
-from tests.integration.meta.conftest import Running, StartFake, example
+from tests.integration.meta.conftest import Running, StartFake
+from tests.support.meta import example
 
 LEAD = f"/v26.0/{DEMO_LEAD_ID}"
 

@@ -23,7 +23,8 @@ from adapters.meta.fake.seed import (
     DEMO_SYSTEM_USER_TOKEN,
 )
 from adapters.meta.fake.state import graph_time
-from tests.integration.meta.conftest import Running, StartFake, example
+from tests.integration.meta.conftest import Running, StartFake
+from tests.support.meta import example
 
 LEAD_FIELDS = "id,created_time,ad_id,adset_id,campaign_id,form_id,is_organic,platform,field_data"
 

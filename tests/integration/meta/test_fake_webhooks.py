@@ -21,7 +21,8 @@ from adapters.meta.fake.seed import (
     DEMO_SECOND_PAGE_ID,
 )
 from entrypoints.cli import main as cli_main
-from tests.integration.meta.conftest import Receiver, Running, StartFake, example
+from tests.integration.meta.conftest import Receiver, Running, StartFake
+from tests.support.meta import example
 
 
 def verifies(body: bytes, header: str | None, secret: str = DEMO_APP_SECRET) -> bool:
