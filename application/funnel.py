@@ -171,15 +171,14 @@ class SendFunnelEvents:
         sinks: Callable[[str], FunnelSink | None],
         clock: Clock,
         backoff: BackoffPolicy | None = None,
+        credentials_refused: Callable[[str, InvalidCredentialsError], Awaitable[None]],
         lease: timedelta = DEFAULT_LEASE,
         rng: random.Random | None = None,
-        credentials_refused: Callable[[str, InvalidCredentialsError], Awaitable[None]]
-        | None = None,
     ) -> None:
         """`credentials_refused(integration_id, error)`: the provider refused the integration's
-        credentials; the default puts it in error (ConnectionTester.record does it as a failed
-        test would, dropping the accounts it owned)."""
-        self._credentials_refused = credentials_refused or self._fail_integration
+        credentials (ConnectionTester.credentials_refused puts it in error, as a failed test
+        would)."""
+        self._credentials_refused = credentials_refused
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._queue = queue
         self._uow = uow
@@ -288,12 +287,3 @@ class SendFunnelEvents:
                 count_attempt=True,
                 now=now,
             )
-
-    async def _fail_integration(self, integration_id: str, err: InvalidCredentialsError) -> None:
-        async with self._uow() as uow:
-            integration = await uow.integrations.get(integration_id)
-            if integration is None or not integration.is_operational:
-                return
-            integration.fail(code=err.code, message=error_text(err), now=self._clock.now())
-            await uow.integrations.update(integration)
-            await uow.commit()

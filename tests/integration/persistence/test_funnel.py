@@ -22,7 +22,7 @@ from application.ports import (
     SecretBinding,
     UnitOfWorkFactory,
 )
-from domain.errors import ConnectionFailedError, RateLimitExceededError
+from domain.errors import ConnectionFailedError, InvalidCredentialsError, RateLimitExceededError
 from domain.integration import Integration
 from domain.lead import LeadStatus
 from domain.values import SecretStr
@@ -61,6 +61,16 @@ class RecordingSink:
 
 
 @dataclass
+class Refusals:
+    """The integrations whose credentials a provider refused, as ConnectionTester hears it."""
+
+    seen: list[tuple[str, str]] = field(default_factory=list)
+
+    async def record(self, integration_id: str, err: InvalidCredentialsError) -> None:
+        self.seen.append((integration_id, err.code.value))
+
+
+@dataclass
 class Funnel:
     uow: UnitOfWorkFactory
     queue: SqlAlchemyFunnelQueue
@@ -70,6 +80,7 @@ class Funnel:
     clock: FixedClock
     crm: Integration
     analytics: list[Integration]
+    refused: Refusals
 
 
 async def active(uow: UnitOfWorkFactory, integration: Integration, cipher: FakeCipher) -> None:
@@ -99,6 +110,7 @@ async def funnel(
     queue = SqlAlchemyFunnelQueue(engine)
     clock = FixedClock(NOW)
     sinks = {i.id: RecordingSink() for i in analytics}
+    refused = Refusals()
     by_template = {ANALYTICS: sinks}
 
     def sink_of(template: str) -> _Routed | None:
@@ -111,8 +123,14 @@ async def funnel(
             outbox=outbox, queue=queue, funnel_templates=frozenset({ANALYTICS}), clock=clock
         ),
         send=SendFunnelEvents(
-            queue=queue, uow=uow_factory, cipher=cipher, sinks=sink_of, clock=clock
+            queue=queue,
+            uow=uow_factory,
+            cipher=cipher,
+            sinks=sink_of,
+            clock=clock,
+            credentials_refused=refused.record,
         ),
+        refused=refused,
         sinks=sinks,
         clock=clock,
         crm=crm,
@@ -261,3 +279,19 @@ async def test_an_integrations_funnel_activity_is_reported_for_health(funnel: Fu
         None,
     )
     assert throttled_seen.oldest_due_at == now + timedelta(seconds=600)
+
+
+async def test_refused_credentials_are_reported_and_the_batch_waits_uncounted(
+    funnel: Funnel,
+) -> None:
+    await capture_and_win(funnel, "c-1", "ada@example.com")
+    dead, alive = funnel.analytics
+    funnel.sinks[dead.id].fail.append(InvalidCredentialsError("the token was revoked"))
+
+    await send_all(funnel)
+
+    assert funnel.refused.seen == [(dead.id, "INVALID_CREDENTIALS")]
+    assert len(funnel.sinks[alive.id].sent) == 2
+    now = funnel.clock.now()
+    waiting = await funnel.queue.activity(dead.id, since=now - timedelta(days=1), now=now)
+    assert (waiting.backlog, waiting.sent, waiting.dead_lettered) == (2, 0, 0)

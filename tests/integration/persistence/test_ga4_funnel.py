@@ -17,6 +17,7 @@ from adapters.ga4.measurement import Ga4Measurement
 from adapters.persistence.funnel_queue import SqlAlchemyFunnelQueue
 from application.funnel import DispatchFunnelEvents, SendFunnelEvents
 from application.ports import OutboxReader, SecretBinding, UnitOfWorkFactory
+from domain.errors import InvalidCredentialsError
 from domain.integration import Integration
 from domain.lead import LeadStatus
 from domain.values import SecretStr
@@ -85,6 +86,7 @@ async def test_a_leads_steps_reach_the_property_once_each_without_personal_data(
         cipher=cipher,
         sinks=lambda template: sink if template == GA4 else None,
         clock=clock,
+        credentials_refused=_never_refused,
     )
 
     for _ in range(2):  # a second pass finds nothing more to send
@@ -102,3 +104,7 @@ async def test_a_leads_steps_reach_the_property_once_each_without_personal_data(
     text = json.dumps([request.body for request in ga4.fake.collected])
     for personal in ("ada@example.com", "+14155550100", "4155550100", "Ada", lead.id, "c-1"):
         assert personal not in text
+
+
+async def _never_refused(integration_id: str, err: InvalidCredentialsError) -> None:
+    raise AssertionError(f"the fake GA4 refused the credentials of {integration_id}: {err}")
