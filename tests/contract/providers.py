@@ -83,15 +83,20 @@ class ProviderUnderTest:
     nobody owns is kept as the platform's rather than refused (the others go on)."""
 
 
-def _ghl_context(token: str) -> ProviderContext:
+def _context(template: str, config: dict[str, Any], secret: str, token: str) -> ProviderContext:
+    """A contract test's integration of `template`, its credential `secret` set to `token`."""
     return ProviderContext(
         integration_id="contract-integration",
         sub_account_id="contract-sub-account",
-        template_name="gohighlevel",
-        config={"locationId": DEMO_LOCATION_ID},
-        credentials=Credentials({"apiKey": SecretStr(token)}),
+        template_name=template,
+        config=config,
+        credentials=Credentials({secret: SecretStr(token)}),
         rate_limit_per_minute=6000,
     )
+
+
+def _ghl_context(token: str) -> ProviderContext:
+    return _context("gohighlevel", {"locationId": DEMO_LOCATION_ID}, "apiKey", token)
 
 
 @asynccontextmanager
@@ -149,14 +154,7 @@ META_SETTINGS = MetaSettings(
 
 
 def _meta_context(token: str) -> ProviderContext:
-    return ProviderContext(
-        integration_id="contract-integration",
-        sub_account_id="contract-sub-account",
-        template_name="facebook_ads",
-        config={"pageId": DEMO_PAGE_ID},
-        credentials=Credentials({"accessToken": SecretStr(token)}),
-        rate_limit_per_minute=6000,
-    )
+    return _context("facebook_ads", {"pageId": DEMO_PAGE_ID}, "accessToken", token)
 
 
 @asynccontextmanager
