@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from application.ports import (
+    ConnectFlow,
     EventHandler,
     FunnelSink,
     IntegrationProvider,
@@ -42,6 +43,9 @@ class ProviderBundle:
     """Lists leads submitted since a moment: what the scheduler runs for it, instead of a sync."""
     rate_limit_key: Callable[[Integration], str] | None = None
     """What the provider limits an integration's calls by (an account of it), for health."""
+    connect: ConnectFlow | None = None
+    """How a person connects an account by signing in at the provider (OAuth 2.0), when the
+    platform's app for it is configured."""
 
     @property
     def template_names(self) -> frozenset[str]:
@@ -91,6 +95,13 @@ class ProviderRegistry:
     def funnel_sink(self, template_name: str) -> FunnelSink | None:
         bundle = self._by_template.get(template_name)
         return None if bundle is None else bundle.funnel
+
+    def connect_flow(self, template_name: str) -> tuple[str, ConnectFlow] | None:
+        """The provider's name and its sign-in for the template, if it has one for it."""
+        bundle = self._by_template.get(template_name)
+        if bundle is None or bundle.connect is None or bundle.connect.template != template_name:
+            return None
+        return bundle.name, bundle.connect
 
     def rate_limit_key(self, integration: Integration) -> str:
         """The key the integration's calls draw on: its provider's, else its own."""

@@ -87,6 +87,24 @@ class Settings:
     ga4_token_url: str | None = None
     """The one token endpoint a tenant's service-account key may name; None: Google's."""
     """GHL's legacy RSA public key (PEM); None: the published key bundled with the package."""
+    public_base_url: str = ""
+    """Where browsers and providers reach the HTTP port (PUBLIC_BASE_URL): the OAuth callbacks
+    are under it. Default: the webhook listener's own address."""
+    connect_return_urls: tuple[str, ...] = ()
+    """The only URLs a sign-in may send the browser back to (CONNECT_RETURN_URLS), compared
+    exactly; the first also receives a callback whose session is unknown."""
+    connect_session_ttl_seconds: float = 600.0
+    ghl_oauth_authorize_url: str = "https://marketplace.gohighlevel.com/v2/oauth/chooselocation"
+    ghl_oauth_client_id: str = ""
+    """The platform's GHL Marketplace app; empty: its sign-in is not offered."""
+    ghl_oauth_client_secret: str = field(default="", repr=False)
+    meta_oauth_authorize_url: str = ""
+    """The Facebook Login dialog; empty: Facebook's, for the Graph API version."""
+    google_oauth_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+    google_oauth_client_id: str = ""
+    """The platform's Google OAuth client; empty: its sign-in is not offered."""
+    google_oauth_client_secret: str = field(default="", repr=False)
     webhook_payload_retention_days: float = 30.0
     inbox_max_attempts: int = 8
     inbox_lease_seconds: float = 120.0
@@ -211,6 +229,14 @@ class Settings:
         if not _GRAPH_VERSION.fullmatch(meta_version):
             read.problem("META_GRAPH_API_VERSION must look like v26.0")
 
+        webhook_host = read.text("WEBHOOK_HOST") or "127.0.0.1"
+        webhook_port = read.integer("WEBHOOK_PORT", 8080, minimum=0, maximum=_MAX_PORT)
+        public_base_url = _http_url(read, "PUBLIC_BASE_URL")
+        if public_base_url is None and production:
+            read.problem("set PUBLIC_BASE_URL: where browsers reach the OAuth callbacks")
+        ghl_client = _client_pair(read, "GHL_OAUTH_CLIENT_ID", "GHL_OAUTH_CLIENT_SECRET")
+        google_client = _client_pair(read, "GOOGLE_OAUTH_CLIENT_ID", "GOOGLE_OAUTH_CLIENT_SECRET")
+
         grpc_tls = _grpc_tls(read)
         grpc_insecure = read.flag("GRPC_INSECURE", False)
         if grpc_tls is not None and grpc_insecure:
@@ -245,8 +271,8 @@ class Settings:
             salesbot_url=_http_url(read, "SALESBOT_URL"),
             salesbot_token=read.text("SALESBOT_TOKEN"),
             salesbot_timeout_seconds=read.number("SALESBOT_TIMEOUT_SECONDS", 10.0, unit="seconds"),
-            webhook_host=read.text("WEBHOOK_HOST") or "127.0.0.1",
-            webhook_port=read.integer("WEBHOOK_PORT", 8080, minimum=0, maximum=_MAX_PORT),
+            webhook_host=webhook_host,
+            webhook_port=webhook_port,
             webhook_timestamp_tolerance_seconds=read.number(
                 "WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS", 300.0, unit="seconds"
             ),
@@ -262,6 +288,24 @@ class Settings:
             ga4_mp_base_url=_http_url(read, "GA4_MP_BASE_URL"),
             ga4_admin_base_url=_http_url(read, "GA4_ADMIN_BASE_URL"),
             ga4_token_url=_http_url(read, "GA4_TOKEN_URL"),
+            public_base_url=(public_base_url or f"http://{webhook_host}:{webhook_port}").rstrip(
+                "/"
+            ),
+            connect_return_urls=_return_urls(read),
+            connect_session_ttl_seconds=read.number(
+                "CONNECT_SESSION_TTL_SECONDS", 600.0, unit="seconds"
+            ),
+            ghl_oauth_authorize_url=_http_url(read, "GHL_OAUTH_AUTHORIZE_URL")
+            or "https://marketplace.gohighlevel.com/v2/oauth/chooselocation",
+            ghl_oauth_client_id=ghl_client[0],
+            ghl_oauth_client_secret=ghl_client[1],
+            meta_oauth_authorize_url=_http_url(read, "META_OAUTH_AUTHORIZE_URL") or "",
+            google_oauth_authorize_url=_http_url(read, "GOOGLE_OAUTH_AUTHORIZE_URL")
+            or "https://accounts.google.com/o/oauth2/v2/auth",
+            google_oauth_token_url=_http_url(read, "GOOGLE_OAUTH_TOKEN_URL")
+            or "https://oauth2.googleapis.com/token",
+            google_oauth_client_id=google_client[0],
+            google_oauth_client_secret=google_client[1],
             webhook_payload_retention_days=read.number(
                 "WEBHOOK_PAYLOAD_RETENTION_DAYS", 30.0, unit="days"
             ),
@@ -398,6 +442,27 @@ def _http_url(read: EnvReader, name: str) -> str | None:
         read.problem(f"{name} must be an http:// or https:// URL")
         return None
     return url
+
+
+def _client_pair(read: EnvReader, id_name: str, secret_name: str) -> tuple[str, str]:
+    """An OAuth app's client id and secret: both or neither."""
+    client_id, secret = read.text(id_name), read.secret(secret_name)
+    if (client_id is None) != (secret is None):
+        read.problem(f"set both {id_name} and {secret_name} (or {secret_name}_FILE), or neither")
+        return "", ""
+    return client_id or "", secret or ""
+
+
+def _return_urls(read: EnvReader) -> tuple[str, ...]:
+    """CONNECT_RETURN_URLS: comma-separated absolute http(s) URLs, without a fragment."""
+    raw = read.text("CONNECT_RETURN_URLS") or ""
+    urls = tuple(url.strip() for url in raw.split(",") if url.strip())
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+            read.problem("CONNECT_RETURN_URLS must hold absolute http(s) URLs without a fragment")
+            return ()
+    return urls
 
 
 def _redis_url(read: EnvReader) -> str | None:

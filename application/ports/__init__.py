@@ -3,6 +3,13 @@ also importable from this package."""
 
 from __future__ import annotations
 
+from application.ports.connect import (
+    AccountConnection,
+    ConnectFlow,
+    ConnectFlowError,
+    ConnectGrant,
+    ConnectionSessions,
+)
 from application.ports.crm import (
     MAX_CONTACT_PAGE_SIZE,
     MAX_CONTACT_QUERY_LENGTH,
@@ -145,6 +152,7 @@ __all__ = [
     "MAX_FREE_SLOTS_RANGE",
     "MAX_OPPORTUNITY_PAGE_SIZE",
     "WEBHOOK_SECRET_FIELD",
+    "AccountConnection",
     "AppointmentChanges",
     "AppointmentStatus",
     "AssignedUser",
@@ -157,6 +165,10 @@ __all__ = [
     "ClaimedDelivery",
     "Clock",
     "ConfigValidator",
+    "ConnectFlow",
+    "ConnectFlowError",
+    "ConnectGrant",
+    "ConnectionSessions",
     "ConnectionTestResult",
     "ContactFields",
     "ContactPage",
