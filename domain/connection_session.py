@@ -44,6 +44,10 @@ class ConnectFailure(StrEnum):
     """The sign-in reaches no account the integration could connect."""
     ACCOUNT_MISMATCH = "account_mismatch"
     """A re-connect signed in to another account than the integration's."""
+    CONFIG_INVALID = "config_invalid"
+    """The account's config does not satisfy the template (the fields are named)."""
+    INTERNAL = "internal"
+    """The service failed; nothing was connected."""
     CONNECTION_TEST_FAILED = "connection_test_failed"
     """Connected and stored, but the connection test failed (the integration is in error)."""
 
@@ -118,12 +122,13 @@ class ConnectionSession:
         self.grant = dict(grant)
 
     def begin_choice(self, now: datetime) -> None:
-        """The person picked accounts: the session connects them (once; a second pick fails)."""
+        """The person picked accounts: the session connects them (once; a second pick is an
+        invalid transition), or fails if it has expired meanwhile."""
         self._require(SessionStatus.CHOOSING)
         if self.expired(now):
             self.fail(ConnectFailure.SESSION_EXPIRED, now=now)
-            raise InvalidTransitionError("the connection session has expired")
-        self.status = SessionStatus.EXCHANGING
+        else:
+            self.status = SessionStatus.EXCHANGING
 
     def connect(self, integration_ids: tuple[str, ...], *, now: datetime) -> None:
         self._require(SessionStatus.EXCHANGING)

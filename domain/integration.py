@@ -43,7 +43,7 @@ TRANSITIONS: Mapping[IntegrationStatus, frozenset[IntegrationStatus]] = {
     IntegrationStatus.DISCONNECTED: frozenset({IntegrationStatus.PENDING}),
 }
 
-_NAME_MAX = 200
+NAME_MAX_LENGTH = 200
 _ID_MAX = 128
 
 
@@ -330,8 +330,8 @@ class Integration(Aggregate):
 
 
 def _check_name(name: str) -> None:
-    if not name.strip() or len(name) > _NAME_MAX:
+    if not name.strip() or len(name) > NAME_MAX_LENGTH:
         raise InvalidArgumentError(
             "integration name is not valid",
-            (FieldViolation("name", f"must be 1-{_NAME_MAX} characters, not blank"),),
+            (FieldViolation("name", f"must be 1-{NAME_MAX_LENGTH} characters, not blank"),),
         )

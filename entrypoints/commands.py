@@ -137,6 +137,7 @@ async def _serve(settings: Settings, *, only: str | None, tracing: Tracing | Non
                     reuse_port=settings.reuse_port,
                     tls=settings.grpc_tls,
                     certificates=settings.grpc_client_identities,
+                    connection_use_cases=await resolve(container.connection_use_cases),
                 )
                 running.push_async_callback(stop_server, server, settings.grpc_grace_seconds)
                 log.info(
@@ -155,6 +156,8 @@ async def _serve(settings: Settings, *, only: str | None, tracing: Tracing | Non
                         body_timeout_seconds=settings.webhook_body_timeout_seconds,
                         operations=await resolve(container.operations),
                         in_flight=in_flight,
+                        connect=await resolve(container.complete_connection),
+                        connect_providers=await resolve(container.connect_providers),
                     ),
                     host=settings.webhook_host,
                     port=settings.webhook_port,

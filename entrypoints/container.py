@@ -36,6 +36,7 @@ from adapters.meta.provider import MetaProvider
 from adapters.meta.settings import MetaSettings
 from adapters.meta.template import TEMPLATES as META_TEMPLATES
 from adapters.meta.webhooks import MetaWebhooks
+from adapters.persistence.connection_sessions import SqlAlchemyConnectionSessions
 from adapters.persistence.data_keys import SqlAlchemyDataKeyStore
 from adapters.persistence.directory import SqlAlchemyTenantDirectory
 from adapters.persistence.driver_pool import driver_pool
@@ -68,8 +69,10 @@ from adapters.ratelimit.observed import ObservedRateLimiter
 from adapters.salesbot import HttpSalesBot
 from adapters.schema import JsonSchemaConfigValidator
 from adapters.timezone import StaticTimezoneResolver
+from application.account_linking import AccountLinker
 from application.booking_sync import BookingSync
 from application.calendar_access import CalendarAccess
+from application.connect_policy import ConnectPolicy
 from application.connection import ConnectionTester
 from application.delivery_handlers import handlers_by_kind
 from application.delivery_policy import BackoffPolicy
@@ -96,6 +99,8 @@ from application.sync_records import SyncLeases
 from application.use_cases.backfill_submitted_leads import BackfillSubmittedLeads
 from application.use_cases.cancel_booking import CancelBooking
 from application.use_cases.capture_submitted_lead import CaptureSubmittedLead
+from application.use_cases.choose_connection_accounts import ChooseConnectionAccounts
+from application.use_cases.complete_connection import CompleteConnection
 from application.use_cases.create_block_slot import CreateBlockSlot
 from application.use_cases.create_booking import CreateBooking
 from application.use_cases.create_integration import CreateIntegration
@@ -103,6 +108,7 @@ from application.use_cases.create_lead import CreateLead
 from application.use_cases.create_template import CreateTemplate
 from application.use_cases.delete_integration import DeleteIntegration
 from application.use_cases.directory_users import ListDirectoryUsers, ReplaceDirectoryUsers
+from application.use_cases.get_connection_session import GetConnectionSession
 from application.use_cases.get_free_slots import GetFreeSlots
 from application.use_cases.get_integration import GetIntegration, ListIntegrations
 from application.use_cases.get_integration_health import GetIntegrationHealth
@@ -119,6 +125,7 @@ from application.use_cases.rotate_data_keys import RotateDataKeys
 from application.use_cases.run_connection_test import TestIntegration
 from application.use_cases.seed_templates import SeedTemplates
 from application.use_cases.send_replies import SendPendingReplies
+from application.use_cases.start_connection import StartConnection
 from application.use_cases.stream_events import StreamEvents
 from application.use_cases.switch_integration import DeactivateIntegration, ReactivateIntegration
 from application.use_cases.sync_integration import SyncIntegration
@@ -132,6 +139,7 @@ from domain.webhook_delivery import EventKind
 from entrypoints.auth import JwtAuthenticator
 from entrypoints.catalogue import BUILT_IN_TEMPLATES
 from entrypoints.config import Settings
+from entrypoints.grpc.connection_servicer import ConnectionUseCases
 from entrypoints.grpc.directory_servicer import DirectoryUseCases
 from entrypoints.grpc.lead_servicer import LeadUseCases
 from entrypoints.grpc.servicers import GrpcUseCases
@@ -284,6 +292,19 @@ def _handshakes(registry: ProviderRegistry) -> dict[str, WebhookHandshake]:
         for b in registry.bundles
         if b.webhooks is not None and b.handshake is not None
     }
+
+
+def _connect_providers(registry: ProviderRegistry) -> tuple[str, ...]:
+    """The providers whose sign-in is offered: each has a callback route."""
+    return tuple(b.name for b in registry.bundles if b.connect is not None)
+
+
+def _connect_policy(settings: Settings) -> ConnectPolicy:
+    return ConnectPolicy(
+        public_base_url=settings.public_base_url,
+        return_urls=settings.connect_return_urls,
+        session_ttl=timedelta(seconds=settings.connect_session_ttl_seconds),
+    )
 
 
 def _takes_funnel(registry: ProviderRegistry) -> Callable[[str], bool]:
@@ -534,6 +555,53 @@ class Container(containers.DeclarativeContainer):
         WebhookUseCases,
         list_deliveries=providers.Factory(ListWebhookDeliveries, uow=uow),
         replay_delivery=providers.Factory(ReplayWebhookDelivery, uow=uow, clock=clock),
+    )
+    # --- connecting an account by signing in at its provider (OAuth 2.0) ------------------------
+    connect_policy = providers.Singleton(_connect_policy, settings)
+    connection_sessions = providers.Singleton(SqlAlchemyConnectionSessions, session_factory)
+    connect_providers = providers.Singleton(_connect_providers, provider_registry)
+    account_linker = providers.Singleton(
+        AccountLinker,
+        uow=uow,
+        sessions=connection_sessions,
+        validator=validator,
+        cipher=cipher,
+        tester=tester,
+        tokens=token_store,
+        ids=ids,
+        clock=clock,
+        policy=connect_policy,
+    )
+    complete_connection = providers.Singleton(
+        CompleteConnection,
+        sessions=connection_sessions,
+        providers=provider_registry,
+        linker=account_linker,
+        cipher=cipher,
+        clock=clock,
+        policy=connect_policy,
+    )
+    connection_use_cases = providers.Singleton(
+        ConnectionUseCases,
+        start=providers.Factory(
+            StartConnection,
+            uow=uow,
+            sessions=connection_sessions,
+            providers=provider_registry,
+            validator=validator,
+            cipher=cipher,
+            clock=clock,
+            policy=connect_policy,
+        ),
+        get=providers.Factory(GetConnectionSession, sessions=connection_sessions),
+        choose=providers.Factory(
+            ChooseConnectionAccounts,
+            sessions=connection_sessions,
+            providers=provider_registry,
+            linker=account_linker,
+            cipher=cipher,
+            clock=clock,
+        ),
     )
     # --- leads, bookings and the tenant directory over gRPC ------------------------------------
     directory_use_cases = providers.Singleton(

@@ -588,3 +588,39 @@ SYNC_RUNS = cast("Table", SyncRunRow.__table__)
 SYNC_CONFLICTS = cast("Table", SyncConflictRow.__table__)
 SYNC_OWN_WRITES = cast("Table", SyncOwnWriteRow.__table__)
 SYNC_LEASES = cast("Table", SyncLeaseRow.__table__)
+
+
+class ConnectionSessionRow(Base):
+    """A sign-in at a provider (domain.connection_session.ConnectionSession). The state is kept
+    as its digest; the PKCE verifier and the grant held while the person chooses are sealed."""
+
+    __tablename__ = "connection_sessions"
+    __table_args__ = (
+        UniqueConstraint("provider", "state_digest"),
+        Index(None, "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    state_digest: Mapped[str] = mapped_column(String(64))
+    sub_account_id: Mapped[str] = mapped_column(String(128))
+    template_name: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str] = mapped_column(String(255))
+    return_url: Mapped[str] = mapped_column(Text)
+    integration_id: Mapped[str | None] = mapped_column(id_type())
+    account_ids: Mapped[list[str]] = mapped_column(JsonType)
+    config: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    code_verifier: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    failure: Mapped[str | None] = mapped_column(String(32))
+    failure_detail: Mapped[str] = mapped_column(Text)
+    choices: Mapped[list[dict[str, str]]] = mapped_column(JsonType)
+    grant: Mapped[dict[str, str]] = mapped_column(JsonType)
+    integration_ids: Mapped[list[str]] = mapped_column(JsonType)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+CONNECTION_SESSIONS = cast("Table", ConnectionSessionRow.__table__)

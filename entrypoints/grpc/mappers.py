@@ -191,11 +191,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _required_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
-    _set_moment(stamp, moment)
+    set_moment(stamp, moment)
     return stamp
 
 
-def _set_moment(stamp: timestamp_pb2.Timestamp, moment: datetime) -> None:
+def set_moment(stamp: timestamp_pb2.Timestamp, moment: datetime) -> None:
     # What Timestamp.FromDatetime sets (a naive moment is UTC), without its round trip through
     # a time tuple, which costs more than the rest of an integration's mapping.
     if moment.utcoffset() is None:
@@ -257,11 +257,11 @@ def integration_to_proto(view: IntegrationView) -> integration_pb2.Integration:
     )
     message.config.update(view.config)
     if view.last_sync_at is not None:
-        _set_moment(message.last_sync_time, view.last_sync_at)
+        set_moment(message.last_sync_time, view.last_sync_at)
     if view.last_tested_at is not None:
-        _set_moment(message.last_test_time, view.last_tested_at)
-    _set_moment(message.create_time, view.created_at)
-    _set_moment(message.update_time, view.updated_at)
+        set_moment(message.last_test_time, view.last_tested_at)
+    set_moment(message.create_time, view.created_at)
+    set_moment(message.update_time, view.updated_at)
     return message
 
 

@@ -11,6 +11,7 @@ from grpc_reflection.v1alpha import reflection
 
 from application.use_cases.stream_events import StreamEvents
 from entrypoints.auth import CertificateIdentities, JwtAuthenticator
+from entrypoints.grpc.connection_servicer import ConnectionServiceServicer, ConnectionUseCases
 from entrypoints.grpc.directory_servicer import DirectoryServiceServicer, DirectoryUseCases
 from entrypoints.grpc.event_servicer import EventServiceServicer
 from entrypoints.grpc.health import DEFAULT_PROBE_INTERVAL, HealthReporter, ReadinessProbe
@@ -24,6 +25,8 @@ from entrypoints.in_flight import InFlight
 from entrypoints.listening import bind_error
 from entrypoints.tls_files import TlsFiles
 from integrations.v1 import (
+    connection_service_pb2,
+    connection_service_pb2_grpc,
     directory_service_pb2,
     directory_service_pb2_grpc,
     event_service_pb2,
@@ -45,6 +48,9 @@ WEBHOOK_SERVICE_NAME: str = webhook_service_pb2.DESCRIPTOR.services_by_name[
 LEAD_SERVICE_NAME: str = lead_service_pb2.DESCRIPTOR.services_by_name["LeadService"].full_name
 DIRECTORY_SERVICE_NAME: str = directory_service_pb2.DESCRIPTOR.services_by_name[
     "DirectoryService"
+].full_name
+CONNECTION_SERVICE_NAME: str = connection_service_pb2.DESCRIPTOR.services_by_name[
+    "ConnectionService"
 ].full_name
 EVENT_SERVICE_NAME: str = event_service_pb2.DESCRIPTOR.services_by_name["EventService"].full_name
 
@@ -79,6 +85,7 @@ async def start_server(
     in_flight: InFlight | None = None,
     tls: TlsFiles | None = None,
     certificates: CertificateIdentities | None = None,
+    connection_use_cases: ConnectionUseCases | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start serving on host:port (port 0 picks a free one); returns the server and its port.
     A port in use is a PortInUseError, unless `reuse_port` lets several processes share it
@@ -116,6 +123,11 @@ async def start_server(
             DirectoryServiceServicer(directory_use_cases), server
         )
         services.append(DIRECTORY_SERVICE_NAME)
+    if connection_use_cases is not None:
+        connection_service_pb2_grpc.add_ConnectionServiceServicer_to_server(
+            ConnectionServiceServicer(connection_use_cases), server
+        )
+        services.append(CONNECTION_SERVICE_NAME)
     if stream_events is not None:
         events = EventServiceServicer(stream_events)
         event_service_pb2_grpc.add_EventServiceServicer_to_server(events, server)

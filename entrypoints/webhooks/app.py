@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from application.ports import WebhookHandshake
+from application.use_cases.complete_connection import CompleteConnection
 from application.webhooks import ReceiveWebhook
 from entrypoints.in_flight import InFlight
 from entrypoints.listening import PortInUseError, cannot_listen
@@ -20,6 +21,7 @@ from entrypoints.webhooks.handlers import (
     webhook_route,
 )
 from entrypoints.webhooks.metrics import IngressMeter
+from entrypoints.webhooks.oauth_callback import callback_route
 from entrypoints.webhooks.ops import Operations, install_operations
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -37,11 +39,14 @@ def create_webhook_app(
     body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS,
     operations: Operations | None = None,
     in_flight: InFlight | None = None,
+    connect: CompleteConnection | None = None,
+    connect_providers: Sequence[str] = (),
 ) -> web.Application:
     """For each provider of `receivers`: ``POST /webhooks/{sender}`` (the event named in the
     body) and ``POST /webhooks/{sender}/{eventType}`` (the event named by the route: GHL's seed
     routes), and ``GET /webhooks/{sender}`` for a sender in `handshakes` (its subscription
-    check). Bodies over `max_body_bytes` are
+    check); ``GET /oauth/{provider}/callback`` for each of `connect_providers` (the end of
+    a sign-in, completed by `connect`). Bodies over `max_body_bytes` are
     refused with 413, bodies not received within `body_timeout_seconds` with 408.
     `retry_after_seconds` is sent with every 429. With `operations`, also
     ``GET /metrics``, ``/healthz`` and ``/readyz``, and the deliveries are counted. Deliveries
@@ -67,6 +72,10 @@ def create_webhook_app(
     for sender, handshake in (handshakes or {}).items():
         route = f"/webhooks/{sender}"
         app.router.add_get(route, served(handshake_route(handshake), route=route))
+    if connect is not None:
+        for provider in connect_providers:
+            route = f"/oauth/{provider}/callback"
+            app.router.add_get(route, served(callback_route(connect, provider), route=route))
     if operations is not None:
         install_operations(app, operations)
     # Last: the router tries a path's more specific resources first, and this one matches any.
