@@ -42,6 +42,7 @@ from application.ports import (
 from application.ports.crm import CrmAccount, CrmContact, MessageSent, OutgoingMessage
 from domain.aggregate import Aggregate
 from domain.booking import Booking
+from domain.connection_session import ConnectionSession
 from domain.conversation import ConversationMessage, MessageDirection, MessageStatus
 from domain.errors import (
     AlreadyExistsError,
@@ -933,3 +934,38 @@ class FakeCrmApi:
         self.sent.append((call, message))
         n = len(self.sent)
         return MessageSent(conversation_id=f"conv-{n}", message_id=f"sent-{n}")
+
+
+# --- connection sessions (OAuth sign-ins) ------------------------------------------------------
+
+
+class InMemoryConnectionSessions:
+    """application.ports.ConnectionSessions in memory: copies in and out, as a database would."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, ConnectionSession] = {}
+
+    async def add(self, session: ConnectionSession) -> None:
+        if session.id in self.sessions or any(
+            (s.provider, s.state_digest) == (session.provider, session.state_digest)
+            for s in self.sessions.values()
+        ):
+            raise AlreadyExistsError("connection session exists")
+        self.sessions[session.id] = copy.deepcopy(session)
+
+    async def get(self, session_id: str) -> ConnectionSession | None:
+        found = self.sessions.get(session_id)
+        return None if found is None else copy.deepcopy(found)
+
+    async def by_state(self, provider: str, state_digest: str) -> ConnectionSession | None:
+        for session in self.sessions.values():
+            if (session.provider, session.state_digest) == (provider, state_digest):
+                return copy.deepcopy(session)
+        return None
+
+    async def save(self, session: ConnectionSession, *, expected: str) -> bool:
+        stored = self.sessions.get(session.id)
+        if stored is None or stored.status != expected:
+            return False
+        self.sessions[session.id] = copy.deepcopy(session)
+        return True

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exc, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.persistence.errors import translated
+from adapters.persistence.errors import is_unique_violation, translated
 from adapters.persistence.models import CONNECTION_SESSIONS
 from domain.connection_session import (
     AccountChoice,
@@ -17,6 +17,7 @@ from domain.connection_session import (
     ConnectionSession,
     SessionStatus,
 )
+from domain.errors import AlreadyExistsError
 from domain.values import EncryptedSecret
 
 # Ended and expired sessions are kept this long past their expiry, for pollers, then dropped.
@@ -37,7 +38,12 @@ class SqlAlchemyConnectionSessions:
                     CONNECTION_SESSIONS.c.expires_at < session.created_at - _KEPT_AFTER_EXPIRY
                 )
             )
-            await db.execute(insert(CONNECTION_SESSIONS).values(_row(session)))
+            try:
+                await db.execute(insert(CONNECTION_SESSIONS).values(_row(session)))
+            except exc.IntegrityError as err:
+                if is_unique_violation(err):
+                    raise AlreadyExistsError("the connection session exists") from err
+                raise
 
     @translated
     async def get(self, session_id: str) -> ConnectionSession | None:
