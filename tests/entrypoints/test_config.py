@@ -64,8 +64,8 @@ def test_production_names_every_missing_variable_in_one_run(tmp_path: Path) -> N
 
     for name in ("INTEGRATIONS_MASTER_KEYS", "JWT_SECRET", "PAGE_TOKEN_SECRET", "DATABASE_URL"):
         assert any(name in p for p in problems), name
-    for name in ("META_APP_ID", "META_APP_SECRET", "META_WEBHOOK_VERIFY_TOKEN"):
-        assert any(p.startswith(f"set {name} ") for p in problems), name
+    for name in ("META_APP_ID", "META_APP_SECRET", "META_WEBHOOK_VERIFY_TOKEN", "PUBLIC_BASE_URL"):
+        assert any(p.startswith(f"set {name}") for p in problems), name
     assert list(tmp_path.iterdir()) == []
 
 
@@ -235,3 +235,31 @@ def test_the_new_listening_settings_are_read(tmp_path: Path) -> None:
     )
     assert settings.log_level == "debug"
     assert Settings.from_env(_env(tmp_path)).reuse_port is False
+
+
+def test_the_connect_settings_are_read_and_checked(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        _env(
+            tmp_path,
+            PUBLIC_BASE_URL="https://integrations.example/",
+            CONNECT_RETURN_URLS="https://app.example/a, https://app.example/b?x=1",
+            GHL_OAUTH_CLIENT_ID="app-id-suffix",
+            GHL_OAUTH_CLIENT_SECRET="the-ghl-client-secret",
+        )
+    )
+    assert settings.public_base_url == "https://integrations.example"
+    assert settings.connect_return_urls == ("https://app.example/a", "https://app.example/b?x=1")
+    assert (settings.ghl_oauth_client_id, settings.google_oauth_client_id) == ("app-id-suffix", "")
+    assert "the-ghl-client-secret" not in repr(settings)
+
+    problems = _problems(
+        _env(
+            tmp_path,
+            CONNECT_RETURN_URLS="https://app.example/a#frag",
+            GOOGLE_OAUTH_CLIENT_ID="only-the-id",
+            PUBLIC_BASE_URL="ftp://x",
+        )
+    )
+    assert any(p.startswith("CONNECT_RETURN_URLS") for p in problems)
+    assert any("GOOGLE_OAUTH_CLIENT_SECRET" in p for p in problems)
+    assert any(p.startswith("PUBLIC_BASE_URL") for p in problems)

@@ -135,6 +135,7 @@ async def cluster(
             META_APP_ID="1234567890",
             META_APP_SECRET="a-meta-app-secret",
             META_WEBHOOK_VERIFY_TOKEN="a-meta-verify-token",
+            PUBLIC_BASE_URL="https://integrations.example",
             REDIS_URL=REDIS_URL,
             RATE_LIMIT_COPIES=str(copies),
             GRPC_GRACE_SECONDS="5",

@@ -96,6 +96,7 @@ async def test_copies_sharing_a_database_refresh_an_expired_oauth_token_once_bet
                 "META_APP_ID": "1234567890",
                 "META_APP_SECRET": "a-meta-app-secret",
                 "META_WEBHOOK_VERIFY_TOKEN": "a-meta-verify-token",
+                "PUBLIC_BASE_URL": "https://integrations.example",
                 "INTEGRATIONS_DATA_DIR": str(tmp_path / "var"),
                 "DATABASE_URL": url,
                 "INTEGRATIONS_MASTER_KEYS": keys.master_keys,

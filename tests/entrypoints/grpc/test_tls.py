@@ -244,6 +244,7 @@ def _production(tmp_path: Path, **extra: str) -> dict[str, str]:
         "META_APP_ID": "1234567890",
         "META_APP_SECRET": "a-meta-app-secret",
         "META_WEBHOOK_VERIFY_TOKEN": "a-meta-verify-token",
+        "PUBLIC_BASE_URL": "https://integrations.example",
         **extra,
     }
 
