@@ -117,7 +117,8 @@ class Ga4ConnectFlow:
         callback: Mapping[str, str],
     ) -> ConnectGrant:
         tokens = await self._exchange(code, redirect_uri, code_verifier)
-        if not tokens.scopes & set(SCOPES):
+        granted = frozenset(SCOPES) if tokens.scopes is None else tokens.scopes
+        if not granted & set(SCOPES):
             raise ConnectFlowError(
                 ConnectFailure.MISSING_SCOPES,
                 "Google Analytics access was not granted",
@@ -139,7 +140,7 @@ class Ga4ConnectFlow:
                 _REFRESH_TOKEN: tokens.refresh_token,
                 _ACCESS_TOKEN: tokens.access_token,
                 _ACCESS_EXPIRES: SecretStr(tokens.expires_at.isoformat()),
-                _SCOPES: SecretStr(" ".join(sorted(tokens.scopes))),
+                _SCOPES: SecretStr(" ".join(sorted(granted))),
             },
         )
 
@@ -222,7 +223,7 @@ class Ga4ConnectFlow:
                 "Google refused the sign-in's refresh token (revoked?)",
                 detail=err.error,
             ) from err
-        return tokens.access_token, tokens.scopes or scopes
+        return tokens.access_token, scopes if tokens.scopes is None else tokens.scopes
 
     async def _web_streams(self, access: SecretStr) -> list[AccountChoice]:
         summaries = await _admin(

@@ -34,12 +34,13 @@ class GoogleOAuthApp:
 @dataclass(frozen=True, slots=True)
 class GoogleTokens:
     """A token endpoint's answer. `refresh_token`: only from a code exchanged with offline
-    access; `scopes`: what the person granted (Google lets them untick some)."""
+    access; `scopes`: what the person granted (Google lets them untick some); None when the
+    answer does not say, which RFC 6749 §5.1 allows when they are the scopes asked for."""
 
     access_token: SecretStr = field(repr=False)
     refresh_token: SecretStr | None = field(repr=False)
     expires_at: datetime
-    scopes: frozenset[str]
+    scopes: frozenset[str] | None
 
 
 class TokenRefusedError(ProviderError):
@@ -131,7 +132,7 @@ class GoogleOAuth:
         if status >= 400:
             error = body.get("error") if isinstance(body, dict) else None
             raise TokenRefusedError(error if isinstance(error, str) else f"HTTP {status}")
-        return _tokens(body, status, now)
+        return parse_token_answer(body, status, now)
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -141,7 +142,7 @@ class GoogleOAuth:
         return self._session
 
 
-def _tokens(body: object, status: int, now: datetime) -> GoogleTokens:
+def parse_token_answer(body: object, status: int, now: datetime) -> GoogleTokens:
     if not isinstance(body, Mapping) or not isinstance(body.get("access_token"), str):
         raise ConnectionFailedError(f"Google's token endpoint gave no access token (HTTP {status})")
     refresh = body.get("refresh_token")
@@ -152,5 +153,5 @@ def _tokens(body: object, status: int, now: datetime) -> GoogleTokens:
         refresh_token=SecretStr(refresh) if isinstance(refresh, str) and refresh else None,
         expires_at=now
         + timedelta(seconds=expires_in if isinstance(expires_in, int | float) else 3600),
-        scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
+        scopes=frozenset(scope.split()) if isinstance(scope, str) else None,
     )
