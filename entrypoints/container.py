@@ -15,6 +15,8 @@ from adapters.crypto.key_manager import KeyManager
 from adapters.crypto.master_keys import MasterKeyRing
 from adapters.crypto.signatures import WebhookSignatureVerifier
 from adapters.ga4.client import Ga4Http
+from adapters.ga4.connect import Ga4ConnectFlow
+from adapters.ga4.google_oauth import GoogleOAuth, GoogleOAuthApp
 from adapters.ga4.measurement import Ga4Measurement
 from adapters.ga4.provider import Ga4Provider
 from adapters.ga4.settings import Ga4Settings
@@ -189,6 +191,28 @@ async def _ga4_http(*, rate_limiter: RateLimiter, settings: Settings) -> AsyncIt
     )
     yield http
     await http.close()
+
+
+async def _google_oauth(settings: Settings) -> AsyncIterator[GoogleOAuth | None]:
+    """The platform's Google app, if configured: the GA4 sign-in, and the Admin API token of an
+    integration connected by it."""
+    if not settings.google_oauth_client_id:
+        yield None
+        return
+    oauth = GoogleOAuth(
+        GoogleOAuthApp(
+            client_id=settings.google_oauth_client_id,
+            client_secret=SecretStr(settings.google_oauth_client_secret),
+            authorize_url=settings.google_oauth_authorize_url,
+            token_url=settings.google_oauth_token_url,
+        )
+    )
+    yield oauth
+    await oauth.close()
+
+
+def _ga4_connect(http: Ga4Http, oauth: GoogleOAuth | None, clock: Clock) -> Ga4ConnectFlow | None:
+    return None if oauth is None else Ga4ConnectFlow(http, oauth, clock=clock)
 
 
 async def _rate_limiter(
@@ -489,12 +513,14 @@ class Container(containers.DeclarativeContainer):
         rate_limit_key=providers.Object(meta_rate_limit_key),
     )
     ga4_http = providers.Resource(_ga4_http, rate_limiter=rate_limiter, settings=settings)
+    google_oauth = providers.Resource(_google_oauth, settings)
     ga4_bundle = providers.Singleton(
         ProviderBundle,
         name="ga4",
         templates=providers.Object(GA4_TEMPLATES),
-        connection=providers.Singleton(Ga4Provider, ga4_http, clock=clock),
+        connection=providers.Singleton(Ga4Provider, ga4_http, clock=clock, oauth=google_oauth),
         funnel=providers.Singleton(Ga4Measurement, ga4_http, clock=clock),
+        connect=providers.Singleton(_ga4_connect, ga4_http, google_oauth, clock),
     )
     provider_registry = providers.Singleton(
         ProviderRegistry, providers.List(ghl_bundle, meta_bundle, ga4_bundle)

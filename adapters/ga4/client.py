@@ -71,6 +71,38 @@ class Ga4Http:
         )
         return await self._collect[config.region].call(call, request)
 
+    async def list_account_summaries(self, call: Ga4Call) -> list[dict[str, Any]]:
+        """The accounts and properties the bearer (a person who signed in) may read."""
+        return await self._list(
+            call, "/v1beta/accountSummaries", "accountSummaries", 200, ("accounts", "of the user")
+        )
+
+    async def get_property(self, call: Ga4Call, property_name: str) -> dict[str, Any]:
+        """`property_name`: ``properties/{p}``."""
+        return await self._get(call, property_name, "property")
+
+    async def get_data_stream(self, call: Ga4Call, stream_name: str) -> dict[str, Any]:
+        """`stream_name`: ``properties/{p}/dataStreams/{s}``."""
+        return await self._get(call, stream_name, "data stream")
+
+    async def create_mp_secret(
+        self, call: Ga4Call, stream_name: str, display_name: str
+    ) -> dict[str, Any]:
+        """A new Measurement Protocol secret of the stream (needs the analytics.edit scope, and
+        the property's acknowledgement of user data collection). Not repeated after a lost
+        answer: that would make two."""
+        answer = await self._admin.call(
+            call,
+            HttpRequest(
+                "POST",
+                f"/v1beta/{quote(stream_name, safe='/')}/measurementProtocolSecrets",
+                idempotent=False,
+                json={"displayName": display_name},
+                resource=("data stream", stream_name),
+            ),
+        )
+        return answer.body if isinstance(answer.body, dict) else {}
+
     async def list_data_streams(self, call: Ga4Call, property_id: str) -> list[dict[str, Any]]:
         path = f"/v1beta/properties/{quote(property_id, safe='')}/dataStreams"
         return await self._list(call, path, "dataStreams", 200, ("property", property_id))
@@ -81,6 +113,15 @@ class Ga4Http:
         return await self._list(
             call, path, "measurementProtocolSecrets", 10, ("data stream", stream_name)
         )
+
+    async def _get(self, call: Ga4Call, name: str, kind: str) -> dict[str, Any]:
+        answer = await self._admin.call(
+            call,
+            HttpRequest(
+                "GET", f"/v1beta/{quote(name, safe='/')}", idempotent=True, resource=(kind, name)
+            ),
+        )
+        return answer.body if isinstance(answer.body, dict) else {}
 
     async def _list(
         self, call: Ga4Call, path: str, key: str, page_size: int, resource: tuple[str, str]

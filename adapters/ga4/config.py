@@ -14,14 +14,16 @@ from domain.values import SecretStr
 
 @dataclass(frozen=True, slots=True)
 class Ga4Config:
-    """What GA4 calls of one integration need. `property_id` and `service_account_key` only
-    serve the connection test; `values` holds the configured value of each stage that has one."""
+    """What GA4 calls of one integration need. `property_id` and the Admin API's credentials (a
+    service-account key, or a Google user's refresh token from a sign-in) only serve the
+    connection test; `values` holds the configured value of each stage that has one."""
 
     integration_id: str
     measurement_id: str
     api_secret: SecretStr = field(repr=False)
     property_id: str | None
     service_account_key: SecretStr | None = field(repr=False)
+    refresh_token: SecretStr | None = field(repr=False)
     region: str
     currency: str | None
     values: dict[FunnelStage, float]
@@ -56,6 +58,7 @@ class Ga4Config:
             api_secret=api_secret,
             property_id=property_id if isinstance(property_id, str) and property_id else None,
             service_account_key=call.credentials.get("serviceAccountKey"),
+            refresh_token=call.credentials.get("refreshToken"),
             region="eu" if config.get("region") == "eu" else "global",
             currency=currency if isinstance(currency, str) and currency else None,
             values=_values(config.get("value")),

@@ -23,7 +23,16 @@ from domain.values import SecretStr
 
 _TRANSIENT = frozenset({500, 502, 503, 504})
 _ROUTE_SEGMENTS = frozenset(
-    {"mp", "debug", "collect", "v1beta", "properties", "dataStreams", "measurementProtocolSecrets"}
+    {
+        "mp",
+        "debug",
+        "collect",
+        "v1beta",
+        "accountSummaries",
+        "properties",
+        "dataStreams",
+        "measurementProtocolSecrets",
+    }
 )
 # Google documents no wait for a 429 without Retry-After: a minute, its quotas' shortest window.
 _DEFAULT_THROTTLE_SECONDS = 60.0

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from adapters.ga4.client import Ga4Http
 from adapters.ga4.config import Ga4Config
+from adapters.ga4.google_oauth import GoogleOAuth, TokenRefusedError
 from adapters.ga4.http_policy import Ga4Call
 from adapters.ga4.mapping import client_id, mp_event
 from adapters.ga4.service_account import admin_access_token
@@ -18,6 +19,7 @@ from application.ports import Clock, ConnectionTestResult, ProviderCall, Provide
 from application.ports.funnel import FunnelEvent, FunnelStage
 from domain.errors import (
     ConfigSchemaInvalidError,
+    ConnectionFailedError,
     DomainError,
     ErrorCode,
     InvalidCredentialsError,
@@ -68,17 +70,27 @@ async def _step(name: str, work: Awaitable[T]) -> T:
 
 class Ga4Provider:
     """Tests a connection as API-NOTES §7 says, since `/mp/collect` accepts anything and a wrong
-    secret would lose every event silently: a service-account token, the property's data
+    secret would lose every event silently: an Admin API token (from the Google sign-in's
+    refresh token when the integration has one and `oauth`, the platform's Google app, is
+    configured; else from the service-account key), the property's data
     streams, the one whose measurement id is configured (else CONFIG_SCHEMA_INVALID), its
     Measurement Protocol secrets, the configured secret among them (else INVALID_CREDENTIALS),
     then a sample of the integration's events to the validation server, which must have no
     messages. 401/403 are INVALID_CREDENTIALS; an unknown property CONFIG_SCHEMA_INVALID; other
     failures CONNECTION_FAILED. Messages name the step that failed, never a secret."""
 
-    def __init__(self, http: Ga4Http, *, clock: Clock, token_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        http: Ga4Http,
+        *,
+        clock: Clock,
+        token_timeout: float = 10.0,
+        oauth: GoogleOAuth | None = None,
+    ) -> None:
         self._http = http
         self._clock = clock
         self._token_timeout = token_timeout
+        self._oauth = oauth
 
     async def test_connection(self, ctx: ProviderContext) -> ConnectionTestResult:
         started = time.perf_counter()
@@ -105,19 +117,15 @@ class Ga4Provider:
     async def _check(self, ctx: ProviderContext) -> dict[str, str]:
         call = ProviderCall.of(ctx)
         config = await _step("reading the config", _config(call))
-        if config.property_id is None or config.service_account_key is None:
+        if config.property_id is None or (
+            config.service_account_key is None and config.refresh_token is None
+        ):
             raise _StepFailedError(
                 ErrorCode.CONFIG_SCHEMA_INVALID,
-                "the connection test needs the property id and a service-account key",
+                "the connection test needs the property id and a service-account key (or a "
+                "Google sign-in)",
             )
-        token = await _step(
-            "getting a service-account token",
-            admin_access_token(
-                config.service_account_key,
-                token_url=self._http.settings.token_url,
-                request_seconds=self._token_timeout,
-            ),
-        )
+        token = await self._admin_token(config)
         admin = self._ga4_call(call, config, bearer=token)
         streams = await _step(
             "listing the property's data streams",
@@ -146,6 +154,35 @@ class Ga4Provider:
             "measurement_id": config.measurement_id,
             "stream": str(stream.get("displayName", "")),
         }
+
+    async def _admin_token(self, config: Ga4Config) -> SecretStr:
+        key, refresh = config.service_account_key, config.refresh_token
+        if key is not None and (refresh is None or self._oauth is None):
+            return await _step(
+                "getting a service-account token",
+                admin_access_token(
+                    key,
+                    token_url=self._http.settings.token_url,
+                    request_seconds=self._token_timeout,
+                ),
+            )
+        # A sign-in is the newer, deliberate choice of the two when both are configured.
+        return await _step(
+            "getting an access token from the Google sign-in", self._user_access_token(refresh)
+        )
+
+    async def _user_access_token(self, refresh_token: SecretStr | None) -> SecretStr:
+        if self._oauth is None or refresh_token is None:
+            raise ConnectionFailedError("Google sign-in is not configured on this platform")
+        try:
+            tokens = await self._oauth.refresh(refresh_token, now=self._clock.now())
+        except TokenRefusedError as err:
+            if err.error == "invalid_grant":
+                raise InvalidCredentialsError(
+                    "Google refused the refresh token (revoked or expired): sign in again"
+                ) from err
+            raise
+        return tokens.access_token
 
     async def _validate_sample(self, call: ProviderCall, config: Ga4Config) -> None:
         """One event of every stage, as the integration would send them, to `/debug/mp/collect`."""

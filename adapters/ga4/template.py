@@ -40,6 +40,9 @@ TEMPLATES: tuple[dict[str, Any], ...] = (
             "3. Paste the Measurement ID, the secret, the property id (numeric) and the JSON key. "
             "The connection test checks through the Admin API that the secret belongs to the "
             "stream, so that no event is silently lost.\n"
+            "Or, where the platform offers it, connect by signing in with Google: pick the web "
+            "stream, and the Measurement ID, the secret (created if the stream has none) and the "
+            "property id are filled in, with the sign-in replacing the JSON key.\n"
             "4. Optionally: the EU collection host (region `eu`), a currency and a value per "
             "stage, other event names per stage, and `validate` to send to GA4's validation "
             "server while setting the property up (those events are not recorded)."
@@ -68,6 +71,13 @@ TEMPLATES: tuple[dict[str, Any], ...] = (
                 "serviceAccountKey": {
                     "type": "string",
                     "title": "Service-account JSON key with read access to the property",
+                    "minLength": 1,
+                    "encrypted": True,
+                },
+                "refreshToken": {
+                    "type": "string",
+                    "title": "Google OAuth refresh token of a user who may read the property "
+                    "(set by signing in with Google; instead of a service-account key)",
                     "minLength": 1,
                     "encrypted": True,
                 },

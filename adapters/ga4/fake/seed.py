@@ -1,5 +1,7 @@
 """The demo data the fake GA4 starts with: the notes' property, web stream and API secret, a
-property the demo service account may not read, and that service account's generated key."""
+property the demo service account may not read, and that service account's generated key; the
+demo OAuth client, and Google users who sign in with it: one who reaches one web stream, one who
+reaches three (one of them without a Measurement Protocol secret), one who reaches none."""
 
 from __future__ import annotations
 
@@ -18,14 +20,33 @@ FORBIDDEN_PROPERTY_ID = "398765432"
 """A property the demo service account is not a user of: the Admin API answers 403."""
 FORBIDDEN_MEASUREMENT_ID = "G-FORBIDDEN1"
 
+SHOP_PROPERTY_ID = "323456789"
+SHOP_STREAM_ID = "5678901234"
+SHOP_MEASUREMENT_ID = "G-SHOP12345"
+CHECKOUT_STREAM_ID = "5678901235"
+CHECKOUT_MEASUREMENT_ID = "G-CHECKOUT99"
+"""A web stream with no Measurement Protocol secret: connecting it creates one."""
+
 SERVICE_ACCOUNT_EMAIL = "integrations-demo@fake-project.iam.gserviceaccount.com"
+
+DEMO_OAUTH_CLIENT_ID = "1234567890-fakedemo.apps.googleusercontent.com"
+DEMO_OAUTH_CLIENT_SECRET = "GOCSPX-fake-demo-client-secret"  # noqa: S105 - a fake's demo secret
+DEMO_USER_EMAIL = "owner@acme.example"
+"""Signs in by default: reaches the demo property's one web stream."""
+AGENCY_USER_EMAIL = "agency@acme.example"
+"""Reaches three web streams: the demo property's and the shop property's two."""
+NO_ANALYTICS_USER_EMAIL = "nobody@acme.example"
+"""Reaches no property."""
 SERVICE_ACCOUNT_KEY_ID = "0123456789abcdef0123456789abcdef01234567"
 
 DEFAULT_SEED: dict[str, Any] = {
     "properties": [
         {
             "id": DEMO_PROPERTY_ID,
-            "users": [SERVICE_ACCOUNT_EMAIL],
+            "displayName": "Acme",
+            "account": "accounts/100200300",
+            "accountName": "Acme Inc.",
+            "users": [SERVICE_ACCOUNT_EMAIL, DEMO_USER_EMAIL, AGENCY_USER_EMAIL],
             "streams": [
                 {
                     "id": DEMO_STREAM_ID,
@@ -52,7 +73,41 @@ DEFAULT_SEED: dict[str, Any] = {
             ],
         },
         {
+            "id": SHOP_PROPERTY_ID,
+            "displayName": "Acme Shop",
+            "account": "accounts/200300400",
+            "accountName": "Acme Agency",
+            "users": [AGENCY_USER_EMAIL],
+            "streams": [
+                {
+                    "id": SHOP_STREAM_ID,
+                    "type": "WEB_DATA_STREAM",
+                    "displayName": "shop.example.com",
+                    "measurementId": SHOP_MEASUREMENT_ID,
+                    "defaultUri": "https://shop.example.com",
+                    "secrets": [
+                        {
+                            "id": "3918273645",
+                            "displayName": "integrations",
+                            "secretValue": "ShopSecret0123456789ab",
+                        }
+                    ],
+                },
+                {
+                    "id": CHECKOUT_STREAM_ID,
+                    "type": "WEB_DATA_STREAM",
+                    "displayName": "checkout.example.com",
+                    "measurementId": CHECKOUT_MEASUREMENT_ID,
+                    "defaultUri": "https://checkout.example.com",
+                    "secrets": [],
+                },
+            ],
+        },
+        {
             "id": FORBIDDEN_PROPERTY_ID,
+            "displayName": "Other",
+            "account": "accounts/900900900",
+            "accountName": "Someone else",
             "users": [],
             "streams": [
                 {

@@ -48,7 +48,7 @@ def _template() -> IntegrationTemplate:
     [entry] = TEMPLATES
     validator = JsonSchemaConfigValidator()
     schema = checked_schema(validator, dict(entry["config_schema"]))
-    assert schema.secret_fields == {"apiSecret", "serviceAccountKey"}
+    assert schema.secret_fields == {"apiSecret", "serviceAccountKey", "refreshToken"}
     return IntegrationTemplate.create(
         id="tpl-ga4",
         name=entry["name"],
