@@ -30,7 +30,8 @@ USER_TOKEN_FIELD = "userAccessToken"  # noqa: S105 - the grant's field name, not
 LEADS_TASK = "ADVERTISE"
 """API-NOTES §2: only a person who can advertise on a Page reads its leads."""
 DEFAULT_TIMEOUT_SECONDS = 20.0
-"""How long an exchange or a connect may take in all: a person waits on it."""
+"""How long each step may take (the code's exchange; the checks after it; a Page's connect),
+retries included: a person waits on it."""
 
 
 class MetaConnectFlow:
