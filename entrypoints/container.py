@@ -31,6 +31,7 @@ from adapters.ghl.templates import TEMPLATES as GHL_TEMPLATES
 from adapters.ghl.webhooks import GhlWebhooks
 from adapters.ids import Uuid7Generator
 from adapters.meta.auth import rate_limit_key as meta_rate_limit_key
+from adapters.meta.connect import MetaConnectFlow
 from adapters.meta.conversions import MetaConversions
 from adapters.meta.graph import MetaGraph
 from adapters.meta.leads import MetaLeads
@@ -511,6 +512,9 @@ class Container(containers.DeclarativeContainer):
         funnel=providers.Singleton(MetaConversions, meta_graph, clock=clock),
         backfill=meta_leads,
         rate_limit_key=providers.Object(meta_rate_limit_key),
+        connect=providers.Singleton(
+            MetaConnectFlow, meta_graph, authorize_url=settings.provided.meta_oauth_authorize_url
+        ),
     )
     ga4_http = providers.Resource(_ga4_http, rate_limiter=rate_limiter, settings=settings)
     google_oauth = providers.Resource(_google_oauth, settings)

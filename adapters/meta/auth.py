@@ -52,9 +52,10 @@ class GraphAuth:
 
 @dataclass(frozen=True, slots=True)
 class PageAuth:
-    """An integration's Page and its Page or system-user token."""
+    """A Page and its Page or system-user token: an integration's, or (integration_id None) a
+    Page being connected."""
 
-    integration_id: str
+    integration_id: str | None
     page_id: str
     token: SecretStr = field(repr=False)
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE

@@ -1,5 +1,6 @@
 """MetaGraph: the Graph API calls the service makes (debug_token, a Page's subscribed apps, a
-lead, the Conversions API) through the shared outbound HTTP machinery, rate-limited by app and
+lead, the Conversions API, Facebook Login's token exchanges and the signed-in person's Pages
+and permissions) through the shared outbound HTTP machinery, rate-limited by app and
 by Page and mapped to the domain's errors by MetaHttpPolicy."""
 
 from __future__ import annotations
@@ -94,6 +95,26 @@ class TokenInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A user access token the OAuth endpoint issued, and its lifetime (seconds; None when Meta
+    named none)."""
+
+    token: SecretStr = field(repr=False)
+    expires_in: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedPage:
+    """A Page the signed-in person manages (``me/accounts``), with its Page token. `tasks`: what
+    the person may do on it; None when Meta did not say."""
+
+    id: str
+    name: str
+    token: SecretStr = field(repr=False)
+    tasks: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SubscribedApp:
     app_id: str
     fields: frozenset[str] = field(default_factory=frozenset)
@@ -148,6 +169,89 @@ class MetaGraph:
             auth, "GET", ("debug_token",), params={"input_token": token.reveal()}
         )
         return TokenInfo.of(body)
+
+    async def exchange_code(
+        self, *, code: SecretStr, redirect_uri: str, code_verifier: SecretStr | None
+    ) -> IssuedToken:
+        """Facebook Login's code for a short-lived user token (``GET oauth/access_token``, the
+        app authenticated by its id and secret; the PKCE verifier when the dialog had a
+        challenge). Never repeated once sent: a code is good for one exchange."""
+        params = {
+            "client_id": self._settings.app_id,
+            "client_secret": self._settings.app_secret.reveal(),
+            "redirect_uri": redirect_uri,
+            "code": code.reveal(),
+        }
+        if code_verifier is not None:
+            params["code_verifier"] = code_verifier.reveal()
+        body = await self._call(
+            self._oauth_auth, "GET", ("oauth", "access_token"), params=params, idempotent=False
+        )
+        return _issued(body)
+
+    async def long_lived_token(self, user_token: SecretStr) -> IssuedToken:
+        """A short-lived user token for a long-lived one (``grant_type=fb_exchange_token``):
+        the Page tokens listed with it do not expire."""
+        body = await self._call(
+            self._oauth_auth,
+            "GET",
+            ("oauth", "access_token"),
+            params={
+                "grant_type": "fb_exchange_token",
+                "client_id": self._settings.app_id,
+                "client_secret": self._settings.app_secret.reveal(),
+                "fb_exchange_token": user_token.reveal(),
+            },
+        )
+        return _issued(body)
+
+    async def permissions(self, user_token: SecretStr) -> dict[str, str]:
+        """The permissions the person answered for the app (``me/permissions``): name → status
+        (granted, declined or expired)."""
+        body = await self._call(self._user_auth(user_token), "GET", ("me", "permissions"))
+        answered: dict[str, str] = {}
+        for entry in _data(body):
+            name, status = entry.get("permission"), entry.get("status")
+            if isinstance(name, str) and isinstance(status, str):
+                answered[name] = status
+        return answered
+
+    async def managed_pages(self, user_token: SecretStr) -> list[ManagedPage]:
+        """The Pages the person manages and granted the app (``me/accounts``, every page of
+        them), each with its Page token; entries without an id or a token are left out."""
+        pages: list[ManagedPage] = []
+        after: str | None = None
+        for _ in range(_MAX_PAGES):
+            params = {"fields": "id,name,access_token,tasks", "limit": str(_PAGE_SIZE)}
+            if after is not None:
+                params["after"] = after
+            body = await self._call(
+                self._user_auth(user_token), "GET", ("me", "accounts"), params=params
+            )
+            pages.extend(page for entry in _data(body) if (page := _managed(entry)) is not None)
+            after = _next_cursor(body)
+            if after is None:
+                break
+        return pages
+
+    @property
+    def _oauth_auth(self) -> GraphAuth:
+        """The OAuth endpoint's calls: no bearer token (the app's id and secret are in the
+        query), counted against the app."""
+        return GraphAuth(
+            token=SecretStr(""),
+            rate_limit_key=app_rate_limit_key(self._settings.app_id),
+            user_token=False,
+            rate_limit_per_minute=self._app_rate_limit,
+        )
+
+    def _user_auth(self, user_token: SecretStr) -> GraphAuth:
+        return GraphAuth(
+            token=user_token,
+            rate_limit_key=app_rate_limit_key(self._settings.app_id),
+            user_token=True,
+            rate_limit_per_minute=self._app_rate_limit,
+        )
 
     async def subscribed_apps(self, page: PageAuth) -> tuple[SubscribedApp, ...]:
         body = await self._call(
@@ -280,6 +384,7 @@ class MetaGraph:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         resource: tuple[str, str] | None = None,
+        idempotent: bool = True,
     ) -> Any:
         query = dict(params or {})
         if auth.user_token:
@@ -289,9 +394,9 @@ class MetaGraph:
             HttpRequest(
                 method,
                 self._settings.path(*segments),
-                # Reads, and writes Meta deduplicates (a subscription, events by id): every
-                # Graph call here may be repeated after a lost answer.
-                idempotent=True,
+                # Reads, and writes Meta deduplicates (a subscription, events by id), may be
+                # repeated after a lost answer; a code exchange may not.
+                idempotent=idempotent,
                 params=query or None,
                 json=json_body,
                 resource=resource,
@@ -321,6 +426,28 @@ def _next_cursor(body: Any) -> str | None:
     cursors = paging.get("cursors")
     after = cursors.get("after") if isinstance(cursors, dict) else None
     return after if isinstance(after, str) and after else None
+
+
+def _issued(body: Any) -> IssuedToken:
+    token = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise ProviderError("Meta's OAuth endpoint answered without an access token")
+    return IssuedToken(SecretStr(token), _integer(body.get("expires_in")))
+
+
+def _managed(entry: Mapping[str, Any]) -> ManagedPage | None:
+    page_id, token = exact_id(entry.get("id")), entry.get("access_token")
+    if page_id is None or not isinstance(token, str) or not token:
+        return None
+    name, tasks = entry.get("name"), entry.get("tasks")
+    return ManagedPage(
+        id=page_id,
+        name=name if isinstance(name, str) and name else page_id,
+        token=SecretStr(token),
+        tasks=frozenset(t for t in tasks if isinstance(t, str))
+        if isinstance(tasks, list)
+        else None,
+    )
 
 
 def _granted(entry: Mapping[str, Any]) -> GrantedScope:

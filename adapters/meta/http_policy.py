@@ -47,7 +47,12 @@ _TOKEN_DEATHS: Mapping[int, str] = {
     467: "it was invalidated (the person logged out or revoked it)",
 }
 _GATEWAY = frozenset({500, 502, 503, 504})
-_ROUTES = frozenset({"debug_token", "subscribed_apps", "events", "leads", "me"})
+_ROUTES = frozenset(
+    {
+        "debug_token", "subscribed_apps", "events", "leads", "me", "oauth", "access_token",
+        "accounts", "permissions",
+    }
+)  # fmt: skip
 _VERSION_SEGMENT = re.compile(r"v[0-9]+\.[0-9]+")
 _TOKEN_IN_TEXT = re.compile(r"EAA[A-Za-z0-9]{16,}")
 _MESSAGE_MAX = 300
@@ -145,7 +150,8 @@ class GraphError:
 
 
 class MetaBearer:
-    """The token of one call, as a bearer header (never in the URL, which may reach logs). A
+    """The token of one call, as a bearer header (never in the URL, which may reach logs); none
+    for the OAuth token endpoint, which authenticates the app by its client id and secret. A
     Graph token cannot be refreshed by the service: a 401 is final."""
 
     __slots__ = ("_token",)
@@ -154,7 +160,8 @@ class MetaBearer:
         self._token = token
 
     async def headers(self) -> Mapping[str, str]:
-        return {"Authorization": f"Bearer {self._token.reveal()}"}
+        token = self._token.reveal()
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     async def refresh(self) -> bool:
         return False

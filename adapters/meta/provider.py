@@ -135,7 +135,7 @@ class MetaProvider:
             return failed(ErrorCode.INVALID_CREDENTIALS, verdict.problem, **details)
         try:
             with rate_limit_wait_at_most(_TEST_RATE_LIMIT_WAIT):
-                subscription = await self._subscribe(page)
+                subscription = await subscribe_to_leads(self._graph, page)
         except InvalidCredentialsError as err:
             return failed(ErrorCode.INVALID_CREDENTIALS, err.message, err.trace_id)
         except NotFoundError as err:
@@ -166,17 +166,18 @@ class MetaProvider:
             accounts=frozenset({page_account(page.page_id)}),
         )
 
-    async def _subscribe(self, page: PageAuth) -> str | None:
-        """Makes sure the app hears of the Page's leads: 'existing' or 'created', None when Meta
-        did not confirm the subscription."""
-        app_id = self._graph.settings.app_id
-        apps = await self._graph.subscribed_apps(page)
-        fields = next((app.fields for app in apps if app.app_id == app_id), None)
-        if fields is not None and LEADGEN_FIELD in fields:
-            return "existing"
-        # Meta replaces the app's fields with the list posted: keep any it already has.
-        wanted = sorted((fields or frozenset()) | {LEADGEN_FIELD})
-        return "created" if await self._graph.subscribe(page, wanted) else None
+
+async def subscribe_to_leads(graph: MetaGraph, page: PageAuth) -> str | None:
+    """Makes sure the platform's app hears of the Page's leads: 'existing' or 'created', None
+    when Meta did not confirm the subscription."""
+    app_id = graph.settings.app_id
+    apps = await graph.subscribed_apps(page)
+    fields = next((app.fields for app in apps if app.app_id == app_id), None)
+    if fields is not None and LEADGEN_FIELD in fields:
+        return "existing"
+    # Meta replaces the app's fields with the list posted: keep any it already has.
+    wanted = sorted((fields or frozenset()) | {LEADGEN_FIELD})
+    return "created" if await graph.subscribe(page, wanted) else None
 
 
 def _failed(

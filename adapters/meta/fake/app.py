@@ -1,8 +1,11 @@
 """The fake Meta aiohttp app: each Graph call passes the gates (token, appsecret_proof, usage,
-throttle, scripted errors) then reaches its route; control under ``/_fake/``."""
+slowness, throttle, scripted errors) then reaches its route; the OAuth token endpoint, which
+takes no access token, only the faults; the Login dialog, a browser page, none. Control under
+``/_fake/``."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -27,6 +30,7 @@ from adapters.meta.fake.errors import (
 )
 from adapters.meta.fake.faults import FaultPlan
 from adapters.meta.fake.graph import add_graph_routes
+from adapters.meta.fake.oauth import OAUTH_TOKEN, add_login_routes
 from adapters.meta.fake.params import PARAMS, TRACE_ID, read_params, token_of
 from adapters.meta.fake.seed import DEFAULT_SEED
 from adapters.meta.fake.state import TokenGrant
@@ -69,6 +73,7 @@ def create_app(
     )
     app = web.Application(middlewares=[_graph_gates])
     app[FAKE_META] = fake
+    add_login_routes(app)
     add_graph_routes(app)
     add_control_routes(app)
     app.cleanup_ctx.append(_webhook_session)
@@ -128,9 +133,13 @@ async def _serve(
     entry: LoggedRequest,
     headers: dict[str, str],
 ) -> web.StreamResponse:
-    if entry.route is None:
-        return await handler(request)  # raises the router's 404 or 405
+    if entry.route is None or entry.route.startswith("dialog"):
+        # The router's 404 or 405 (raised by the handler), or the Login dialog.
+        return await handler(request)
     request[PARAMS] = params = await read_params(request)
+    if entry.route == OAUTH_TOKEN:
+        await _faults(fake, entry.route, None, headers)
+        return await handler(request)
     token = token_of(request, params)
     grant = fake.state.grant_for(token) if token else None
     if grant is None:
@@ -147,8 +156,21 @@ async def _serve(
     page_id = _business_page(fake, request, grant)
     fake.usage.count(page_id, fake.state.now())
     headers["X-App-Usage"] = fake.usage.app_header()
+    await _faults(fake, entry.route, page_id, headers)
+    request[GRANT] = grant
+    response = await handler(request)
+    if page_id is not None and entry.route in ("object", "form_leads"):
+        headers["X-Business-Use-Case-Usage"] = fake.usage.buc_header(page_id, "leadgen")
+    return response
+
+
+async def _faults(fake: FakeMeta, route: str, page_id: str | None, headers: dict[str, str]) -> None:
+    """The plan's faults for this call: held back, throttled, or answered with an error."""
+    delay = fake.faults.pick_delay(route)
+    if delay > 0:
+        await asyncio.sleep(delay)
     throttle = fake.faults.throttle
-    if throttle is not None and throttle.fires(entry.route):
+    if throttle is not None and throttle.fires(route):
         err = throttle_error(throttle.code, throttle.status)
         err.headers["X-Business-Use-Case-Usage"] = fake.usage.buc_header(
             page_id or fake.state.app_id,
@@ -158,7 +180,7 @@ async def _serve(
         if throttle.code == 4:
             err.headers["X-App-Usage"] = '{"call_count":100,"total_cputime":12,"total_time":31}'
         raise err
-    scripted = fake.faults.pick_error(entry.route)
+    scripted = fake.faults.pick_error(route)
     if scripted is not None:
         raise GraphError(
             scripted.code,
@@ -167,11 +189,6 @@ async def _serve(
             subcode=scripted.subcode,
             is_transient=scripted.is_transient,
         )
-    request[GRANT] = grant
-    response = await handler(request)
-    if page_id is not None and entry.route in ("object", "form_leads"):
-        headers["X-Business-Use-Case-Usage"] = fake.usage.buc_header(page_id, "leadgen")
-    return response
 
 
 def _check_proof(

@@ -23,8 +23,8 @@ class _AccessLogger(AbstractAccessLogger):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="integrations fake-meta",
-        description="A stateful fake of Meta's Graph API (Lead Ads, Conversions API) and of its "
-        "leadgen webhooks, for tests and demos. Control routes under /_fake/.",
+        description="A stateful fake of Meta's Graph API (Lead Ads, Conversions API, Facebook "
+        "Login) and of its leadgen webhooks, for tests and demos. Control routes under /_fake/.",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8091)
@@ -50,7 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         usage_step_percent=args.usage_step,
         random_seed=args.random_seed,
     )
-    state = app[FAKE_META].state
-    print(f"Fake Meta app {state.app_id}; pages: {', '.join(state.pages)}", flush=True)
+    fake = app[FAKE_META]
+    print(f"Fake Meta app {fake.state.app_id}; pages: {', '.join(fake.state.pages)}", flush=True)
+    user = fake.login.user(fake.login.plan.user_id)
+    if user is not None:
+        print(
+            f"Facebook Login at /{{version}}/dialog/oauth signs in {user['name']} "
+            "(PUT /_fake/login to change who and what they grant)",
+            flush=True,
+        )
     web.run_app(app, host=args.host, port=args.port, print=print, access_log_class=_AccessLogger)
     return 0

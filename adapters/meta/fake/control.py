@@ -1,5 +1,6 @@
 """Control endpoints of the fake (``/_fake/...``, JSON): lead submissions and webhook sends,
-received Conversions API events, faults, tokens, settings, the request log, state and reset."""
+received Conversions API events, faults, tokens, Facebook Login's plan, settings, the request
+log, state and reset."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiohttp import web
 from adapters.meta.fake.core import FAKE_META, FakeMeta
 from adapters.meta.fake.errors import TOKEN_DEATH_SUBCODES
 from adapters.meta.fake.faults import FaultPlan
+from adapters.meta.fake.login import LoginPlan
 from adapters.meta.fake.state import TokenGrant
 from adapters.meta.fake.submissions import Submission
 from adapters.meta.fake.webhooks import IdStyle, SignatureMode
@@ -194,7 +196,8 @@ async def get_faults(request: web.Request) -> web.Response:
 
 async def put_faults(request: web.Request) -> web.Response:
     """Replace the plan: ``{"throttle": {code, after, status, minutes, count, routes} | null,
-    "errors": [{code, status, message, subcode, is_transient, count, after, routes}]}``."""
+    "errors": [{code, status, message, subcode, is_transient, count, after, routes}],
+    "slow": [{seconds, count, after, routes}]}``."""
     fake = _fake(request)
     try:
         fake.faults = FaultPlan.from_json(await _json(request))
@@ -243,6 +246,26 @@ async def kill_token(request: web.Request) -> web.Response:
     if not fake.kill_token(str(data.get("token")), subcode, after=_int(data, "after", 0)):
         raise web.HTTPNotFound(text="unknown token")
     return web.Response(status=204)
+
+
+async def get_login(request: web.Request) -> web.Response:
+    """The login plan and the users who may sign in."""
+    return web.json_response(_fake(request).login.to_json())
+
+
+async def put_login(request: web.Request) -> web.Response:
+    """Replace the login plan: ``{user_id, page_ids, declined, deny, code_ttl_seconds,
+    accounts_page_limit}`` (those left out take their defaults; login.py says what each does).
+    An empty body restores the defaults."""
+    fake = _fake(request)
+    try:
+        plan = LoginPlan.from_json(await _json(request))
+    except (TypeError, ValueError) as err:
+        raise _bad(err) from err
+    if plan.user_id is not None and fake.login.user(plan.user_id) is None:
+        raise web.HTTPBadRequest(text=f"unknown user {plan.user_id}")
+    fake.login.plan = plan
+    return web.json_response(fake.login.to_json())
 
 
 def _settings(fake: FakeMeta) -> dict[str, Any]:
@@ -315,6 +338,8 @@ def add_control_routes(app: web.Application) -> None:
             web.delete("/_fake/faults", clear_faults),
             web.post("/_fake/tokens", mint_token),
             web.post("/_fake/tokens/kill", kill_token),
+            web.get("/_fake/login", get_login),
+            web.put("/_fake/login", put_login),
             web.get("/_fake/config", get_config),
             web.put("/_fake/config", put_config),
             web.get("/_fake/log", get_log),

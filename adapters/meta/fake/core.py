@@ -12,6 +12,7 @@ from aiohttp import web
 
 from adapters.meta.fake.errors import Json
 from adapters.meta.fake.faults import FaultPlan
+from adapters.meta.fake.login import LoginState
 from adapters.meta.fake.state import FakeState, TokenGrant
 from adapters.meta.fake.submissions import Submission, create_lead
 from adapters.meta.fake.usage import Usage
@@ -91,7 +92,8 @@ class Settings:
 
 
 class FakeMeta:
-    """A stateful stand-in for Meta's Graph API, Lead Ads webhooks and the Conversions API."""
+    """A stateful stand-in for Meta's Graph API, Facebook Login, Lead Ads webhooks and the
+    Conversions API."""
 
     def __init__(
         self,
@@ -107,6 +109,7 @@ class FakeMeta:
         self.clock = clock
         self.initial_settings = settings
         self.state = FakeState(seed, rng=rng, clock=clock)
+        self.login = LoginState(seed, self.state)
         self.faults = faults
         self.require_appsecret_proof = settings.require_appsecret_proof
         self.usage = Usage(step_percent=settings.usage_step_percent)
@@ -185,6 +188,7 @@ class FakeMeta:
     def reset(self) -> None:
         """Back to the seed and the settings create_app was given; logs and events cleared."""
         self.state = FakeState(self.seed, rng=self.rng, clock=self.clock)
+        self.login = LoginState(self.seed, self.state)
         self.faults = FaultPlan()
         settings = self.initial_settings
         self.require_appsecret_proof = settings.require_appsecret_proof

@@ -1,5 +1,7 @@
 """Faults the fake injects on demand: Meta's throttling (HTTP 400 or 403 with a throttle code,
-never 429, no Retry-After) and scripted error answers (e.g. the transient codes 1 and 2)."""
+never 429, no Retry-After), scripted error answers (e.g. the transient codes 1 and 2) and slow
+answers. (Facebook Login's own faults, a refused consent or declined permissions, are the
+login plan's: login.py.)"""
 
 from __future__ import annotations
 
@@ -10,8 +12,11 @@ from adapters.meta.fake.errors import THROTTLE_CODES
 
 # Route names a fault may be limited to (the Graph routes of graph.py).
 ROUTES = frozenset(
-    {"debug_token", "me", "subscribed_apps", "leadgen_forms", "object", "form_leads", "events"}
-)
+    {
+        "debug_token", "me", "subscribed_apps", "leadgen_forms", "object", "form_leads", "events",
+        "oauth_access_token", "me_accounts", "me_permissions",
+    }
+)  # fmt: skip
 
 
 def _check_routes(routes: list[str] | None) -> None:
@@ -72,9 +77,40 @@ class ScriptedError:
 
 
 @dataclass(slots=True)
+class Slow:
+    """The next `count` matching calls (after `after` went through) wait `seconds` before they
+    are answered (a client's timeout gives up first)."""
+
+    seconds: float = 30.0
+    count: int = 1
+    after: int = 0
+    routes: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        _check_routes(self.routes)
+
+
+@dataclass(slots=True)
 class FaultPlan:
     throttle: Throttle | None = None
     errors: list[ScriptedError] = field(default_factory=list)
+    slow: list[Slow] = field(default_factory=list)
+
+    def pick_delay(self, route: str) -> float:
+        """Seconds to hold this call of `route` back (0: none)."""
+        for slow in self.slow:
+            if slow.routes is not None and route not in slow.routes:
+                continue
+            if slow.after > 0:
+                slow.after -= 1
+                continue
+            slow.count -= 1
+            if slow.count <= 0:
+                self.slow.remove(slow)
+            return slow.seconds
+        return 0.0
 
     def pick_error(self, route: str) -> ScriptedError | None:
         for error in self.errors:
@@ -99,4 +135,5 @@ class FaultPlan:
         return cls(
             throttle=Throttle(**throttle) if throttle is not None else None,
             errors=[ScriptedError(**e) for e in data.get("errors", [])],
+            slow=[Slow(**e) for e in data.get("slow", [])],
         )

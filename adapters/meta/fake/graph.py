@@ -249,7 +249,7 @@ async def form_leads(request: web.Request) -> web.Response:
     after = params.get("after")
     if after:
         ids = [lead["id"] for lead in leads]
-        position = _decode_cursor(after)
+        position = decode_cursor(after)
         if position not in ids:
             raise invalid_parameter("(#100) The after cursor is not valid")
         leads = leads[ids.index(position) + 1 :]
@@ -259,10 +259,10 @@ async def form_leads(request: web.Request) -> web.Response:
     body: Json = {"data": [_select(lead, requested, LEAD_FIELDS, "Lead") for lead in page]}
     if page:
         paging: Json = {
-            "cursors": {"before": _cursor(page[0]["id"]), "after": _cursor(page[-1]["id"])}
+            "cursors": {"before": cursor(page[0]["id"]), "after": cursor(page[-1]["id"])}
         }
         if more:
-            paging["next"] = str(request.url.update_query(after=_cursor(page[-1]["id"])))
+            paging["next"] = str(request.url.update_query(after=cursor(page[-1]["id"])))
         body["paging"] = paging
     return web.json_response(body)
 
@@ -303,13 +303,13 @@ def _is_time_created(rule: Any) -> bool:
     return True
 
 
-def _cursor(lead_id: str) -> str:
-    return base64.urlsafe_b64encode(lead_id.encode()).decode().rstrip("=")
+def cursor(object_id: str) -> str:
+    return base64.urlsafe_b64encode(object_id.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: Any) -> str:
+def decode_cursor(value: Any) -> str:
     try:
-        text = str(cursor)
+        text = str(value)
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
     except (ValueError, binascii.Error) as err:
         raise invalid_parameter("(#100) The after cursor is not valid") from err

@@ -13,6 +13,8 @@ DEMO_APP_TOKEN = f"{DEMO_APP_ID}|{DEMO_APP_SECRET}"
 DEMO_VERIFY_TOKEN = "my-verify-token-123"  # noqa: S105 - the example's verify token
 
 DEMO_USER_ID = "10158765432109876"
+DEMO_USER_NAME = "Ana Admin"
+"""Who signs in at the fake's Facebook Login: an admin of both demo pages."""
 
 # The demo page: has not subscribed the app to leadgen yet (the connection test does it).
 DEMO_PAGE_ID = "104561234567890"
@@ -139,4 +141,11 @@ DEFAULT_SEED: dict[str, Any] = {
         }
     ],
     "datasets": [{"id": DEMO_DATASET_ID, "name": "Acme CRM dataset"}],
+    "users": [
+        {
+            "id": DEMO_USER_ID,
+            "name": DEMO_USER_NAME,
+            "page_ids": [DEMO_PAGE_ID, DEMO_SECOND_PAGE_ID],
+        }
+    ],
 }

@@ -13,7 +13,8 @@ Seed file (every list optional; ``seed.py`` holds the demo)::
                "form_id"}],
       "leads": [{"id", "form_id", "created_time": "2026-07-29T08:39:50+0000", "ad_id",
                  "is_organic", "platform", "field_data": [{"name", "values": [...]}]}],
-      "datasets": [{"id", "name"}]
+      "datasets": [{"id", "name"}],
+      "users": [...], "login": {...}   (Facebook Login: login.py)
     }
 
 A token's ``page_ids`` are the pages it acts on (a page token's own page; a system user's
@@ -52,6 +53,7 @@ class TokenGrant:
     app_id: str
     page_ids: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
+    declined: tuple[str, ...] = ()  # a user token's permissions the person declined
     user_id: str | None = None
     name: str | None = None
     issued_at: int = 0
