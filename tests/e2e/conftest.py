@@ -83,14 +83,23 @@ class Service:
 
 
 UNREACHABLE = "http://127.0.0.1:9"
+# The service's own variables: none is inherited from the environment the tests run in.
+_SERVICE_PREFIXES = (
+    "INTEGRATIONS_",
+    "JWT_",
+    "GRPC_",
+    "WEBHOOK_",
+    "GHL_",
+    "META_",
+    "GA4_",
+    "GOOGLE_",
+    "PUBLIC_BASE_URL",
+    "CONNECT_",
+)
 
 
 def service_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("INTEGRATIONS_", "JWT_", "GRPC_", "WEBHOOK_", "GHL_", "META_", "GA4_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SERVICE_PREFIXES)}
     env.update(
         PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
         # No test reaches a real provider: those a test does not point at its fake refuse at once
