@@ -19,6 +19,7 @@ from adapters.ga4.measurement import Ga4Measurement
 from adapters.ga4.provider import Ga4Provider
 from adapters.ga4.settings import Ga4Settings
 from adapters.ga4.template import TEMPLATES as GA4_TEMPLATES
+from adapters.ghl.app_events import GhlAppEvents
 from adapters.ghl.auth import OAuthClient
 from adapters.ghl.auth import rate_limit_key as ghl_rate_limit_key
 from adapters.ghl.client import HttpGhlClient
@@ -459,7 +460,9 @@ class Container(containers.DeclarativeContainer):
         crm=ghl,
         cipher=cipher,
     )
-    lifecycle_events = providers.Singleton(HandleAppLifecycleEvent, clock=clock)
+    lifecycle_events = providers.Singleton(
+        HandleAppLifecycleEvent, clock=clock, concerns=providers.Singleton(GhlAppEvents, ghl_app)
+    )
     event_handlers = providers.Singleton(
         handlers_by_kind,
         contacts=contact_events,

@@ -202,7 +202,7 @@ class GhlConnectFlow:
                 refresh_token=grant[_REFRESH],
                 expires_at=datetime.fromisoformat(_secret(grant, _EXPIRES)),
             )
-            return _connection(AccountChoice(account_id, account_id), tokens)
+            return _connection(AccountChoice(account_id, account_id), tokens, {})
         if user_type == "Company":
             return await self._connect_agency_location(grant, account_id)
         raise ValueError("not a GoHighLevel grant")
@@ -269,7 +269,9 @@ class GhlConnectFlow:
                 "install the app on the sub-account itself",
             )
         tokens = _tokens(body, self._clock.now())
-        return _connection(AccountChoice(location_id, location_id), tokens)
+        # The agency is kept so that its agency-level UNINSTALL reaches the integration.
+        company = {"companyId": _secret(grant, _COMPANY)}
+        return _connection(AccountChoice(location_id, location_id), tokens, company)
 
     @staticmethod
     def _refuse_agency_call(status: int, body: object, what: str) -> None:
@@ -339,10 +341,12 @@ class GhlConnectFlow:
             ) from None
 
 
-def _connection(account: AccountChoice, tokens: OAuthTokens) -> AccountConnection:
+def _connection(
+    account: AccountChoice, tokens: OAuthTokens, config: Mapping[str, str]
+) -> AccountConnection:
     return AccountConnection(
         account=account,
-        config={"locationId": account.id},
+        config={"locationId": account.id, **config},
         secrets={"refreshToken": tokens.refresh_token},
         tokens=tokens,
     )

@@ -83,6 +83,10 @@ TEMPLATES: tuple[dict[str, Any], ...] = (
                     "encrypted": True,
                 },
                 "locationId": {"type": "string", "minLength": 1, "required": True},
+                "companyId": {
+                    "type": "string",
+                    "title": "Agency (company) id, when connected through an agency's install",
+                },
                 "calendarId": {"type": "string"},
                 "pipelineId": {"type": "string"},
                 "pipelineStageId": {"type": "string"},

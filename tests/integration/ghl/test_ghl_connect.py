@@ -25,8 +25,10 @@ from adapters.ghl.fake.seed import (
     DEMO_CLIENT_SECRET,
     DEMO_LOCATION_ID,
 )
+from adapters.ghl.provider import GhlProvider
+from adapters.ghl.webhooks import company_account, location_account
 from adapters.ratelimit import TokenBucketRateLimiter
-from application.ports import Credentials, ProviderCall
+from application.ports import Credentials, ProviderCall, ProviderContext
 from application.ports.connect import AccountConnection, ConnectFlowError, ConnectGrant
 from domain.connection_session import AccountChoice, ConnectFailure
 from domain.errors import ConnectionFailedError, InvalidCredentialsError
@@ -206,8 +208,8 @@ async def test_an_agency_install_lists_the_installed_locations_and_connects_the_
     )
     assert "refreshToken" not in grant.secrets  # the agency's chain is never kept
     assert (first.config, second.config) == (
-        {"locationId": DEMO_LOCATION_ID},
-        {"locationId": SECOND_LOCATION},
+        {"locationId": DEMO_LOCATION_ID, "companyId": COMPANY},
+        {"locationId": SECOND_LOCATION, "companyId": COMPANY},
     )
     # Each location has a rotation chain of its own: refreshing one leaves the other working.
     store = InMemoryTokenStore()
@@ -393,3 +395,39 @@ def test_the_authorization_url_asks_for_the_scopes_the_service_needs(flow: GhlCo
     assert DEMO_CLIENT_SECRET not in str(url)
     with pytest.raises(ValueError, match="PKCE"):
         flow.authorization_url(state="s", redirect_uri=REDIRECT_URI, code_challenge="c")
+
+
+async def test_an_agency_connected_integration_owns_its_agency_so_the_agencys_uninstall_reaches_it(
+    flow: GhlConnectFlow, running: RunningFake, service_client: Callable[..., HttpGhlClient]
+) -> None:
+    running.fake.consent = Consent(install="agency")
+    agency = await flow.connect(
+        (await exchange(flow, await sign_in(flow))).secrets, DEMO_LOCATION_ID, {}
+    )
+    running.fake.consent = Consent()
+    location = await flow.connect(
+        (await exchange(flow, await sign_in(flow))).secrets, DEMO_LOCATION_ID, {}
+    )
+    provider = GhlProvider(service_client(InMemoryTokenStore()))
+
+    tested = [
+        await provider.test_connection(context(name, connection))
+        for name, connection in (("agency", agency), ("location", location))
+    ]
+
+    assert agency.config == {"locationId": DEMO_LOCATION_ID, "companyId": COMPANY}
+    assert [t.success for t in tested] == [True, True]
+    assert tested[0].accounts == {location_account(DEMO_LOCATION_ID), company_account(COMPANY)}
+    assert tested[1].accounts == {location_account(DEMO_LOCATION_ID)}
+
+
+def context(integration_id: str, connection: AccountConnection) -> ProviderContext:
+    call = oauth_call(integration_id, connection)
+    return ProviderContext(
+        integration_id=call.integration_id,
+        sub_account_id=call.sub_account_id,
+        template_name=call.template_name,
+        config=call.config,
+        credentials=call.credentials,
+        rate_limit_per_minute=call.rate_limit_per_minute,
+    )
