@@ -9,6 +9,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 from yarl import URL
 
@@ -431,3 +433,69 @@ def context(integration_id: str, connection: AccountConnection) -> ProviderConte
         credentials=call.credentials,
         rate_limit_per_minute=call.rate_limit_per_minute,
     )
+
+
+@pytest.fixture
+async def hooks() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """Where the fake sends its webhooks, and what it received."""
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    yield str(server.make_url("/hook")), received
+    await server.close()
+
+
+async def test_an_uninstall_at_the_fake_revokes_the_apps_tokens_and_sends_ghls_uninstall(
+    start_fake: StartFake, hooks: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = hooks
+    running = await start_fake(seed=_seed(), webhook_url=url)
+    flow = GhlConnectFlow(
+        client=OAuthClient(SecretStr(DEMO_CLIENT_ID), SecretStr(DEMO_CLIENT_SECRET)),
+        authorize_url=f"{running.url}{AUTHORIZE_PATH}",
+        api_base_url=running.url,
+        clock=SystemClock(),
+    )
+    try:
+        connection = await flow.connect(
+            (await exchange(flow, await sign_in(flow))).secrets, DEMO_LOCATION_ID, {}
+        )
+    finally:
+        await flow.close()
+    assert connection.tokens is not None
+    client = HttpGhlClient(
+        rate_limiter=TokenBucketRateLimiter(),
+        token_store=InMemoryTokenStore({"integration-1": connection.tokens}),
+        base_url=running.url,
+        retry=FAST_RETRY,
+        timeouts=FAST_TIMEOUTS,
+        app_client=OAuthClient(SecretStr(DEMO_CLIENT_ID), SecretStr(DEMO_CLIENT_SECRET)),
+    )
+    call = oauth_call("integration-1", connection)
+    try:
+        assert (await client.get_account(call)).id == DEMO_LOCATION_ID
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{running.url}/_fake/oauth/uninstall",
+                json={"clientId": DEMO_CLIENT_ID, "locationId": DEMO_LOCATION_ID},
+            ) as answer,
+        ):
+            assert answer.status == 204
+        await running.fake.webhooks.drain()
+
+        with pytest.raises(InvalidCredentialsError):  # the access token, then the refresh
+            await client.get_account(call)
+    finally:
+        await client.close()
+
+    assert [(e["type"], e["appId"], e["locationId"]) for e in received] == [
+        ("UNINSTALL", "fake", DEMO_LOCATION_ID)
+    ]
