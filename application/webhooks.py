@@ -200,6 +200,8 @@ class ReceiveWebhook:
         if facts.account is None:
             return await self._receive_for_platform(cmd, payload, facts)
         owners = await self._targets.find_owners(facts.account)
+        if not owners and facts.platform_if_unowned:
+            return await self._receive_for_platform(cmd, payload, facts)
         if not owners:
             raise NotFoundError(facts.account.noun, facts.account.id)
 

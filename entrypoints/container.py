@@ -21,8 +21,11 @@ from adapters.ga4.measurement import Ga4Measurement
 from adapters.ga4.provider import Ga4Provider
 from adapters.ga4.settings import Ga4Settings
 from adapters.ga4.template import TEMPLATES as GA4_TEMPLATES
+from adapters.ghl.app_events import GhlAppEvents
+from adapters.ghl.auth import OAuthClient
 from adapters.ghl.auth import rate_limit_key as ghl_rate_limit_key
 from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.connect import GhlConnectFlow
 from adapters.ghl.location_settings import CachedGhlLocationSettings
 from adapters.ghl.payloads import GhlPayloads
 from adapters.ghl.provider import GhlProvider
@@ -170,13 +173,48 @@ async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def _ghl_client(
-    *, rate_limiter: RateLimiter, token_store: TokenStore, base_url: str, clock: Clock
+    *,
+    rate_limiter: RateLimiter,
+    token_store: TokenStore,
+    base_url: str,
+    clock: Clock,
+    app_client: OAuthClient | None,
 ) -> AsyncIterator[HttpGhlClient]:
     client = HttpGhlClient(
-        rate_limiter=rate_limiter, token_store=token_store, base_url=base_url, clock=clock
+        rate_limiter=rate_limiter,
+        token_store=token_store,
+        base_url=base_url,
+        clock=clock,
+        app_client=app_client,
     )
     yield client
     await client.close()
+
+
+def _ghl_app(settings: Settings) -> OAuthClient | None:
+    """The service's GHL Marketplace app; None when GHL_OAUTH_CLIENT_ID is unset."""
+    if not settings.ghl_oauth_client_id:
+        return None
+    return OAuthClient(
+        SecretStr(settings.ghl_oauth_client_id), SecretStr(settings.ghl_oauth_client_secret)
+    )
+
+
+async def _ghl_connect(
+    *, settings: Settings, app_client: OAuthClient | None, clock: Clock
+) -> AsyncIterator[GhlConnectFlow | None]:
+    """The sign-in through the service's GHL app; None (not offered) without the app."""
+    if app_client is None:
+        yield None
+        return
+    flow = GhlConnectFlow(
+        client=app_client,
+        authorize_url=settings.ghl_oauth_authorize_url,
+        api_base_url=settings.ghl_api_base_url,
+        clock=clock,
+    )
+    yield flow
+    await flow.close()
 
 
 async def _ga4_http(*, rate_limiter: RateLimiter, settings: Settings) -> AsyncIterator[Ga4Http]:
@@ -424,12 +462,14 @@ class Container(containers.DeclarativeContainer):
     # The limiter the GHL client calls: it also remembers GHL's X-RateLimit-* answers (health).
     observed_rate_limiter = providers.Singleton(ObservedRateLimiter, rate_limiter, clock=clock)
     token_store = providers.Singleton(SqlAlchemyTokenStore, session_factory, cipher, clock)
+    ghl_app = providers.Singleton(_ghl_app, settings)
     ghl = providers.Resource(
         _ghl_client,
         rate_limiter=observed_rate_limiter,
         token_store=token_store,
         base_url=settings.provided.ghl_api_base_url,
         clock=clock,
+        app_client=ghl_app,
     )
     # Connection tests ask GHL every time; leads read the location's settings kept a while.
     ghl_provider = providers.Singleton(GhlProvider, ghl)
@@ -466,7 +506,9 @@ class Container(containers.DeclarativeContainer):
         crm=ghl,
         cipher=cipher,
     )
-    lifecycle_events = providers.Singleton(HandleAppLifecycleEvent, clock=clock)
+    lifecycle_events = providers.Singleton(
+        HandleAppLifecycleEvent, clock=clock, concerns=providers.Singleton(GhlAppEvents, ghl_app)
+    )
     event_handlers = providers.Singleton(
         handlers_by_kind,
         contacts=contact_events,
@@ -484,6 +526,9 @@ class Container(containers.DeclarativeContainer):
         webhooks=ghl_webhooks,
         handlers=event_handlers,
         rate_limit_key=providers.Object(ghl_rate_limit_key),
+        connect=providers.Resource(
+            _ghl_connect, settings=settings, app_client=ghl_app, clock=clock
+        ),
     )
     meta_settings = providers.Singleton(_meta_settings, settings)
     meta_graph = providers.Resource(

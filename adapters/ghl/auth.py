@@ -21,14 +21,30 @@ class PrivateIntegrationToken:
 
 
 @dataclass(frozen=True, slots=True)
-class OAuthClientCredentials:
-    """A Marketplace app's OAuth client. The current tokens live in the TokenStore; the
-    `refresh_token` here only seeds an integration whose store holds none yet."""
+class OAuthClient:
+    """A Marketplace app's OAuth client: the service's own app (GHL_OAUTH_CLIENT_ID/_SECRET)."""
 
     client_id: SecretStr
-    client_secret: SecretStr
+    client_secret: SecretStr = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthClientCredentials:
+    """An integration's Marketplace app OAuth. `client_id` and `client_secret` are the app's
+    an admin configured on the integration; None for an integration connected by signing in,
+    which uses the service's app (OAuthClient). The current tokens live in the TokenStore; the
+    `refresh_token` here only seeds an integration whose store holds none yet."""
+
+    client_id: SecretStr | None
+    client_secret: SecretStr | None
     refresh_token: SecretStr | None = None
     user_type: str = "Location"
+
+    def client(self, app: OAuthClient | None) -> OAuthClient | None:
+        """The client its refreshes go through: its own, else the service's app."""
+        if self.client_id is not None and self.client_secret is not None:
+            return OAuthClient(self.client_id, self.client_secret)
+        return app
 
 
 GhlCredentials = PrivateIntegrationToken | OAuthClientCredentials
@@ -47,8 +63,9 @@ class GhlAuth:
 
     @classmethod
     def from_call(cls, call: ProviderCall) -> GhlAuth:
-        """The auth of a `gohighlevel` integration: its ``apiKey`` (a Private Integration token),
-        else OAuth ``clientId`` + ``clientSecret`` (+ ``refreshToken``); ``locationId`` from config.
+        """The auth of a GHL integration: its ``apiKey`` (a Private Integration token), else OAuth:
+        its ``refreshToken``, with its own ``clientId`` + ``clientSecret`` when it has them (else
+        the service's app's); ``locationId`` from config.
         Raises ConfigSchemaInvalidError without a location, InvalidCredentialsError without
         credentials."""
         location_id = call.config.get("locationId")
@@ -61,11 +78,15 @@ class GhlAuth:
         api_key = call.credentials.get("apiKey")
         client_id = call.credentials.get("clientId")
         client_secret = call.credentials.get("clientSecret")
+        refresh_token = call.credentials.get("refreshToken")
+        own_client = client_id is not None and client_secret is not None
         if api_key is not None and api_key.reveal():
             credentials = PrivateIntegrationToken(api_key)
-        elif client_id is not None and client_secret is not None:
+        elif own_client or refresh_token is not None:
             credentials = OAuthClientCredentials(
-                client_id, client_secret, call.credentials.get("refreshToken")
+                client_id if own_client else None,
+                client_secret if own_client else None,
+                refresh_token,
             )
         else:
             raise InvalidCredentialsError("the integration has no GoHighLevel credentials")

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from adapters.clock import SystemClock
 from adapters.ghl import dto
-from adapters.ghl.auth import GhlAuth
+from adapters.ghl.auth import GhlAuth, OAuthClient
 from adapters.ghl.http_policy import GhlHttpPolicy
 from adapters.ghl.oauth import DEFAULT_REFRESH_MARGIN, OAuthTokenManager
 from adapters.http import HttpRequest, ProviderHttpClient, RetryPolicy, TransportError
@@ -65,6 +65,7 @@ class HttpGhlClient:
         clock: Clock | None = None,
         refresh_margin_seconds: float = DEFAULT_REFRESH_MARGIN.total_seconds(),
         rng: random.Random | None = None,
+        app_client: OAuthClient | None = None,
     ) -> None:
         self._oauth = (
             OAuthTokenManager(
@@ -72,6 +73,7 @@ class HttpGhlClient:
                 clock=clock or SystemClock(),
                 request_tokens=self._request_tokens,
                 refresh_margin=timedelta(seconds=refresh_margin_seconds),
+                app_client=app_client,
             )
             if token_store is not None
             else None

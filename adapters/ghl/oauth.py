@@ -12,7 +12,7 @@ from datetime import timedelta
 import structlog
 
 from adapters.ghl import dto, metrics
-from adapters.ghl.auth import OAuthClientCredentials
+from adapters.ghl.auth import OAuthClient, OAuthClientCredentials
 from application.ports import Clock
 from application.ports.oauth import OAuthTokens, TokenStore
 from domain.errors import ConnectionFailedError, InvalidCredentialsError
@@ -61,8 +61,10 @@ class OAuthTokenManager:
         clock: Clock,
         request_tokens: RequestTokens,
         refresh_margin: timedelta = DEFAULT_REFRESH_MARGIN,
+        app_client: OAuthClient | None = None,
     ) -> None:
         self._store = store
+        self._app_client = app_client  # for integrations without a client of their own
         self._clock = clock
         self._request_tokens = request_tokens
         self._margin = refresh_margin
@@ -134,9 +136,15 @@ class OAuthTokenManager:
         credentials: OAuthClientCredentials,
         refresh_token: SecretStr,
     ) -> OAuthTokens:
+        client = credentials.client(self._app_client)
+        if client is None:
+            raise InvalidCredentialsError(
+                "the integration has no GoHighLevel OAuth client and the service's app is not "
+                "configured (GHL_OAUTH_CLIENT_ID)"
+            )
         form = {
-            "client_id": credentials.client_id.reveal(),
-            "client_secret": credentials.client_secret.reveal(),
+            "client_id": client.client_id.reveal(),
+            "client_secret": client.client_secret.reveal(),
             "grant_type": "refresh_token",
             "refresh_token": refresh_token.reveal(),
             "user_type": credentials.user_type,

@@ -6,7 +6,7 @@ import time
 from dataclasses import replace
 
 from adapters.ghl.auth import GhlAuth
-from adapters.ghl.webhooks import location_account
+from adapters.ghl.webhooks import company_account, location_account
 from application.call_budget import rate_limit_wait_at_most
 from application.ports import ConnectionTestResult, ProviderCall, ProviderContext
 from application.ports.crm import CrmApi
@@ -80,12 +80,16 @@ class GhlProvider:
             return failed(
                 ErrorCode.PROVIDER_ERROR, f"GoHighLevel refused: {err.message}", err.trace_id
             )
+        accounts = {location_account(auth.location_id)}
+        company = call.config.get("companyId")
+        if isinstance(company, str) and company:  # connected through an agency's install
+            accounts.add(company_account(company))
         return ConnectionTestResult(
             success=True,
             message=f"Connected to GoHighLevel location {location.name!r}",
             details={"account_name": location.name, "location_id": location.id},
             latency_ms=_elapsed_ms(started),
-            accounts=frozenset({location_account(auth.location_id)}),
+            accounts=frozenset(accounts),
         )
 
 

@@ -62,21 +62,20 @@ TEMPLATES: tuple[dict[str, Any], ...] = (
         "icon": "gohighlevel",
         "api_version": "2021-07-28",
         "setup_instructions": (
-            "1. Install your Marketplace app on the sub-account and exchange the authorization "
-            "code for tokens.\n"
-            "2. Paste the app's client id and secret, the refresh token and the location id. The "
-            "service refreshes the access token itself and keeps the rotated refresh token."
+            "1. Click Connect and sign in to GoHighLevel: pick the sub-account (or, as an agency, "
+            "the sub-accounts) to install the service's Marketplace app on. The service stores "
+            "the tokens, refreshes them itself and keeps each rotated refresh token.\n"
+            "2. Optionally set a default calendar, the pipeline (and stage) of the "
+            "opportunities made for leads, and a webhook secret.\n"
+            "Connecting through an app of your own instead: paste its client id and secret, a "
+            "refresh token from its install and the location id."
         ),
         "config_schema": {
             "type": "object",
             "properties": {
-                "clientId": {"type": "string", "minLength": 1, "required": True, "encrypted": True},
-                "clientSecret": {
-                    "type": "string",
-                    "minLength": 1,
-                    "required": True,
-                    "encrypted": True,
-                },
+                # Optional: without them the service's own app (GHL_OAUTH_CLIENT_ID) is used.
+                "clientId": {"type": "string", "minLength": 1, "encrypted": True},
+                "clientSecret": {"type": "string", "minLength": 1, "encrypted": True},
                 "refreshToken": {
                     "type": "string",
                     "minLength": 1,
@@ -84,6 +83,10 @@ TEMPLATES: tuple[dict[str, Any], ...] = (
                     "encrypted": True,
                 },
                 "locationId": {"type": "string", "minLength": 1, "required": True},
+                "companyId": {
+                    "type": "string",
+                    "title": "Agency (company) id, when connected through an agency's install",
+                },
                 "calendarId": {"type": "string"},
                 "pipelineId": {"type": "string"},
                 "pipelineStageId": {"type": "string"},

@@ -20,6 +20,9 @@ GHL_TEMPLATES = frozenset({"gohighlevel", "gohighlevel_oauth"})
 """The templates whose integrations GHL signs deliveries for: a private-integration token's and
 the Marketplace app's."""
 LOCATION_ACCOUNT_KIND = "ghl.location"
+COMPANY_ACCOUNT_KIND = "ghl.company"
+"""An agency: owned by the integrations connected through its install of the app, which its
+agency-level INSTALL / UNINSTALL (``companyId``, no ``locationId``) are for."""
 SCHEME_SETTING = "webhookSignatureScheme"
 """Optional config field naming the one scheme family an integration accepts (see
 `accepted_schemes`); templates that offer it declare it in their config schema."""
@@ -119,6 +122,16 @@ def location_account(location_id: str) -> ProviderAccount:
     return ProviderAccount(LOCATION_ACCOUNT_KIND, location_id)
 
 
+def company_account(company_id: str) -> ProviderAccount:
+    """The GHL agency as an account an integration connected through its install owns."""
+    return ProviderAccount(COMPANY_ACCOUNT_KIND, company_id)
+
+
+def _company_of(payload: Mapping[str, Any]) -> str | None:
+    company = _envelope_field(payload, "companyId")
+    return company if isinstance(company, str) and 0 < len(company) <= 128 else None
+
+
 def sent_at_of(payload: Mapping[str, Any]) -> datetime | None:
     """GHL's ``timestamp`` (ISO 8601, or epoch seconds or milliseconds); None when absent or
     unreadable. The body is signed, so a timestamp in an unexpected format is the sender's own:
@@ -191,11 +204,17 @@ class GhlWebhooks:
     def read(self, payload: Mapping[str, Any], *, route_event: str | None) -> DeliveryFacts:
         event_type, kind = classify(route_event, payload)
         location = location_of(payload)
+        account = None if location is None else self._account(location)
+        # An agency-level install or uninstall names the agency and no location.
+        company = _company_of(payload) if account is None and kind in _LIFECYCLE_KINDS else None
+        if company is not None:
+            account = company_account(company)
         webhook_id = payload.get("webhookId")
         return DeliveryFacts(
             event_type=event_type,
             kind=kind,
-            account=None if location is None else self._account(location),
+            account=account,
+            platform_if_unowned=company is not None,
             delivery_id=webhook_id if isinstance(webhook_id, str) else None,
             sent_at=sent_at_of(payload),
         )

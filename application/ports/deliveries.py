@@ -82,6 +82,9 @@ class DeliveryFacts:
     """The sender's own id for the delivery, when the body carries one."""
     sent_at: datetime | None = None
     """When the sender says it sent it, when the body says so."""
+    platform_if_unowned: bool = False
+    """Kept as the platform's, rather than refused, when no integration owns `account` (an
+    agency's app install: only integrations connected through that install own the agency)."""
 
 
 class WebhookSender(Protocol):

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from application.ports import Clock, HandlerOutcome, InboundEvent, UnitOfWork
 from application.secrets import connects_through_the_app
-from domain.integration import IntegrationStatus
+from domain.integration import Integration, IntegrationStatus
 from domain.webhook_delivery import EventKind
+
+AppEventScope = Callable[[Integration, InboundEvent], bool]
+"""Whether an app's install or uninstall event concerns an integration: the provider knows which
+app an integration connects through and which app an event is about."""
+
+
+def _through_any_app(integration: Integration, event: InboundEvent) -> bool:
+    return connects_through_the_app(integration)
 
 
 class HandleAppLifecycleEvent:
@@ -14,15 +24,17 @@ class HandleAppLifecycleEvent:
     tested again (DESIGN's status machine: only a successful test makes an integration active,
     and disconnected → pending is the way back). An INSTALL never overrides the admin's off
     switch, and changes nothing for an integration that is not disconnected. Only integrations
-    that connect through the app are concerned: uninstalling it revokes the app's tokens, not a
-    private-integration token."""
+    that connect through the app are concerned (`concerns`; by default any integration that
+    connects through an app): uninstalling it revokes the app's tokens, not a
+    private-integration token, nor another app's."""
 
-    def __init__(self, *, clock: Clock) -> None:
+    def __init__(self, *, clock: Clock, concerns: AppEventScope = _through_any_app) -> None:
         self._clock = clock
+        self._concerns = concerns
 
     async def handle(self, uow: UnitOfWork, event: InboundEvent) -> HandlerOutcome:
         integration = await uow.integrations.get(event.integration_id)
-        if integration is None or not connects_through_the_app(integration):
+        if integration is None or not self._concerns(integration, event):
             return HandlerOutcome.IGNORED
         disconnected = integration.status is IntegrationStatus.DISCONNECTED
         now = self._clock.now()

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from adapters.ghl.fake.contract import ContractChecker
 from adapters.ghl.fake.control import add_control_routes
 from adapters.ghl.fake.core import (
+    ACCESS,
     FAKE_GHL,
     LOCATION,
     TRACE_ID,
@@ -29,6 +30,7 @@ from adapters.ghl.fake.core import (
 from adapters.ghl.fake.faults import FaultPlan, ScriptedFault
 from adapters.ghl.fake.handlers import add_routes
 from adapters.ghl.fake.limits import RateLimitConfig
+from adapters.ghl.fake.oauth import AUTHORIZE_PATH, TOKEN_PATH, add_oauth_routes
 from adapters.ghl.fake.seed import DEFAULT_SEED
 from adapters.ghl.fake.state import FakeState
 from adapters.ghl.fake.webhooks import WebhookSender
@@ -43,6 +45,7 @@ _VERSIONS = {
     "opportunities": "2021-07-28",
     "calendars": "2021-04-15",
     "conversations": "2021-04-15",
+    "oauth": "2021-07-28",  # /oauth/locationToken, /oauth/installedLocations; not /oauth/token
 }
 # How often an answer held back by a "timeout" fault checks whether the client left.
 _HANG_POLL_SECONDS = 0.05
@@ -91,6 +94,7 @@ def create_app(
     app = web.Application(middlewares=[_ghl_gates])
     app[FAKE_GHL] = fake
     add_routes(app)
+    add_oauth_routes(app)
     add_control_routes(app)
     app.cleanup_ctx.append(_webhook_sender)
     return app
@@ -156,7 +160,7 @@ async def _serve(
     body: bytes,
     rate_headers: dict[str, str],
 ) -> web.StreamResponse:
-    if fake.checker is not None:
+    if fake.checker is not None and request.path != AUTHORIZE_PATH:  # a page, not the API
         entry.contract_errors = fake.checker.check_request(request, body)
     if fake.faults.latency_ms:
         await asyncio.sleep(fake.faults.latency_ms / 1000)
@@ -182,12 +186,14 @@ async def _admit(
     fault: ScriptedFault | None,
     rate_headers: dict[str, str],
 ) -> web.StreamResponse:
-    token_endpoint = request.path == "/oauth/token"  # it takes no bearer and no Version
+    # The token endpoint and the authorize page take no bearer and no Version.
+    token_endpoint = request.path in (TOKEN_PATH, AUTHORIZE_PATH)
     grant = None if token_endpoint else fake.state.grant_for(_bearer(request))
     if fault is not None:  # a scripted or random error answer
         entry.fault = "status"
         if fault.status == 429 and grant is not None:
-            rate_headers.update(fake.limits.exhausted_headers(grant.location_id, time.monotonic()))
+            limited = grant.location_id or f"company:{grant.company_id}"
+            rate_headers.update(fake.limits.exhausted_headers(limited, time.monotonic()))
         raise FakeHttpError(fault.status, _REASON.get(fault.status, "Injected failure"))
     if token_endpoint:
         _refuse_contract_violations(entry)
@@ -195,7 +201,10 @@ async def _admit(
     if grant is None:
         raise FakeHttpError(401, "Invalid token: access token is invalid")
     request[LOCATION] = entry.location_id = grant.location_id
-    admitted, headers = fake.limits.admit(grant.location_id, time.monotonic())
+    request[ACCESS] = grant
+    # An agency token is limited as its company (GHL's agency limits are not documented).
+    limited = grant.location_id or f"company:{grant.company_id}"
+    admitted, headers = fake.limits.admit(limited, time.monotonic())
     rate_headers.update(headers)
     if not admitted:
         raise FakeHttpError(429, "Too Many Requests")

@@ -10,15 +10,17 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.ghl.fake.consent import Consent
 from adapters.ghl.fake.contract import ContractChecker
 from adapters.ghl.fake.faults import FaultPlan, ScriptedFault
 from adapters.ghl.fake.limits import RateLimitConfig, RateLimits
-from adapters.ghl.fake.state import FakeState, Json
+from adapters.ghl.fake.state import AccessGrant, FakeState, Json
 from adapters.ghl.fake.webhooks import WebhookSender
 
 # Set by the middleware on each authenticated request.
 LOCATION = web.RequestKey("fake_ghl_location", str)
 TRACE_ID = web.RequestKey("fake_ghl_trace_id", str)
+ACCESS = web.RequestKey("fake_ghl_access", AccessGrant)
 
 
 @dataclass(slots=True)
@@ -100,6 +102,7 @@ class FakeGhl:
         self.rng = rng
         self.log: list[LoggedRequest] = []
         self.token_refreshes = 0
+        self.consent = Consent()
         self.started = time.monotonic()
 
     def emit(self, event_type: str, location_id: str, fields: Json) -> None:

@@ -653,44 +653,6 @@ async def update_opportunity_status(request: web.Request) -> web.Response:
     return web.json_response({"succeded": True})
 
 
-# --- OAuth -------------------------------------------------------------------------------------
-
-
-async def oauth_token(request: web.Request) -> web.Response:
-    """Refresh-token grant only: each refresh token works once and the answer carries a new one.
-    GHL's answer to a used or unknown refresh token is not documented; the fake answers 400."""
-    fake = _fake(request)
-    form = await request.post()
-    if form.get("grant_type") != "refresh_token":
-        raise FakeHttpError(400, "the fake supports only grant_type=refresh_token")
-    client_id, secret = str(form.get("client_id", "")), str(form.get("client_secret", ""))
-    if fake.state.oauth_clients.get(client_id) != secret:
-        raise FakeHttpError(401, "Invalid client credentials")
-    rotated = fake.state.rotate(
-        client_id, secret, str(form.get("refresh_token", "")), fake.access_token_ttl
-    )
-    if rotated is None:
-        raise FakeHttpError(400, "Invalid grant: refresh token is invalid or already used")
-    access, refresh, location_id = rotated
-    fake.token_refreshes += 1
-    location = fake.state.locations.get(location_id, {})
-    return web.json_response(
-        {
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": int(fake.access_token_ttl.total_seconds()),
-            "refresh_token": refresh,
-            "scope": "contacts.readonly contacts.write locations.readonly calendars.readonly "
-            "calendars/events.readonly calendars/events.write conversations/message.write "
-            "opportunities.readonly opportunities.write",
-            "userType": "Location",
-            "locationId": location_id,
-            "companyId": location.get("companyId", ""),
-            "userId": "fake-ghl-user",
-        }
-    )
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_routes(
         [
@@ -716,6 +678,5 @@ def add_routes(app: web.Application) -> None:
             web.post("/opportunities/", create_opportunity),
             web.get("/opportunities/{id}", get_opportunity),
             web.put("/opportunities/{id}/status", update_opportunity_status),
-            web.post("/oauth/token", oauth_token),
         ]
     )

@@ -7,6 +7,7 @@ Seed file (every list optional; objects use GHL's field names)::
       "locations": [{"id", "name", "timezone", "settings": {"allowDuplicateContact"}, ...}],
       "privateIntegrationTokens": [{"token", "locationId"}],
       "oauthClients": [{"clientId", "clientSecret", "refreshTokens": [{"token", "locationId"}]}],
+      (a location's "companyId" names its agency, for agency-level installs)
       "contacts": [{"id", "locationId", "email", ...}],
       "calendars": [{"id", "locationId", "name", "slotDuration", "slotInterval",
                      "openHours": [{"daysOfTheWeek": [1, 2], "hours": [{"openHour", ...}]}]}],
@@ -35,15 +36,31 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 
 @dataclass(slots=True)
 class AccessGrant:
-    location_id: str
-    kind: str  # "pit" or "oauth"
+    location_id: str  # "" for an agency (Company) token
+    kind: str  # "pit", "oauth" (a location's) or "agency"
     expires_at: datetime | None  # None: a Private Integration token does not expire
+    company_id: str = ""
+    client_id: str = ""
 
 
 @dataclass(slots=True)
 class RefreshGrant:
     client_id: str
-    location_id: str
+    location_id: str  # "" for an agency's refresh token
+    used: bool = False
+    company_id: str = ""
+
+
+@dataclass(slots=True)
+class AuthorizationCode:
+    """A code the authorize page handed out: for one client and redirect URI, used once."""
+
+    client_id: str
+    redirect_uri: str
+    location_id: str  # "" for an agency-level install
+    company_id: str
+    scope: str
+    expires_at: datetime
     used: bool = False
 
 
@@ -56,6 +73,9 @@ class FakeState:
         self.access: dict[str, AccessGrant] = {}
         self.oauth_clients: dict[str, str] = {}
         self.refresh: dict[str, RefreshGrant] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.installs: dict[tuple[str, str], set[str]] = {}
+        """(client id, company id) -> the company's locations the app is installed on."""
         self.contacts: dict[str, Json] = {}
         self.calendars: dict[str, Json] = {}
         self.events: dict[str, Json] = {}  # appointments and block slots, by id
@@ -122,15 +142,45 @@ class FakeState:
 
     # --- OAuth -------------------------------------------------------------------------------
 
-    def issue_refresh_token(self, client_id: str, location_id: str) -> str:
+    def issue_refresh_token(self, client_id: str, location_id: str, company_id: str = "") -> str:
         token = self.new_token("rt-")
-        self.refresh[token] = RefreshGrant(client_id, location_id)
+        self.refresh[token] = RefreshGrant(client_id, location_id, company_id=company_id)
         return token
+
+    def issue_access_token(
+        self, client_id: str, location_id: str, company_id: str, ttl: timedelta
+    ) -> str:
+        """A location's access token, or an agency's when `location_id` is empty."""
+        token = self.new_token("at-")
+        kind = "oauth" if location_id else "agency"
+        self.access[token] = AccessGrant(
+            location_id, kind, self.now() + ttl, company_id=company_id, client_id=client_id
+        )
+        return token
+
+    def company_of(self, location_id: str) -> str:
+        return str(self.locations.get(location_id, {}).get("companyId", ""))
+
+    def install(self, client_id: str, company_id: str, location_ids: list[str]) -> None:
+        self.installs.setdefault((client_id, company_id), set()).update(location_ids)
+
+    def redeem(self, code: str, client_id: str, redirect_uri: str) -> AuthorizationCode | None:
+        """The code's grant, once: None when it is unknown, used, expired, or was issued for
+        another client or redirect URI (RFC 6749 §4.1.3)."""
+        grant = self.codes.get(code)
+        if grant is None or grant.used:
+            return None
+        grant.used = True  # even a refused attempt spends it
+        if grant.expires_at <= self.now():
+            return None
+        if grant.client_id != client_id or grant.redirect_uri != redirect_uri:
+            return None
+        return grant
 
     def rotate(
         self, client_id: str, client_secret: str, refresh_token: str, ttl: timedelta
-    ) -> tuple[str, str, str] | None:
-        """A refresh: consume `refresh_token` and issue (access, refresh, location id); None
+    ) -> tuple[str, str, RefreshGrant] | None:
+        """A refresh: consume `refresh_token` and issue (access, refresh, the grant); None
         when the client or the token is unknown, or the token was already used."""
         grant = self.refresh.get(refresh_token)
         if (
@@ -141,9 +191,31 @@ class FakeState:
         ):
             return None
         grant.used = True
-        access = self.new_token("at-")
-        self.access[access] = AccessGrant(grant.location_id, "oauth", self.now() + ttl)
-        return access, self.issue_refresh_token(client_id, grant.location_id), grant.location_id
+        company_id = grant.company_id or self.company_of(grant.location_id)
+        access = self.issue_access_token(client_id, grant.location_id, company_id, ttl)
+        refresh = self.issue_refresh_token(client_id, grant.location_id, grant.company_id)
+        return access, refresh, grant
+
+    def revoke(self, client_id: str, *, location_id: str = "", company_id: str = "") -> None:
+        """Uninstall: the app's tokens for the location (or for the agency and every location
+        of it) stop working, and the install is gone."""
+
+        def concerned(location: str, company: str) -> bool:
+            if location_id:
+                return location == location_id
+            return company == company_id
+
+        for token, access in list(self.access.items()):
+            if access.client_id == client_id and concerned(access.location_id, access.company_id):
+                del self.access[token]
+        for refresh in self.refresh.values():
+            company = refresh.company_id or self.company_of(refresh.location_id)
+            if refresh.client_id == client_id and concerned(refresh.location_id, company):
+                refresh.used = True
+        if location_id:
+            self.installs.get((client_id, self.company_of(location_id)), set()).discard(location_id)
+        else:
+            self.installs.pop((client_id, company_id), None)
 
     def grant_for(self, token: str) -> AccessGrant | None:
         grant = self.access.get(token)

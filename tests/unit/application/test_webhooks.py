@@ -17,6 +17,7 @@ from adapters.ghl.webhooks import (
     GhlWebhooks,
     accepted_schemes,
     classify,
+    company_account,
     location_account,
     sent_at_of,
 )
@@ -798,3 +799,20 @@ async def test_a_secret_is_decrypted_once_per_target_handed_out(receiver: Receiv
     assert cipher.decrypted == 2
     assert third is not None
     assert third.reveal() == "second-secret-value"
+
+
+async def test_an_agency_uninstall_reaches_the_integrations_connected_through_its_install(
+    receiver: Receiver,
+) -> None:
+    integration = await receiver.add_integration()
+    receiver.uow.store.accounts[integration.id] = frozenset(
+        {location_account(LOCATION), company_account("c-1")}
+    )
+
+    result = await receiver.receive(
+        {"type": "UNINSTALL", "appId": "app-1", "companyId": "c-1", "webhookId": "w-1"}
+    )
+
+    assert result.integration_ids == (integration.id,)
+    assert result.kind is EventKind.APP_UNINSTALLED
+    assert receiver.platform.recorded == []

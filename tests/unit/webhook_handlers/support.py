@@ -132,9 +132,12 @@ class App:
         return [e for e in self.uow.outbox if not types or isinstance(e, types)]
 
 
-async def make_app(*, with_bot: bool = True, through_the_app: bool = False) -> App:
-    """`through_the_app`: the integration connects with the Marketplace app's OAuth client
-    rather than a private-integration token."""
+async def make_app(
+    *, with_bot: bool = True, through_the_app: bool = False, signed_in: bool = False
+) -> App:
+    """`through_the_app`: the integration connects with a Marketplace app's OAuth client of its
+    own rather than a private-integration token; `signed_in`: through the service's app, as the
+    sign-in connects it (a refresh token, no client of its own)."""
     uow = FakeUnitOfWorkFactory()
     clock = FixedClock(datetime(2026, 1, 1, 12, tzinfo=UTC))
     ids = SequentialIds()
@@ -154,7 +157,9 @@ async def make_app(*, with_bot: bool = True, through_the_app: bool = False) -> A
         now=clock.now(),
     )
     credentials = (
-        {"clientId": "app-client", "clientSecret": "app-secret"}
+        {"refreshToken": "rt-signed-in"}
+        if signed_in
+        else {"clientId": "app-client", "clientSecret": "app-secret"}
         if through_the_app
         else {"apiKey": "pit-test-token"}
     )

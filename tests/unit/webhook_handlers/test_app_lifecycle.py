@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.ghl.app_events import GhlAppEvents
+from adapters.ghl.auth import OAuthClient
 from application.ports import HandlerOutcome
+from application.use_cases.handle_app_lifecycle import HandleAppLifecycleEvent
 from domain.events import IntegrationDisconnected, IntegrationReset
 from domain.integration import Integration, IntegrationStatus
+from domain.values import SecretStr
 from domain.webhook_delivery import EventKind
 from tests.unit.webhook_handlers.support import App, make_app, reference_payload
 
@@ -76,3 +80,62 @@ async def test_an_install_never_overrides_the_admins_off_switch(app: App) -> Non
 
     assert outcome is HandlerOutcome.IGNORED
     assert (stored(app).status, stored(app).is_active) == (IntegrationStatus.DISCONNECTED, False)
+
+
+# --- the service's own app (GHL_OAUTH_CLIENT_ID) and the integrations its sign-in connected ----
+
+SERVICE_APP_ID = "ve9EPM428h8vShlRW1KT"  # the appId of GHL's reference payloads
+
+
+def scoped(app: App) -> HandleAppLifecycleEvent:
+    """The handler as the service runs it with its app configured."""
+    service_app = OAuthClient(SecretStr(f"{SERVICE_APP_ID}-clientsuffix"), SecretStr("secret"))
+    return HandleAppLifecycleEvent(clock=app.clock, concerns=GhlAppEvents(service_app))
+
+
+async def test_an_uninstall_of_the_services_app_disconnects_what_its_sign_in_connected() -> None:
+    app = await make_app(signed_in=True)
+
+    outcome = await app.deliver(
+        UNINSTALLED, reference_payload("AppUninstall-location"), handler=scoped(app)
+    )
+
+    assert outcome is HandlerOutcome.APPLIED
+    assert stored(app).status is IntegrationStatus.DISCONNECTED
+
+
+async def test_an_uninstall_of_the_services_app_leaves_an_integration_of_a_tenants_own_app(
+    app: App,
+) -> None:
+    outcome = await app.deliver(
+        UNINSTALLED, reference_payload("AppUninstall-location"), handler=scoped(app)
+    )
+
+    assert outcome is HandlerOutcome.IGNORED
+    assert stored(app).status is IntegrationStatus.ACTIVE
+
+
+async def test_an_uninstall_of_another_app_leaves_what_the_services_app_connected() -> None:
+    app = await make_app(signed_in=True)
+    payload = {**reference_payload("AppUninstall-location"), "appId": "someOtherApp0000001"}
+
+    outcome = await app.deliver(UNINSTALLED, payload, handler=scoped(app))
+
+    assert outcome is HandlerOutcome.IGNORED
+    assert stored(app).status is IntegrationStatus.ACTIVE
+
+
+async def test_a_reinstall_of_the_services_app_creates_nothing_and_returns_its_integration() -> (
+    None
+):
+    app = await make_app(signed_in=True)
+    handler = scoped(app)
+    await app.deliver(UNINSTALLED, reference_payload("AppUninstall-location"), handler=handler)
+
+    outcome = await app.deliver(
+        INSTALLED, reference_payload("AppInstall-location"), handler=handler
+    )
+
+    assert outcome is HandlerOutcome.APPLIED
+    assert list(app.uow.store.integrations) == [app.integration.id]  # no second integration
+    assert stored(app).status is IntegrationStatus.PENDING

@@ -1,0 +1,501 @@
+"""GhlConnectFlow against the fake GHL on loopback: the browser's part (authorize page to the
+callback's redirect), the code exchange, location and agency installs, and each fault."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from structlog.testing import capture_logs
+from yarl import URL
+
+from adapters.clock import SystemClock
+from adapters.ghl.auth import OAuthClient
+from adapters.ghl.client import HttpGhlClient
+from adapters.ghl.connect import LOCATION_SCOPES, GhlConnectFlow
+from adapters.ghl.fake.consent import Consent
+from adapters.ghl.fake.faults import ScriptedFault
+from adapters.ghl.fake.oauth import AUTHORIZE_PATH
+from adapters.ghl.fake.seed import (
+    DEFAULT_SEED,
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_LOCATION_ID,
+)
+from adapters.ghl.provider import GhlProvider
+from adapters.ghl.webhooks import company_account, location_account
+from adapters.ratelimit import TokenBucketRateLimiter
+from application.ports import Credentials, ProviderCall, ProviderContext
+from application.ports.connect import AccountConnection, ConnectFlowError, ConnectGrant
+from domain.connection_session import AccountChoice, ConnectFailure
+from domain.errors import ConnectionFailedError, InvalidCredentialsError
+from domain.values import SecretStr
+from tests.integration.ghl.support import (
+    FAST_RETRY,
+    FAST_TIMEOUTS,
+    InMemoryTokenStore,
+    RunningFake,
+    StartFake,
+)
+
+REDIRECT_URI = "https://integrations.example/oauth/ghl/callback"
+COMPANY = "fakeCompany000000001"
+SECOND_LOCATION = "fakeLocation00000002"
+OTHER_COMPANYS_LOCATION = "fakeLocation00000003"
+
+
+def _seed() -> dict[str, Any]:
+    """The demo seed with a second location of the demo agency and one of another agency."""
+    seed = copy.deepcopy(DEFAULT_SEED)
+    seed["locations"] += [
+        {"id": SECOND_LOCATION, "companyId": COMPANY, "name": "Fake Dental Annex"},
+        {"id": OTHER_COMPANYS_LOCATION, "companyId": "fakeCompany000000002", "name": "Other"},
+    ]
+    return seed
+
+
+@pytest.fixture
+async def running(start_fake: StartFake) -> RunningFake:
+    return await start_fake(seed=_seed())
+
+
+MakeFlow = Callable[..., GhlConnectFlow]
+
+
+@pytest.fixture
+async def make_flow(running: RunningFake) -> AsyncIterator[MakeFlow]:
+    flows: list[GhlConnectFlow] = []
+
+    def make(*, secret: str = DEMO_CLIENT_SECRET, timeout_seconds: float = 5.0) -> GhlConnectFlow:
+        flow = GhlConnectFlow(
+            client=OAuthClient(SecretStr(DEMO_CLIENT_ID), SecretStr(secret)),
+            authorize_url=f"{running.url}{AUTHORIZE_PATH}",
+            api_base_url=running.url,
+            clock=SystemClock(),
+            timeout_seconds=timeout_seconds,
+        )
+        flows.append(flow)
+        return flow
+
+    yield make
+    for flow in flows:
+        await flow.close()
+
+
+@pytest.fixture
+def flow(make_flow: MakeFlow) -> GhlConnectFlow:
+    return make_flow()
+
+
+async def sign_in(flow: GhlConnectFlow, state: str = "state-1") -> dict[str, str]:
+    """The browser's part: open the authorization URL and read where GHL sends it back."""
+    url = flow.authorization_url(state=state, redirect_uri=REDIRECT_URI, code_challenge=None)
+    async with (
+        aiohttp.ClientSession() as browser,
+        browser.get(url, allow_redirects=False) as answer,
+    ):
+        assert answer.status == 302
+        back = URL(answer.headers["Location"])
+    assert str(back.with_query(None)) == REDIRECT_URI
+    return dict(back.query)
+
+
+async def exchange(flow: GhlConnectFlow, callback: dict[str, str]) -> ConnectGrant:
+    others = {k: v for k, v in callback.items() if k not in ("code", "state")}
+    return await flow.exchange(
+        code=callback["code"], redirect_uri=REDIRECT_URI, code_verifier=None, callback=others
+    )
+
+
+def oauth_call(integration_id: str, connection: AccountConnection) -> ProviderCall:
+    """A call of the integration the core makes from `connection` (no client of its own)."""
+    return ProviderCall(
+        integration_id=integration_id,
+        sub_account_id="sub-account-1",
+        template_name="gohighlevel_oauth",
+        config=dict(connection.config),
+        credentials=Credentials(dict(connection.secrets)),
+        rate_limit_per_minute=60_000,
+    )
+
+
+@pytest.fixture
+async def service_client(running: RunningFake) -> AsyncIterator[Callable[..., HttpGhlClient]]:
+    """HttpGhlClients as the service runs them: its app's client configured."""
+    clients: list[HttpGhlClient] = []
+
+    def make(store: InMemoryTokenStore, *, app: bool = True) -> HttpGhlClient:
+        client = HttpGhlClient(
+            rate_limiter=TokenBucketRateLimiter(),
+            token_store=store,
+            base_url=running.url,
+            retry=FAST_RETRY,
+            timeouts=FAST_TIMEOUTS,
+            app_client=(
+                OAuthClient(SecretStr(DEMO_CLIENT_ID), SecretStr(DEMO_CLIENT_SECRET))
+                if app
+                else None
+            ),
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+async def test_a_location_install_connects_that_location_and_its_first_call_needs_no_refresh(
+    flow: GhlConnectFlow, running: RunningFake, service_client: Callable[..., HttpGhlClient]
+) -> None:
+    callback = await sign_in(flow)
+    assert callback["state"] == "state-1"
+
+    grant = await exchange(flow, callback)
+    connection = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+
+    assert grant.accounts == (AccountChoice(DEMO_LOCATION_ID, DEMO_LOCATION_ID),)
+    assert connection.config == {"locationId": DEMO_LOCATION_ID}
+    assert connection.tokens is not None
+    assert connection.secrets["refreshToken"] == connection.tokens.refresh_token
+    store = InMemoryTokenStore({"integration-1": connection.tokens})
+    account = await service_client(store).get_account(oauth_call("integration-1", connection))
+    assert account.id == DEMO_LOCATION_ID
+    assert running.fake.token_refreshes == 0
+
+
+async def test_a_connected_integration_refreshes_through_the_services_app(
+    flow: GhlConnectFlow, running: RunningFake, service_client: Callable[..., HttpGhlClient]
+) -> None:
+    grant = await exchange(flow, await sign_in(flow))
+    connection = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+    store = InMemoryTokenStore()  # as if the access token had expired: the chain is refreshed
+
+    account = await service_client(store).get_account(oauth_call("integration-1", connection))
+
+    assert account.id == DEMO_LOCATION_ID
+    assert running.fake.token_refreshes == 1
+    assert store.tokens["integration-1"].refresh_token != connection.secrets["refreshToken"]
+
+
+async def test_without_the_services_app_an_integration_without_a_client_cannot_refresh(
+    flow: GhlConnectFlow, service_client: Callable[..., HttpGhlClient]
+) -> None:
+    grant = await exchange(flow, await sign_in(flow))
+    connection = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+
+    with pytest.raises(InvalidCredentialsError, match="GHL_OAUTH_CLIENT_ID"):
+        await service_client(InMemoryTokenStore(), app=False).get_account(
+            oauth_call("integration-1", connection)
+        )
+
+
+async def test_an_agency_install_lists_the_installed_locations_and_connects_the_chosen_ones(
+    flow: GhlConnectFlow, running: RunningFake, service_client: Callable[..., HttpGhlClient]
+) -> None:
+    running.fake.consent = Consent(install="agency", company_id=COMPANY)
+
+    grant = await exchange(flow, await sign_in(flow))
+    first = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+    second = await flow.connect(grant.secrets, SECOND_LOCATION, {})
+
+    assert grant.accounts == (
+        AccountChoice(DEMO_LOCATION_ID, "Fake Dental Clinic"),
+        AccountChoice(SECOND_LOCATION, "Fake Dental Annex"),
+    )
+    assert "refreshToken" not in grant.secrets  # the agency's chain is never kept
+    assert (first.config, second.config) == (
+        {"locationId": DEMO_LOCATION_ID, "companyId": COMPANY},
+        {"locationId": SECOND_LOCATION, "companyId": COMPANY},
+    )
+    # Each location has a rotation chain of its own: refreshing one leaves the other working.
+    store = InMemoryTokenStore()
+    client = service_client(store)
+    assert (await client.get_account(oauth_call("one", first))).id == DEMO_LOCATION_ID
+    assert (await client.get_account(oauth_call("two", second))).id == SECOND_LOCATION
+    assert running.fake.token_refreshes == 2
+    assert first.secrets["refreshToken"] != second.secrets["refreshToken"]
+
+
+async def test_an_agency_location_the_app_is_not_installed_on_is_not_connected(
+    flow: GhlConnectFlow, running: RunningFake
+) -> None:
+    running.fake.consent = Consent(install="agency", location_ids=[SECOND_LOCATION])
+    grant = await exchange(flow, await sign_in(flow))
+
+    with pytest.raises(ConnectFlowError) as refused:
+        await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+
+    assert grant.accounts == (AccountChoice(SECOND_LOCATION, "Fake Dental Annex"),)
+    assert refused.value.failure is ConnectFailure.NO_ACCOUNTS
+
+
+async def test_an_agency_with_no_installed_location_has_no_accounts(
+    flow: GhlConnectFlow, running: RunningFake
+) -> None:
+    running.fake.consent = Consent(install="agency", company_id="fakeCompanyWithNothing")
+
+    with pytest.raises(ConnectFlowError) as refused:
+        await exchange(flow, await sign_in(flow))
+
+    assert refused.value.failure is ConnectFailure.NO_ACCOUNTS
+
+
+async def test_a_location_token_without_a_refresh_token_is_refused_rather_than_kept_a_day(
+    flow: GhlConnectFlow, running: RunningFake
+) -> None:
+    running.fake.consent = Consent(install="agency", location_token_refresh=False)
+    grant = await exchange(flow, await sign_in(flow))
+
+    with pytest.raises(ConnectFlowError) as refused:
+        await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+
+    assert refused.value.failure is ConnectFailure.NO_ACCOUNTS
+
+
+async def test_a_location_install_connects_no_other_location(flow: GhlConnectFlow) -> None:
+    grant = await exchange(flow, await sign_in(flow))
+
+    with pytest.raises(ConnectFlowError) as refused:
+        await flow.connect(grant.secrets, SECOND_LOCATION, {})
+
+    assert refused.value.failure is ConnectFailure.ACCOUNT_MISMATCH
+
+
+async def test_a_declined_consent_comes_back_with_access_denied_and_no_code(
+    flow: GhlConnectFlow, running: RunningFake
+) -> None:
+    running.fake.consent = Consent(deny=True)
+
+    callback = await sign_in(flow, state="state-2")
+
+    assert callback == {"error": "access_denied", "state": "state-2"}
+
+
+async def test_missing_permissions_are_named(flow: GhlConnectFlow, running: RunningFake) -> None:
+    running.fake.consent = Consent(scope="contacts.readonly locations.readonly")
+
+    with pytest.raises(ConnectFlowError) as refused:
+        await exchange(flow, await sign_in(flow))
+
+    assert refused.value.failure is ConnectFailure.MISSING_SCOPES
+    assert "contacts.write" in refused.value.detail.split()
+    assert "locations.readonly" not in refused.value.detail.split()
+
+
+async def test_an_expired_code_is_rejected(flow: GhlConnectFlow, running: RunningFake) -> None:
+    running.fake.consent = Consent(code_ttl_seconds=0)
+
+    with pytest.raises(ConnectFlowError) as refused:
+        await exchange(flow, await sign_in(flow))
+
+    assert refused.value.failure is ConnectFailure.CODE_REJECTED
+
+
+async def test_a_code_works_once(flow: GhlConnectFlow) -> None:
+    callback = await sign_in(flow)
+    await exchange(flow, callback)
+
+    with pytest.raises(ConnectFlowError) as refused:
+        await exchange(flow, callback)
+
+    assert refused.value.failure is ConnectFailure.CODE_REJECTED
+
+
+async def test_a_code_is_rejected_for_another_redirect_uri(flow: GhlConnectFlow) -> None:
+    callback = await sign_in(flow)
+
+    with pytest.raises(ConnectFlowError) as refused:
+        await flow.exchange(
+            code=callback["code"],
+            redirect_uri="https://elsewhere.example/callback",
+            code_verifier=None,
+            callback={},
+        )
+
+    assert refused.value.failure is ConnectFailure.CODE_REJECTED
+
+
+async def test_a_wrong_app_secret_is_rejected(make_flow: MakeFlow) -> None:
+    flow = make_flow(secret="not-the-secret")
+
+    with pytest.raises(ConnectFlowError) as refused:
+        await exchange(flow, await sign_in(flow))
+
+    assert refused.value.failure is ConnectFailure.CODE_REJECTED
+
+
+async def test_a_failing_token_endpoint_is_the_provider_being_unavailable(
+    flow: GhlConnectFlow, running: RunningFake
+) -> None:
+    callback = await sign_in(flow)
+    running.fake.inject(ScriptedFault(status=503, path_prefix="/oauth/token"))
+
+    with pytest.raises(ConnectionFailedError, match="HTTP 503"):
+        await exchange(flow, callback)
+
+
+async def test_a_slow_token_endpoint_fails_after_the_timeout(
+    make_flow: MakeFlow, running: RunningFake
+) -> None:
+    flow = make_flow(timeout_seconds=0.5)
+    callback = await sign_in(flow)
+    running.fake.inject(ScriptedFault(kind="timeout", path_prefix="/oauth/token"))
+
+    with pytest.raises(ConnectionFailedError, match="could not be reached"):
+        await exchange(flow, callback)
+
+
+async def test_codes_and_tokens_reach_no_log_and_no_error(
+    flow: GhlConnectFlow, running: RunningFake
+) -> None:
+    secrets: list[str] = []
+    errors: list[str] = []
+    with capture_logs() as logs:
+        for consent in (Consent(), Consent(install="agency")):
+            running.fake.consent = consent
+            callback = await sign_in(flow)
+            grant = await exchange(flow, callback)
+            connection = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+            assert connection.tokens is not None
+            secrets += [callback["code"], connection.tokens.access_token.reveal()]
+            secrets += [connection.tokens.refresh_token.reveal()]
+            secrets += [v.reveal() for k, v in grant.secrets.items() if "Token" in k]
+            try:  # a reused code: refused, its message and detail are logged and shown
+                await exchange(flow, callback)
+            except ConnectFlowError as err:
+                errors += [str(err), err.detail]
+        running.fake.consent = Consent(code_ttl_seconds=0)
+        expired = await sign_in(flow)
+        secrets.append(expired["code"])
+        with pytest.raises(ConnectFlowError) as refused:
+            await exchange(flow, expired)
+        errors += [str(refused.value), refused.value.detail, repr(refused.value)]
+
+    assert logs, "the flow logs its steps"
+    assert len(secrets) >= 8
+    text = repr(logs) + "".join(errors)
+    assert [s for s in secrets if s in text] == []
+
+
+def test_the_authorization_url_asks_for_the_scopes_the_service_needs(flow: GhlConnectFlow) -> None:
+    url = URL(flow.authorization_url(state="s", redirect_uri=REDIRECT_URI, code_challenge=None))
+
+    assert url.path == AUTHORIZE_PATH
+    assert url.query["response_type"] == "code"
+    assert url.query["client_id"] == DEMO_CLIENT_ID
+    assert url.query["redirect_uri"] == REDIRECT_URI
+    assert url.query["state"] == "s"
+    assert set(LOCATION_SCOPES) | {"oauth.readonly", "oauth.write"} == set(
+        url.query["scope"].split()
+    )
+    assert DEMO_CLIENT_SECRET not in str(url)
+    with pytest.raises(ValueError, match="PKCE"):
+        flow.authorization_url(state="s", redirect_uri=REDIRECT_URI, code_challenge="c")
+
+
+async def test_an_agency_connected_integration_owns_its_agency_so_the_agencys_uninstall_reaches_it(
+    flow: GhlConnectFlow, running: RunningFake, service_client: Callable[..., HttpGhlClient]
+) -> None:
+    running.fake.consent = Consent(install="agency")
+    agency = await flow.connect(
+        (await exchange(flow, await sign_in(flow))).secrets, DEMO_LOCATION_ID, {}
+    )
+    running.fake.consent = Consent()
+    location = await flow.connect(
+        (await exchange(flow, await sign_in(flow))).secrets, DEMO_LOCATION_ID, {}
+    )
+    provider = GhlProvider(service_client(InMemoryTokenStore()))
+
+    tested = [
+        await provider.test_connection(context(name, connection))
+        for name, connection in (("agency", agency), ("location", location))
+    ]
+
+    assert agency.config == {"locationId": DEMO_LOCATION_ID, "companyId": COMPANY}
+    assert [t.success for t in tested] == [True, True]
+    assert tested[0].accounts == {location_account(DEMO_LOCATION_ID), company_account(COMPANY)}
+    assert tested[1].accounts == {location_account(DEMO_LOCATION_ID)}
+
+
+def context(integration_id: str, connection: AccountConnection) -> ProviderContext:
+    call = oauth_call(integration_id, connection)
+    return ProviderContext(
+        integration_id=call.integration_id,
+        sub_account_id=call.sub_account_id,
+        template_name=call.template_name,
+        config=call.config,
+        credentials=call.credentials,
+        rate_limit_per_minute=call.rate_limit_per_minute,
+    )
+
+
+@pytest.fixture
+async def hooks() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """Where the fake sends its webhooks, and what it received."""
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    yield str(server.make_url("/hook")), received
+    await server.close()
+
+
+async def test_an_uninstall_at_the_fake_revokes_the_apps_tokens_and_sends_ghls_uninstall(
+    start_fake: StartFake, hooks: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = hooks
+    running = await start_fake(seed=_seed(), webhook_url=url)
+    flow = GhlConnectFlow(
+        client=OAuthClient(SecretStr(DEMO_CLIENT_ID), SecretStr(DEMO_CLIENT_SECRET)),
+        authorize_url=f"{running.url}{AUTHORIZE_PATH}",
+        api_base_url=running.url,
+        clock=SystemClock(),
+    )
+    try:
+        connection = await flow.connect(
+            (await exchange(flow, await sign_in(flow))).secrets, DEMO_LOCATION_ID, {}
+        )
+    finally:
+        await flow.close()
+    assert connection.tokens is not None
+    client = HttpGhlClient(
+        rate_limiter=TokenBucketRateLimiter(),
+        token_store=InMemoryTokenStore({"integration-1": connection.tokens}),
+        base_url=running.url,
+        retry=FAST_RETRY,
+        timeouts=FAST_TIMEOUTS,
+        app_client=OAuthClient(SecretStr(DEMO_CLIENT_ID), SecretStr(DEMO_CLIENT_SECRET)),
+    )
+    call = oauth_call("integration-1", connection)
+    try:
+        assert (await client.get_account(call)).id == DEMO_LOCATION_ID
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{running.url}/_fake/oauth/uninstall",
+                json={"clientId": DEMO_CLIENT_ID, "locationId": DEMO_LOCATION_ID},
+            ) as answer,
+        ):
+            assert answer.status == 204
+        await running.fake.webhooks.drain()
+
+        with pytest.raises(InvalidCredentialsError):  # the access token, then the refresh
+            await client.get_account(call)
+    finally:
+        await client.close()
+
+    assert [(e["type"], e["appId"], e["locationId"]) for e in received] == [
+        ("UNINSTALL", "fake", DEMO_LOCATION_ID)
+    ]
