@@ -19,7 +19,8 @@ import grpc
 import pytest
 
 from entrypoints.auth import mint_token
-from integrations.v1 import integration_service_pb2_grpc
+from integrations.v1 import connection_service_pb2_grpc, integration_service_pb2_grpc
+from tests.e2e.connect_support import SUB_ACCOUNT, FrontEnd
 from tests.support.databases import KINDS, Kind, empty_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,3 +206,14 @@ async def stub(
 ) -> AsyncIterator[integration_service_pb2_grpc.IntegrationServiceStub]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
         yield integration_service_pb2_grpc.IntegrationServiceStub(channel)
+
+
+@pytest.fixture
+async def front_end(service: Service) -> AsyncIterator[FrontEnd]:
+    """The platform's front end connecting accounts by signing in (tests/e2e/connect_support)."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+        yield FrontEnd(
+            connection_service_pb2_grpc.ConnectionServiceStub(channel),  # type: ignore[arg-type]
+            integration_service_pb2_grpc.IntegrationServiceStub(channel),  # type: ignore[arg-type]
+            service.metadata("user", SUB_ACCOUNT),
+        )
