@@ -417,6 +417,17 @@ def oauth_tokens(body: object, now: datetime) -> OAuthTokens:
     )
 
 
+def minted_location_token(body: object, now: datetime) -> tuple[SecretStr, datetime]:
+    """A location token minted from an agency's (``/oauth/locationToken``): its access token
+    and expiry; a refresh token, if any, is not needed."""
+    if not isinstance(body, Mapping):
+        raise UnexpectedShapeError("GoHighLevel's location token answer is not an object")
+    access, expires_in = _str(body, "access_token"), _number(body, "expires_in")
+    if access is None or expires_in is None:
+        raise UnexpectedShapeError("GoHighLevel's location token answer lacks the token")
+    return SecretStr(access), datetime.fromtimestamp(now.timestamp() + expires_in, UTC)
+
+
 def error_message(body: object, status: int) -> str:
     """GHL's error text: ``message`` is a string (400/401) or a list of strings (422)."""
     message = body.get("message") if isinstance(body, Mapping) else None

@@ -624,3 +624,25 @@ class ConnectionSessionRow(Base):
 
 
 CONNECTION_SESSIONS = cast("Table", ConnectionSessionRow.__table__)
+
+
+class AgencyGrantRow(Base):
+    """An agency's OAuth token chain (a GoHighLevel Company install), which mints the tokens
+    of the locations connected through it. Keyed by the sub-account that connected it as well
+    as the agency: a sub-account's install is never reachable from another's integrations.
+    Sealed like any secret, with that sub-account's key."""
+
+    __tablename__ = "agency_grants"
+
+    sub_account_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    refresh_token: Mapped[str] = mapped_column(Text)
+    access_token: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime]
+    origin: Mapped[str] = mapped_column(String(64))
+    """A digest of the refresh token the install's code exchange gave: connecting a second
+    location of the same install keeps the chain, which may have rotated meanwhile."""
+    updated_at: Mapped[datetime]
+
+
+AGENCY_GRANTS = cast("Table", AgencyGrantRow.__table__)
