@@ -86,7 +86,9 @@ class AccountLinker:
         try:
             for account_id in account_ids:
                 async with asyncio.timeout(self.policy.provider_seconds):
-                    connection = await flow.connect(grant, account_id, session.config)
+                    connection = await flow.connect(
+                        grant, account_id, session.config, sub_account_id=session.sub_account_id
+                    )
                 integration, passed = await self._link(
                     session, connection, several=len(account_ids) > 1
                 )

@@ -21,7 +21,8 @@ from adapters.ga4.measurement import Ga4Measurement
 from adapters.ga4.provider import Ga4Provider
 from adapters.ga4.settings import Ga4Settings
 from adapters.ga4.template import TEMPLATES as GA4_TEMPLATES
-from adapters.ghl.app_events import GhlAppEvents
+from adapters.ghl.agency_tokens import AgencyGrantStore
+from adapters.ghl.app_events import GhlAgencyUninstall, GhlAppEvents
 from adapters.ghl.auth import OAuthClient
 from adapters.ghl.auth import rate_limit_key as ghl_rate_limit_key
 from adapters.ghl.client import HttpGhlClient
@@ -42,6 +43,7 @@ from adapters.meta.provider import MetaProvider
 from adapters.meta.settings import MetaSettings
 from adapters.meta.template import TEMPLATES as META_TEMPLATES
 from adapters.meta.webhooks import MetaWebhooks
+from adapters.persistence.agency_grants import SqlAlchemyAgencyGrants
 from adapters.persistence.connection_sessions import SqlAlchemyConnectionSessions
 from adapters.persistence.data_keys import SqlAlchemyDataKeyStore
 from adapters.persistence.directory import SqlAlchemyTenantDirectory
@@ -176,6 +178,7 @@ async def _ghl_client(
     *,
     rate_limiter: RateLimiter,
     token_store: TokenStore,
+    agency_grants: AgencyGrantStore,
     base_url: str,
     clock: Clock,
     app_client: OAuthClient | None,
@@ -183,6 +186,7 @@ async def _ghl_client(
     client = HttpGhlClient(
         rate_limiter=rate_limiter,
         token_store=token_store,
+        agency_grants=agency_grants,
         base_url=base_url,
         clock=clock,
         app_client=app_client,
@@ -201,7 +205,11 @@ def _ghl_app(settings: Settings) -> OAuthClient | None:
 
 
 async def _ghl_connect(
-    *, settings: Settings, app_client: OAuthClient | None, clock: Clock
+    *,
+    settings: Settings,
+    app_client: OAuthClient | None,
+    agency_grants: AgencyGrantStore,
+    clock: Clock,
 ) -> AsyncIterator[GhlConnectFlow | None]:
     """The sign-in through the service's GHL app; None (not offered) without the app."""
     if app_client is None:
@@ -212,6 +220,7 @@ async def _ghl_connect(
         authorize_url=settings.ghl_oauth_authorize_url,
         api_base_url=settings.ghl_api_base_url,
         clock=clock,
+        agency_grants=agency_grants,
     )
     yield flow
     await flow.close()
@@ -462,11 +471,14 @@ class Container(containers.DeclarativeContainer):
     # The limiter the GHL client calls: it also remembers GHL's X-RateLimit-* answers (health).
     observed_rate_limiter = providers.Singleton(ObservedRateLimiter, rate_limiter, clock=clock)
     token_store = providers.Singleton(SqlAlchemyTokenStore, session_factory, cipher, clock)
+    # Agency installs' token chains, shared by the locations connected through them.
+    agency_grants = providers.Singleton(SqlAlchemyAgencyGrants, session_factory, cipher, clock)
     ghl_app = providers.Singleton(_ghl_app, settings)
     ghl = providers.Resource(
         _ghl_client,
         rate_limiter=observed_rate_limiter,
         token_store=token_store,
+        agency_grants=agency_grants,
         base_url=settings.provided.ghl_api_base_url,
         clock=clock,
         app_client=ghl_app,
@@ -507,7 +519,10 @@ class Container(containers.DeclarativeContainer):
         cipher=cipher,
     )
     lifecycle_events = providers.Singleton(
-        HandleAppLifecycleEvent, clock=clock, concerns=providers.Singleton(GhlAppEvents, ghl_app)
+        HandleAppLifecycleEvent,
+        clock=clock,
+        concerns=providers.Singleton(GhlAppEvents, ghl_app),
+        uninstalled=providers.Singleton(GhlAgencyUninstall, agency_grants),
     )
     event_handlers = providers.Singleton(
         handlers_by_kind,
@@ -527,7 +542,11 @@ class Container(containers.DeclarativeContainer):
         handlers=event_handlers,
         rate_limit_key=providers.Object(ghl_rate_limit_key),
         connect=providers.Resource(
-            _ghl_connect, settings=settings, app_client=ghl_app, clock=clock
+            _ghl_connect,
+            settings=settings,
+            app_client=ghl_app,
+            agency_grants=agency_grants,
+            clock=clock,
         ),
     )
     meta_settings = providers.Singleton(_meta_settings, settings)

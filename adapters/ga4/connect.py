@@ -145,7 +145,12 @@ class Ga4ConnectFlow:
         )
 
     async def connect(
-        self, grant: Mapping[str, SecretStr], account_id: str, config: Mapping[str, Any]
+        self,
+        grant: Mapping[str, SecretStr],
+        account_id: str,
+        config: Mapping[str, Any],
+        *,
+        sub_account_id: str,
     ) -> AccountConnection:
         match = _STREAM_ID.fullmatch(account_id)
         refresh_token = grant.get(_REFRESH_TOKEN)

@@ -19,7 +19,7 @@ from typing import Protocol
 import structlog
 
 from adapters.ghl import dto
-from adapters.ghl.auth import OAuthClient, OAuthClientCredentials
+from adapters.ghl.auth import AgencyLocationCredentials, OAuthClient, OAuthClientCredentials
 from adapters.ghl.oauth import DEFAULT_REFRESH_MARGIN, OAuthTokenManager, RequestTokens
 from application.ports import Clock
 from application.ports.oauth import OAuthTokens
@@ -55,9 +55,7 @@ class AgencyGrantStore(Protocol):
         """Store an install's chain in place of any earlier one."""
         ...
 
-    async def save_rotated(
-        self, sub_account_id: str, company_id: str, tokens: OAuthTokens
-    ) -> None:
+    async def save_rotated(self, sub_account_id: str, company_id: str, tokens: OAuthTokens) -> None:
         """Replace the chain's tokens (nothing if the grant is gone)."""
         ...
 
@@ -68,15 +66,6 @@ class AgencyGrantStore(Protocol):
     ) -> AbstractAsyncContextManager[None]:
         """Held around "load, refresh if still needed, save" by every copy sharing the store."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class AgencyLocationCredentials:
-    """An integration connected through an agency's install: its location's tokens are
-    minted from the agency chain the sub-account stored for `company_id`."""
-
-    sub_account_id: str
-    company_id: str
 
 
 def install_origin(refresh_token: SecretStr) -> str:
@@ -160,7 +149,6 @@ class AgencyLocationTokens:
             refresh_margin=refresh_margin,
             app_client=app_client,
         )
-        self._grants = grants
         self._clock = clock
         self._margin = refresh_margin
         self._request_location_token = request_location_token
@@ -188,12 +176,6 @@ class AgencyLocationTokens:
         key = (credentials.sub_account_id, credentials.company_id, location_id)
         minted = self._minted.get(key)
         if minted is not None and minted.access_token == token:
-            del self._minted[key]
-
-    async def forget(self, sub_account_id: str, company_id: str) -> None:
-        """The agency uninstalled the app: its chain and the tokens minted from it go."""
-        await self._grants.delete(sub_account_id, company_id)
-        for key in [k for k in self._minted if k[:2] == (sub_account_id, company_id)]:
             del self._minted[key]
 
     def _usable(self, minted: _Minted) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from adapters.ghl.agency_tokens import AgencyGrantStore
 from adapters.ghl.auth import OAuthClient
 from adapters.ghl.connect import app_id_of
+from adapters.ghl.webhooks import company_of, location_of
 from application.ports import InboundEvent
 from application.secrets import connects_through_the_app
 from domain.integration import Integration
@@ -29,3 +31,19 @@ class GhlAppEvents:
             return True
         own_client = "clientId" in integration.secrets
         return (app_id == self._app_id) is not own_client
+
+
+class GhlAgencyUninstall:
+    """AppUninstalled of GHL: an agency-level UNINSTALL (``companyId``, no ``locationId``) that
+    reaches an integration connected through that agency drops the agency chain its
+    sub-account stored (GHL revoked it; the integration is disconnected)."""
+
+    def __init__(self, grants: AgencyGrantStore) -> None:
+        self._grants = grants
+
+    async def __call__(self, integration: Integration, event: InboundEvent) -> None:
+        company = company_of(event.payload)
+        if company is None or location_of(event.payload) is not None:
+            return
+        if integration.config.get("companyId") == company:
+            await self._grants.delete(integration.sub_account_id, company)

@@ -47,7 +47,24 @@ class OAuthClientCredentials:
         return app
 
 
-GhlCredentials = PrivateIntegrationToken | OAuthClientCredentials
+AGENCY_CONNECTED = "agency"
+"""The ``refreshToken`` of an integration connected through an agency's install whose location
+tokens come without a refresh token (GHL's v2 shape): it has no chain of its own, its tokens
+are minted from the agency's (the template requires the field, so it names where they come
+from)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyLocationCredentials:
+    """An integration connected through an agency's install: its location's tokens are minted
+    from the agency chain that its own sub-account stored for `company_id` (the sub-account is
+    the call's, never a config field, so no tenant reaches another's agency tokens)."""
+
+    sub_account_id: str
+    company_id: str
+
+
+GhlCredentials = PrivateIntegrationToken | OAuthClientCredentials | AgencyLocationCredentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +80,8 @@ class GhlAuth:
 
     @classmethod
     def from_call(cls, call: ProviderCall) -> GhlAuth:
-        """The auth of a GHL integration: its ``apiKey`` (a Private Integration token), else OAuth:
+        """The auth of a GHL integration: its ``apiKey`` (a Private Integration token), else its
+        agency's tokens when connected through an agency (`AGENCY_CONNECTED`), else OAuth:
         its ``refreshToken``, with its own ``clientId`` + ``clientSecret`` when it has them (else
         the service's app's); ``locationId`` from config.
         Raises ConfigSchemaInvalidError without a location, InvalidCredentialsError without
@@ -80,8 +98,15 @@ class GhlAuth:
         client_secret = call.credentials.get("clientSecret")
         refresh_token = call.credentials.get("refreshToken")
         own_client = client_id is not None and client_secret is not None
+        company_id = call.config.get("companyId")
         if api_key is not None and api_key.reveal():
             credentials = PrivateIntegrationToken(api_key)
+        elif refresh_token is not None and refresh_token.reveal() == AGENCY_CONNECTED:
+            if not isinstance(company_id, str) or not company_id:
+                raise InvalidCredentialsError(
+                    "the integration was connected through an agency but names no agency"
+                )
+            credentials = AgencyLocationCredentials(call.sub_account_id, company_id)
         elif own_client or refresh_token is not None:
             credentials = OAuthClientCredentials(
                 client_id if own_client else None,

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from adapters.clock import SystemClock
 from adapters.ghl import dto
+from adapters.ghl.agency_tokens import AgencyGrantStore, AgencyLocationTokens
 from adapters.ghl.auth import GhlAuth, OAuthClient
 from adapters.ghl.http_policy import GhlHttpPolicy
 from adapters.ghl.oauth import DEFAULT_REFRESH_MARGIN, OAuthTokenManager
@@ -43,8 +44,10 @@ from application.ports.crm import (
 from application.ports.oauth import TokenStore
 from application.ports.rate_limits import RateLimiter
 from domain.errors import ConnectionFailedError, InvalidArgumentError
+from domain.values import SecretStr
 
 DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
+_OAUTH_VERSION = "2021-07-28"  # /oauth/locationToken's Version (oauth.json)
 
 # GhlTimeouts and RetryPolicy are the shared machinery's, under the names GHL's callers use.
 __all__ = ["DEFAULT_BASE_URL", "GhlTimeouts", "HttpGhlClient", "RetryPolicy"]
@@ -66,6 +69,7 @@ class HttpGhlClient:
         refresh_margin_seconds: float = DEFAULT_REFRESH_MARGIN.total_seconds(),
         rng: random.Random | None = None,
         app_client: OAuthClient | None = None,
+        agency_grants: AgencyGrantStore | None = None,
     ) -> None:
         self._oauth = (
             OAuthTokenManager(
@@ -78,8 +82,20 @@ class HttpGhlClient:
             if token_store is not None
             else None
         )
+        self._agency = (
+            AgencyLocationTokens(
+                grants=agency_grants,
+                clock=clock or SystemClock(),
+                request_tokens=self._request_tokens,
+                request_location_token=self._request_location_token,
+                app_client=app_client,
+                refresh_margin=timedelta(seconds=refresh_margin_seconds),
+            )
+            if agency_grants is not None
+            else None
+        )
         self._http = ProviderHttpClient(
-            GhlHttpPolicy(oauth=self._oauth),
+            GhlHttpPolicy(oauth=self._oauth, agency=self._agency),
             rate_limiter=rate_limiter,
             base_url=base_url,
             timeouts=timeouts,
@@ -466,6 +482,28 @@ class HttpGhlClient:
         except TransportError as failure:
             raise ConnectionFailedError(
                 f"GoHighLevel's token endpoint could not be reached: {failure.reason}"
+            ) from failure.__cause__
+        return answer.status, answer.body
+
+    async def _request_location_token(
+        self, form: dict[str, str], agency_token: SecretStr
+    ) -> tuple[int, object]:
+        # Form-encoded with the agency's bearer (oauth.json, get-location-access-token); sent
+        # once: a mint spends nothing, the caller decides whether to mint again.
+        try:
+            answer = await self._http.send_once(
+                "POST",
+                "/oauth/locationToken",
+                headers={
+                    "Accept": "application/json",
+                    "Authorization": f"Bearer {agency_token.reveal()}",
+                    "Version": _OAUTH_VERSION,
+                },
+                data=form,
+            )
+        except TransportError as failure:
+            raise ConnectionFailedError(
+                f"GoHighLevel's location token endpoint could not be reached: {failure.reason}"
             ) from failure.__cause__
         return answer.status, answer.body
 

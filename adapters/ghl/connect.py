@@ -12,7 +12,8 @@ import aiohttp
 import structlog
 
 from adapters.ghl import dto
-from adapters.ghl.auth import OAuthClient
+from adapters.ghl.agency_tokens import AgencyGrantStore, store_install
+from adapters.ghl.auth import AGENCY_CONNECTED, OAuthClient
 from application.ports import Clock
 from application.ports.connect import AccountConnection, ConnectFlowError, ConnectGrant
 from application.ports.oauth import OAuthTokens
@@ -67,11 +68,13 @@ class GhlConnectFlow:
     tokens, stored as the integration's (the first call needs no refresh). An agency-level
     install reaches the agency's locations where the app is installed; each chosen one is
     connected with a location token minted from the agency token (``/oauth/locationToken``).
-    Every connected integration owns a rotation chain of its own (a location refresh token,
-    refreshed by OAuthTokenManager with user_type Location): the agency's single-use refresh
-    token is never stored, so no two integrations can spend one chain. A location token
-    answered without a refresh token (the v2 spec's shape) cannot be kept working past its
-    day, so that location is refused (no_accounts) rather than connected for a day.
+    When that answer carries a refresh token (the v3 DTO's shape), the integration owns a
+    rotation chain of its own (refreshed with user_type Location). When it carries none (the
+    v2 spec's shape, a token good for about a day), the agency's chain is stored once for the
+    sub-account and the agency (`agency_grants`) and the integration is marked connected
+    through it (`AGENCY_CONNECTED`): its location tokens are minted from the agency's, whose
+    single-use refresh token only that store's holder spends. Without a store such a location
+    is refused (no_accounts) rather than connected for a day.
     """
 
     pkce = False
@@ -85,7 +88,9 @@ class GhlConnectFlow:
         clock: Clock,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         scopes: tuple[str, ...] = LOCATION_SCOPES + AGENCY_SCOPES,
+        agency_grants: AgencyGrantStore | None = None,
     ) -> None:
+        self._agency_grants = agency_grants
         self._client = client
         self._authorize_url = authorize_url
         self._api = api_base_url.rstrip("/")
@@ -166,8 +171,13 @@ class GhlConnectFlow:
                     "The app is installed on none of the agency's locations",
                 )
             log.info("ghl_connect_agency_signed_in", locations=len(accounts))
-            # The agency's refresh token is left out on purpose: nothing here refreshes it.
-            secrets = {_USER_TYPE: "Company", _COMPANY: company_id}
+            # The agency's chain, sealed in the session while the person chooses: stored only
+            # if a location's token comes without a chain of its own (v2's shape).
+            secrets = {
+                _USER_TYPE: "Company",
+                _COMPANY: company_id,
+                _REFRESH: tokens.refresh_token.reveal(),
+            }
         elif location_id:
             accounts = (AccountChoice(location_id, location_id),)
             log.info("ghl_connect_location_signed_in")
@@ -188,7 +198,12 @@ class GhlConnectFlow:
         )
 
     async def connect(
-        self, grant: Mapping[str, SecretStr], account_id: str, config: Mapping[str, Any]
+        self,
+        grant: Mapping[str, SecretStr],
+        account_id: str,
+        config: Mapping[str, Any],
+        *,
+        sub_account_id: str,
     ) -> AccountConnection:
         user_type = _secret(grant, _USER_TYPE)
         if user_type == "Location":
@@ -204,7 +219,7 @@ class GhlConnectFlow:
             )
             return _connection(AccountChoice(account_id, account_id), tokens, {})
         if user_type == "Company":
-            return await self._connect_agency_location(grant, account_id)
+            return await self._connect_agency_location(grant, account_id, sub_account_id)
         raise ValueError("not a GoHighLevel grant")
 
     # --- agency installs ---------------------------------------------------------------------
@@ -242,7 +257,7 @@ class GhlConnectFlow:
         return tuple(choices)
 
     async def _connect_agency_location(
-        self, grant: Mapping[str, SecretStr], location_id: str
+        self, grant: Mapping[str, SecretStr], location_id: str, sub_account_id: str
     ) -> AccountConnection:
         status, body = await self._send(
             "POST",
@@ -260,18 +275,33 @@ class GhlConnectFlow:
                 "installed there",
             )
         self._require_ok(status, body, "the location token endpoint")
-        answer = _mapping(body)
-        if _str(answer, "refresh_token") == "":
+        company_id = _secret(grant, _COMPANY)
+        # The agency is kept so that its agency-level UNINSTALL reaches the integration.
+        company = {"companyId": company_id}
+        account = AccountChoice(location_id, location_id)
+        if _str(_mapping(body), "refresh_token") != "":
+            return _connection(account, _tokens(body, self._clock.now()), company)
+        agency_refresh = grant.get(_REFRESH)
+        if self._agency_grants is None or agency_refresh is None or not sub_account_id:
             log.warning("ghl_connect_location_token_without_refresh_token")
             raise ConnectFlowError(
                 ConnectFailure.NO_ACCOUNTS,
                 "GoHighLevel's location token for an agency install cannot be refreshed; "
                 "install the app on the sub-account itself",
             )
-        tokens = _tokens(body, self._clock.now())
-        # The agency is kept so that its agency-level UNINSTALL reaches the integration.
-        company = {"companyId": _secret(grant, _COMPANY)}
-        return _connection(AccountChoice(location_id, location_id), tokens, company)
+        agency = OAuthTokens(
+            access_token=grant[_ACCESS],
+            refresh_token=agency_refresh,
+            expires_at=datetime.fromisoformat(_secret(grant, _EXPIRES)),
+        )
+        await store_install(self._agency_grants, sub_account_id, company_id, agency)
+        log.info("ghl_connect_location_through_agency")
+        # No tokens of its own: its calls mint location tokens from the stored agency chain.
+        return AccountConnection(
+            account=account,
+            config={"locationId": location_id, **company},
+            secrets={"refreshToken": SecretStr(AGENCY_CONNECTED)},
+        )
 
     @staticmethod
     def _refuse_agency_call(status: int, body: object, what: str) -> None:

@@ -7,7 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from adapters.ghl import dto, metrics
-from adapters.ghl.auth import GhlAuth, OAuthClientCredentials, location_rate_limit_key
+from adapters.ghl.agency_tokens import AgencyLocationTokens
+from adapters.ghl.auth import (
+    AgencyLocationCredentials,
+    GhlAuth,
+    OAuthClientCredentials,
+    location_rate_limit_key,
+)
 from adapters.ghl.oauth import OAuthTokenManager
 from adapters.http import Authorizer, HttpAnswer, HttpRequest, RateLimitSlot
 from application.ports.rate_limits import RateLimitObservation
@@ -43,19 +49,30 @@ def version_for(path: str) -> str:
 
 
 class GhlBearer:
-    """The bearer of one call: the Private Integration token, or the integration's OAuth access
-    token, dropped after a 401 so that the next attempt refreshes it."""
+    """The bearer of one call: the Private Integration token, the integration's OAuth access
+    token or the location token minted from its agency's, dropped after a 401 so that the next
+    attempt refreshes (or mints) another."""
 
-    __slots__ = ("_auth", "_bearer", "_oauth")
+    __slots__ = ("_agency", "_auth", "_bearer", "_oauth")
 
-    def __init__(self, auth: GhlAuth, oauth: OAuthTokenManager | None) -> None:
+    def __init__(
+        self,
+        auth: GhlAuth,
+        oauth: OAuthTokenManager | None,
+        agency: AgencyLocationTokens | None = None,
+    ) -> None:
         self._auth = auth
         self._oauth = oauth
+        self._agency = agency
         self._bearer: SecretStr | None = None
 
     async def headers(self) -> Mapping[str, str]:
         credentials = self._auth.credentials
-        if isinstance(credentials, OAuthClientCredentials):
+        if isinstance(credentials, AgencyLocationCredentials):
+            if self._agency is None:
+                raise InvalidCredentialsError("agency-connected credentials need a grant store")
+            self._bearer = await self._agency.access_token(credentials, self._auth.location_id)
+        elif isinstance(credentials, OAuthClientCredentials):
             if self._oauth is None:
                 raise InvalidCredentialsError("OAuth credentials need a token store")
             self._bearer = await self._oauth.access_token(self._auth.integration_id, credentials)
@@ -64,9 +81,15 @@ class GhlBearer:
         return {"Authorization": f"Bearer {self._bearer.reveal()}"}
 
     async def refresh(self) -> bool:
+        credentials = self._auth.credentials
+        if isinstance(credentials, AgencyLocationCredentials):
+            if self._agency is None or self._bearer is None:
+                return False
+            self._agency.reject(credentials, self._auth.location_id, self._bearer)
+            return True
         if self._oauth is None or self._bearer is None:
             return False
-        if not isinstance(self._auth.credentials, OAuthClientCredentials):
+        if not isinstance(credentials, OAuthClientCredentials):
             return False
         self._oauth.reject(self._auth.integration_id, self._bearer)
         return True
@@ -79,8 +102,11 @@ class GhlHttpPolicy:
     name = "ghl"
     display_name = "GoHighLevel"
 
-    def __init__(self, *, oauth: OAuthTokenManager | None) -> None:
+    def __init__(
+        self, *, oauth: OAuthTokenManager | None, agency: AgencyLocationTokens | None = None
+    ) -> None:
         self._oauth = oauth
+        self._agency = agency
 
     def rate_limit(self, call: GhlAuth, request: HttpRequest) -> RateLimitSlot:
         return RateLimitSlot(
@@ -88,7 +114,7 @@ class GhlHttpPolicy:
         )
 
     def authorizer(self, call: GhlAuth) -> Authorizer:
-        return GhlBearer(call, self._oauth)
+        return GhlBearer(call, self._oauth, self._agency)
 
     def log_fields(self, call: GhlAuth) -> Mapping[str, object]:
         return {"integration_id": call.integration_id}

@@ -127,7 +127,7 @@ def company_account(company_id: str) -> ProviderAccount:
     return ProviderAccount(COMPANY_ACCOUNT_KIND, company_id)
 
 
-def _company_of(payload: Mapping[str, Any]) -> str | None:
+def company_of(payload: Mapping[str, Any]) -> str | None:
     company = _envelope_field(payload, "companyId")
     return company if isinstance(company, str) and 0 < len(company) <= 128 else None
 
@@ -206,7 +206,7 @@ class GhlWebhooks:
         location = location_of(payload)
         account = None if location is None else self._account(location)
         # An agency-level install or uninstall names the agency and no location.
-        company = _company_of(payload) if account is None and kind in _LIFECYCLE_KINDS else None
+        company = company_of(payload) if account is None and kind in _LIFECYCLE_KINDS else None
         if company is not None:
             account = company_account(company)
         webhook_id = payload.get("webhookId")

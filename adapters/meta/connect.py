@@ -120,7 +120,12 @@ class MetaConnectFlow:
         )
 
     async def connect(
-        self, grant: Mapping[str, SecretStr], account_id: str, config: Mapping[str, Any]
+        self,
+        grant: Mapping[str, SecretStr],
+        account_id: str,
+        config: Mapping[str, Any],
+        *,
+        sub_account_id: str,
     ) -> AccountConnection:
         """The Page's token, fetched again with the grant's user token (a Page token from a
         long-lived user token does not expire), and the Page subscribed to leadgen."""

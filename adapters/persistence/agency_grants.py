@@ -7,7 +7,6 @@ import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Final
 
 from sqlalchemy import ColumnElement, and_, delete, exc, func, insert, select, update

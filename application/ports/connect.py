@@ -79,11 +79,17 @@ class ConnectFlow(Protocol):
         ...
 
     async def connect(
-        self, grant: Mapping[str, SecretStr], account_id: str, config: Mapping[str, Any]
+        self,
+        grant: Mapping[str, SecretStr],
+        account_id: str,
+        config: Mapping[str, Any],
+        *,
+        sub_account_id: str,
     ) -> AccountConnection:
-        """Connect one account the grant reaches (`config`: plain fields given up front): mint
-        or fetch its own credentials, and subscribe to its events where the provider needs
-        that."""
+        """Connect one account the grant reaches (`config`: plain fields given up front), for
+        the sub-account the sign-in is for: mint or fetch its own credentials (a provider may
+        keep credentials several of the sub-account's accounts share, never another
+        sub-account's), and subscribe to its events where the provider needs that."""
         ...
 
 

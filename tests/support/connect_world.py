@@ -107,7 +107,12 @@ class ScriptedFlow:
         return ConnectGrant(self.accounts, {"userToken": SecretStr("user-token-secret")})
 
     async def connect(
-        self, grant: Mapping[str, SecretStr], account_id: str, config: Mapping[str, Any]
+        self,
+        grant: Mapping[str, SecretStr],
+        account_id: str,
+        config: Mapping[str, Any],
+        *,
+        sub_account_id: str,
     ) -> AccountConnection:
         self.connects.append(({k: v.reveal() for k, v in grant.items()}, account_id, dict(config)))
         if self.connect_error is not None:

@@ -50,6 +50,7 @@ from tests.fakes import FixedClock
 from tests.integration.ga4.support import RunningGa4, running_ga4
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+SUB_ACCOUNT = "sub-account-1"
 REDIRECT_URI = "https://platform.example/oauth/ga4/callback"
 DEMO_STREAM = f"properties/{DEMO_PROPERTY_ID}/dataStreams/{DEMO_STREAM_ID}"
 SHOP_STREAM = f"properties/{SHOP_PROPERTY_ID}/dataStreams/{SHOP_STREAM_ID}"
@@ -162,7 +163,9 @@ async def test_the_authorization_url_asks_google_for_offline_access_with_pkce() 
 async def test_one_stream_signs_in_and_connects_with_its_secret_and_the_refresh_token() -> None:
     async with signing_in() as sign_in:
         grant = await signed_in(sign_in)
-        connection = await sign_in.flow.connect(grant.secrets, DEMO_STREAM, {})
+        connection = await sign_in.flow.connect(
+            grant.secrets, DEMO_STREAM, {}, sub_account_id=SUB_ACCOUNT
+        )
         issued_refresh_tokens = set(sign_in.fake.refresh_tokens)
 
     # The demo user's property has a web stream and an Android one: only the web one is offered.
@@ -182,8 +185,12 @@ async def test_several_streams_are_choices_and_a_stream_without_a_secret_gets_on
     async with signing_in() as sign_in:
         sign_in.fake.user = AGENCY_USER_EMAIL
         grant = await signed_in(sign_in)
-        checkout = await sign_in.flow.connect(grant.secrets, CHECKOUT_STREAM, {})
-        shop = await sign_in.flow.connect(grant.secrets, SHOP_STREAM, {})
+        checkout = await sign_in.flow.connect(
+            grant.secrets, CHECKOUT_STREAM, {}, sub_account_id=SUB_ACCOUNT
+        )
+        shop = await sign_in.flow.connect(
+            grant.secrets, SHOP_STREAM, {}, sub_account_id=SUB_ACCOUNT
+        )
         stored = sign_in.fake.stream_by_measurement_id(CHECKOUT_MEASUREMENT_ID)["secrets"]
 
     assert sorted(grant.accounts, key=lambda a: a.id) == [
@@ -209,9 +216,13 @@ async def test_without_the_edit_scope_a_stream_with_a_secret_connects_and_one_wi
         sign_in.fake.user = AGENCY_USER_EMAIL
         sign_in.fake.oauth_faults.granted_scopes = frozenset({ANALYTICS_READONLY})
         grant = await signed_in(sign_in)
-        demo = await sign_in.flow.connect(grant.secrets, DEMO_STREAM, {})
+        demo = await sign_in.flow.connect(
+            grant.secrets, DEMO_STREAM, {}, sub_account_id=SUB_ACCOUNT
+        )
         with pytest.raises(ConnectFlowError) as refused:
-            await sign_in.flow.connect(grant.secrets, CHECKOUT_STREAM, {})
+            await sign_in.flow.connect(
+                grant.secrets, CHECKOUT_STREAM, {}, sub_account_id=SUB_ACCOUNT
+            )
         stored = sign_in.fake.stream_by_measurement_id(CHECKOUT_MEASUREMENT_ID)["secrets"]
 
     assert demo.secrets["apiSecret"].reveal() == DEMO_API_SECRET
@@ -268,7 +279,10 @@ async def test_a_reused_code_is_rejected_and_revokes_what_it_gave() -> None:
         with pytest.raises(ConnectFlowError) as revoked:
             # The grant's access token is revoked too: connecting has to refresh, and cannot.
             await sign_in.flow.connect(
-                {"refreshToken": grant.secrets["refreshToken"]}, DEMO_STREAM, {}
+                {"refreshToken": grant.secrets["refreshToken"]},
+                DEMO_STREAM,
+                {},
+                sub_account_id=SUB_ACCOUNT,
             )
 
     assert refused.value.failure is ConnectFailure.CODE_REJECTED
@@ -340,7 +354,9 @@ async def test_connect_refreshes_an_access_token_the_grant_no_longer_has() -> No
             "refreshToken": grant.secrets["refreshToken"],
             "grantedScopes": grant.secrets["grantedScopes"],
         }
-        connection = await sign_in.flow.connect(only_refresh, DEMO_STREAM, {})
+        connection = await sign_in.flow.connect(
+            only_refresh, DEMO_STREAM, {}, sub_account_id=SUB_ACCOUNT
+        )
 
     assert connection.secrets["apiSecret"].reveal() == DEMO_API_SECRET
 
@@ -349,9 +365,16 @@ async def test_connect_refuses_a_stream_whose_measurement_id_is_not_the_one_give
     async with signing_in() as sign_in:
         grant = await signed_in(sign_in)
         with pytest.raises(ConnectFlowError) as refused:
-            await sign_in.flow.connect(grant.secrets, DEMO_STREAM, {"measurementId": "G-OTHER1"})
+            await sign_in.flow.connect(
+                grant.secrets,
+                DEMO_STREAM,
+                {"measurementId": "G-OTHER1"},
+                sub_account_id=SUB_ACCOUNT,
+            )
         with pytest.raises(ConnectFlowError) as not_a_stream:
-            await sign_in.flow.connect(grant.secrets, "properties/1", {})
+            await sign_in.flow.connect(
+                grant.secrets, "properties/1", {}, sub_account_id=SUB_ACCOUNT
+            )
 
     assert refused.value.failure is ConnectFailure.ACCOUNT_MISMATCH
     assert not_a_stream.value.failure is ConnectFailure.NO_ACCOUNTS
@@ -360,7 +383,9 @@ async def test_connect_refuses_a_stream_whose_measurement_id_is_not_the_one_give
 async def test_the_connection_test_of_a_signed_in_integration_uses_its_refresh_token() -> None:
     async with signing_in() as sign_in:
         grant = await signed_in(sign_in)
-        connection = await sign_in.flow.connect(grant.secrets, DEMO_STREAM, {})
+        connection = await sign_in.flow.connect(
+            grant.secrets, DEMO_STREAM, {}, sub_account_id=SUB_ACCOUNT
+        )
         ctx = ga4_refresh_context(
             connection.secrets["refreshToken"].reveal(),
             connection.secrets["apiSecret"].reveal(),
@@ -388,13 +413,18 @@ async def test_no_code_or_token_reaches_a_log_or_an_error(
     with capture_logs() as logs:
         async with signing_in() as sign_in:
             grant = await signed_in(sign_in)
-            await sign_in.flow.connect(grant.secrets, DEMO_STREAM, {})
+            await sign_in.flow.connect(grant.secrets, DEMO_STREAM, {}, sub_account_id=SUB_ACCOUNT)
             callback = await browse(sign_in.flow)
             await exchange(sign_in, callback)
             for attempt in (
                 exchange(sign_in, callback),
                 exchange(sign_in, await browse(sign_in.flow), verifier=new_code_verifier()),
-                sign_in.flow.connect({"refreshToken": SecretStr("1//forged")}, DEMO_STREAM, {}),
+                sign_in.flow.connect(
+                    {"refreshToken": SecretStr("1//forged")},
+                    DEMO_STREAM,
+                    {},
+                    sub_account_id=SUB_ACCOUNT,
+                ),
             ):
                 with pytest.raises(ConnectFlowError) as refused:
                     await attempt

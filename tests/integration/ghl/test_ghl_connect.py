@@ -43,6 +43,7 @@ from tests.integration.ghl.support import (
     StartFake,
 )
 
+SUB_ACCOUNT = "sub-account-1"
 REDIRECT_URI = "https://integrations.example/oauth/ghl/callback"
 COMPANY = "fakeCompany000000001"
 SECOND_LOCATION = "fakeLocation00000002"
@@ -157,7 +158,7 @@ async def test_a_location_install_connects_that_location_and_its_first_call_need
     assert callback["state"] == "state-1"
 
     grant = await exchange(flow, callback)
-    connection = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+    connection = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {}, sub_account_id=SUB_ACCOUNT)
 
     assert grant.accounts == (AccountChoice(DEMO_LOCATION_ID, DEMO_LOCATION_ID),)
     assert connection.config == {"locationId": DEMO_LOCATION_ID}
@@ -173,7 +174,7 @@ async def test_a_connected_integration_refreshes_through_the_services_app(
     flow: GhlConnectFlow, running: RunningFake, service_client: Callable[..., HttpGhlClient]
 ) -> None:
     grant = await exchange(flow, await sign_in(flow))
-    connection = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+    connection = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {}, sub_account_id=SUB_ACCOUNT)
     store = InMemoryTokenStore()  # as if the access token had expired: the chain is refreshed
 
     account = await service_client(store).get_account(oauth_call("integration-1", connection))
@@ -187,7 +188,7 @@ async def test_without_the_services_app_an_integration_without_a_client_cannot_r
     flow: GhlConnectFlow, service_client: Callable[..., HttpGhlClient]
 ) -> None:
     grant = await exchange(flow, await sign_in(flow))
-    connection = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+    connection = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {}, sub_account_id=SUB_ACCOUNT)
 
     with pytest.raises(InvalidCredentialsError, match="GHL_OAUTH_CLIENT_ID"):
         await service_client(InMemoryTokenStore(), app=False).get_account(
@@ -201,8 +202,8 @@ async def test_an_agency_install_lists_the_installed_locations_and_connects_the_
     running.fake.consent = Consent(install="agency", company_id=COMPANY)
 
     grant = await exchange(flow, await sign_in(flow))
-    first = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
-    second = await flow.connect(grant.secrets, SECOND_LOCATION, {})
+    first = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {}, sub_account_id=SUB_ACCOUNT)
+    second = await flow.connect(grant.secrets, SECOND_LOCATION, {}, sub_account_id=SUB_ACCOUNT)
 
     assert grant.accounts == (
         AccountChoice(DEMO_LOCATION_ID, "Fake Dental Clinic"),
@@ -229,7 +230,7 @@ async def test_an_agency_location_the_app_is_not_installed_on_is_not_connected(
     grant = await exchange(flow, await sign_in(flow))
 
     with pytest.raises(ConnectFlowError) as refused:
-        await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+        await flow.connect(grant.secrets, DEMO_LOCATION_ID, {}, sub_account_id=SUB_ACCOUNT)
 
     assert grant.accounts == (AccountChoice(SECOND_LOCATION, "Fake Dental Annex"),)
     assert refused.value.failure is ConnectFailure.NO_ACCOUNTS
@@ -253,7 +254,7 @@ async def test_a_location_token_without_a_refresh_token_is_refused_rather_than_k
     grant = await exchange(flow, await sign_in(flow))
 
     with pytest.raises(ConnectFlowError) as refused:
-        await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+        await flow.connect(grant.secrets, DEMO_LOCATION_ID, {}, sub_account_id=SUB_ACCOUNT)
 
     assert refused.value.failure is ConnectFailure.NO_ACCOUNTS
 
@@ -262,7 +263,7 @@ async def test_a_location_install_connects_no_other_location(flow: GhlConnectFlo
     grant = await exchange(flow, await sign_in(flow))
 
     with pytest.raises(ConnectFlowError) as refused:
-        await flow.connect(grant.secrets, SECOND_LOCATION, {})
+        await flow.connect(grant.secrets, SECOND_LOCATION, {}, sub_account_id=SUB_ACCOUNT)
 
     assert refused.value.failure is ConnectFailure.ACCOUNT_MISMATCH
 
@@ -361,7 +362,9 @@ async def test_codes_and_tokens_reach_no_log_and_no_error(
             running.fake.consent = consent
             callback = await sign_in(flow)
             grant = await exchange(flow, callback)
-            connection = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {})
+            connection = await flow.connect(
+                grant.secrets, DEMO_LOCATION_ID, {}, sub_account_id=SUB_ACCOUNT
+            )
             assert connection.tokens is not None
             secrets += [callback["code"], connection.tokens.access_token.reveal()]
             secrets += [connection.tokens.refresh_token.reveal()]
@@ -404,11 +407,17 @@ async def test_an_agency_connected_integration_owns_its_agency_so_the_agencys_un
 ) -> None:
     running.fake.consent = Consent(install="agency")
     agency = await flow.connect(
-        (await exchange(flow, await sign_in(flow))).secrets, DEMO_LOCATION_ID, {}
+        (await exchange(flow, await sign_in(flow))).secrets,
+        DEMO_LOCATION_ID,
+        {},
+        sub_account_id=SUB_ACCOUNT,
     )
     running.fake.consent = Consent()
     location = await flow.connect(
-        (await exchange(flow, await sign_in(flow))).secrets, DEMO_LOCATION_ID, {}
+        (await exchange(flow, await sign_in(flow))).secrets,
+        DEMO_LOCATION_ID,
+        {},
+        sub_account_id=SUB_ACCOUNT,
     )
     provider = GhlProvider(service_client(InMemoryTokenStore()))
 
@@ -465,7 +474,10 @@ async def test_an_uninstall_at_the_fake_revokes_the_apps_tokens_and_sends_ghls_u
     )
     try:
         connection = await flow.connect(
-            (await exchange(flow, await sign_in(flow))).secrets, DEMO_LOCATION_ID, {}
+            (await exchange(flow, await sign_in(flow))).secrets,
+            DEMO_LOCATION_ID,
+            {},
+            sub_account_id=SUB_ACCOUNT,
         )
     finally:
         await flow.close()

@@ -39,6 +39,7 @@ from domain.errors import ConnectionFailedError
 from domain.values import SecretStr
 from tests.integration.meta.conftest import FAST_RETRY, FAST_TIMEOUTS
 
+SUB_ACCOUNT = "sub-account-1"
 CALLBACK = "http://127.0.0.1:9/oauth/meta/callback"
 """Where the fake redirects the browser; the test reads the redirect and goes no further."""
 
@@ -190,7 +191,9 @@ async def test_a_person_with_one_page_signs_in_and_that_page_is_connected_and_su
 
     with capture_logs() as logs:
         grant = await on_fake.signed_in()
-        connection = await on_fake.flow.connect(grant.secrets, DEMO_PAGE_ID, {})
+        connection = await on_fake.flow.connect(
+            grant.secrets, DEMO_PAGE_ID, {}, sub_account_id=SUB_ACCOUNT
+        )
     tested = await MetaProvider(on_fake.graph, clock=SystemClock()).test_connection(
         context(connection)
     )
@@ -220,7 +223,9 @@ async def test_a_person_with_several_pages_is_offered_each_and_connects_the_one_
     on_fake: OnFake,
 ) -> None:
     grant = await on_fake.signed_in()
-    connection = await on_fake.flow.connect(grant.secrets, DEMO_SECOND_PAGE_ID, {})
+    connection = await on_fake.flow.connect(
+        grant.secrets, DEMO_SECOND_PAGE_ID, {}, sub_account_id=SUB_ACCOUNT
+    )
 
     assert [a.id for a in grant.accounts] == [DEMO_PAGE_ID, DEMO_SECOND_PAGE_ID]
     assert connection.config == {"pageId": DEMO_SECOND_PAGE_ID}
@@ -246,7 +251,7 @@ async def test_connecting_keeps_the_fields_the_app_already_had_on_the_page(
     on_fake.fake.state.pages[DEMO_PAGE_ID]["subscribed_fields"] = ["feed"]
 
     grant = await on_fake.signed_in()
-    await on_fake.flow.connect(grant.secrets, DEMO_PAGE_ID, {})
+    await on_fake.flow.connect(grant.secrets, DEMO_PAGE_ID, {}, sub_account_id=SUB_ACCOUNT)
 
     assert on_fake.fake.state.pages[DEMO_PAGE_ID]["subscribed_fields"] == ["feed", "leadgen"]
 
@@ -256,7 +261,9 @@ async def test_a_page_the_sign_in_does_not_reach_is_not_connected(on_fake: OnFak
     grant = await on_fake.signed_in()
 
     with pytest.raises(ConnectFlowError) as raised:
-        await on_fake.flow.connect(grant.secrets, DEMO_SECOND_PAGE_ID, {})
+        await on_fake.flow.connect(
+            grant.secrets, DEMO_SECOND_PAGE_ID, {}, sub_account_id=SUB_ACCOUNT
+        )
 
     assert raised.value.failure is ConnectFailure.ACCOUNT_MISMATCH
     assert on_fake.fake.state.pages[DEMO_SECOND_PAGE_ID]["subscribed_fields"] == ["leadgen"]
@@ -330,7 +337,7 @@ async def test_a_reused_code_is_rejected_and_revokes_what_it_gave(on_fake: OnFak
     with capture_logs() as logs, pytest.raises(ConnectFlowError) as raised:
         await on_fake.exchange(code, sign_in)
     with pytest.raises(ConnectFlowError) as revoked:
-        await on_fake.flow.connect(first.secrets, DEMO_PAGE_ID, {})
+        await on_fake.flow.connect(first.secrets, DEMO_PAGE_ID, {}, sub_account_id=SUB_ACCOUNT)
 
     assert raised.value.failure is ConnectFailure.CODE_REJECTED
     assert revoked.value.failure is ConnectFailure.ACCESS_DENIED
