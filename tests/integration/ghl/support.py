@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -135,3 +135,53 @@ class InMemoryTokenStore:
         tokens = OAuthTokens(access_token, refresh_token, expires_at)
         self.tokens[integration_id] = tokens
         self.saves.append(tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredGrant:
+    tokens: OAuthTokens
+    origin: str
+
+
+class InMemoryAgencyGrants:
+    """AgencyGrantStore in memory, keyed by (sub-account, agency) like the database's; counts
+    the rotated chains it stored."""
+
+    def __init__(self) -> None:
+        self.grants: dict[tuple[str, str], StoredGrant] = {}
+        self.installs = 0
+        self.rotations: list[OAuthTokens] = []
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    async def load(self, sub_account_id: str, company_id: str) -> StoredGrant | None:
+        return self.grants.get((sub_account_id, company_id))
+
+    async def install(
+        self, sub_account_id: str, company_id: str, tokens: OAuthTokens, *, origin: str
+    ) -> None:
+        self.installs += 1
+        self.grants[(sub_account_id, company_id)] = StoredGrant(tokens, origin)
+
+    async def save_rotated(self, sub_account_id: str, company_id: str, tokens: OAuthTokens) -> None:
+        stored = self.grants.get((sub_account_id, company_id))
+        if stored is not None:
+            self.rotations.append(tokens)
+            self.grants[(sub_account_id, company_id)] = StoredGrant(tokens, stored.origin)
+
+    async def delete(self, sub_account_id: str, company_id: str) -> None:
+        self.grants.pop((sub_account_id, company_id), None)
+
+    @asynccontextmanager
+    async def refresh_lock(self, sub_account_id: str, company_id: str) -> AsyncIterator[None]:
+        async with self._locks.setdefault((sub_account_id, company_id), asyncio.Lock()):
+            yield
+
+
+class ShiftedClock:
+    """The real time, moved forward by `shift` (a day later: every token of the day expired)."""
+
+    def __init__(self) -> None:
+        self.shift = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.shift

@@ -3,8 +3,11 @@ callback's redirect), the code exchange, location and agency installs, and each 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -15,7 +18,7 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from adapters.clock import SystemClock
-from adapters.ghl.auth import OAuthClient
+from adapters.ghl.auth import AGENCY_CONNECTED, OAuthClient
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.connect import LOCATION_SCOPES, GhlConnectFlow
 from adapters.ghl.fake.consent import Consent
@@ -27,10 +30,11 @@ from adapters.ghl.fake.seed import (
     DEMO_CLIENT_SECRET,
     DEMO_LOCATION_ID,
 )
+from adapters.ghl.fake.state import AccessGrant
 from adapters.ghl.provider import GhlProvider
 from adapters.ghl.webhooks import company_account, location_account
 from adapters.ratelimit import TokenBucketRateLimiter
-from application.ports import Credentials, ProviderCall, ProviderContext
+from application.ports import Clock, Credentials, ProviderCall, ProviderContext
 from application.ports.connect import AccountConnection, ConnectFlowError, ConnectGrant
 from domain.connection_session import AccountChoice, ConnectFailure
 from domain.errors import ConnectionFailedError, InvalidCredentialsError
@@ -38,8 +42,10 @@ from domain.values import SecretStr
 from tests.integration.ghl.support import (
     FAST_RETRY,
     FAST_TIMEOUTS,
+    InMemoryAgencyGrants,
     InMemoryTokenStore,
     RunningFake,
+    ShiftedClock,
     StartFake,
 )
 
@@ -72,13 +78,19 @@ MakeFlow = Callable[..., GhlConnectFlow]
 async def make_flow(running: RunningFake) -> AsyncIterator[MakeFlow]:
     flows: list[GhlConnectFlow] = []
 
-    def make(*, secret: str = DEMO_CLIENT_SECRET, timeout_seconds: float = 5.0) -> GhlConnectFlow:
+    def make(
+        *,
+        secret: str = DEMO_CLIENT_SECRET,
+        timeout_seconds: float = 5.0,
+        agency_grants: InMemoryAgencyGrants | None = None,
+    ) -> GhlConnectFlow:
         flow = GhlConnectFlow(
             client=OAuthClient(SecretStr(DEMO_CLIENT_ID), SecretStr(secret)),
             authorize_url=f"{running.url}{AUTHORIZE_PATH}",
             api_base_url=running.url,
             clock=SystemClock(),
             timeout_seconds=timeout_seconds,
+            agency_grants=agency_grants,
         )
         flows.append(flow)
         return flow
@@ -113,11 +125,13 @@ async def exchange(flow: GhlConnectFlow, callback: dict[str, str]) -> ConnectGra
     )
 
 
-def oauth_call(integration_id: str, connection: AccountConnection) -> ProviderCall:
+def oauth_call(
+    integration_id: str, connection: AccountConnection, sub_account_id: str = SUB_ACCOUNT
+) -> ProviderCall:
     """A call of the integration the core makes from `connection` (no client of its own)."""
     return ProviderCall(
         integration_id=integration_id,
-        sub_account_id="sub-account-1",
+        sub_account_id=sub_account_id,
         template_name="gohighlevel_oauth",
         config=dict(connection.config),
         credentials=Credentials(dict(connection.secrets)),
@@ -130,10 +144,18 @@ async def service_client(running: RunningFake) -> AsyncIterator[Callable[..., Ht
     """HttpGhlClients as the service runs them: its app's client configured."""
     clients: list[HttpGhlClient] = []
 
-    def make(store: InMemoryTokenStore, *, app: bool = True) -> HttpGhlClient:
+    def make(
+        store: InMemoryTokenStore,
+        *,
+        app: bool = True,
+        agency_grants: InMemoryAgencyGrants | None = None,
+        clock: Clock | None = None,
+    ) -> HttpGhlClient:
         client = HttpGhlClient(
             rate_limiter=TokenBucketRateLimiter(),
             token_store=store,
+            agency_grants=agency_grants,
+            clock=clock,
             base_url=running.url,
             retry=FAST_RETRY,
             timeouts=FAST_TIMEOUTS,
@@ -209,7 +231,6 @@ async def test_an_agency_install_lists_the_installed_locations_and_connects_the_
         AccountChoice(DEMO_LOCATION_ID, "Fake Dental Clinic"),
         AccountChoice(SECOND_LOCATION, "Fake Dental Annex"),
     )
-    assert "refreshToken" not in grant.secrets  # the agency's chain is never kept
     assert (first.config, second.config) == (
         {"locationId": DEMO_LOCATION_ID, "companyId": COMPANY},
         {"locationId": SECOND_LOCATION, "companyId": COMPANY},
@@ -221,6 +242,11 @@ async def test_an_agency_install_lists_the_installed_locations_and_connects_the_
     assert (await client.get_account(oauth_call("two", second))).id == SECOND_LOCATION
     assert running.fake.token_refreshes == 2
     assert first.secrets["refreshToken"] != second.secrets["refreshToken"]
+    # The agency's chain was only held in the session: no location's refresh token is it.
+    assert grant.secrets["refreshToken"] not in (
+        first.secrets["refreshToken"],
+        second.secrets["refreshToken"],
+    )
 
 
 async def test_an_agency_location_the_app_is_not_installed_on_is_not_connected(
@@ -247,7 +273,7 @@ async def test_an_agency_with_no_installed_location_has_no_accounts(
     assert refused.value.failure is ConnectFailure.NO_ACCOUNTS
 
 
-async def test_a_location_token_without_a_refresh_token_is_refused_rather_than_kept_a_day(
+async def test_without_an_agency_store_a_location_token_without_a_refresh_token_is_refused(
     flow: GhlConnectFlow, running: RunningFake
 ) -> None:
     running.fake.consent = Consent(install="agency", location_token_refresh=False)
@@ -257,6 +283,162 @@ async def test_a_location_token_without_a_refresh_token_is_refused_rather_than_k
         await flow.connect(grant.secrets, DEMO_LOCATION_ID, {}, sub_account_id=SUB_ACCOUNT)
 
     assert refused.value.failure is ConnectFailure.NO_ACCOUNTS
+
+
+# --- an agency install in the v2 shape: location tokens minted from the agency's ------------
+
+
+@dataclass
+class AgencyInstall:
+    grants: InMemoryAgencyGrants
+    grant: ConnectGrant
+    first: AccountConnection
+    second: AccountConnection
+
+
+@pytest.fixture
+async def agency_install(make_flow: MakeFlow, running: RunningFake) -> AgencyInstall:
+    """The demo agency installs the app on two locations; GHL's location tokens come without a
+    refresh token (v2's documented answer); the person connects both."""
+    running.fake.consent = Consent(
+        install="agency", company_id=COMPANY, location_token_refresh=False
+    )
+    grants = InMemoryAgencyGrants()
+    flow = make_flow(agency_grants=grants)
+    grant = await exchange(flow, await sign_in(flow))
+    first = await flow.connect(grant.secrets, DEMO_LOCATION_ID, {}, sub_account_id=SUB_ACCOUNT)
+    second = await flow.connect(grant.secrets, SECOND_LOCATION, {}, sub_account_id=SUB_ACCOUNT)
+    return AgencyInstall(grants, grant, first, second)
+
+
+def expire_every_token(running: RunningFake, clock: ShiftedClock) -> None:
+    """A day on: GHL refuses every access token it issued (agency's and locations'), and the
+    service's clock says they expired."""
+    for access in running.fake.state.access.values():
+        if access.expires_at is not None:
+            access.expires_at = running.fake.state.now()
+    clock.shift = timedelta(days=1, minutes=1)
+
+
+async def test_an_agency_install_in_v2s_shape_connects_locations_through_the_agencys_chain(
+    agency_install: AgencyInstall,
+) -> None:
+    first, second = agency_install.first, agency_install.second
+
+    assert (first.config, second.config) == (
+        {"locationId": DEMO_LOCATION_ID, "companyId": COMPANY},
+        {"locationId": SECOND_LOCATION, "companyId": COMPANY},
+    )
+    for connection in (first, second):
+        assert connection.secrets == {"refreshToken": SecretStr(AGENCY_CONNECTED)}
+        assert connection.tokens is None  # nothing of its own to store
+    # One chain, stored once for the sub-account and the agency: the install's.
+    [(key, stored)] = agency_install.grants.grants.items()
+    assert key == (SUB_ACCOUNT, COMPANY)
+    assert stored.tokens.refresh_token == agency_install.grant.secrets["refreshToken"]
+    assert agency_install.grants.installs == 1
+
+
+async def test_agency_connected_locations_keep_working_past_their_tokens_day(
+    agency_install: AgencyInstall,
+    running: RunningFake,
+    service_client: Callable[..., HttpGhlClient],
+) -> None:
+    clock = ShiftedClock()
+    client = service_client(InMemoryTokenStore(), agency_grants=agency_install.grants, clock=clock)
+    calls = {
+        DEMO_LOCATION_ID: oauth_call("one", agency_install.first),
+        SECOND_LOCATION: oauth_call("two", agency_install.second),
+    }
+    assert [(await client.get_account(c)).id for c in calls.values()] == list(calls)
+    assert running.fake.token_refreshes == 0  # minted from the install's agency token
+    agency_token = agency_install.grants.grants[(SUB_ACCOUNT, COMPANY)].tokens
+
+    expire_every_token(running, clock)
+    # Both integrations call at once, many times: each location is minted again from an agency
+    # token refreshed once, stored before it was used.
+    answers = await asyncio.gather(
+        *(client.get_account(call) for call in list(calls.values()) * 10)
+    )
+
+    assert {account.id for account in answers} == set(calls)
+    assert running.fake.token_refreshes == 1
+    assert len(agency_install.grants.rotations) == 1
+    rotated = agency_install.grants.grants[(SUB_ACCOUNT, COMPANY)].tokens
+    assert rotated.refresh_token != agency_token.refresh_token
+
+
+async def test_a_minted_location_token_ghl_refuses_is_minted_again_once(
+    agency_install: AgencyInstall,
+    running: RunningFake,
+    service_client: Callable[..., HttpGhlClient],
+) -> None:
+    client = service_client(InMemoryTokenStore(), agency_grants=agency_install.grants)
+    call = oauth_call("one", agency_install.first)
+    await client.get_account(call)
+    minted = [t for t, a in running.fake.state.access.items() if a.location_id]
+    for token in minted:  # GHL revoked them before they expired
+        del running.fake.state.access[token]
+
+    account = await client.get_account(call)
+
+    assert account.id == DEMO_LOCATION_ID
+    assert running.fake.token_refreshes == 0  # the agency's token was still good
+
+
+async def test_an_agency_grant_is_out_of_reach_of_another_sub_accounts_integration(
+    agency_install: AgencyInstall,
+    running: RunningFake,
+    service_client: Callable[..., HttpGhlClient],
+) -> None:
+    client = service_client(InMemoryTokenStore(), agency_grants=agency_install.grants)
+    # Another tenant's integration naming the same agency and location.
+    intruder = oauth_call("intruder", agency_install.first, sub_account_id="sub-account-2")
+    minted_before = len(running.fake.state.access)
+
+    with pytest.raises(InvalidCredentialsError):
+        await client.get_account(intruder)
+
+    assert len(running.fake.state.access) == minted_before  # nothing minted for it
+    assert list(agency_install.grants.grants) == [(SUB_ACCOUNT, COMPANY)]
+
+
+async def test_connecting_another_location_of_the_same_install_keeps_the_rotated_chain(
+    agency_install: AgencyInstall,
+    make_flow: MakeFlow,
+    running: RunningFake,
+    service_client: Callable[..., HttpGhlClient],
+) -> None:
+    clock = ShiftedClock()
+    client = service_client(InMemoryTokenStore(), agency_grants=agency_install.grants, clock=clock)
+    expire_every_token(running, clock)
+    await client.get_account(oauth_call("one", agency_install.first))  # the chain rotates
+    rotated = agency_install.grants.grants[(SUB_ACCOUNT, COMPANY)].tokens
+
+    # The person's session still holds the install's first chain: connecting again with it
+    # must not put its spent refresh token back.
+    flow = make_flow(agency_grants=agency_install.grants)
+    running.fake.state.access.update(
+        {
+            agency_install.grant.secrets["accessToken"].reveal(): _agency_access(running),
+        }
+    )
+    await flow.connect(
+        agency_install.grant.secrets, SECOND_LOCATION, {}, sub_account_id=SUB_ACCOUNT
+    )
+
+    assert agency_install.grants.grants[(SUB_ACCOUNT, COMPANY)].tokens == rotated
+    assert agency_install.grants.installs == 1
+
+
+def _agency_access(running: RunningFake) -> AccessGrant:
+    return AccessGrant(
+        "",
+        "agency",
+        running.fake.state.now() + timedelta(hours=1),
+        company_id=COMPANY,
+        client_id=DEMO_CLIENT_ID,
+    )
 
 
 async def test_a_location_install_connects_no_other_location(flow: GhlConnectFlow) -> None:
