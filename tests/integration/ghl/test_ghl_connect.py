@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from adapters.clock import SystemClock
+from adapters.ghl.app_events import GhlAgencyUninstall, GhlAppEvents
 from adapters.ghl.auth import AGENCY_CONNECTED, OAuthClient
 from adapters.ghl.client import HttpGhlClient
 from adapters.ghl.connect import LOCATION_SCOPES, GhlConnectFlow
@@ -34,11 +35,23 @@ from adapters.ghl.fake.state import AccessGrant
 from adapters.ghl.provider import GhlProvider
 from adapters.ghl.webhooks import company_account, location_account
 from adapters.ratelimit import TokenBucketRateLimiter
-from application.ports import Clock, Credentials, ProviderCall, ProviderContext
+from application.ports import (
+    Clock,
+    Credentials,
+    HandlerOutcome,
+    InboundEvent,
+    ProviderCall,
+    ProviderContext,
+)
 from application.ports.connect import AccountConnection, ConnectFlowError, ConnectGrant
+from application.secrets import seal
+from application.use_cases.handle_app_lifecycle import HandleAppLifecycleEvent
 from domain.connection_session import AccountChoice, ConnectFailure
 from domain.errors import ConnectionFailedError, InvalidCredentialsError
+from domain.integration import Integration, IntegrationStatus
 from domain.values import SecretStr
+from domain.webhook_delivery import EventKind
+from tests.fakes import FakeCipher, FakeUnitOfWorkFactory
 from tests.integration.ghl.support import (
     FAST_RETRY,
     FAST_TIMEOUTS,
@@ -693,3 +706,104 @@ async def test_an_uninstall_at_the_fake_revokes_the_apps_tokens_and_sends_ghls_u
     assert [(e["type"], e["appId"], e["locationId"]) for e in received] == [
         ("UNINSTALL", "fake", DEMO_LOCATION_ID)
     ]
+
+
+async def test_the_agencys_uninstall_disconnects_its_locations_and_drops_its_chain(
+    start_fake: StartFake,
+    hooks: tuple[str, list[dict[str, Any]]],
+    service_client: Callable[..., HttpGhlClient],
+) -> None:
+    url, received = hooks
+    running = await start_fake(seed=_seed(), webhook_url=url)
+    running.fake.consent = Consent(
+        install="agency", company_id=COMPANY, location_token_refresh=False
+    )
+    grants = InMemoryAgencyGrants()
+    flow = GhlConnectFlow(
+        client=OAuthClient(SecretStr(DEMO_CLIENT_ID), SecretStr(DEMO_CLIENT_SECRET)),
+        authorize_url=f"{running.url}{AUTHORIZE_PATH}",
+        api_base_url=running.url,
+        clock=SystemClock(),
+        agency_grants=grants,
+    )
+    try:
+        grant = await exchange(flow, await sign_in(flow))
+        connections = [
+            await flow.connect(grant.secrets, location, {}, sub_account_id=SUB_ACCOUNT)
+            for location in (DEMO_LOCATION_ID, SECOND_LOCATION)
+        ]
+    finally:
+        await flow.close()
+    uow = FakeUnitOfWorkFactory()
+    integrations = [await _stored(uow, n, c) for n, c in enumerate(connections)]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{running.url}/_fake/oauth/uninstall",
+            json={"clientId": DEMO_CLIENT_ID, "companyId": COMPANY},
+        ) as answer,
+    ):
+        assert answer.status == 204
+    await running.fake.webhooks.drain()
+    [uninstall] = received
+    handler = HandleAppLifecycleEvent(
+        clock=SystemClock(),
+        concerns=GhlAppEvents(OAuthClient(SecretStr(DEMO_CLIENT_ID), SecretStr("s"))),
+        uninstalled=GhlAgencyUninstall(grants),
+    )
+
+    # The webhook routes the agency's UNINSTALL to each integration owning the agency.
+    outcomes = [await _deliver(uow, handler, i, uninstall) for i in integrations]
+
+    assert uninstall["companyId"] == COMPANY
+    assert "locationId" not in uninstall
+    assert outcomes == [HandlerOutcome.APPLIED, HandlerOutcome.APPLIED]
+    assert [uow.store.integrations[i.id].status for i in integrations] == [
+        IntegrationStatus.DISCONNECTED,
+        IntegrationStatus.DISCONNECTED,
+    ]
+    assert grants.grants == {}
+    client = service_client(InMemoryTokenStore(), agency_grants=grants)
+    with pytest.raises(InvalidCredentialsError):
+        await client.get_account(oauth_call("one", connections[0]))
+
+
+async def _stored(uow: FakeUnitOfWorkFactory, n: int, connection: AccountConnection) -> Integration:
+    cipher = FakeCipher()
+    integration_id = f"integration-{n}"
+    integration = Integration.create(
+        id=integration_id,
+        sub_account_id=SUB_ACCOUNT,
+        template_id="template-1",
+        template_name="gohighlevel_oauth",
+        name=f"Location {n}",
+        config=dict(connection.config),
+        secrets=await seal(cipher, integration_id, SUB_ACCOUNT, dict(connection.secrets)),
+        now=SystemClock().now(),
+    )
+    integration.activate(now=SystemClock().now())
+    async with uow() as setup:
+        await setup.integrations.add(integration)
+        await setup.commit()
+    return integration
+
+
+async def _deliver(
+    uow: FakeUnitOfWorkFactory,
+    handler: HandleAppLifecycleEvent,
+    integration: Integration,
+    payload: dict[str, Any],
+) -> HandlerOutcome:
+    event = InboundEvent(
+        delivery_id=f"delivery-{integration.id}",
+        integration_id=integration.id,
+        sub_account_id=integration.sub_account_id,
+        kind=EventKind.APP_UNINSTALLED,
+        event_type=str(payload["type"]),
+        payload=payload,
+        received_at=SystemClock().now(),
+    )
+    async with uow() as work:
+        outcome = await handler.handle(work, event)
+        await work.commit()
+    return outcome
