@@ -55,3 +55,27 @@ async def test_a_location_installs_the_app_and_is_connected_once(
     url, _ = await front_end.start("gohighlevel_oauth")
     assert (await sign_in(url))["error"] == "access_denied"
     assert DEMO_CLIENT_SECRET not in service.logs()
+
+
+async def test_an_agency_install_in_v2s_shape_connects_its_location_through_the_agencys_chain(
+    service: Service, front_end: FrontEnd, fake_ghl: FakeGhlServer
+) -> None:
+    # GHL's documented /oauth/locationToken answer: no refresh token for the location.
+    fake_ghl.fake.consent = Consent(
+        install="agency", location_ids=[DEMO_LOCATION_ID], location_token_refresh=False
+    )
+    try:
+        url, name = await front_end.start("gohighlevel_oauth")
+        outcome = await sign_in(url)
+    finally:
+        fake_ghl.fake.consent = Consent()
+
+    assert outcome["state"] == "connected", outcome
+    [integration_name] = (await front_end.session(name)).integrations
+    integration = await front_end.integration(integration_name)
+    # Tested (its location token minted from the stored agency chain) and active.
+    assert integration.state == integration_pb2.Integration.STATE_ACTIVE
+    assert integration.config["locationId"] == DEMO_LOCATION_ID
+    assert integration.config["companyId"] == fake_ghl.fake.state.company_of(DEMO_LOCATION_ID)
+    assert fake_ghl.fake.token_refreshes == 0
+    assert DEMO_CLIENT_SECRET not in service.logs()
