@@ -44,6 +44,7 @@ from application.ports import (
     ProviderContext,
 )
 from application.ports.connect import AccountConnection, ConnectFlowError, ConnectGrant
+from application.ports.oauth import OAuthTokens
 from application.secrets import seal
 from application.use_cases.handle_app_lifecycle import HandleAppLifecycleEvent
 from domain.connection_session import AccountChoice, ConnectFailure
@@ -794,7 +795,14 @@ async def _deliver(
     integration: Integration,
     payload: dict[str, Any],
 ) -> HandlerOutcome:
-    event = InboundEvent(
+    async with uow() as work:
+        outcome = await handler.handle(work, _event(integration, payload))
+        await work.commit()
+    return outcome
+
+
+def _event(integration: Integration, payload: dict[str, Any]) -> InboundEvent:
+    return InboundEvent(
         delivery_id=f"delivery-{integration.id}",
         integration_id=integration.id,
         sub_account_id=integration.sub_account_id,
@@ -803,7 +811,24 @@ async def _deliver(
         payload=payload,
         received_at=SystemClock().now(),
     )
-    async with uow() as work:
-        outcome = await handler.handle(work, event)
-        await work.commit()
-    return outcome
+
+
+async def test_a_location_uninstall_or_another_agencys_leaves_the_agencys_chain() -> None:
+    grants = InMemoryAgencyGrants()
+    agency_chain = OAuthTokens(SecretStr("at"), SecretStr("rt"), SystemClock().now())
+    await grants.install(SUB_ACCOUNT, COMPANY, agency_chain, origin="install")
+    connection = AccountConnection(
+        account=AccountChoice(DEMO_LOCATION_ID, DEMO_LOCATION_ID),
+        config={"locationId": DEMO_LOCATION_ID, "companyId": COMPANY},
+        secrets={"refreshToken": SecretStr(AGENCY_CONNECTED)},
+    )
+    integration = await _stored(FakeUnitOfWorkFactory(), 1, connection)
+    forget = GhlAgencyUninstall(grants)
+
+    for payload in (
+        {"type": "UNINSTALL", "companyId": COMPANY, "locationId": DEMO_LOCATION_ID},
+        {"type": "UNINSTALL", "companyId": "fakeCompany000000002"},
+    ):
+        await forget(integration, _event(integration, payload))
+
+    assert list(grants.grants) == [(SUB_ACCOUNT, COMPANY)]
