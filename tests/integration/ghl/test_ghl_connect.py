@@ -359,30 +359,35 @@ async def test_agency_connected_locations_keep_working_past_their_tokens_day(
     service_client: Callable[..., HttpGhlClient],
 ) -> None:
     clock = ShiftedClock()
-    client = service_client(InMemoryTokenStore(), agency_grants=agency_install.grants, clock=clock)
+    # Two copies of the service sharing the store (and its refresh lock).
+    copies = [
+        service_client(InMemoryTokenStore(), agency_grants=agency_install.grants, clock=clock)
+        for _ in range(2)
+    ]
     calls = {
         DEMO_LOCATION_ID: oauth_call("one", agency_install.first),
         SECOND_LOCATION: oauth_call("two", agency_install.second),
     }
-    assert [(await client.get_account(c)).id for c in calls.values()] == list(calls)
+    assert [(await copies[0].get_account(c)).id for c in calls.values()] == list(calls)
     assert running.fake.token_refreshes == 0  # minted from the install's agency token
-    agency_token = agency_install.grants.grants[(SUB_ACCOUNT, COMPANY)].tokens
+    installed = agency_install.grants.grants[(SUB_ACCOUNT, COMPANY)].tokens
 
     expire_every_token(running, clock)
-    # Both integrations call at once, many times: each location is minted again from an agency
-    # token refreshed once, stored before it was used.
+    # Both integrations call at once on both copies, many times: each location is minted again
+    # from an agency token refreshed once, stored before it was used.
     answers = await asyncio.gather(
-        *(client.get_account(call) for call in list(calls.values()) * 10)
+        *(client.get_account(call) for client in copies for call in list(calls.values()) * 10)
     )
 
     assert {account.id for account in answers} == set(calls)
     assert running.fake.token_refreshes == 1
     assert len(agency_install.grants.rotations) == 1
     rotated = agency_install.grants.grants[(SUB_ACCOUNT, COMPANY)].tokens
-    assert rotated.refresh_token != agency_token.refresh_token
+    assert rotated.refresh_token != installed.refresh_token
+    assert running.fake.state.refresh[installed.refresh_token.reveal()].used  # single-use
 
 
-async def test_a_minted_location_token_ghl_refuses_is_minted_again_once(
+async def test_an_expired_location_token_ghl_refuses_is_minted_again_once(
     agency_install: AgencyInstall,
     running: RunningFake,
     service_client: Callable[..., HttpGhlClient],
@@ -390,14 +395,16 @@ async def test_a_minted_location_token_ghl_refuses_is_minted_again_once(
     client = service_client(InMemoryTokenStore(), agency_grants=agency_install.grants)
     call = oauth_call("one", agency_install.first)
     await client.get_account(call)
-    minted = [t for t, a in running.fake.state.access.items() if a.location_id]
-    for token in minted:  # GHL revoked them before they expired
-        del running.fake.state.access[token]
+    minted = [a for a in running.fake.state.access.values() if a.location_id]
+    for access in minted:  # expired at GHL before the service's clock says so
+        access.expires_at = running.fake.state.now()
 
     account = await client.get_account(call)
 
+    assert minted
     assert account.id == DEMO_LOCATION_ID
     assert running.fake.token_refreshes == 0  # the agency's token was still good
+    assert len([a for a in running.fake.state.access.values() if a.location_id]) > len(minted)
 
 
 async def test_an_agency_grant_is_out_of_reach_of_another_sub_accounts_integration(
