@@ -184,25 +184,24 @@ class AgencyLocationTokens:
     async def _mint(self, credentials: AgencyLocationCredentials, location_id: str) -> _Minted:
         chain = _chain(credentials)
         form = {"companyId": credentials.company_id, "locationId": location_id}
-        for last in (False, True):
+        agency = await self._agency.access_token(chain, _AGENCY)
+        status, body = await self._request_location_token(form, agency)
+        if status == 401:  # the agency's token was revoked before it expired: refresh, once
+            self._agency.reject(chain, agency)
             agency = await self._agency.access_token(chain, _AGENCY)
             status, body = await self._request_location_token(form, agency)
-            if status == 401 and not last:
-                self._agency.reject(chain, agency)  # revoked before it expired: refresh once
-                continue
-            if 400 <= status < 500:
-                log.warning("ghl_agency_location_token_refused", status=status)
-                raise InvalidCredentialsError(
-                    "GoHighLevel gave no token for the location from the agency's install "
-                    f"(HTTP {status})",
-                    trace_id=dto.trace_id(body),
-                )
-            if status != 200:
-                raise ConnectionFailedError(
-                    f"GoHighLevel's location token endpoint answered HTTP {status}",
-                    trace_id=dto.trace_id(body),
-                )
-            access_token, expires_at = dto.minted_location_token(body, self._clock.now())
-            log.info("ghl_agency_location_token_minted")
-            return _Minted(access_token, expires_at)
-        raise AssertionError("unreachable")  # pragma: no cover
+        if 400 <= status < 500:
+            log.warning("ghl_agency_location_token_refused", status=status)
+            raise InvalidCredentialsError(
+                "GoHighLevel gave no token for the location from the agency's install "
+                f"(HTTP {status})",
+                trace_id=dto.trace_id(body),
+            )
+        if status != 200:
+            raise ConnectionFailedError(
+                f"GoHighLevel's location token endpoint answered HTTP {status}",
+                trace_id=dto.trace_id(body),
+            )
+        access_token, expires_at = dto.minted_location_token(body, self._clock.now())
+        log.info("ghl_agency_location_token_minted")
+        return _Minted(access_token, expires_at)

@@ -407,6 +407,24 @@ async def test_an_expired_location_token_ghl_refuses_is_minted_again_once(
     assert len([a for a in running.fake.state.access.values() if a.location_id]) > len(minted)
 
 
+async def test_an_agency_token_ghl_revoked_early_is_refreshed_once_to_mint(
+    agency_install: AgencyInstall,
+    running: RunningFake,
+    service_client: Callable[..., HttpGhlClient],
+) -> None:
+    client = service_client(InMemoryTokenStore(), agency_grants=agency_install.grants)
+    agency_tokens = [t for t, a in running.fake.state.access.items() if a.kind == "agency"]
+    for token in agency_tokens:  # revoked at GHL, though the store says it is good for a day
+        del running.fake.state.access[token]
+
+    account = await client.get_account(oauth_call("one", agency_install.first))
+
+    assert agency_tokens
+    assert account.id == DEMO_LOCATION_ID
+    assert running.fake.token_refreshes == 1
+    assert len(agency_install.grants.rotations) == 1
+
+
 async def test_an_agency_grant_is_out_of_reach_of_another_sub_accounts_integration(
     agency_install: AgencyInstall,
     running: RunningFake,
