@@ -18,6 +18,7 @@ from application.ports.oauth import OAuthTokens
 from domain.errors import SecretUnreadableError
 from domain.values import SecretStr
 from tests.fakes import FakeCipher
+from tests.support.databases import clean_tables
 
 SUB, OTHER_SUB, COMPANY = "sub-account-1", "sub-account-2", "company-1"
 EXPIRES = datetime(2027, 1, 1, 12, tzinfo=UTC)
@@ -93,14 +94,18 @@ async def test_a_deleted_grant_stays_deleted_when_a_late_rotation_is_saved(
 
 
 async def test_on_sqlite_the_refresh_lock_is_the_callers_in_process_lock(
-    grants: SqlAlchemyAgencyGrants, engine: AsyncEngine
+    sqlite_database_url: str,
 ) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite only")
-    async with grants.refresh_lock(SUB, COMPANY), grants.refresh_lock(SUB, COMPANY):
-        await grants.install(SUB, COMPANY, tokens(1), origin="install-1")
+    engine = create_engine(sqlite_database_url)
+    try:
+        await clean_tables(engine)
+        grants = SqlAlchemyAgencyGrants(create_session_factory(engine), FakeCipher(), SystemClock())
+        async with grants.refresh_lock(SUB, COMPANY), grants.refresh_lock(SUB, COMPANY):
+            await grants.install(SUB, COMPANY, tokens(1), origin="install-1")
 
-    assert await grants.load(SUB, COMPANY) is not None
+        assert await grants.load(SUB, COMPANY) is not None
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.postgres
