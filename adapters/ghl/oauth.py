@@ -40,7 +40,8 @@ def _digest(token: SecretStr) -> bytes:
 
 
 class OAuthTokenManager:
-    """Access tokens per integration, cached in memory.
+    """Access tokens per token chain (an integration's, or an agency install's shared by the
+    integrations connected through it: the key logged as `token_chain`), cached in memory.
 
     GHL refresh tokens are single-use. The order of a refresh is: refresh at GHL, keep the new
     pair in memory marked unstored, save it through the TokenStore, then use it. If the save
@@ -158,7 +159,7 @@ class OAuthTokenManager:
             "ok" if status == 200 else "refused" if 400 <= status < 500 else "failed"
         ).inc()
         if 400 <= status < 500:
-            log.warning("ghl_oauth_refresh_refused", integration_id=integration_id, status=status)
+            log.warning("ghl_oauth_refresh_refused", token_chain=integration_id, status=status)
             raise InvalidCredentialsError(
                 "GoHighLevel refused the OAuth refresh token", trace_id=dto.trace_id(body)
             )
@@ -170,5 +171,5 @@ class OAuthTokenManager:
                 trace_id=dto.trace_id(body),
             )
         tokens = dto.oauth_tokens(body, self._clock.now())
-        log.info("ghl_oauth_refreshed", integration_id=integration_id)
+        log.info("ghl_oauth_refreshed", token_chain=integration_id)
         return tokens
