@@ -4,7 +4,7 @@ service hands out to the integration it ends with (OAuth 2.0, RFC 9700's rules o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -102,6 +102,15 @@ class ConnectionSession:
     @property
     def ended(self) -> bool:
         return self.status in (SessionStatus.CONNECTED, SessionStatus.FAILED)
+
+    def give_up_if_stalled(self, now: datetime, *, grace: timedelta) -> bool:
+        """A session left exchanging `grace` past its expiry was interrupted (the copy serving
+        its callback stopped): it fails, so that a poller is not told "pending" forever.
+        Whether it did."""
+        if self.status is not SessionStatus.EXCHANGING or now < self.expires_at + grace:
+            return False
+        self.fail(ConnectFailure.INTERNAL, detail="interrupted", now=now)
+        return True
 
     def claim(self, now: datetime) -> ConnectFailure | None:
         """The callback takes the session to exchange its code; the failure if it may not."""

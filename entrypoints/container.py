@@ -687,7 +687,7 @@ class Container(containers.DeclarativeContainer):
             clock=clock,
             policy=connect_policy,
         ),
-        get=providers.Factory(GetConnectionSession, sessions=connection_sessions),
+        get=providers.Factory(GetConnectionSession, sessions=connection_sessions, clock=clock),
         choose=providers.Factory(
             ChooseConnectionAccounts,
             sessions=connection_sessions,

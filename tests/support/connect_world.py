@@ -280,5 +280,5 @@ async def connect_world(return_urls: tuple[str, ...] = (RETURN_URL,)) -> World:
         choose=ChooseConnectionAccounts(
             sessions=sessions, providers=registry, linker=linker, cipher=cipher, clock=clock
         ),
-        get=GetConnectionSession(sessions=sessions),
+        get=GetConnectionSession(sessions=sessions, clock=clock),
     )

@@ -374,3 +374,23 @@ async def test_another_sub_accounts_session_is_not_found(world: World) -> None:
 
     with pytest.raises(NotFoundError):
         await world.get.execute(OTHER, session_id)
+
+
+async def test_a_session_whose_callback_was_interrupted_is_reported_failed(
+    world: World,
+) -> None:
+    session_id, _, _ = await world.begin()
+    stored = world.sessions.sessions[session_id]
+    assert stored.claim(world.clock.now()) is None  # a callback claimed it, then its copy died
+    world.clock.advance(minutes=10)
+    assert (await world.get.execute(USER, session_id)).status is SessionStatus.EXCHANGING
+
+    world.clock.advance(minutes=6)
+    polled = await world.get.execute(USER, session_id)
+
+    assert (polled.status, polled.failure, polled.failure_detail) == (
+        SessionStatus.FAILED,
+        ConnectFailure.INTERNAL,
+        "interrupted",
+    )
+    assert world.sessions.sessions[session_id].status is SessionStatus.FAILED

@@ -96,3 +96,15 @@ def test_a_choice_after_the_expiry_fails_the_session() -> None:
 def test_a_session_connects_only_while_exchanging() -> None:
     with pytest.raises(InvalidTransitionError):
         session().connect(("int-1",), now=NOW)
+
+
+def test_only_a_session_left_exchanging_past_its_expiry_gives_up() -> None:
+    grace = timedelta(minutes=5)
+    pending, exchanging = session(), session()
+    exchanging.claim(NOW)
+    late = NOW + timedelta(minutes=15)
+
+    assert not pending.give_up_if_stalled(late, grace=grace)
+    assert not exchanging.give_up_if_stalled(NOW + timedelta(minutes=14), grace=grace)
+    assert exchanging.give_up_if_stalled(late, grace=grace)
+    assert exchanging.failure is ConnectFailure.INTERNAL
