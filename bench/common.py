@@ -452,10 +452,13 @@ async def run_wrk(
     connections: int = 64,
     seconds: float = 10.0,
     threads: int = 2,
+    prefix: Sequence[str] = (),
 ) -> LoadResult:
-    """wrk posting the pre-signed bodies of `bodies` in turn (each thread its own share, so
-    that every request is a distinct delivery while the file lasts)."""
+    """wrk (under `prefix`, e.g. taskset, if given) posting the pre-signed bodies of `bodies`
+    in turn (each thread its own share, so that every request is a distinct delivery while the
+    file lasts)."""
     args = [
+        *prefix,
         "wrk",
         f"-t{threads}",
         f"-c{connections}",

@@ -46,6 +46,8 @@ from bench.common import (
 )
 
 VARIANTS = ("bare", "naive", "group", "service")
+SERVER_CPU = ("taskset", "-c", "0")
+LOAD_CPU = ("taskset", "-c", "1")
 LABELS = {
     "bare": "bare aiohttp 200",
     "naive": "naive: verify + INSERT/commit per request",
@@ -141,11 +143,14 @@ async def measure(
     bodies_count: int,
     seconds: float,
     connections: int,
+    pin: bool = False,
 ) -> Run:
     await _truncate(url)
     peak: float | None = None
     if variant == "service":
-        service = start_service(env, workdir / "service.log", only="webhooks")
+        service = start_service(
+            env, workdir / "service.log", only="webhooks", prefix=SERVER_CPU if pin else ()
+        )
         port = service.webhook_port
         assert port is not None
         pid = service.pid
@@ -160,6 +165,7 @@ async def measure(
             keys=keys,
             integration=integration,
             workdir=workdir,
+            prefix=SERVER_CPU if pin else (),
         )
         pid = baseline.pid
 
@@ -171,10 +177,13 @@ async def measure(
 
     target = f"http://127.0.0.1:{port}{PATHS[scheme]}"
     try:
-        await run_wrk(target, warmup, connections=connections, seconds=1)
+        load = LOAD_CPU if pin else ()
+        await run_wrk(target, warmup, connections=connections, seconds=1, prefix=load)
         await _truncate(url)
         cpu_before = cpu_seconds(pid)
-        result: LoadResult = await run_wrk(target, bodies, connections=connections, seconds=seconds)
+        result: LoadResult = await run_wrk(
+            target, bodies, connections=connections, seconds=seconds, prefix=load
+        )
         cpu = cpu_seconds(pid) - cpu_before
         rows = await _count(url)
     finally:
@@ -238,6 +247,7 @@ async def main(args: argparse.Namespace) -> list[Run]:
                         warmup=warmup,
                         bodies_count=count,
                         seconds=args.seconds,
+                        pin=args.pin,
                         connections=args.connections,
                     )
                     runs.append(run)
@@ -314,6 +324,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--schemes", nargs="+", default=["ed25519", "hmac"])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="server on CPU 0, wrk on CPU 1 (taskset); Postgres free: the server's core is its own",
+    )
     parser.add_argument("--json", type=Path, help="also write every run to this file")
     return parser
 
