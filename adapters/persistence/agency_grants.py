@@ -3,27 +3,23 @@ service's database, per (sub-account, agency)."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Final
 
-from sqlalchemy import ColumnElement, and_, delete, exc, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.persistence.errors import storage_errors, translated
+from adapters.persistence.errors import translated
 from adapters.persistence.models import AGENCY_GRANTS
+from adapters.persistence.refresh_locks import lock_key, refresh_lock
 from application.ports import Cipher, Clock, SecretBinding
 from application.ports.oauth import OAuthTokens
-from domain.errors import StorageUnavailableError
 from domain.values import EncryptedSecret, SecretStr
 
 # A PostgreSQL advisory lock on (this class, a 32-bit hash of the grant's key); the class is
 # not the integrations' token lock's, so the two never meet.
 _REFRESH_LOCK_CLASS: Final = 0x61676E74  # "agnt"
-_REFRESH_LOCK_TIMEOUT: Final = "30s"
-_LOCK_NOT_AVAILABLE: Final = "55P03"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,35 +91,17 @@ class SqlAlchemyAgencyGrants:
         async with self._session_factory() as session, session.begin():
             await session.execute(delete(AGENCY_GRANTS).where(_key(sub_account_id, company_id)))
 
-    @asynccontextmanager
-    async def refresh_lock(self, sub_account_id: str, company_id: str) -> AsyncIterator[None]:
-        """On PostgreSQL, a transaction-scoped advisory lock keyed by the grant, held on a
-        connection of its own until the block ends. On SQLite, one copy runs: the caller's
+    def refresh_lock(
+        self, sub_account_id: str, company_id: str
+    ) -> AbstractAsyncContextManager[None]:
+        """Across the copies sharing the database (refresh_locks.py); on SQLite, the caller's
         in-process lock is enough."""
-        async with self._session_factory() as session:
-            if session.get_bind().dialect.name != "postgresql":
-                yield
-                return
-            with storage_errors():
-                try:
-                    await session.execute(
-                        select(func.set_config("lock_timeout", _REFRESH_LOCK_TIMEOUT, True))
-                    )
-                    await session.execute(
-                        select(
-                            func.pg_advisory_xact_lock(
-                                _REFRESH_LOCK_CLASS, _lock_key(sub_account_id, company_id)
-                            )
-                        )
-                    )
-                except exc.DBAPIError as err:
-                    if getattr(err.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-                        raise StorageUnavailableError(
-                            "another copy's OAuth refresh of the agency is taking too long"
-                        ) from err
-                    raise
-            yield
-            # Leaving the session rolls its transaction back, which releases the lock.
+        return refresh_lock(
+            self._session_factory,
+            _REFRESH_LOCK_CLASS,
+            lock_key(sub_account_id, company_id),
+            what="the agency",
+        )
 
     async def _sealed(
         self, sub_account_id: str, company_id: str, tokens: OAuthTokens
@@ -164,9 +142,3 @@ def _key(sub_account_id: str, company_id: str) -> ColumnElement[bool]:
         AGENCY_GRANTS.c.sub_account_id == sub_account_id,
         AGENCY_GRANTS.c.company_id == company_id,
     )
-
-
-def _lock_key(sub_account_id: str, company_id: str) -> int:
-    """A signed 32-bit key (PostgreSQL's int4) from the grant's key."""
-    digest = hashlib.sha256(f"{sub_account_id}\x00{company_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big", signed=True)

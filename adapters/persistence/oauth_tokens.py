@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import delete, exc, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.persistence.errors import storage_errors, translated
+from adapters.persistence.errors import translated
 from adapters.persistence.models import INTEGRATIONS, OAUTH_TOKENS
+from adapters.persistence.refresh_locks import lock_key, refresh_lock
 from application.ports import Cipher, Clock, SecretBinding
 from application.ports.oauth import OAuthTokens
-from domain.errors import StorageUnavailableError
 from domain.values import EncryptedSecret, SecretStr
 
 # The config field holding the refresh token an admin configured (gohighlevel_oauth).
@@ -25,10 +24,6 @@ CONFIGURED_REFRESH_TOKEN = "refreshToken"  # noqa: S105 - a field name
 # integration id): two integrations that share a hash only take turns. The two-key form never
 # meets the outbox's one-key lock.
 _REFRESH_LOCK_CLASS: Final = 0x6F617574  # "oaut"
-# A waiter gives up (and its call fails, to be retried) if a refresh holds the lock this long:
-# far longer than GHL's token endpoint takes to answer.
-_REFRESH_LOCK_TIMEOUT: Final = "30s"
-_LOCK_NOT_AVAILABLE: Final = "55P03"
 
 
 class SqlAlchemyTokenStore:
@@ -107,35 +102,15 @@ class SqlAlchemyTokenStore:
             )
             await session.execute(insert(OAUTH_TOKENS).values(values))
 
-    @asynccontextmanager
-    async def refresh_lock(self, integration_id: str) -> AsyncIterator[None]:
-        """On PostgreSQL, a transaction-scoped advisory lock keyed by the integration, held on a
-        connection of its own until the block ends (the saves inside commit on others, before
-        it is released). On SQLite, one copy runs: the token manager's own lock is enough."""
-        async with self._session_factory() as session:
-            if session.get_bind().dialect.name != "postgresql":
-                yield
-                return
-            with storage_errors():
-                try:
-                    await session.execute(
-                        select(func.set_config("lock_timeout", _REFRESH_LOCK_TIMEOUT, True))
-                    )
-                    await session.execute(
-                        select(
-                            func.pg_advisory_xact_lock(
-                                _REFRESH_LOCK_CLASS, _lock_key(integration_id)
-                            )
-                        )
-                    )
-                except exc.DBAPIError as err:
-                    if getattr(err.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-                        raise StorageUnavailableError(
-                            "another copy's OAuth refresh of the integration is taking too long"
-                        ) from err
-                    raise
-            yield
-            # Leaving the session rolls its transaction back, which releases the lock.
+    def refresh_lock(self, integration_id: str) -> AbstractAsyncContextManager[None]:
+        """Across the copies sharing the database (refresh_locks.py); on SQLite, the token
+        manager's own lock is enough."""
+        return refresh_lock(
+            self._session_factory,
+            _REFRESH_LOCK_CLASS,
+            lock_key(integration_id),
+            what="the integration",
+        )
 
     async def _origin(self, integration_id: str, sub_account_id: str, secrets: Any) -> str:
         stored = secrets.get(CONFIGURED_REFRESH_TOKEN) if isinstance(secrets, dict) else None
@@ -160,8 +135,3 @@ class SqlAlchemyTokenStore:
         return await self._cipher.decrypt(
             SecretBinding(sub_account_id, integration_id, field), EncryptedSecret(token)
         )
-
-
-def _lock_key(integration_id: str) -> int:
-    """A signed 32-bit key (PostgreSQL's int4) from the integration id."""
-    return int.from_bytes(hashlib.sha256(integration_id.encode()).digest()[:4], "big", signed=True)

@@ -4,7 +4,8 @@ in-memory fakes: shared by the unit tests of the use cases and the tests of thei
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -149,8 +150,9 @@ class RecordingTokenStore:
         self.events.append(f"tokens:{integration_id}")
         self.saved[integration_id] = OAuthTokens(access_token, refresh_token, expires_at)
 
-    def refresh_lock(self, integration_id: str) -> Any:
-        raise NotImplementedError
+    @asynccontextmanager
+    async def refresh_lock(self, integration_id: str) -> AsyncIterator[None]:
+        yield  # one process: nothing to share
 
 
 class RecordingProvider(FakeProvider):
