@@ -80,12 +80,12 @@ class CompleteConnection:
             return self._unknown()
         flow = self._flow(session)
         expected = session.status
-        refused = session.claim(self._clock.now()) if flow is not None else None
+        refused = session.claim(self._clock.now())
         if refused is ConnectFailure.SESSION_USED:
             return await self._reused(
                 session.id, in_flight=session.status is SessionStatus.EXCHANGING
             )
-        if flow is None:
+        if refused is None and flow is None:  # the provider's app was unconfigured meanwhile
             session.fail(ConnectFailure.INTERNAL, now=self._clock.now())
         elif refused is None and (error := params.get("error")):
             session.fail(

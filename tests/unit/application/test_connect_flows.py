@@ -10,6 +10,7 @@ import pytest
 
 from application.connect_security import code_challenge
 from application.ports import ConnectFlowError, ConnectionTestResult
+from application.provider_registry import ProviderRegistry
 from application.use_cases.choose_connection_accounts import ChooseConnectionAccountsCommand
 from domain.connection_session import AccountChoice, ConnectFailure, SessionStatus
 from domain.errors import (
@@ -394,3 +395,17 @@ async def test_a_session_whose_callback_was_interrupted_is_reported_failed(
         "interrupted",
     )
     assert world.sessions.sessions[session_id].status is SessionStatus.FAILED
+
+
+async def test_a_callback_after_the_sign_in_was_withdrawn_fails_the_session_once(
+    world: World,
+) -> None:
+    _, state, _ = await world.begin()
+    world.complete._providers = ProviderRegistry([])  # the app is no longer configured
+
+    first = await world.callback(state, code="good-code")
+    again = await world.callback(state, code="good-code")
+
+    assert outcome_of(first.redirect_url)["error"] == "internal"
+    assert outcome_of(again.redirect_url)["error"] == "session_used"
+    assert world.flow.exchanges == []
