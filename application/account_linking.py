@@ -44,15 +44,25 @@ def session_binding(session: ConnectionSession, field: str) -> SecretBinding:
     return SecretBinding(session.sub_account_id, f"connection-session:{session.id}", field)
 
 
-def failure_of(err: BaseException) -> tuple[ConnectFailure, str]:
-    """What a failed provider step means for the session, and a safe detail."""
+def fail_session(
+    session: ConnectionSession,
+    err: BaseException,
+    *,
+    now: datetime,
+    integration_ids: tuple[str, ...] = (),
+) -> None:
+    """End the session with what a failed step means, and a safe detail; a failure of the
+    service's own is logged by its type only (its message may quote a provider's answer)."""
+    failure, detail = ConnectFailure.INTERNAL, ""
     if isinstance(err, ConnectFlowError):
-        return err.failure, err.detail
-    if isinstance(err, InvalidCredentialsError):
-        return ConnectFailure.CODE_REJECTED, ""
-    if isinstance(err, ProviderError | TimeoutError):
-        return ConnectFailure.PROVIDER_UNAVAILABLE, ""
-    return ConnectFailure.INTERNAL, ""
+        failure, detail = err.failure, err.detail
+    elif isinstance(err, InvalidCredentialsError):
+        failure = ConnectFailure.CODE_REJECTED
+    elif isinstance(err, ProviderError | TimeoutError):
+        failure = ConnectFailure.PROVIDER_UNAVAILABLE
+    else:
+        log.error("connect_step_failed: %s", type(err).__name__)
+    session.fail(failure, detail=detail, integration_ids=integration_ids, now=now)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,10 +105,7 @@ class AccountLinker:
                 linked.append(integration.id)
                 tests_passed = tests_passed and passed
         except Exception as err:  # every failure ends the session, named
-            failure, detail = failure_of(err)
-            if failure is ConnectFailure.INTERNAL:
-                log.error("connect_account_failed: %s", type(err).__name__)
-            session.fail(failure, detail=detail, integration_ids=tuple(linked), now=self._now())
+            fail_session(session, err, integration_ids=tuple(linked), now=self._now())
         else:
             if tests_passed:
                 session.connect(tuple(linked), now=self._now())

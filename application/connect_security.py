@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import secrets
 
 # 32 random bytes: the state and the verifier are each as hard to guess as a 256-bit key.
@@ -20,10 +19,6 @@ def state_digest(state: str) -> str:
     """What a session keeps of its state: the callback's state is looked up by it, so that a
     copy of the database cannot answer a callback."""
     return hashlib.sha256(state.encode()).hexdigest()
-
-
-def same_digest(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def new_code_verifier() -> str:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from application.account_linking import AccountLinker, failure_of, session_binding
+from application.account_linking import AccountLinker, fail_session, session_binding
 from application.connect_policy import ConnectPolicy, with_outcome
 from application.connect_security import state_digest
 from application.ports import (
@@ -120,10 +120,7 @@ class CompleteConnection:
                 )
             chosen = _chosen(session, grant)
         except Exception as err:  # every failure ends the session, named
-            failure, detail = failure_of(err)
-            if failure is ConnectFailure.INTERNAL:
-                log.error("connect_exchange_failed: %s", type(err).__name__)
-            session.fail(failure, detail=detail, now=self._clock.now())
+            fail_session(session, err, now=self._clock.now())
             await self._sessions.save(session, expected=SessionStatus.EXCHANGING)
             return self._outcome(session)
         if chosen is None:
